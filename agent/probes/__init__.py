@@ -1,0 +1,52 @@
+"""Probe registry.
+
+A probe is a class with a ``name``, an ``options`` schema for its config
+table ``[probes.NAME]`` and a ``collect()`` (plain or ``async``) returning
+readings. Registering a probe is one line in ``REGISTRY`` below; modules are
+imported only when a config enables them, so a router never loads scapy or
+pysnmp for a probe it does not run.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from agent.confschema import Opt, Table
+from agent.reading import Reading
+from agent.wire import Identity
+
+REGISTRY: dict[str, str] = {
+    "wan_link": "agent.probes.wan_link:WanLink",
+}
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    identity: Identity
+    school_type: str
+    state_dir: Path
+
+
+class Probe:
+    name: ClassVar[str]
+    options: ClassVar[Mapping[str, Opt | Table]] = {}
+    default_interval: ClassVar[float] = 60.0
+    default_timeout: ClassVar[float] = 30.0
+
+    def __init__(self, opts: dict[str, Any], ctx: ProbeContext) -> None:
+        self.opts = opts
+        self.ctx = ctx
+
+    def collect(self) -> list[Reading] | Awaitable[list[Reading]]:
+        raise NotImplementedError
+
+
+def probe_class(name: str) -> type[Probe]:
+    """Import and return the probe registered as ``name`` (KeyError if none)."""
+    module_name, _, class_name = REGISTRY[name].partition(":")
+    cls: type[Probe] = getattr(importlib.import_module(module_name), class_name)
+    return cls

@@ -1,0 +1,150 @@
+"""Probe ``wan_link``: the school's exit interface, passively, from the kernel's counters.
+
+Reports the negotiated link speed next to the contracted bandwidth (a 1000 Mbps
+contract over a 100 Mbps port can never pass 千兆进校), rx/tx rates from byte
+counters, and the addresses the interface holds. Costs no traffic.
+
+Sample config::
+
+    [probes.wan_link]
+    interval = 60            # seconds between readings
+    interface = ""           # empty: the interface holding the IPv4 default route
+    contracted_mbps = 1000   # what the ISP contract says; 0 if unknown
+    sample_seconds = 1.0     # first reading measures rates over this window
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psutil
+
+from agent.confschema import Opt, between
+from agent.probes import Probe, ProbeContext
+from agent.reading import FieldValue, Reading
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sample:
+    rx_bytes: int
+    tx_bytes: int
+    at: float  # time.monotonic()
+
+
+def default_route_interface(route_file: Path = Path("/proc/net/route")) -> str | None:
+    """The interface of the IPv4 default route with the lowest metric."""
+    try:
+        lines = route_file.read_text().splitlines()[1:]
+    except OSError:
+        return None
+    best: tuple[int, str] | None = None
+    for line in lines:
+        cols = line.split()
+        # Destination 0.0.0.0 and mask 0 is the default route; flag 0x1 means up.
+        if len(cols) >= 8 and cols[1] == "00000000" and cols[7] == "00000000" \
+                and int(cols[3], 16) & 1:
+            metric = int(cols[6])
+            if best is None or metric < best[0]:
+                best = (metric, cols[0])
+    return best[1] if best else None
+
+
+def rate_bps(before: Sample, after: Sample) -> tuple[float, float] | None:
+    """Bits per second between two samples, or None after a counter reset."""
+    elapsed = after.at - before.at
+    drx, dtx = after.rx_bytes - before.rx_bytes, after.tx_bytes - before.tx_bytes
+    if elapsed <= 0 or drx < 0 or dtx < 0:
+        return None
+    return drx * 8 / elapsed, dtx * 8 / elapsed
+
+
+class WanLink(Probe):
+    name = "wan_link"
+    options: ClassVar[dict[str, Any]] = {
+        "interface": Opt(str, ""),
+        "contracted_mbps": Opt(float, 0.0, between(0, 1e6)),
+        "sample_seconds": Opt(float, 1.0, between(0.1, 60)),
+    }
+
+    def __init__(self, opts: dict[str, Any], ctx: ProbeContext) -> None:
+        super().__init__(opts, ctx)
+        self._last: dict[str, Sample] = {}
+
+    def _sample(self, iface: str) -> Sample | None:
+        counters = psutil.net_io_counters(pernic=True, nowrap=True).get(iface)
+        if counters is None:
+            return None
+        return Sample(counters.bytes_recv, counters.bytes_sent, time.monotonic())
+
+    def collect(self) -> list[Reading]:
+        iface = self.opts["interface"] or default_route_interface()
+        contracted = self.opts["contracted_mbps"]
+        fields: dict[str, FieldValue] = {}
+        if contracted:
+            fields["contracted_mbps"] = contracted
+        if not iface:
+            fields["result"] = "unavailable"
+            return [Reading(self.name, fields, {"iface": "none"})]
+        stats = psutil.net_if_stats().get(iface)
+        now = self._sample(iface)
+        if stats is None or now is None:
+            log.warning("WAN interface %s not found", iface)
+            fields["result"] = "unavailable"
+            return [Reading(self.name, fields, {"iface": iface})]
+        before = self._last.get(iface)
+        if before is None:
+            time.sleep(self.opts["sample_seconds"])
+            before, now = now, self._sample(iface) or now
+        self._last[iface] = now
+        fields.update(self._link_fields(stats))
+        fields.update(self._address_fields(iface))
+        rates = rate_bps(before, now)
+        if rates is None:
+            # Counters went backwards (interface re-created, driver reset): no
+            # honest rate exists for this interval, so report none.
+            log.info("counters on %s went backwards; rate skipped this interval", iface)
+            fields["counter_reset"] = True
+        else:
+            fields["rx_bps"], fields["tx_bps"] = round(rates[0], 1), round(rates[1], 1)
+            if contracted:
+                fields["utilisation"] = round(max(rates) / (contracted * 1e6), 4)
+        fields["result"] = "ok" if stats.isup else "unreachable"
+        return [Reading(self.name, fields, {"iface": iface})]
+
+    @staticmethod
+    def _link_fields(stats: Any) -> dict[str, FieldValue]:
+        fields: dict[str, FieldValue] = {"oper_up": bool(stats.isup), "mtu": int(stats.mtu)}
+        # 0 means the driver does not say (virtual NICs, some Wi-Fi, many VMs).
+        if stats.speed > 0:
+            fields["link_speed_mbps"] = int(stats.speed)
+        duplex = {psutil.NIC_DUPLEX_FULL: "full", psutil.NIC_DUPLEX_HALF: "half"}
+        if stats.duplex in duplex:
+            fields["duplex"] = duplex[stats.duplex]
+        return fields
+
+    @staticmethod
+    def _address_fields(iface: str) -> dict[str, FieldValue]:
+        v4: list[str] = []
+        v6_global: list[str] = []
+        for addr in psutil.net_if_addrs().get(iface, []):
+            if addr.family == socket.AF_INET:
+                v4.append(addr.address)
+            elif addr.family == socket.AF_INET6:
+                ip = addr.address.split("%")[0]
+                # 2000::/3 is global unicast; link-local and ULA do not reach the internet.
+                if ip[:1] in ("2", "3"):
+                    v6_global.append(ip)
+        fields: dict[str, FieldValue] = {"ipv4_addrs": len(v4), "ipv6_global_addrs": len(v6_global)}
+        if v4:
+            fields["ipv4_addr"] = v4[0]
+        if v6_global:
+            fields["ipv6_addr"] = v6_global[0]
+        return fields
+

@@ -1,0 +1,261 @@
+"""The wire contract between agents and the collector: topics and payloads.
+
+This module is the only definition of the format. The agent encodes with it;
+the collector decodes untrusted bytes with it and adds its policy checks
+(time window, registry) on top.
+
+Topic:   schoolnet/v1/{province}/{city}/{county}/{school_id}/{measurement}
+Payload: {"v": 1, "school_id": str, "measurement": str, "ts": int ns UTC,
+          "seq": int, "tags": {str: str}, "fields": {str: number|bool|str}}
+Status:  schoolnet/v1/.../{school_id}/status, retained:
+         {"v": 1, "school_id": str, "state": "online"|"offline", "ts": int,
+          "agent_version": str}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from agent.reading import FieldValue, Reading
+
+SCHEMA_VERSION = 1
+TOPIC_ROOT = "schoolnet/v1"
+STATUS = "status"
+MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_TAGS = 16
+MAX_FIELDS = 64
+MAX_TAG_VALUE = 128
+MAX_STRING_FIELD = 256
+INT64 = 2**63 - 1
+
+REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+SCHOOL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# Tags the collector sets from the topic; a payload must not carry them.
+RESERVED_TAGS = frozenset({"school", "province", "city", "county"})
+# Plausible ranges by unit suffix: a value outside is a bug or a forgery.
+UNIT_RANGES: dict[str, tuple[float, float]] = {
+    "_bps": (0.0, 1e12),
+    "_mbps": (0.0, 1e6),
+    "_seconds": (0.0, 1e9),
+    "_dbm": (-150.0, 40.0),
+    "_bytes": (0.0, 1e15),
+    "_share": (0.0, 1.0),
+    "_percent": (0.0, 100.0),
+}
+
+
+class WireError(ValueError):
+    """A message breaks the contract; ``reason`` is a short stable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Where a school sits: region codes and school id, as in its topics."""
+
+    province: str
+    city: str
+    county: str
+    school_id: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{TOPIC_ROOT}/{self.province}/{self.city}/{self.county}/{self.school_id}"
+
+    def topic(self, measurement: str) -> str:
+        return f"{self.prefix}/{measurement}"
+
+    @property
+    def status_topic(self) -> str:
+        return self.topic(STATUS)
+
+    def region_tags(self) -> dict[str, str]:
+        return {"province": self.province, "city": self.city, "county": self.county,
+                "school": self.school_id}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A decoded reading as it crossed the wire."""
+
+    identity: Identity
+    seq: int
+    reading: Reading
+
+
+@dataclass(frozen=True)
+class Status:
+    identity: Identity
+    state: str
+    ts_ns: int
+    agent_version: str
+
+
+def parse_topic(topic: str) -> tuple[Identity, str]:
+    """Split a topic into the school's identity and the measurement name."""
+    parts = topic.split("/")
+    if len(parts) != 7 or "/".join(parts[:2]) != TOPIC_ROOT:
+        raise WireError("topic_malformed", f"not {TOPIC_ROOT}/prov/city/county/school/name")
+    province, city, county, school_id, measurement = parts[2:]
+    for label, value, pattern in (("province", province, REGION), ("city", city, REGION),
+                                  ("county", county, REGION),
+                                  ("school_id", school_id, SCHOOL_ID),
+                                  ("measurement", measurement, NAME)):
+        if not pattern.fullmatch(value):
+            raise WireError("topic_malformed", f"bad {label} {value[:40]!r}")
+    return Identity(province, city, county, school_id), measurement
+
+
+def encode(identity: Identity, reading: Reading, seq: int) -> bytes:
+    body = {"v": SCHEMA_VERSION, "school_id": identity.school_id,
+            "measurement": reading.measurement, "ts": reading.ts_ns, "seq": seq,
+            "tags": reading.tags, "fields": reading.fields}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"),
+                      allow_nan=False).encode("utf-8")
+
+
+def encode_status(identity: Identity, state: str, ts_ns: int, agent_version: str) -> bytes:
+    body = {"v": SCHEMA_VERSION, "school_id": identity.school_id, "state": state,
+            "ts": ts_ns, "agent_version": agent_version}
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+def _load(payload: bytes, max_bytes: int) -> dict[str, Any]:
+    if len(payload) > max_bytes:
+        raise WireError("too_large", f"{len(payload)} bytes > {max_bytes}")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise WireError("not_utf8", str(err)) from None
+    try:
+        # Non-finite numbers are not JSON; Python would accept NaN by default.
+        body = json.loads(text, parse_constant=_reject_constant)
+    except WireError:
+        raise
+    except (ValueError, RecursionError) as err:
+        raise WireError("not_json", str(err)[:120]) from None
+    if not isinstance(body, dict):
+        raise WireError("not_object", type(body).__name__)
+    if body.get("v") != SCHEMA_VERSION:
+        raise WireError("bad_version", f"v={body.get('v')!r}, expected {SCHEMA_VERSION}")
+    return body
+
+
+def _reject_constant(name: str) -> Any:
+    raise WireError("not_finite", f"{name} is not a number")
+
+
+def _keys(body: dict[str, Any], required: set[str]) -> None:
+    missing = required - body.keys()
+    if missing:
+        raise WireError("missing_key", ", ".join(sorted(missing)))
+    extra = body.keys() - required
+    if extra:
+        raise WireError("unknown_key", ", ".join(sorted(extra))[:120])
+
+
+def _int(body: dict[str, Any], key: str) -> int:
+    value = body[key]
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= INT64:
+        raise WireError("bad_type", f"{key} must be a non-negative 64-bit integer")
+    return value
+
+
+def _school(body: dict[str, Any], identity: Identity) -> None:
+    school_id = body["school_id"]
+    if not isinstance(school_id, str):
+        raise WireError("bad_type", "school_id must be a string")
+    if school_id != identity.school_id:
+        raise WireError("school_mismatch",
+                        f"payload {school_id[:64]!r} != topic {identity.school_id!r}")
+
+
+def decode_status(topic: str, payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Status:
+    identity, measurement = parse_topic(topic)
+    if measurement != STATUS:
+        raise WireError("topic_malformed", "not a status topic")
+    body = _load(payload, max_bytes)
+    _keys(body, {"v", "school_id", "state", "ts", "agent_version"})
+    _school(body, identity)
+    if body["state"] not in ("online", "offline"):
+        raise WireError("bad_value", "state must be online or offline")
+    version = body["agent_version"]
+    if not isinstance(version, str) or len(version) > 32:
+        raise WireError("bad_type", "agent_version must be a short string")
+    return Status(identity, body["state"], _int(body, "ts"), version)
+
+
+def decode(topic: str, payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
+    """Decode a reading strictly; raise WireError with the first problem found."""
+    identity, measurement = parse_topic(topic)
+    body = _load(payload, max_bytes)
+    _keys(body, {"v", "school_id", "measurement", "ts", "seq", "tags", "fields"})
+    _school(body, identity)
+    if body["measurement"] != measurement:
+        raise WireError("measurement_mismatch",
+                        f"payload {str(body['measurement'])[:64]!r} != topic {measurement!r}")
+    ts_ns, seq = _int(body, "ts"), _int(body, "seq")
+    tags = _tags(body["tags"])
+    fields = _fields(body["fields"])
+    return Envelope(identity, seq, Reading(measurement, fields, tags, ts_ns))
+
+
+def _tags(tags: Any) -> dict[str, str]:
+    if not isinstance(tags, dict):
+        raise WireError("bad_type", "tags must be an object")
+    if len(tags) > MAX_TAGS:
+        raise WireError("too_many", f"{len(tags)} tags > {MAX_TAGS}")
+    for key, value in tags.items():
+        if not NAME.fullmatch(key):
+            raise WireError("bad_name", f"tag key {key[:64]!r}")
+        if key in RESERVED_TAGS:
+            raise WireError("reserved_tag", f"tag {key!r} is set by the collector")
+        if not isinstance(value, str):
+            raise WireError("bad_type", f"tag {key} must be a string")
+        if not value or len(value) > MAX_TAG_VALUE or not value.isprintable():
+            raise WireError("bad_value", f"tag {key} must be 1-{MAX_TAG_VALUE} printable chars")
+    return tags
+
+
+def _fields(fields: Any) -> dict[str, FieldValue]:
+    if not isinstance(fields, dict):
+        raise WireError("bad_type", "fields must be an object")
+    if not fields:
+        raise WireError("missing_key", "fields is empty")
+    if len(fields) > MAX_FIELDS:
+        raise WireError("too_many", f"{len(fields)} fields > {MAX_FIELDS}")
+    for key, value in fields.items():
+        if not NAME.fullmatch(key):
+            raise WireError("bad_name", f"field key {key[:64]!r}")
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, str):
+            if len(value) > MAX_STRING_FIELD or not value.isprintable():
+                raise WireError("bad_value", f"field {key} string too long or unprintable")
+            continue
+        if not isinstance(value, (int, float)):
+            raise WireError("bad_type", f"field {key} must be a number, boolean or string")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise WireError("not_finite", f"field {key}")
+        if isinstance(value, int) and abs(value) > INT64:
+            raise WireError("out_of_range", f"field {key} exceeds 64 bits")
+        check_range(key, value)
+    return fields
+
+
+def check_range(key: str, value: float) -> None:
+    """Reject numbers outside what their unit allows (e.g. negative bps)."""
+    for suffix, (low, high) in UNIT_RANGES.items():
+        if key.endswith(suffix):
+            if not low <= value <= high:
+                raise WireError("out_of_range", f"field {key}={value} not in [{low}, {high}]")
+            return
