@@ -204,12 +204,12 @@ def decode(topic: str, payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> En
         raise WireError("measurement_mismatch",
                         f"payload {str(body['measurement'])[:64]!r} != topic {measurement!r}")
     ts_ns, seq = _int(body, "ts"), _int(body, "seq")
-    tags = _tags(body["tags"])
-    fields = _fields(body["fields"])
+    tags = check_tags(body["tags"])
+    fields = check_fields(body["fields"])
     return Envelope(identity, seq, Reading(measurement, fields, tags, ts_ns))
 
 
-def _tags(tags: Any) -> dict[str, str]:
+def check_tags(tags: Any) -> dict[str, str]:
     if not isinstance(tags, dict):
         raise WireError("bad_type", "tags must be an object")
     if len(tags) > MAX_TAGS:
@@ -226,7 +226,7 @@ def _tags(tags: Any) -> dict[str, str]:
     return tags
 
 
-def _fields(fields: Any) -> dict[str, FieldValue]:
+def check_fields(fields: Any) -> dict[str, FieldValue]:
     if not isinstance(fields, dict):
         raise WireError("bad_type", "fields must be an object")
     if not fields:

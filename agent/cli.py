@@ -1,0 +1,86 @@
+"""``schoolnet-agent``: check-config, once, run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+
+from agent import __version__, config
+from agent.errors import ConfigError
+from agent.reading import Reading
+from agent.runtime import probe_context, publish_once, run_daemon
+from agent.scheduler import Scheduler
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="schoolnet-agent",
+                                     description="School network audit agent")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("check-config", "validate a config file and exit"),
+                       ("once", "run the probes once and print their readings"),
+                       ("run", "run as a daemon, publishing readings to the broker")):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("-c", "--config", required=True, help="agent TOML config file")
+        if name == "once":
+            cmd.add_argument("--probe", help="run only this probe")
+            cmd.add_argument("--json", action="store_true", help="print JSON lines")
+            cmd.add_argument("--publish", action="store_true",
+                             help="also publish the readings and wait for the broker's ack")
+            cmd.add_argument("--timeout", type=float, default=30.0,
+                             help="seconds to wait for the broker with --publish")
+    return parser
+
+
+def format_reading(reading: Reading) -> str:
+    tags = ",".join(f"{k}={v}" for k, v in reading.tags.items())
+    fields = " ".join(f"{k}={v}" for k, v in reading.fields.items() if k != "result")
+    return f"{reading.measurement:<14} {tags:<24} {reading.result:<12} {fields}"
+
+
+def _once(cfg: config.AgentConfig, args: argparse.Namespace) -> int:
+    if args.probe and args.probe not in {p.name for p in cfg.probes}:
+        print(f"probe {args.probe!r} is not enabled in {cfg.file}", file=sys.stderr)
+        return EXIT_CONFIG
+    readings = asyncio.run(Scheduler(cfg.probes, probe_context(cfg)).run_once(args.probe))
+    for reading in readings:
+        if args.json:
+            print(json.dumps({"measurement": reading.measurement, "ts": reading.ts_ns,
+                              "tags": reading.tags, "fields": reading.fields},
+                             ensure_ascii=False))
+        else:
+            print(format_reading(reading))
+    if args.publish:
+        return asyncio.run(publish_once(cfg, readings, args.timeout))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = config.load(args.config)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    if not args.verbose:
+        logging.getLogger().setLevel(cfg.agent["log_level"].upper())
+    if args.command == "check-config":
+        probes = ", ".join(f"{p.name} every {p.interval:g}s" for p in cfg.probes) or "none"
+        print(f"{cfg.file}: OK — school {cfg.identity.school_id} "
+              f"({cfg.identity.prefix}), probes: {probes}")
+        return 0
+    if args.command == "once":
+        return _once(cfg, args)
+    return asyncio.run(run_daemon(cfg))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

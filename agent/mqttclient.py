@@ -1,0 +1,43 @@
+"""paho-mqtt 2.x client set-up shared by the agent's publisher and the collector."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+# Keep a session (and the broker's queue for it) across a week-long outage.
+SESSION_EXPIRY_SECONDS = 7 * 86400
+
+
+def make_client(cfg: dict[str, Any], client_id: str, manual_ack: bool = False) -> mqtt.Client:
+    """An MQTT 5 client with TLS and credentials from an ``[mqtt]`` config table."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5, manual_ack=manual_ack)
+    if cfg["tls"]:
+        client.tls_set(ca_certs=cfg["ca_file"] or None, certfile=cfg["cert_file"] or None,
+                       keyfile=cfg["key_file"] or None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    if cfg["username"]:
+        client.username_pw_set(cfg["username"], cfg["password"] or None)
+    client.reconnect_delay_set(min_delay=1, max_delay=120)
+    return client
+
+
+def connect_properties(receive_maximum: int | None = None) -> Properties:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+    if receive_maximum:
+        props.ReceiveMaximum = receive_maximum
+    return props
+
+
+def connect_async(client: mqtt.Client, cfg: dict[str, Any],
+                  receive_maximum: int | None = None) -> None:
+    """Start connecting in paho's thread; it retries with backoff on its own."""
+    client.connect_async(cfg["host"], cfg["port"], cfg["keepalive"], clean_start=False,
+                         properties=connect_properties(receive_maximum))
+    client.loop_start()

@@ -1,0 +1,89 @@
+"""The agent daemon: scheduler → spool → publisher, with a clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+
+from agent import __version__
+from agent.config import AgentConfig
+from agent.probes import ProbeContext
+from agent.publisher import Publisher
+from agent.reading import Reading
+from agent.scheduler import Scheduler
+from agent.spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+def probe_context(cfg: AgentConfig) -> ProbeContext:
+    return ProbeContext(cfg.identity, cfg.school["type"], cfg.state_dir)
+
+
+def open_spool(cfg: AgentConfig) -> Spool:
+    return Spool(cfg.state_dir / "spool.sqlite3", cfg.agent["spool_max_readings"],
+                 cfg.agent["spool_max_age_days"] * 86400)
+
+
+def health(started: float, spool: Spool, scheduler: Scheduler, publisher: Publisher) -> Reading:
+    return Reading("agent", {
+        "version": __version__,
+        "uptime_seconds": round(time.monotonic() - started, 1),
+        "spool_depth": spool.depth(),
+        "spool_dropped": spool.dropped,
+        "probe_errors": scheduler.errors,
+        "published": publisher.published,
+        "result": "ok",
+    })
+
+
+async def _heartbeat(cfg: AgentConfig, sink: Publisher, spool: Spool, scheduler: Scheduler,
+                     stop: asyncio.Event) -> None:
+    started = time.monotonic()
+    while not stop.is_set():
+        sink.submit(health(started, spool, scheduler, sink))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), cfg.agent["heartbeat_interval"])
+
+
+async def run_daemon(cfg: AgentConfig) -> int:
+    spool = open_spool(cfg)
+    publisher = Publisher(cfg.mqtt, cfg.identity, spool)
+    scheduler = Scheduler(cfg.probes, probe_context(cfg))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("agent %s starting for school %s with probes %s (spool holds %d)", __version__,
+             cfg.identity.school_id, ", ".join(p.name for p in cfg.probes) or "none",
+             spool.depth())
+    publisher.start()
+    try:
+        await asyncio.gather(scheduler.run_forever(publisher.submit, stop),
+                             _heartbeat(cfg, publisher, spool, scheduler, stop))
+    finally:
+        log.info("stopping; %d readings remain spooled for the next start", spool.depth())
+        publisher.stop()
+        spool.close()
+    return 0
+
+
+async def publish_once(cfg: AgentConfig, readings: list[Reading], timeout: float) -> int:
+    """Publish readings from one cycle and wait for the broker's acks."""
+    spool = open_spool(cfg)
+    publisher = Publisher(cfg.mqtt, cfg.identity, spool)
+    for reading in readings:
+        publisher.submit(reading)
+    publisher.start()
+    drained = await asyncio.to_thread(publisher.wait_drained, timeout)
+    publisher.stop()
+    left = spool.depth()
+    spool.close()
+    if not drained:
+        log.error("broker did not acknowledge %d readings within %.0f s; they stay spooled",
+                  left, timeout)
+        return 1
+    return 0

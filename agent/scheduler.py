@@ -1,0 +1,123 @@
+"""Runs each probe on its own interval, times it and contains its failures.
+
+A probe that raises, hangs or returns garbage costs only its own reading: the
+scheduler logs it, reports a ``probe_run`` reading with the outcome and goes
+on with the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from agent.config import ProbeConfig
+from agent.probes import Probe, ProbeContext
+from agent.reading import Reading
+from agent.wire import WireError, check_fields, check_tags
+
+log = logging.getLogger(__name__)
+Sink = Callable[[Reading], object]
+
+
+@dataclass
+class ProbeStats:
+    runs: int = 0
+    errors: int = 0
+    last_duration: float = 0.0
+    last_result: str = "never"
+
+
+@dataclass
+class Scheduled:
+    config: ProbeConfig
+    probe: Probe
+    stats: ProbeStats = field(default_factory=ProbeStats)
+
+
+class Scheduler:
+    def __init__(self, probes: Iterable[ProbeConfig], ctx: ProbeContext) -> None:
+        self.items = [Scheduled(p, p.cls(p.opts, ctx)) for p in probes]
+
+    @property
+    def errors(self) -> int:
+        return sum(item.stats.errors for item in self.items)
+
+    async def run_one(self, item: Scheduled) -> list[Reading]:
+        """Run one probe once; returns its readings plus a ``probe_run`` reading."""
+        name, timeout = item.config.name, item.config.timeout
+        start = time.monotonic()
+        readings: list[Reading] = []
+        try:
+            collect = item.probe.collect
+            if inspect.iscoroutinefunction(collect):
+                readings = await asyncio.wait_for(collect(), timeout)
+            else:
+                # A thread cannot be killed on timeout; the probe's own socket
+                # timeouts must end it. The scheduler stops waiting regardless.
+                readings = await asyncio.wait_for(asyncio.to_thread(collect), timeout)  # type: ignore[arg-type]
+            outcome = _check_readings(name, readings)
+        except asyncio.TimeoutError:
+            log.warning("probe %s timed out after %.1f s", name, timeout)
+            outcome = "timeout"
+        except Exception:  # a probe bug must not stop the agent
+            log.exception("probe %s failed", name)
+            outcome = "error"
+        failed = outcome in ("error", "timeout", "invalid")
+        if failed:
+            readings = []
+        duration = time.monotonic() - start
+        stats = item.stats
+        stats.runs += 1
+        stats.last_duration = duration
+        stats.last_result = outcome
+        stats.errors += failed
+        run = Reading("probe_run", {"duration_seconds": round(duration, 4),
+                                    "readings": len(readings), "result": outcome},
+                      {"probe": name})
+        return [*readings, run]
+
+    async def run_once(self, only: str | None = None) -> list[Reading]:
+        items = [i for i in self.items if only is None or i.config.name == only]
+        results = await asyncio.gather(*(self.run_one(i) for i in items))
+        return [r for batch in results for r in batch]
+
+    async def run_forever(self, sink: Sink, stop: asyncio.Event) -> None:
+        await asyncio.gather(*(self._loop(item, sink, stop) for item in self.items))
+
+    async def _loop(self, item: Scheduled, sink: Sink, stop: asyncio.Event) -> None:
+        interval = item.config.interval
+        next_at = time.monotonic()
+        while not stop.is_set():
+            for reading in await self.run_one(item):
+                sink(reading)
+            # Keep a fixed cadence; if a run overran, skip the missed slots
+            # instead of running back to back.
+            next_at += interval * max(1, int((time.monotonic() - next_at) // interval) + 1)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.0, next_at - time.monotonic()))
+
+
+def _worst(readings: list[Reading]) -> str:
+    results = {r.result for r in readings}
+    return "ok" if results <= {"ok"} else "partial" if "ok" in results else sorted(results)[0]
+
+
+def _check_readings(name: str, readings: object) -> str:
+    """'ok' when every reading fits the wire contract, else 'invalid'."""
+    if not isinstance(readings, list) or not all(isinstance(r, Reading) for r in readings):
+        log.error("probe %s returned %r, not a list of readings", name, type(readings))
+        return "invalid"
+    for reading in readings:
+        try:
+            check_tags(reading.tags)
+            check_fields(reading.fields)
+        except WireError as err:
+            log.error("probe %s produced an invalid %s reading: %s", name,
+                      reading.measurement, err)
+            return "invalid"
+    return _worst(readings)

@@ -1,0 +1,178 @@
+"""Validate → store → acknowledge, in batches, never acking what is not stored.
+
+Messages arrive from the broker unacknowledged. Each batch is validated; a
+reject is dead-lettered and acked at once (it will never become valid), good
+readings are written together and acked only after the database confirmed
+the write. If the database refuses a batch's content, the batch is split in
+halves until the bad line is isolated, so one bad reading never blocks the
+rest. If the database is down, nothing is acked and the same batch is retried
+with backoff; the broker keeps the rest queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agent.reading import Reading
+from agent.wire import Envelope, Status, WireError
+from collector.errors import BadData, Unavailable
+from collector.lineproto import line
+from collector.validate import Validator
+from collector.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Message:
+    topic: str
+    payload: bytes
+    mid: int = 0
+    qos: int = 1
+    received_ns: int = field(default_factory=time.time_ns)
+
+
+Ack = Callable[[Message], None]
+DeadLetter = Callable[[Message, str, str], None]
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    stored: int = 0
+    statuses: int = 0
+    batches: int = 0
+    write_failures: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.rejected.items())) or "none"
+        return (f"received={self.received} stored={self.stored} statuses={self.statuses} "
+                f"rejected={sum(self.rejected.values())} ({reasons}) batches={self.batches} "
+                f"write_failures={self.write_failures}")
+
+
+def to_point(item: Envelope | Status, received_ns: int) -> Reading:
+    tags = item.identity.region_tags()
+    if isinstance(item, Status):
+        # The broker sends the last will when the agent vanishes, long after
+        # the will was written, so arrival time is the honest timestamp here.
+        fields: dict[str, float | int | bool | str] = {
+            "online": item.state == "online", "state": item.state,
+            "agent_version": item.agent_version}
+        return Reading("agent_status", fields, tags, received_ns)
+    reading = item.reading
+    return Reading(reading.measurement, {**reading.fields, "seq": item.seq},
+                   {**reading.tags, **tags}, reading.ts_ns)
+
+
+class Pipeline:
+    def __init__(self, validator: Validator, writer: Writer, ack: Ack,
+                 dead_letter: DeadLetter, max_points: int = 5000,
+                 max_delay: float = 0.2, max_backoff: float = 30.0) -> None:
+        self.validator = validator
+        self.writer = writer
+        self.ack = ack
+        self.dead_letter = dead_letter
+        self.max_points = max_points
+        self.max_delay = max_delay
+        self.max_backoff = max_backoff
+        self.queue: queue.Queue[Message] = queue.Queue()
+        self.stats = Stats()
+        self._stats_lock = threading.Lock()
+
+    def submit(self, message: Message) -> None:
+        """Called from the MQTT thread for every message; never blocks."""
+        self.queue.put(message)
+
+    def _reject(self, message: Message, reason: str, detail: str) -> None:
+        with self._stats_lock:
+            self.stats.rejected[reason] += 1
+        log.debug("rejected %s: %s %s", message.topic[:120], reason, detail)
+        self.dead_letter(message, reason, detail)
+        self.ack(message)
+
+    def process(self, batch: list[Message], stop: threading.Event | None = None) -> None:
+        """Validate and store one batch; returns once every message is acked
+        (or ``stop`` is set while the database is down)."""
+        good: list[tuple[Message, str]] = []
+        statuses = 0
+        for message in batch:
+            try:
+                item = self.validator.check(message.topic, message.payload, message.received_ns)
+            except WireError as err:
+                self._reject(message, err.reason, err.detail)
+                continue
+            statuses += isinstance(item, Status)
+            good.append((message, line(to_point(item, message.received_ns))))
+        with self._stats_lock:
+            self.stats.received += len(batch)
+            self.stats.statuses += statuses
+        done: set[int] = set()  # id() of messages acked so far
+        backoff = 0.5
+        while pending := [item for item in good if id(item[0]) not in done]:
+            try:
+                self._store(pending, done)
+            except Unavailable as err:
+                with self._stats_lock:
+                    self.stats.write_failures += 1
+                log.warning("database unavailable (%s); holding %d readings, retry in %.1f s",
+                            err, len(pending), backoff)
+                if stop is not None and stop.wait(backoff):
+                    return  # unacked: the broker redelivers them to the next run
+                if stop is None:
+                    time.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+
+    def _store(self, items: list[tuple[Message, str]], done: set[int]) -> None:
+        """Write items and ack them; on refused content, halve until the bad line is alone."""
+        try:
+            self.writer.write([text for _, text in items])
+        except BadData as err:
+            if len(items) == 1:
+                self._reject(items[0][0], "db_refused", str(err))
+                done.add(id(items[0][0]))
+                return
+            half = len(items) // 2
+            self._store(items[:half], done)
+            self._store(items[half:], done)
+            return
+        with self._stats_lock:
+            self.stats.batches += 1
+            self.stats.stored += len(items)
+        for message, _ in items:
+            self.ack(message)
+            done.add(id(message))
+
+    def next_batch(self, stop: threading.Event, limit: int) -> list[Message]:
+        """Block for the first message, then gather more for up to ``max_delay``."""
+        batch: list[Message] = []
+        while not batch and not stop.is_set():
+            try:
+                batch.append(self.queue.get(timeout=0.2))
+            except queue.Empty:
+                continue
+        deadline = time.monotonic() + self.max_delay
+        while batch and len(batch) < limit:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self.queue.get(timeout=max(remaining, 0)) if remaining > 0
+                             else self.queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def run(self, stop: threading.Event, inflight_limit: int) -> None:
+        # The broker sends at most ``inflight_limit`` unacked messages, so a
+        # batch that big is all there will be until this one is acked.
+        limit = min(self.max_points, inflight_limit)
+        while not stop.is_set():
+            batch = self.next_batch(stop, limit)
+            if batch:
+                self.process(batch, stop)

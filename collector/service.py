@@ -1,0 +1,102 @@
+"""The collector process: MQTT subscription in, pipeline, dead letters out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from agent.mqttclient import connect_async, make_client
+from collector.config import CollectorConfig
+from collector.pipeline import Message, Pipeline
+from collector.validate import Validator
+from collector.writer import Writer, make_writer
+
+log = logging.getLogger(__name__)
+DEAD_LETTER_PAYLOAD_BYTES = 4096
+
+
+def dead_letter_body(message: Message, reason: str, detail: str) -> bytes:
+    """The rejected message with its reason, small enough to inspect by hand."""
+    raw = message.payload[:DEAD_LETTER_PAYLOAD_BYTES]
+    return json.dumps({
+        "reason": reason, "detail": detail[:500], "topic": message.topic[:300],
+        "payload": raw.decode("utf-8", "replace"), "payload_bytes": len(message.payload),
+        "received_ns": message.received_ns,
+    }, ensure_ascii=False).encode("utf-8")
+
+
+class Collector:
+    def __init__(self, cfg: CollectorConfig, writer: Writer | None = None) -> None:
+        self.cfg = cfg
+        m = cfg.mqtt
+        self.client = make_client(m, m["client_id"], manual_ack=True)
+        self.topic = f"$share/{m['share_group']}/{m['topic']}" if m["share_group"] else m["topic"]
+        self.writer = writer or make_writer(cfg.storage)
+        self.pipeline = Pipeline(Validator.from_config(cfg.validation), self.writer, self._ack,
+                                 self._dead_letter, cfg.batch["max_points"],
+                                 cfg.batch["max_delay_seconds"], cfg.batch["max_backoff_seconds"])
+        self.stop_event = threading.Event()
+        self.connected = threading.Event()
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                    props: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the collector: %s", reason)
+            return
+        client.subscribe(self.topic, qos=1)
+        self.connected.set()
+        log.info("subscribed to %s (session present: %s)", self.topic, flags.session_present)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                       props: Any) -> None:
+        self.connected.clear()
+        log.warning("disconnected from broker: %s", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self.pipeline.submit(Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+
+    def _ack(self, message: Message) -> None:
+        if message.qos:
+            self.client.ack(message.mid, message.qos)
+
+    def _dead_letter(self, message: Message, reason: str, detail: str) -> None:
+        topic = f"{self.cfg.mqtt['dead_letter_prefix']}/{reason}"
+        self.client.publish(topic, dead_letter_body(message, reason, detail), qos=1)
+
+    def start(self) -> threading.Thread:
+        connect_async(self.client, self.cfg.mqtt, self.cfg.mqtt["receive_maximum"])
+        worker = threading.Thread(target=self.pipeline.run, name="pipeline",
+                                  args=(self.stop_event, self.cfg.mqtt["receive_maximum"]))
+        worker.start()
+        return worker
+
+    def stop(self, worker: threading.Thread) -> None:
+        self.stop_event.set()
+        worker.join()
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.writer.close()
+        log.info("collector stopped: %s", self.pipeline.stats.summary())
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        worker = self.start()
+        interval = self.cfg.logging["stats_interval_seconds"]
+        next_log = time.monotonic() + interval
+        while not self.stop_event.wait(1.0):
+            if time.monotonic() >= next_log:
+                log.info("stats: %s backlog=%d", self.pipeline.stats.summary(),
+                         self.pipeline.queue.qsize())
+                next_log += interval
+        self.stop(worker)
+        return 0

@@ -1,0 +1,37 @@
+"""The collector's checks on untrusted messages: the wire contract plus policy.
+
+The wire module checks shape and types; here the collector adds what only it
+can judge: the time window around its own clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agent.wire import STATUS, Envelope, Status, WireError, decode, decode_status, parse_topic
+
+
+@dataclass(frozen=True)
+class Validator:
+    max_payload_bytes: int
+    max_future_ns: int
+    max_age_ns: int
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> Validator:
+        return cls(cfg["max_payload_bytes"], int(cfg["max_future_seconds"] * 1e9),
+                   int(cfg["max_age_days"] * 86400e9))
+
+    def check(self, topic: str, payload: bytes, now_ns: int) -> Envelope | Status:
+        """Return the decoded message or raise WireError with a reason code."""
+        _, measurement = parse_topic(topic)
+        if measurement == STATUS:
+            return decode_status(topic, payload, self.max_payload_bytes)
+        envelope = decode(topic, payload, self.max_payload_bytes)
+        ts = envelope.reading.ts_ns
+        if ts > now_ns + self.max_future_ns:
+            raise WireError("ts_future", f"{(ts - now_ns) / 1e9:.0f} s ahead of the collector")
+        if ts < now_ns - self.max_age_ns:
+            raise WireError("ts_past", f"{(now_ns - ts) / 86400e9:.1f} days old")
+        return envelope

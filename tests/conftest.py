@@ -1,0 +1,51 @@
+"""Shared fixtures: real Mosquitto, influxd and VictoriaMetrics, one of each per session."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from tests.services import Influxd, Mosquitto, VictoriaMetrics
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    service = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
+    service = Influxd(tmp_path_factory.mktemp("influxd"))
+    service.start(timeout=60)
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
+    service = VictoriaMetrics(tmp_path_factory.mktemp("victoria"))
+    service.start(timeout=60)
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def database(influxd: Influxd) -> str:
+    """A fresh InfluxDB database for one test."""
+    name = f"test{next(_names)}"
+    influxd.create_db(name)
+    return name
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short token that keeps one test's topics and client ids apart from another's."""
+    return f"t{next(_names)}"
+

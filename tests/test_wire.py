@@ -1,0 +1,110 @@
+"""The wire contract: what the agent encodes decodes; every way to break it is refused."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from agent.reading import Reading
+from agent.wire import (
+    MAX_PAYLOAD_BYTES,
+    Identity,
+    WireError,
+    decode,
+    encode,
+    encode_status,
+    parse_topic,
+)
+from collector.validate import Validator
+
+ID = Identity("37", "3701", "370102", "370102-0001")
+TOPIC = ID.topic("wan_link")
+VALIDATOR = Validator(MAX_PAYLOAD_BYTES, 300 * 10**9, 35 * 86400 * 10**9)
+
+
+def body(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"v": 1, "school_id": ID.school_id, "measurement": "wan_link",
+                            "ts": time.time_ns(), "seq": 7, "tags": {"iface": "eth0"},
+                            "fields": {"rx_bps": 1.5e8, "link_speed_mbps": 1000,
+                                       "oper_up": True, "result": "ok"}}
+    base.update(changes)
+    return base
+
+
+def raw(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False).encode()
+
+
+def test_round_trip_keeps_every_value() -> None:
+    reading = Reading("wan_link", {"rx_bps": 123.25, "oper_up": False, "result": "timeout",
+                                   "link_speed_mbps": 100},
+                      {"iface": "eth0", "classroom": "高一(3)班"}, 1_700_000_000_123_456_789)
+    envelope = decode(TOPIC, encode(ID, reading, 42))
+    assert envelope.identity == ID and envelope.seq == 42
+    assert envelope.reading == reading
+
+
+def test_status_round_trip() -> None:
+    now = time.time_ns()
+    status = VALIDATOR.check(ID.status_topic, encode_status(ID, "offline", now, "0.1.0"), now)
+    assert (status.state, status.ts_ns, status.identity) == ("offline", now, ID)  # type: ignore[union-attr]
+
+
+def test_topic_parts() -> None:
+    assert parse_topic(TOPIC) == (ID, "wan_link")
+
+
+BAD: list[tuple[str, str, bytes]] = [
+    ("too_large", TOPIC, raw(body(tags={"pad": "x" * 120})) + b" " * MAX_PAYLOAD_BYTES),
+    ("not_utf8", TOPIC, b'{"v": 1, "school_id": "\xff\xfe"}'),
+    ("not_json", TOPIC, b'{"v": 1, '),
+    ("not_object", TOPIC, b"[1, 2, 3]"),
+    ("bad_version", TOPIC, raw(body(v=2))),
+    ("missing_key", TOPIC, raw({k: v for k, v in body().items() if k != "seq"})),
+    ("unknown_key", TOPIC, raw(body(extra=1))),
+    ("school_mismatch", TOPIC, raw(body(school_id="370102-0002"))),
+    ("measurement_mismatch", TOPIC, raw(body(measurement="wifi_area"))),
+    ("bad_type", TOPIC, raw(body(ts="2026-01-01T00:00:00Z"))),
+    ("bad_type", TOPIC, raw(body(seq=-1))),
+    ("bad_type", TOPIC, raw(body(seq=True))),
+    ("bad_type", TOPIC, raw(body(fields={"rx_bps": [1, 2]}))),
+    ("bad_type", TOPIC, raw(body(tags={"iface": 3}))),
+    ("bad_name", TOPIC, raw(body(fields={"Rx Bps": 1.0}))),
+    ("bad_name", TOPIC, raw(body(tags={"if-ace": "eth0"}))),
+    ("reserved_tag", TOPIC, raw(body(tags={"school": "other"}))),
+    ("bad_value", TOPIC, raw(body(tags={"iface": "eth0\n"}))),
+    ("bad_value", TOPIC, raw(body(tags={"iface": ""}))),
+    ("bad_value", TOPIC, raw(body(fields={"note": "x" * 300}))),
+    ("not_finite", TOPIC, raw(body()).replace(b"150000000.0", b"NaN")),
+    ("not_finite", TOPIC, raw(body()).replace(b"150000000.0", b"Infinity")),
+    ("out_of_range", TOPIC, raw(body(fields={"rx_bps": -5.0}))),
+    ("out_of_range", TOPIC, raw(body(fields={"signal_dbm": 300}))),
+    ("out_of_range", TOPIC, raw(body(fields={"count": 2**70}))),
+    ("too_many", TOPIC, raw(body(fields={f"f{i}": 1 for i in range(65)}))),
+    ("too_many", TOPIC, raw(body(tags={f"t{i}": "x" for i in range(17)}))),
+    ("missing_key", TOPIC, raw(body(fields={}))),
+    ("ts_future", TOPIC, raw(body(ts=time.time_ns() + 3600 * 10**9))),
+    ("ts_past", TOPIC, raw(body(ts=time.time_ns() - 40 * 86400 * 10**9))),
+    ("topic_malformed", "schoolnet/v1/37/3701/370102-0001/wan_link", raw(body())),
+    ("topic_malformed", "schoolnet/v2/37/3701/370102/370102-0001/wan_link", raw(body())),
+    ("topic_malformed", "schoolnet/v1/37/3701/370102/学校/wan_link", raw(body())),
+    ("topic_malformed", "schoolnet/v1/37/3701/370102/370102-0001/Wan-Link", raw(body())),
+    ("bad_value", ID.status_topic, raw({"v": 1, "school_id": ID.school_id, "state": "maybe",
+                                        "ts": 1, "agent_version": "1"})),
+]
+
+
+@pytest.mark.parametrize(("reason", "topic", "payload"), BAD,
+                         ids=[f"{i}-{b[0]}" for i, b in enumerate(BAD)])
+def test_rejects_with_reason(reason: str, topic: str, payload: bytes) -> None:
+    with pytest.raises(WireError) as err:
+        VALIDATOR.check(topic, payload, time.time_ns())
+    assert err.value.reason == reason
+
+
+def test_encoder_refuses_nan() -> None:
+    with pytest.raises(ValueError):
+        encode(ID, Reading("wan_link", {"rx_bps": float("nan")}), 1)
