@@ -37,6 +37,7 @@ class Publisher:
         self._inflight: dict[int, int] = {}  # paho mid -> spool seq
         self._cursor = 0  # highest seq handed to paho in this process
         self._connected = threading.Event()
+        self._stopping = False
         self._cfg = mqtt_cfg
         client_id = mqtt_cfg["client_id"] or f"schoolnet-agent-{identity.school_id}"
         self.client = make_client(mqtt_cfg, client_id)
@@ -88,7 +89,10 @@ class Publisher:
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
                        reason: Any, props: Any) -> None:
         self._connected.clear()
-        log.warning("disconnected from broker: %s; retrying with backoff", reason)
+        if self._stopping:
+            log.info("disconnected from broker")
+        else:
+            log.warning("disconnected from broker: %s; retrying with backoff", reason)
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int,
                     reason: Any, props: Any) -> None:
@@ -117,6 +121,7 @@ class Publisher:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Publish the offline status and disconnect cleanly (no last will)."""
+        self._stopping = True
         if self._connected.is_set():
             info = self.client.publish(self.identity.status_topic, self._status("offline"),
                                        qos=1, retain=True)

@@ -52,6 +52,7 @@ class Scheduler:
         name, timeout = item.config.name, item.config.timeout
         start = time.monotonic()
         readings: list[Reading] = []
+        failed = True  # the probe itself misbehaved, as opposed to reporting a failure
         try:
             collect = item.probe.collect
             if inspect.iscoroutinefunction(collect):
@@ -61,13 +62,13 @@ class Scheduler:
                 # timeouts must end it. The scheduler stops waiting regardless.
                 readings = await asyncio.wait_for(asyncio.to_thread(collect), timeout)  # type: ignore[arg-type]
             outcome = _check_readings(name, readings)
+            failed = outcome == "invalid"
         except asyncio.TimeoutError:
             log.warning("probe %s timed out after %.1f s", name, timeout)
             outcome = "timeout"
         except Exception:  # a probe bug must not stop the agent
             log.exception("probe %s failed", name)
             outcome = "error"
-        failed = outcome in ("error", "timeout", "invalid")
         if failed:
             readings = []
         duration = time.monotonic() - start

@@ -59,7 +59,8 @@ class Collector:
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        props: Any) -> None:
         self.connected.clear()
-        log.warning("disconnected from broker: %s", reason)
+        if not self.stop_event.is_set():
+            log.warning("disconnected from broker: %s", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self.pipeline.submit(Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos))

@@ -78,7 +78,9 @@ class WanLink(Probe):
         self._last: dict[str, Sample] = {}
 
     def _sample(self, iface: str) -> Sample | None:
-        counters = psutil.net_io_counters(pernic=True, nowrap=True).get(iface)
+        # nowrap=False: psutil would silently stitch a reset counter onto the old
+        # one; a reset must show as a skipped interval instead.
+        counters = psutil.net_io_counters(pernic=True, nowrap=False).get(iface)
         if counters is None:
             return None
         return Sample(counters.bytes_recv, counters.bytes_sent, time.monotonic())

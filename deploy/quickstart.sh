@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# One command on a fresh Debian machine: install what is missing, start
+# Mosquitto and InfluxDB on loopback, run the collector and one agent cycle
+# against this machine's own interfaces, and show what was stored.
+#   deploy/quickstart.sh           # everything stops again at the end
+#   deploy/quickstart.sh --keep    # leave broker, database and collector running
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/common.sh
+
+KEEP=0
+[ "${1:-}" = "--keep" ] && KEEP=1
+# shellcheck disable=SC2086
+apt_install $BASE_PACKAGES
+VENV=${VENV:-.venv}
+make_venv "$VENV" "agent,collector"
+PY="$(realpath "$VENV")/bin/python"
+
+WORK=$(realpath -m "${QUICKSTART_DIR:-.quickstart}")
+rm -rf "$WORK" && mkdir -p "$WORK"
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+MQTT_PORT=$(free_port); INFLUX_PORT=$(free_port); RPC_PORT=$(free_port)
+
+PIDS=()
+cleanup() {
+    if [ "$KEEP" -eq 0 ]; then
+        for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+        wait 2>/dev/null || true
+    else
+        echo "left running (pids ${PIDS[*]}); files in $WORK"
+    fi
+}
+trap cleanup EXIT
+
+cat > "$WORK/mosquitto.conf" <<CONF
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $WORK/
+max_queued_messages 0
+CONF
+mosquitto -c "$WORK/mosquitto.conf" > "$WORK/mosquitto.log" 2>&1 &
+PIDS+=($!)
+
+cat > "$WORK/influxdb.conf" <<CONF
+reporting-enabled = false
+bind-address = "127.0.0.1:$RPC_PORT"
+[meta]
+  dir = "$WORK/influxdb/meta"
+[data]
+  dir = "$WORK/influxdb/data"
+  wal-dir = "$WORK/influxdb/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:$INFLUX_PORT"
+  log-enabled = false
+CONF
+influxd run -config "$WORK/influxdb.conf" > "$WORK/influxd.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$INFLUX_PORT/ping" >/dev/null && break
+    sleep 0.2
+done
+curl -sf -XPOST "http://127.0.0.1:$INFLUX_PORT/query" --data-urlencode "q=CREATE DATABASE schoolnet" >/dev/null
+
+sed -e "s/^port = 1883/port = $MQTT_PORT/" \
+    -e "s#^url = \"http://127.0.0.1:8086\"#url = \"http://127.0.0.1:$INFLUX_PORT\"#" \
+    -e "s/^stats_interval_seconds = 60/stats_interval_seconds = 5/" \
+    configs/collector.example.toml > "$WORK/collector.toml"
+sed -e 's/^host = "mqtt.edu.example.cn"/host = "127.0.0.1"/' \
+    -e "s/^port = 8883 /port = $MQTT_PORT /" -e 's/^tls = true/tls = false/' \
+    -e "s#^state_dir = \"/var/lib/schoolnet-agent\"#state_dir = \"$WORK/agent-state\"#" \
+    configs/agent.example.toml > "$WORK/agent.toml"
+
+"$PY" -m collector.cli run -c "$WORK/collector.toml" > "$WORK/collector.log" 2>&1 &
+PIDS+=($!)
+echo "== broker 127.0.0.1:$MQTT_PORT, InfluxDB http://127.0.0.1:$INFLUX_PORT, collector running"
+echo "== one agent cycle (schoolnet-agent once --publish):"
+"$PY" -m agent.cli once -c "$WORK/agent.toml" --publish
+
+query() {
+    influx -host 127.0.0.1 -port "$INFLUX_PORT" -database schoolnet -precision rfc3339 \
+        -execute "$1"
+}
+for _ in $(seq 50); do
+    query 'SELECT count(*) FROM wan_link' | grep -q count && break
+    sleep 0.2
+done
+echo "== stored in InfluxDB (database schoolnet):"
+query 'SELECT * FROM wan_link'
+query 'SELECT * FROM probe_run'
+query 'SELECT * FROM agent_status'
+query 'SELECT count(*) FROM wan_link' | grep -q count || { echo "nothing was stored" >&2; exit 1; }

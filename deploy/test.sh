@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian machine, then run
+# lint, type checks and the whole suite against real services.
+#   deploy/test.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/common.sh
+
+# Test peers: real brokers, databases and network tools, all from Debian.
+TEST_PACKAGES="victoria-metrics iperf3 iproute2 iputils-ping util-linux"
+# shellcheck disable=SC2086
+apt_install $BASE_PACKAGES $TEST_PACKAGES
+
+VENV=${VENV:-.venv}
+make_venv "$VENV" "agent,collector,test"
+export PATH="$(realpath "$VENV")/bin:$PATH"
+
+ruff check agent collector tests
+mypy
+exec pytest "$@"

@@ -1,0 +1,23 @@
+"""The README's first command ends by showing readings stored through a real broker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_quickstart_shows_stored_readings(tmp_path: Path) -> None:
+    env = {**os.environ, "QUICKSTART_DIR": str(tmp_path / "qs"), "VENV": sys.prefix}
+    out = subprocess.run(["bash", "deploy/quickstart.sh"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    stored = out.stdout.split("== stored in InfluxDB", 1)[1]
+    assert "name: wan_link" in stored and "name: agent_status" in stored
+    # The table's row carries the school from the example config and a sequence number.
+    row = next(line for line in stored.splitlines() if "370102-0001" in line)
+    assert " ok " in row and row.startswith("20")
+    assert "online" in stored and "offline" in stored

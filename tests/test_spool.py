@@ -1,0 +1,73 @@
+"""The spool keeps readings across restarts and kill -9, and counts what its bounds drop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agent.spool import Spool
+
+
+def test_sequence_rises_across_restarts(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db")
+    seqs = [spool.append("t", lambda s: str(s).encode()) for _ in range(3)]
+    for seq in seqs:
+        spool.remove(seq)  # all delivered: the table is empty
+    spool.close()
+    spool = Spool(tmp_path / "s.db")
+    assert spool.append("t", lambda s: b"x") == seqs[-1] + 1
+    assert [row[0] for row in spool.after(0, 10)] == [seqs[-1] + 1]
+
+
+def test_oldest_dropped_and_counted_past_the_bound(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", max_readings=500)
+    for _ in range(2000):
+        spool.append("t", lambda s: b"x")
+    assert spool.depth() == 500
+    assert spool.dropped == 1500
+    assert spool.after(0, 1)[0][0] == 1501  # the newest are kept
+    spool.close()
+    assert Spool(tmp_path / "s.db").dropped == 1500
+
+
+def test_old_readings_expire(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", max_age_seconds=1)
+    spool.append("t", lambda s: b"old")
+    time.sleep(1.1)
+    for _ in range(999):
+        spool.append("t", lambda s: b"new")
+    assert spool.dropped == 1 and spool.depth() == 999
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from agent.spool import Spool
+spool = Spool(Path(sys.argv[1]))
+n = 0
+while True:
+    spool.append("t", lambda s: b"payload")
+    n += 1
+    if n == 200:
+        print("ready", flush=True)
+"""
+
+
+def test_survives_kill_9_mid_write(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    spool = Spool(path)
+    rows = spool.after(0, 10**9)
+    seqs = [row[0] for row in rows]
+    assert len(seqs) >= 200
+    assert seqs == list(range(1, len(seqs) + 1))  # no gap, no torn row
+    assert all(row[2] == b"payload" for row in rows)
+    assert spool.append("t", lambda s: b"x") == seqs[-1] + 1
