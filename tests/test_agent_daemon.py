@@ -99,7 +99,7 @@ def test_last_will_and_clean_stop(tmp_path: Path) -> None:
     # Retained: a collector that subscribes later still learns the state.
     late = Listener(broker.port, status_topic)
     wait_for(lambda: late.messages, 5, "retained status")
-    topic, payload, retained = late.messages[0]
+    _, payload, retained = late.messages[0]
     assert retained and json.loads(payload)["state"] == "offline"
     late.close()
     broker.stop()
