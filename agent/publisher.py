@@ -5,6 +5,11 @@ broker outage, a cut link or an agent restart loses nothing. A window of
 ``max_inflight`` unacknowledged readings is fed oldest first from the spool,
 which also replays whatever a previous run left behind.
 
+One thread, the pump, owns the in-flight window and is the only one that
+publishes readings; paho's thread just queues acks for it. (paho calls
+on_publish while holding its own lock, so publishing from there, or under a
+lock that on_publish also takes, deadlocks.)
+
 The retained status topic carries a birth message on every connect and the
 broker publishes the last will (offline) if the agent vanishes.
 """
@@ -12,6 +17,7 @@ broker publishes the last will (offline) if the agent vanishes.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from typing import Any
@@ -33,12 +39,15 @@ class Publisher:
         self.spool = spool
         self.window = mqtt_cfg["max_inflight"]
         self.published = 0
-        self._lock = threading.Lock()
-        self._inflight: dict[int, int] = {}  # paho mid -> spool seq
+        self._inflight: dict[int, int] = {}  # paho mid -> spool seq; pump thread only
         self._cursor = 0  # highest seq handed to paho in this process
+        # Work for the pump: an ack (mid, failed), WAKE to send more, or STOP.
+        self._events: queue.SimpleQueue[tuple[int, bool] | str] = queue.SimpleQueue()
         self._connected = threading.Event()
         self._stopping = False
         self._cfg = mqtt_cfg
+        self._pump_thread = threading.Thread(target=self._pump_loop, name="publisher",
+                                             daemon=True)
         client_id = mqtt_cfg["client_id"] or f"schoolnet-agent-{identity.school_id}"
         self.client = make_client(mqtt_cfg, client_id)
         self.client.max_inflight_messages_set(self.window)
@@ -51,6 +60,7 @@ class Publisher:
         return encode_status(self.identity, state, time.time_ns(), __version__)
 
     def start(self) -> None:
+        self._pump_thread.start()
         # connect_async + loop_start: paho retries with backoff in its own
         # thread, so an unreachable broker at boot is not an error.
         connect_async(self.client, self._cfg)
@@ -59,20 +69,43 @@ class Publisher:
         """Spool a reading and send it when the window allows; returns its seq."""
         topic = self.identity.topic(reading.measurement)
         seq = self.spool.append(topic, lambda s: encode(self.identity, reading, s))
-        self._pump()
+        self._events.put("WAKE")
         return seq
 
-    def _pump(self) -> None:
-        if not self._connected.is_set():
-            return
-        with self._lock:
-            room = self.window - len(self._inflight)
-            if room <= 0:
+    def _pump_loop(self) -> None:
+        while True:
+            try:
+                event = self._events.get(timeout=1.0)
+            except queue.Empty:
+                event = "WAKE"
+            if event == "STOP":
                 return
-            for seq, topic, payload in self.spool.after(self._cursor, room):
-                info = self.client.publish(topic, payload, qos=1)
-                self._inflight[info.mid] = seq
-                self._cursor = seq
+            if isinstance(event, tuple):
+                self._acked(*event)
+            self._fill()
+
+    def _acked(self, mid: int, failed: bool) -> None:
+        seq = self._inflight.pop(mid, None)
+        if seq is None:
+            return  # the status message, which is not spooled
+        if failed:
+            # The broker refused it (e.g. an ACL): it stays spooled for a
+            # later start instead of being retried in a tight loop.
+            log.error("broker rejected reading seq %d", seq)
+        else:
+            self.spool.remove(seq)
+            self.published += 1
+
+    def _fill(self) -> None:
+        room = self.window - len(self._inflight)
+        if room <= 0 or not self._connected.is_set():
+            return
+        for seq, topic, payload in self.spool.after(self._cursor, room):
+            info = self.client.publish(topic, payload, qos=1)
+            # An ack for this mid can only be handled after this line: acks
+            # reach this same thread through the queue.
+            self._inflight[info.mid] = seq
+            self._cursor = seq
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any,
                     reason: Any, props: Any) -> None:
@@ -84,7 +117,7 @@ class Publisher:
                  self._cfg["port"], flags.session_present)
         client.publish(self.identity.status_topic, self._status("online"), qos=1, retain=True)
         self._connected.set()
-        self._pump()
+        self._events.put("WAKE")
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
                        reason: Any, props: Any) -> None:
@@ -96,18 +129,7 @@ class Publisher:
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int,
                     reason: Any, props: Any) -> None:
-        with self._lock:
-            seq = self._inflight.pop(mid, None)
-        if seq is None:
-            return  # the status message, which is not spooled
-        if reason.is_failure:
-            # The broker refused it (e.g. an ACL): keeping it would block nothing
-            # but retry forever, so it stays spooled for a later restart.
-            log.error("broker rejected reading seq %d: %s", seq, reason)
-        else:
-            self.spool.remove(seq)
-            self.published += 1
-        self._pump()
+        self._events.put((mid, bool(reason.is_failure)))
 
     def wait_drained(self, timeout: float) -> bool:
         """Wait until every spooled reading is acknowledged (or timeout)."""
@@ -115,7 +137,6 @@ class Publisher:
         while time.monotonic() < deadline:
             if self.spool.depth() == 0:
                 return True
-            self._pump()
             time.sleep(0.05)
         return self.spool.depth() == 0
 
@@ -128,3 +149,6 @@ class Publisher:
             info.wait_for_publish(timeout)
         self.client.disconnect()
         self.client.loop_stop()
+        self._events.put("STOP")
+        if self._pump_thread.is_alive():
+            self._pump_thread.join(timeout)
