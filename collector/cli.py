@@ -8,6 +8,9 @@ import sys
 
 from agent.errors import ConfigError
 from collector import __version__, config
+from collector.errors import CollectorError
+from collector.registry import LEVELS
+from collector.report import FORMATS
 
 EXIT_CONFIG = 2
 
@@ -19,10 +22,72 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("check-config", "validate a config file and exit"),
-                       ("run", "subscribe to the agents' readings and store them")):
+                       ("run", "subscribe to the agents' readings and store them"),
+                       ("evaluate", "judge every registered school once and send alerts"),
+                       ("report", "print the regional compliance roll-up")):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("-c", "--config", required=True, help="collector TOML config file")
+        if name == "evaluate":
+            cmd.add_argument("--dry-run", action="store_true",
+                             help="print verdicts and the alerts that would be sent; "
+                                  "write and send nothing")
+        if name == "report":
+            cmd.add_argument("--region", help="only this region (province/city/county code)")
+            cmd.add_argument("--level", choices=LEVELS, default="county")
+            cmd.add_argument("--format", choices=sorted(FORMATS), default="table")
+            cmd.add_argument("--lang", choices=("zh", "en"), default="zh")
+            cmd.add_argument("-o", "--output", help="write to this file instead of stdout")
     return parser
+
+
+def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
+    from agent.mqttclient import make_client
+    from collector.alerts import apprise_sink, mqtt_sink
+    from collector.evaluate import Evaluator
+    from collector.writer import make_writer
+
+    writer = make_writer(cfg.storage)
+    client = None
+    sinks = []
+    if not dry_run:
+        client = make_client(cfg.mqtt, cfg.mqtt["client_id"] + "-evaluate")
+        client.connect(cfg.mqtt["host"], cfg.mqtt["port"], cfg.mqtt["keepalive"])
+        client.loop_start()
+        publish = client.publish
+        sinks.append(mqtt_sink(lambda t, p: publish(t, p, qos=1).wait_for_publish(10),
+                               cfg.alerts["topic_prefix"]))
+        if cfg.alerts["urls"]:
+            sinks.append(apprise_sink(cfg.alerts["urls"], cfg.alerts["language"]))
+    try:
+        verdicts, alerts = Evaluator(cfg, writer, sinks, dry_run=dry_run).run_once()
+    finally:
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+    for v in verdicts:
+        value = "-" if v.value is None else f"{v.value:g}"
+        print(f"{v.school.school_id:<16} {v.target:<16} {v.status:<13} "
+              f"{value:>8} / {v.threshold:<8g} readings={v.readings} {v.detail}")
+    print(f"{len(alerts)} alert(s)" + (" would be sent" if dry_run else " sent"))
+    return 0
+
+
+def _report(cfg: config.CollectorConfig, args: argparse.Namespace) -> int:
+    from collector.reader import InfluxQLReader
+    from collector.registry import load as load_registry
+    from collector.report import latest_status, roll_up
+    from collector.targets import load as load_targets
+
+    schools = list(load_registry(cfg.registry["file"]).values())
+    max_age = max(t.max_age_days for t in load_targets(cfg.targets["file"]).values())
+    status = latest_status(InfluxQLReader(cfg.storage), max_age)
+    text = FORMATS[args.format](roll_up(schools, status, args.level, args.region), args.lang)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    else:
+        print(text)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +105,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{cfg.file}: OK — {cfg.storage['kind']} at {cfg.storage['url']}, "
               f"broker {cfg.mqtt['host']}:{cfg.mqtt['port']}")
         return 0
+    if args.command in ("evaluate", "report") and not (cfg.registry["file"]
+                                                      and cfg.targets["file"]):
+        print(f"config error: {cfg.file}: [registry] file and [targets] file are needed "
+              f"for {args.command}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        if args.command == "evaluate":
+            return _evaluate(cfg, args.dry_run)
+        if args.command == "report":
+            return _report(cfg, args)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except CollectorError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     from collector.service import Collector  # paho and the database client load only here
 
     return Collector(cfg).run()

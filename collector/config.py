@@ -7,8 +7,23 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import MQTT
-from agent.confschema import Opt, Table, between, check, load_toml, matches, one_of, positive
+from agent.confschema import (
+    Opt,
+    Table,
+    between,
+    check,
+    load_toml,
+    matches,
+    one_of,
+    optional_file,
+    positive,
+)
 from agent.wire import MAX_PAYLOAD_BYTES
+
+
+def _strings(value: list[object]) -> str | None:
+    return None if all(isinstance(v, str) and v for v in value) else "must be a list of URLs"
+
 
 SCHEMA = Table({
     "mqtt": Table({
@@ -47,6 +62,19 @@ SCHEMA = Table({
         # Agents replay their spool after an outage, so accept a month-old reading.
         "max_age_days": Opt(float, 35.0, between(1, 3650)),
     }),
+    # Compliance: who is registered, what the targets are, where alerts go.
+    "registry": Table({"file": Opt(str, "", optional_file)}),
+    "targets": Table({
+        "file": Opt(str, "", optional_file),
+        "evaluate_interval_seconds": Opt(float, 300.0, between(10, 86400)),
+    }),
+    "alerts": Table({
+        "topic_prefix": Opt(str, "schoolnet/alerts"),
+        "urls": Opt(list, [], _strings),
+        "language": Opt(str, "zh", one_of("zh", "en")),
+        "max_per_hour": Opt(int, 60, between(1, 100_000)),
+        "state_file": Opt(str, ""),
+    }),
     "logging": Table({
         "level": Opt(str, "info", one_of("debug", "info", "warning", "error")),
         "stats_interval_seconds": Opt(float, 60.0, positive),
@@ -61,6 +89,9 @@ class CollectorConfig:
     storage: dict[str, Any]
     batch: dict[str, Any]
     validation: dict[str, Any]
+    registry: dict[str, Any]
+    targets: dict[str, Any]
+    alerts: dict[str, Any]
     logging: dict[str, Any]
 
 
@@ -72,5 +103,7 @@ def load(path: str | Path) -> CollectorConfig:
         raise src.error(("storage", "token"), "is required for kind = \"influxdb2\"")
     if storage["kind"] == "influxdb2" and not storage["org"]:
         raise src.error(("storage", "org"), "is required for kind = \"influxdb2\"")
+    if cfg["targets"]["file"] and not cfg["registry"]["file"]:
+        raise src.error(("registry", "file"), "is required to judge schools against targets")
     return CollectorConfig(src.file, cfg["mqtt"], storage, cfg["batch"], cfg["validation"],
-                           cfg["logging"])
+                           cfg["registry"], cfg["targets"], cfg["alerts"], cfg["logging"])

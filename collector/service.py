@@ -12,8 +12,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from agent.mqttclient import connect_async, make_client
+from collector.alerts import apprise_sink, mqtt_sink
 from collector.config import CollectorConfig
+from collector.errors import Unavailable
+from collector.evaluate import Evaluator
 from collector.pipeline import Message, Pipeline
+from collector.registry import Registry
 from collector.validate import Validator
 from collector.writer import Writer, make_writer
 
@@ -38,7 +42,17 @@ class Collector:
         self.client = make_client(m, m["client_id"], manual_ack=True)
         self.topic = f"$share/{m['share_group']}/{m['topic']}" if m["share_group"] else m["topic"]
         self.writer = writer or make_writer(cfg.storage)
-        self.pipeline = Pipeline(Validator.from_config(cfg.validation), self.writer, self._ack,
+        registry = Registry(cfg.registry["file"]) if cfg.registry["file"] else None
+        if registry is None:
+            log.warning("no school registry configured: readings from any school are accepted")
+        self.evaluator: Evaluator | None = None
+        if cfg.targets["file"]:
+            sinks = [mqtt_sink(self._publish_alert, cfg.alerts["topic_prefix"])]
+            if cfg.alerts["urls"]:
+                sinks.append(apprise_sink(cfg.alerts["urls"], cfg.alerts["language"]))
+            self.evaluator = Evaluator(cfg, self.writer, sinks, registry)
+        self.pipeline = Pipeline(Validator.from_config(cfg.validation, registry), self.writer,
+                                 self._ack,
                                  self._dead_letter, cfg.batch["max_points"],
                                  cfg.batch["max_delay_seconds"], cfg.batch["max_backoff_seconds"])
         self.stop_event = threading.Event()
@@ -73,11 +87,27 @@ class Collector:
         topic = f"{self.cfg.mqtt['dead_letter_prefix']}/{reason}"
         self.client.publish(topic, dead_letter_body(message, reason, detail), qos=1)
 
+    def _publish_alert(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1)
+
+    def _evaluate_loop(self) -> None:
+        assert self.evaluator is not None
+        interval = self.cfg.targets["evaluate_interval_seconds"]
+        while not self.stop_event.wait(interval):
+            try:
+                self.evaluator.run_once()
+            except Unavailable as err:
+                log.warning("compliance not evaluated this round: %s", err)
+            except Exception:  # a rules bug must not stop the storing of readings
+                log.exception("compliance evaluation failed")
+
     def start(self) -> threading.Thread:
         connect_async(self.client, self.cfg.mqtt, self.cfg.mqtt["receive_maximum"])
         worker = threading.Thread(target=self.pipeline.run, name="pipeline",
                                   args=(self.stop_event, self.cfg.mqtt["receive_maximum"]))
         worker.start()
+        if self.evaluator is not None:
+            threading.Thread(target=self._evaluate_loop, name="evaluate", daemon=True).start()
         return worker
 
     def stop(self, worker: threading.Thread) -> None:

@@ -9,7 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agent.wire import STATUS, Envelope, Status, WireError, decode, decode_status, parse_topic
+from agent.wire import (
+    STATUS,
+    Envelope,
+    Identity,
+    Status,
+    WireError,
+    decode,
+    decode_status,
+    parse_topic,
+)
+from collector.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -17,15 +27,27 @@ class Validator:
     max_payload_bytes: int
     max_future_ns: int
     max_age_ns: int
+    registry: Registry | None = None
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> Validator:
+    def from_config(cls, cfg: dict[str, Any], registry: Registry | None = None) -> Validator:
         return cls(cfg["max_payload_bytes"], int(cfg["max_future_seconds"] * 1e9),
-                   int(cfg["max_age_days"] * 86400e9))
+                   int(cfg["max_age_days"] * 86400e9), registry)
+
+    def _registered(self, identity: Identity) -> None:
+        if self.registry is None:
+            return
+        school = self.registry.get(identity.school_id)
+        if school is None:
+            raise WireError("unknown_school", f"{identity.school_id} is not in the registry")
+        if school.identity != identity:
+            raise WireError("region_mismatch", f"topic says {identity.prefix}, registry says "
+                            f"{school.identity.prefix}")
 
     def check(self, topic: str, payload: bytes, now_ns: int) -> Envelope | Status:
         """Return the decoded message or raise WireError with a reason code."""
-        _, measurement = parse_topic(topic)
+        identity, measurement = parse_topic(topic)
+        self._registered(identity)
         if measurement == STATUS:
             return decode_status(topic, payload, self.max_payload_bytes)
         envelope = decode(topic, payload, self.max_payload_bytes)

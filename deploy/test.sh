@@ -7,12 +7,12 @@ cd "$(dirname "$0")/.."
 . deploy/common.sh
 
 # Test peers: real brokers, databases and network tools, all from Debian.
-TEST_PACKAGES="victoria-metrics iperf3 iproute2 iputils-ping util-linux"
+TEST_PACKAGES="victoria-metrics iperf3 iproute2 iputils-ping util-linux chromium fonts-wqy-zenhei"
 # shellcheck disable=SC2086
 apt_install $BASE_PACKAGES $TEST_PACKAGES
 
 VENV=${VENV:-.venv}
-make_venv "$VENV" "agent,collector,test"
+make_venv "$VENV" "agent,collector,alerts,test"
 export PATH="$(realpath "$VENV")/bin:$PATH"
 
 ruff check agent collector tests

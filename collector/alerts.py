@@ -1,0 +1,189 @@
+"""Alerts on transitions only: below target, recovered, silent, back online,
+a probe failing and recovering.
+
+State (the last status per school and target) is kept in a JSON file, so a
+collector restart does not repeat every alert. Alerts go to an MQTT topic and,
+through apprise, to webhooks, e-mail, DingTalk or WeCom; past a per-hour
+budget they are counted and folded into one digest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.registry import School
+from collector.rules import Health, Verdict
+
+log = logging.getLogger(__name__)
+
+TARGET_NAMES = {
+    "zh": {"exit_bandwidth": "出口带宽（千兆进校）", "classroom_links": "班级接入（百兆进班）",
+           "wifi": "无线覆盖（无线校园）", "ipv6": "IPv6 部署"},
+    "en": {"exit_bandwidth": "exit bandwidth", "classroom_links": "classroom links",
+           "wifi": "Wi-Fi coverage", "ipv6": "IPv6 readiness"},
+}
+TEXT = {
+    "zh": {"below_target": "{name}（{sid}）{subject}未达标：{detail}",
+           "recovered": "{name}（{sid}）{subject}已恢复达标：{detail}",
+           "silent": "{name}（{sid}）监测探针失联：{detail}",
+           "back_online": "{name}（{sid}）监测探针已恢复上报",
+           "probe_failing": "{name}（{sid}）探针 {subject} 连续失败",
+           "probe_recovered": "{name}（{sid}）探针 {subject} 已恢复",
+           "digest": "另有 {count} 条告警因频率限制未单独发送"},
+    "en": {"below_target": "{name} ({sid}) is below target for {subject}: {detail}",
+           "recovered": "{name} ({sid}) meets the {subject} target again: {detail}",
+           "silent": "{name} ({sid}) agent is silent: {detail}",
+           "back_online": "{name} ({sid}) agent reports again",
+           "probe_failing": "{name} ({sid}) probe {subject} keeps failing",
+           "probe_recovered": "{name} ({sid}) probe {subject} works again",
+           "digest": "{count} more alerts were held back by the rate limit"},
+}
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    school: School
+    subject: str
+    detail: str
+    ts_ns: int
+
+    def text(self, lang: str) -> str:
+        subject = TARGET_NAMES[lang].get(self.subject, self.subject)
+        return TEXT[lang][self.kind].format(name=self.school.name, sid=self.school.school_id,
+                                            subject=subject, detail=self.detail)
+
+    def payload(self) -> dict[str, object]:
+        return {"kind": self.kind, "school_id": self.school.school_id,
+                "school": self.school.name, "subject": self.subject, "detail": self.detail,
+                "ts": self.ts_ns, "text_zh": self.text("zh"), "text_en": self.text("en")}
+
+
+def evidence(v: Verdict) -> str:
+    if v.value is None:
+        return "no readings"
+    figure = f"{v.value:g}"
+    return f"{figure} vs {v.threshold:g} ({v.readings} readings)" + (
+        f"; {v.detail}" if v.detail else "")
+
+
+Send = Callable[[Alert | str], None]
+
+
+class Alerter:
+    def __init__(self, state_file: str, sinks: list[Send], max_per_hour: int = 60) -> None:
+        self.path = Path(state_file) if state_file else None
+        self.state: dict[str, object] = {}
+        if self.path and self.path.exists():
+            self.state = json.loads(self.path.read_text(encoding="utf-8"))
+        self.sinks = sinks
+        self.max_per_hour = max_per_hour
+        self._sent: deque[float] = deque()
+        self.held_back = 0
+
+    def transitions(self, verdicts: Iterable[Verdict], health: dict[str, Health],
+                    now_ns: int) -> list[Alert]:
+        alerts: list[Alert] = []
+
+        def change(key: str, new: object, school: School, on: str | None, off: str | None,
+                   subject: str, detail: str) -> None:
+            old = self.state.get(key)
+            self.state[key] = new
+            if new is True and old is not True and on:
+                alerts.append(Alert(on, school, subject, detail, now_ns))
+            elif new is False and old is True and off:
+                alerts.append(Alert(off, school, subject, detail, now_ns))
+
+        by_school: dict[str, School] = {}
+        for v in verdicts:
+            by_school[v.school.school_id] = v.school
+            # Only pass and fail move the state: no_data or inconclusive between
+            # two fails must not produce a recovery and a second alert.
+            if v.target != "all" and v.status in ("pass", "fail"):
+                change(f"{v.school.school_id}|{v.target}", v.status == "fail", v.school,
+                       "below_target", "recovered", v.target, evidence(v))
+        for sid, h in health.items():
+            school = by_school.get(sid)
+            if school is None:
+                continue
+            if h.last_seen_ns is not None or h.silent:
+                seen = (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(h.last_seen_ns / 1e9))
+                        if h.last_seen_ns else "never")
+                change(f"{sid}|silent", h.silent, school, "silent", "back_online", "",
+                       f"last reading {seen}")
+            probes = {k.split(":", 1)[1] for k in self.state if k.startswith(f"{sid}|probe:")}
+            for probe in sorted(probes | h.failing_probes):
+                change(f"{sid}|probe:{probe}", probe in h.failing_probes, school,
+                       "probe_failing", "probe_recovered", probe, "")
+        return alerts
+
+    def save(self) -> None:
+        if self.path:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.state, sort_keys=True), encoding="utf-8")
+            tmp.replace(self.path)
+
+    def send(self, alerts: list[Alert]) -> None:
+        now = time.monotonic()
+        while self._sent and now - self._sent[0] > 3600:
+            self._sent.popleft()
+        for alert in alerts:
+            if len(self._sent) >= self.max_per_hour:
+                self.held_back += 1
+                continue
+            self._sent.append(now)
+            self._deliver(alert)
+        if self.held_back and len(self._sent) < self.max_per_hour:
+            self._deliver(TEXT["zh"]["digest"].format(count=self.held_back) + " / "
+                          + TEXT["en"]["digest"].format(count=self.held_back))
+            self._sent.append(now)
+            self.held_back = 0
+        elif self.held_back:
+            log.warning("%d alerts held back by the %d/hour limit", self.held_back,
+                        self.max_per_hour)
+
+    def _deliver(self, item: Alert | str) -> None:
+        for sink in self.sinks:
+            try:
+                sink(item)
+            except Exception:  # one broken channel must not silence the others
+                log.exception("alert channel %r failed", sink)
+
+
+def apprise_sink(urls: list[str], lang: str) -> Send:
+    import apprise
+
+    notifier = apprise.Apprise()
+    for url in urls:
+        notifier.add(url)
+
+    def send(item: Alert | str) -> None:
+        body = item.text(lang) if isinstance(item, Alert) else item
+        title = "schoolnet-audit " + (item.kind if isinstance(item, Alert) else "digest")
+        if not notifier.notify(body=body, title=title):
+            log.error("apprise could not deliver: %s", body)
+    return send
+
+
+def mqtt_sink(publish: Callable[[str, bytes], object], prefix: str) -> Send:
+    """Alerts as JSON on PREFIX/province/city/county/school (digests on PREFIX/digest)."""
+    def send(item: Alert | str) -> None:
+        if isinstance(item, Alert):
+            topic = f"{prefix}/{item.school.identity.prefix.split('/', 2)[2]}"
+            publish(topic, json.dumps(item.payload(), ensure_ascii=False).encode())
+        else:
+            publish(f"{prefix}/digest", json.dumps({"kind": "digest", "text": item},
+                                                   ensure_ascii=False).encode())
+    return send
+
+
+def print_sink(lang: str) -> Send:
+    def send(item: Alert | str) -> None:
+        print("ALERT (dry run):", item.text(lang) if isinstance(item, Alert) else item)
+    return send

@@ -1,0 +1,62 @@
+"""One round of judging: verdicts → compliance points in InfluxDB → alerts."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from agent.reading import FieldValue, Reading
+from collector.alerts import Alert, Alerter, Send, apprise_sink, print_sink
+from collector.config import CollectorConfig
+from collector.lineproto import line
+from collector.reader import InfluxQLReader
+from collector.registry import Registry
+from collector.rules import Rules, Verdict, health
+from collector.targets import load as load_targets
+from collector.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+def compliance_point(v: Verdict, now_ns: int) -> Reading:
+    fields: dict[str, FieldValue] = {"status": v.status, "pass": v.status == "pass",
+                                     "threshold": v.threshold, "readings": v.readings}
+    if v.value is not None:
+        fields["value"] = v.value
+    if v.detail:
+        fields["detail"] = v.detail[:250]
+    return Reading("compliance", fields,
+                   {**v.school.identity.region_tags(), "target": v.target}, now_ns)
+
+
+class Evaluator:
+    def __init__(self, cfg: CollectorConfig, writer: Writer, sinks: list[Send] | None = None,
+                 registry: Registry | None = None, dry_run: bool = False) -> None:
+        self.registry = registry or Registry(cfg.registry["file"])
+        self.targets = load_targets(cfg.targets["file"])
+        self.reader = InfluxQLReader(cfg.storage)
+        self.writer = writer
+        self.dry_run = dry_run
+        alerts = cfg.alerts
+        if dry_run:
+            sinks = [print_sink(alerts["language"])]
+        elif sinks is None:
+            sinks = [apprise_sink(alerts["urls"], alerts["language"])] if alerts["urls"] else []
+        self.alerter = Alerter(alerts["state_file"], sinks, alerts["max_per_hour"])
+
+    def run_once(self) -> tuple[list[Verdict], list[Alert]]:
+        """Judge every registered school; a dry run writes, saves and sends nothing."""
+        now = time.time_ns()
+        self.registry.maybe_reload()
+        schools = list(self.registry.schools.values())
+        verdicts = Rules(self.reader, self.targets).evaluate(schools)
+        states = health(self.reader, schools, self.targets, now)
+        alerts = self.alerter.transitions(verdicts, states, now)
+        if not self.dry_run:
+            self.writer.write([line(compliance_point(v, now)) for v in verdicts])
+        self.alerter.send(alerts)
+        if not self.dry_run:
+            self.alerter.save()
+        log.info("evaluated %d schools: %d verdicts, %d alerts", len(schools), len(verdicts),
+                 len(alerts))
+        return verdicts, alerts

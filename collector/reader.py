@@ -1,0 +1,54 @@
+"""InfluxQL queries, for the rules and the reports.
+
+InfluxQL runs on InfluxDB 1.x, on 2.x through its /query compatibility API
+(with a DBRP mapping for the bucket) and on 3.x, so one reader serves all.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from collector.errors import Unavailable
+
+Row = dict[str, Any]
+
+
+class InfluxQLReader:
+    def __init__(self, storage: dict[str, Any]) -> None:
+        self.url = storage["url"].rstrip("/") + "/query"
+        v2 = storage["kind"] == "influxdb2"
+        self.db = storage["bucket"] if v2 else storage["database"]
+        self.timeout = storage["timeout_seconds"]
+        self.headers: dict[str, str] = {}
+        if v2:
+            self.headers["Authorization"] = f"Token {storage['token']}"
+        elif storage["username"]:
+            token = f"{storage['username']}:{storage['password']}".encode()
+            self.headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
+
+    def series(self, query: str) -> list[dict[str, Any]]:
+        params = urllib.parse.urlencode({"db": self.db, "q": query, "epoch": "ns"})
+        request = urllib.request.Request(f"{self.url}?{params}", headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                body = json.load(response)
+        except (OSError, urllib.error.URLError, ValueError) as err:
+            raise Unavailable(f"InfluxQL query failed: {err}") from err
+        result = body.get("results", [{}])[0]
+        if "error" in result:
+            raise Unavailable(f"InfluxQL error: {result['error']}")
+        return list(result.get("series", []))
+
+    def rows(self, query: str) -> list[Row]:
+        """Rows as dicts with the series' GROUP BY tags merged in, newest order kept."""
+        out = []
+        for series in self.series(query):
+            tags = series.get("tags", {})
+            for values in series["values"]:
+                out.append({**dict(zip(series["columns"], values, strict=True)), **tags})
+        return out

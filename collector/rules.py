@@ -1,0 +1,192 @@
+"""Judge each registered school against each target, from the stored readings.
+
+Verdicts: pass, fail, inconclusive (only readings the gateway itself could
+not produce, e.g. CPU-bound speed tests), no_data. Several readings decide,
+never one: the median of the last N, or M of the last N missing the target.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from collector.reader import InfluxQLReader, Row
+from collector.registry import School
+from collector.targets import Targets
+
+TARGETS = ("exit_bandwidth", "classroom_links", "wifi", "ipv6")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    school: School
+    target: str          # one of TARGETS, or "all"
+    status: str          # pass, fail, inconclusive, no_data
+    value: float | None  # the judged figure (Mbps, share, level)
+    threshold: float
+    readings: int        # how many readings (or classrooms) the verdict rests on
+    detail: str = ""
+
+
+def judge(values: list[float], threshold: float, t: Targets) -> tuple[str, float]:
+    """Verdict over the newest ``t.window`` values (newest first)."""
+    recent = values[: t.window]
+    middle = statistics.median(recent)
+    if t.method == "m_of_n":
+        misses = sum(v < threshold for v in recent)
+        return ("fail" if misses >= min(t.breaches, len(recent)) else "pass"), middle
+    return ("pass" if middle >= threshold else "fail"), middle
+
+
+def _by_school(rows: Iterable[Row], key: str = "school") -> dict[str, list[Row]]:
+    out: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        out[row[key]].append(row)
+    return out
+
+
+class Rules:
+    def __init__(self, reader: InfluxQLReader, targets: dict[str, Targets]) -> None:
+        self.reader = reader
+        self.targets = targets
+
+    def _recent(self, select: str, measurement: str, where: str, group: str,
+                limit: int, age_days: float) -> list[Row]:
+        cond = f"time > now() - {int(age_days * 86400)}s" + (f" AND {where}" if where else "")
+        return self.reader.rows(f'SELECT {select} FROM "{measurement}" WHERE {cond} '
+                                f"GROUP BY {group} ORDER BY time DESC LIMIT {limit}")
+
+    def evaluate(self, schools: Iterable[School]) -> list[Verdict]:
+        schools = list(schools)
+        # One query per kind of evidence for all schools, not one per school.
+        window = max(t.window for t in self.targets.values())
+        age = max(t.max_age_days for t in self.targets.values())
+        tests = _by_school(self._recent("download_bps, result", "wan_throughput", "", "school",
+                                        window * 3, age))
+        links = _by_school(self._recent("link_speed_mbps", "wan_link",
+                                        "link_speed_mbps > 0", "school", 1, age))
+        ports = _by_school(self._recent("link_speed_mbps, oper_up", "classroom_link",
+                                        "", "school, classroom", window, age))
+        wifi = _by_school(self._recent("coverage_share", "wifi_coverage", "", "school",
+                                       window, age))
+        ipv6 = _by_school(self._recent("level", "ipv6", "", "school", window, age))
+        verdicts = []
+        for school in schools:
+            t = self.targets[school.school_type]
+            sid = school.school_id
+            per_school = [
+                self._exit(school, t, tests.get(sid, []), links.get(sid, [])),
+                self._classrooms(school, t, ports.get(sid, [])),
+                self._simple(school, "wifi", [r["coverage_share"] for r in wifi.get(sid, [])],
+                             t.wifi_coverage_share, t),
+                self._simple(school, "ipv6", [r["level"] for r in ipv6.get(sid, [])],
+                             float(t.ipv6_level), t),
+            ]
+            verdicts += per_school
+            verdicts.append(summary(school, per_school))
+        return verdicts
+
+    def _exit(self, school: School, t: Targets, tests: list[Row], links: list[Row]) -> Verdict:
+        threshold = t.exit_mbps * t.throughput_share
+        port = links[0]["link_speed_mbps"] if links else None
+        if port is not None and port < t.exit_mbps:
+            # A port slower than the target can never carry it, whatever a test says.
+            return Verdict(school, "exit_bandwidth", "fail", float(port), threshold, 1,
+                           f"WAN port negotiated {port:g} Mbps")
+        ok = [r["download_bps"] / 1e6 for r in tests
+              if r["result"] == "ok" and r["download_bps"] is not None]
+        if not ok:
+            status = "inconclusive" if tests else "no_data"
+            return Verdict(school, "exit_bandwidth", status, None, threshold, len(tests))
+        status, value = judge(ok, threshold, t)
+        return Verdict(school, "exit_bandwidth", status, round(value, 1), threshold,
+                       min(len(ok), t.window))
+
+    def _classrooms(self, school: School, t: Targets, rows: list[Row]) -> Verdict:
+        per_room = _by_school(rows, "classroom")
+        meeting = 0
+        for room_rows in per_room.values():
+            speeds = [(r["link_speed_mbps"] or 0.0) if r["oper_up"] is not False else 0.0
+                      for r in room_rows]
+            status, _ = judge(speeds, t.classroom_mbps, t)
+            meeting += status == "pass"
+        if not per_room:
+            return Verdict(school, "classroom_links", "no_data", None, t.classroom_share, 0)
+        # Classes the registry counts but no switch port reports cannot pass.
+        total = max(len(per_room), school.classes)
+        share = meeting / total
+        status = "pass" if share >= t.classroom_share else "fail"
+        return Verdict(school, "classroom_links", status, round(share, 4), t.classroom_share,
+                       len(per_room), f"{meeting} of {total} classes at >= "
+                       f"{t.classroom_mbps:g} Mbps")
+
+    def _simple(self, school: School, target: str, values: list[float | None],
+                threshold: float, t: Targets) -> Verdict:
+        present = [float(v) for v in values if v is not None]
+        if not present:
+            return Verdict(school, target, "no_data", None, threshold, 0)
+        status, value = judge(present, threshold, t)
+        return Verdict(school, target, status, value, threshold, min(len(present), t.window))
+
+
+def summary(school: School, verdicts: list[Verdict]) -> Verdict:
+    statuses = {v.status for v in verdicts}
+    status = ("fail" if "fail" in statuses else "pass" if statuses == {"pass"}
+              else "inconclusive" if "inconclusive" in statuses else "no_data")
+    passing = sum(v.status == "pass" for v in verdicts)
+    return Verdict(school, "all", status, float(passing), float(len(verdicts)),
+                   sum(v.readings for v in verdicts))
+
+
+@dataclass(frozen=True)
+class Health:
+    """Whether a school still reports, and which of its probes keep failing."""
+
+    silent: bool
+    last_seen_ns: int | None
+    failing_probes: frozenset[str]
+
+
+# Results that mean "a probe did its job" even if the news was bad or the
+# feature does not exist on this gateway.
+FINE = frozenset({"ok", "partial", "unavailable", "inconclusive"})
+
+
+def health(reader: InfluxQLReader, schools: list[School], targets: dict[str, Targets],
+           now_ns: int) -> dict[str, Health]:
+    days = max(t.max_age_days for t in targets.values())
+    runs_needed = max(t.probe_failing_runs for t in targets.values())
+    age = f"time > now() - {int(days * 86400)}s"
+    seen = {r["school"]: r["time"] for r in reader.rows(
+        f'SELECT last(duration_seconds) FROM "probe_run" WHERE {age} GROUP BY school')}
+    status = {r["school"]: r for r in reader.rows(
+        f'SELECT last(state) AS state FROM "agent_status" WHERE {age} GROUP BY school')}
+    runs = reader.rows(f'SELECT result FROM "probe_run" WHERE {age} GROUP BY school, probe '
+                       f"ORDER BY time DESC LIMIT {runs_needed}")
+    kinds = {s.school_id: targets[s.school_type] for s in schools}
+    failing: dict[str, set[str]] = defaultdict(set)
+    for (sid, probe), rows in _group(runs, ("school", "probe")).items():
+        n = kinds[sid].probe_failing_runs if sid in kinds else runs_needed
+        if len(rows) >= n and not any(r["result"] in FINE for r in rows[:n]):
+            failing[sid].add(probe)
+    out = {}
+    for school in schools:
+        sid = school.school_id
+        t = kinds[sid]
+        last = seen.get(sid)
+        st = status.get(sid)
+        stale = last is not None and now_ns - last > t.silent_after_minutes * 60e9
+        # The broker's last will (or a clean stop) says offline at once.
+        offline = st is not None and st["state"] == "offline" and (last is None
+                                                                    or st["time"] >= last)
+        out[sid] = Health(stale or offline, last, frozenset(failing.get(sid, ())))
+    return out
+
+
+def _group(rows: Iterable[Row], keys: tuple[str, str]) -> dict[tuple[str, str], list[Row]]:
+    out: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for row in rows:
+        out[(row[keys[0]], row[keys[1]])].append(row)
+    return out

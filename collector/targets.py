@@ -1,0 +1,59 @@
+"""Targets per school type, loaded from targets.toml and checked like every config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from agent.config import SCHOOL_TYPES
+from agent.confschema import Opt, Table, between, check, load_toml, one_of, positive
+
+
+@dataclass(frozen=True)
+class Targets:
+    exit_mbps: float
+    throughput_share: float
+    classroom_mbps: float
+    classroom_share: float
+    wifi_coverage_share: float
+    ipv6_level: int
+    window: int
+    method: str
+    breaches: int
+    max_age_days: float
+    silent_after_minutes: float
+    probe_failing_runs: int
+
+
+KEYS: dict[str, Opt] = {
+    "exit_mbps": Opt(float, 1000.0, positive),
+    "throughput_share": Opt(float, 0.8, between(0.1, 1.0)),
+    "classroom_mbps": Opt(float, 100.0, positive),
+    "classroom_share": Opt(float, 1.0, between(0.0, 1.0)),
+    "wifi_coverage_share": Opt(float, 1.0, between(0.0, 1.0)),
+    "ipv6_level": Opt(int, 3, between(0, 4)),
+    "window": Opt(int, 5, between(1, 100)),
+    "method": Opt(str, "median", one_of("median", "m_of_n")),
+    "breaches": Opt(int, 3, between(1, 100)),
+    "max_age_days": Opt(float, 30.0, positive),
+    "silent_after_minutes": Opt(float, 30.0, positive),
+    "probe_failing_runs": Opt(int, 3, between(1, 1000)),
+}
+OVERRIDE = Table({k: Opt(v.kind, None, v.check) for k, v in KEYS.items()})
+SCHEMA = Table({"defaults": Table(KEYS),
+                "types": Table({t: OVERRIDE for t in SCHOOL_TYPES})})
+
+
+def load(path: str | Path) -> dict[str, Targets]:
+    """Targets for every school type, defaults merged with the type's overrides."""
+    data, src = load_toml(path)
+    cfg = check(data, SCHEMA, src)
+    defaults = cfg["defaults"]
+    if defaults["breaches"] > defaults["window"]:
+        raise src.error(("defaults", "breaches"), "must not exceed window")
+    out = {}
+    for school_type in SCHOOL_TYPES:
+        overrides = {k: v for k, v in cfg["types"][school_type].items() if v is not None}
+        merged = {**defaults, **overrides}
+        out[school_type] = Targets(**{f.name: merged[f.name] for f in fields(Targets)})
+    return out
