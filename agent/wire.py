@@ -221,8 +221,10 @@ def check_tags(tags: Any) -> dict[str, str]:
             raise WireError("reserved_tag", f"tag {key!r} is set by the collector")
         if not isinstance(value, str):
             raise WireError("bad_type", f"tag {key} must be a string")
-        if not value or len(value) > MAX_TAG_VALUE or not value.isprintable():
-            raise WireError("bad_value", f"tag {key} must be 1-{MAX_TAG_VALUE} printable chars")
+        if not value or len(value) > MAX_TAG_VALUE or not value.isprintable() \
+                or value.endswith("\\"):
+            raise WireError("bad_value", f"tag {key} must be 1-{MAX_TAG_VALUE} printable "
+                            "chars, not ending in a backslash")
     return tags
 
 
@@ -254,8 +256,6 @@ def check_fields(fields: Any) -> dict[str, FieldValue]:
 
 def check_range(key: str, value: float) -> None:
     """Reject numbers outside what their unit allows (e.g. negative bps)."""
-    for suffix, (low, high) in UNIT_RANGES.items():
-        if key.endswith(suffix):
-            if not low <= value <= high:
-                raise WireError("out_of_range", f"field {key}={value} not in [{low}, {high}]")
-            return
+    bounds = UNIT_RANGES.get(key[key.rfind("_"):])
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        raise WireError("out_of_range", f"field {key}={value} not in [{bounds[0]}, {bounds[1]}]")

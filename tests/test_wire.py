@@ -77,6 +77,7 @@ BAD: list[tuple[str, str, bytes]] = [
     ("reserved_tag", TOPIC, raw(body(tags={"school": "other"}))),
     ("bad_value", TOPIC, raw(body(tags={"iface": "eth0\n"}))),
     ("bad_value", TOPIC, raw(body(tags={"iface": ""}))),
+    ("bad_value", TOPIC, raw(body(tags={"iface": "eth0\\"}))),
     ("bad_value", TOPIC, raw(body(fields={"note": "x" * 300}))),
     ("not_finite", TOPIC, raw(body()).replace(b"150000000.0", b"NaN")),
     ("not_finite", TOPIC, raw(body()).replace(b"150000000.0", b"Infinity")),
