@@ -1,4 +1,4 @@
-"""Line protocol escaping, checked by writing awkward values to a real influxd and reading them back."""
+"""Line protocol escaping: awkward values written to a real influxd and read back."""
 
 from __future__ import annotations
 
