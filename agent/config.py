@@ -41,6 +41,10 @@ MQTT = Table({
     "client_id": Opt(str, ""),
     "keepalive": Opt(int, 60, between(5, 3600)),
     "max_inflight": Opt(int, 100, between(1, 65535)),
+    # Keep readings until the collector confirms it stored them: a broker
+    # killed without saving loses what it had acknowledged.
+    "receipts": Opt(bool, True),
+    "receipt_timeout": Opt(float, 60.0, between(1, 86400)),
 })
 
 SCHEMA = Table({

@@ -1,7 +1,8 @@
 """Sends spooled readings to the broker over MQTT (paho-mqtt 2.x), QoS 1.
 
-Readings go to the spool first and leave it only on the broker's PUBACK, so a
-broker outage, a cut link or an agent restart loses nothing. A window of
+Readings go to the spool first and leave it only when the collector's receipt
+says they are stored (or, with receipts off, on the broker's PUBACK), so a
+broker crash, a cut link or an agent restart loses nothing. A window of
 ``max_inflight`` unacknowledged readings is fed oldest first from the spool,
 which also replays whatever a previous run left behind.
 
@@ -28,7 +29,7 @@ from agent import __version__
 from agent.mqttclient import connect_async, make_client
 from agent.reading import Reading
 from agent.spool import Spool
-from agent.wire import Identity, encode, encode_status
+from agent.wire import Identity, WireError, decode_receipt, encode, encode_status
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,14 @@ class Publisher:
         self.spool = spool
         self.window = mqtt_cfg["max_inflight"]
         self.published = 0
+        self.confirmed = 0
+        self.receipts = mqtt_cfg["receipts"]
+        self.receipt_timeout = mqtt_cfg["receipt_timeout"]
         self._inflight: dict[int, int] = {}  # paho mid -> spool seq; pump thread only
-        self._cursor = 0  # highest seq handed to paho in this process
-        # Work for the pump: an ack (mid, failed), WAKE to send more, or STOP.
-        self._events: queue.SimpleQueue[tuple[int, bool] | str] = queue.SimpleQueue()
+        self._cursor = 0  # highest seq handed to paho since the last resend sweep
+        self._swept = time.monotonic()
+        # Work for the pump: ("ack", mid, failed), ("receipt", ranges), WAKE or STOP.
+        self._events: queue.SimpleQueue[tuple[Any, ...] | str] = queue.SimpleQueue()
         self._connected = threading.Event()
         self._stopping = False
         self._cfg = mqtt_cfg
@@ -55,6 +60,7 @@ class Publisher:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_receipt
 
     def _status(self, state: str) -> bytes:
         return encode_status(self.identity, state, time.time_ns(), __version__)
@@ -80,8 +86,17 @@ class Publisher:
                 event = "WAKE"
             if event == "STOP":
                 return
-            if isinstance(event, tuple):
-                self._acked(*event)
+            if isinstance(event, tuple) and event[0] == "ack":
+                self._acked(event[1], event[2])
+            elif isinstance(event, tuple) and event[0] == "receipt":
+                self.confirmed += self.spool.confirm(event[1])
+            if self.receipts and time.monotonic() - self._swept >= 1.0:
+                self._swept = time.monotonic()
+                again = self.spool.resend_unconfirmed(self.receipt_timeout)
+                if again:
+                    log.info("%d readings have no receipt from the collector yet; resending",
+                             again)
+                    self._cursor = 0
             self._fill()
 
     def _acked(self, mid: int, failed: bool) -> None:
@@ -93,14 +108,19 @@ class Publisher:
             # later start instead of being retried in a tight loop.
             log.error("broker rejected reading seq %d", seq)
         else:
-            self.spool.remove(seq)
             self.published += 1
+            if self.receipts:
+                self.spool.mark_sent(seq)
+            else:
+                self.spool.remove(seq)
 
     def _fill(self) -> None:
         room = self.window - len(self._inflight)
         if room <= 0 or not self._connected.is_set():
             return
-        for seq, topic, payload in self.spool.after(self._cursor, room):
+        flying = set(self._inflight.values())
+        rows = self.spool.after(self._cursor, room + len(flying))
+        for seq, topic, payload in [r for r in rows if r[0] not in flying][:room]:
             info = self.client.publish(topic, payload, qos=1)
             # An ack for this mid can only be handled after this line: acks
             # reach this same thread through the queue.
@@ -116,6 +136,8 @@ class Publisher:
         log.info("connected to %s:%s (session present: %s)", self._cfg["host"],
                  self._cfg["port"], flags.session_present)
         client.publish(self.identity.status_topic, self._status("online"), qos=1, retain=True)
+        if self.receipts:
+            client.subscribe(self.identity.receipt_topic, qos=1)
         self._connected.set()
         self._events.put("WAKE")
 
@@ -129,7 +151,13 @@ class Publisher:
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int,
                     reason: Any, props: Any) -> None:
-        self._events.put((mid, bool(reason.is_failure)))
+        self._events.put(("ack", mid, bool(reason.is_failure)))
+
+    def _on_receipt(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._events.put(("receipt", decode_receipt(bytes(msg.payload))))
+        except WireError as err:
+            log.warning("ignoring a malformed receipt on %s: %s", msg.topic, err)
 
     def wait_drained(self, timeout: float) -> bool:
         """Wait until every spooled reading is acknowledged (or timeout)."""

@@ -1,4 +1,10 @@
-"""The agent's disk spool: every reading is kept here until the broker acks it.
+"""The agent's disk spool: every reading is kept here until it is safe.
+
+Safe means stored: the collector's receipt says the database holds it (a
+broker that crashes loses what it had acknowledged but not yet delivered,
+so the broker's PUBACK alone is not enough). Readings the broker acked are
+marked sent; if no receipt follows within a timeout they are sent again,
+with the wait doubling each time so an outage is not flooded with copies.
 
 SQLite in WAL mode survives a ``kill -9`` and a power cut on a router's flash
 (a torn write rolls back to the last committed transaction). The spool also
@@ -23,7 +29,9 @@ CREATE TABLE IF NOT EXISTS spool (
     seq INTEGER PRIMARY KEY,
     topic TEXT NOT NULL,
     payload BLOB NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    sent REAL,                          -- when the broker acked it; NULL: not yet
+    tries INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
@@ -57,8 +65,8 @@ class Spool:
             payload = encode(seq)
             with self._db:
                 self._db.execute("BEGIN")
-                self._db.execute("INSERT INTO spool VALUES (?, ?, ?, ?)",
-                                 (seq, topic, payload, time.time()))
+                self._db.execute("INSERT INTO spool (seq, topic, payload, created) "
+                                 "VALUES (?, ?, ?, ?)", (seq, topic, payload, time.time()))
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('next_seq', ?)",
                                  (seq + 1,))
             self._next_seq = seq + 1
@@ -71,11 +79,31 @@ class Spool:
             self._db.execute("DELETE FROM spool WHERE seq = ?", (seq,))
 
     def after(self, seq: int, limit: int) -> list[tuple[int, str, bytes]]:
-        """Up to ``limit`` spooled readings with a sequence number above ``seq``, oldest first."""
+        """Up to ``limit`` unsent readings with a sequence number above ``seq``, oldest first."""
         with self._lock:
             return self._db.execute(
-                "SELECT seq, topic, payload FROM spool WHERE seq > ? ORDER BY seq LIMIT ?",
-                (seq, limit)).fetchall()
+                "SELECT seq, topic, payload FROM spool WHERE seq > ? AND sent IS NULL "
+                "ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
+
+    def mark_sent(self, seq: int) -> None:
+        with self._lock:
+            self._db.execute("UPDATE spool SET sent = ?, tries = tries + 1 WHERE seq = ?",
+                             (time.time(), seq))
+
+    def confirm(self, ranges: list[tuple[int, int]]) -> int:
+        """Forget readings the collector stored; returns how many were still here."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            return sum(self._db.execute("DELETE FROM spool WHERE seq BETWEEN ? AND ?",
+                                        r).rowcount for r in ranges)
+
+    def resend_unconfirmed(self, timeout: float) -> int:
+        """Mark sent readings without a receipt for ``timeout`` * 2^(tries-1) s as unsent."""
+        with self._lock:
+            return self._db.execute(
+                "UPDATE spool SET sent = NULL WHERE sent IS NOT NULL AND "
+                "sent < ? - ? * (1 << MIN(MAX(tries - 1, 0), 8))",
+                (time.time(), timeout)).rowcount
 
     def depth(self) -> int:
         with self._lock:

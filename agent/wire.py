@@ -10,6 +10,9 @@ Payload: {"v": 1, "school_id": str, "measurement": str, "ts": int ns UTC,
 Status:  schoolnet/v1/.../{school_id}/status, retained:
          {"v": 1, "school_id": str, "state": "online"|"offline", "ts": int,
           "agent_version": str}
+Receipt: schoolnet/receipts/v1/{province}/{city}/{county}/{school_id}, from the
+         collector once readings are stored (or refused for good):
+         {"v": 1, "ranges": [[first_seq, last_seq], ...]}
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from agent.reading import FieldValue, Reading
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "schoolnet/v1"
+# Outside TOPIC_ROOT, so collectors subscribed to schoolnet/v1/# never see them.
+RECEIPT_ROOT = "schoolnet/receipts/v1"
 STATUS = "status"
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_TAGS = 16
@@ -77,6 +82,10 @@ class Identity:
     @property
     def status_topic(self) -> str:
         return self.topic(STATUS)
+
+    @property
+    def receipt_topic(self) -> str:
+        return f"{RECEIPT_ROOT}/{self.province}/{self.city}/{self.county}/{self.school_id}"
 
     def region_tags(self) -> dict[str, str]:
         return {"province": self.province, "city": self.city, "county": self.county,
@@ -259,3 +268,31 @@ def check_range(key: str, value: float) -> None:
     bounds = UNIT_RANGES.get(key[key.rfind("_"):])
     if bounds is not None and not bounds[0] <= value <= bounds[1]:
         raise WireError("out_of_range", f"field {key}={value} not in [{bounds[0]}, {bounds[1]}]")
+
+
+def seq_ranges(seqs: list[int]) -> list[list[int]]:
+    """Compress sequence numbers into sorted [first, last] runs."""
+    ranges: list[list[int]] = []
+    for seq in sorted(set(seqs)):
+        if ranges and seq == ranges[-1][1] + 1:
+            ranges[-1][1] = seq
+        else:
+            ranges.append([seq, seq])
+    return ranges
+
+
+def encode_receipt(seqs: list[int]) -> bytes:
+    return json.dumps({"v": SCHEMA_VERSION, "ranges": seq_ranges(seqs)},
+                      separators=(",", ":")).encode()
+
+
+def decode_receipt(payload: bytes) -> list[tuple[int, int]]:
+    """The collector's receipt; the agent trusts only the broker it logged in to."""
+    body = _load(payload, MAX_PAYLOAD_BYTES)
+    ranges = body.get("ranges")
+    if not isinstance(ranges, list) or not all(
+            isinstance(r, list) and len(r) == 2 and all(
+                isinstance(x, int) and not isinstance(x, bool) for x in r) and r[0] <= r[1]
+            for r in ranges):
+        raise WireError("bad_type", "ranges must be a list of [first, last] integer pairs")
+    return [(r[0], r[1]) for r in ranges]

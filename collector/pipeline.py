@@ -3,8 +3,11 @@
 Messages arrive from the broker unacknowledged. Each batch is validated; a
 reject is dead-lettered and acked at once (it will never become valid), good
 readings are written together and acked only after the database confirmed
-the write. If the database refuses a batch's content, the batch is split in
-halves until the bad line is isolated, so one bad reading never blocks the
+the write, then a receipt tells each agent which of its readings are safe, so
+it can forget them (a broker crash can lose what it acked but had not yet
+delivered; the agent resends whatever gets no receipt). If the database
+refuses a batch's content, the batch is split in halves until the bad line is
+isolated, so one bad reading never blocks the
 rest. If the database is down, nothing is acked and the same batch is retried
 with backoff; the broker keeps the rest queued.
 """
@@ -20,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.reading import Reading
-from agent.wire import Envelope, Status, WireError
+from agent.wire import Envelope, Identity, Status, WireError
 from collector.errors import BadData, Unavailable
 from collector.lineproto import line
 from collector.validate import Validator
@@ -40,6 +43,7 @@ class Message:
 
 Ack = Callable[[Message], None]
 DeadLetter = Callable[[Message, str, str], None]
+Receipt = Callable[[Identity, list[int]], None]
 
 
 @dataclass
@@ -75,7 +79,8 @@ def to_point(item: Envelope | Status, received_ns: int) -> Reading:
 class Pipeline:
     def __init__(self, validator: Validator, writer: Writer, ack: Ack,
                  dead_letter: DeadLetter, max_points: int = 5000,
-                 max_delay: float = 0.2, max_backoff: float = 30.0) -> None:
+                 max_delay: float = 0.2, max_backoff: float = 30.0,
+                 receipt: Receipt | None = None) -> None:
         self.validator = validator
         self.writer = writer
         self.ack = ack
@@ -83,6 +88,7 @@ class Pipeline:
         self.max_points = max_points
         self.max_delay = max_delay
         self.max_backoff = max_backoff
+        self.receipt = receipt
         self.queue: queue.Queue[Message] = queue.Queue()
         self.stats = Stats()
         self._stats_lock = threading.Lock()
@@ -102,6 +108,7 @@ class Pipeline:
         """Validate and store one batch; returns once every message is acked
         (or ``stop`` is set while the database is down)."""
         good: list[tuple[Message, str]] = []
+        readings: dict[int, Envelope] = {}  # id(message) -> its decoded reading
         statuses = 0
         for message in batch:
             try:
@@ -109,12 +116,21 @@ class Pipeline:
             except WireError as err:
                 self._reject(message, err.reason, err.detail)
                 continue
+            if isinstance(item, Envelope):
+                readings[id(message)] = item
             statuses += isinstance(item, Status)
             good.append((message, line(to_point(item, message.received_ns))))
         with self._stats_lock:
             self.stats.received += len(batch)
             self.stats.statuses += statuses
         done: set[int] = set()  # id() of messages acked so far
+        try:
+            self._store_all(good, done, stop)
+        finally:
+            self._send_receipts([e for key, e in readings.items() if key in done])
+
+    def _store_all(self, good: list[tuple[Message, str]], done: set[int],
+                   stop: threading.Event | None) -> None:
         backoff = 0.5
         while pending := [item for item in good if id(item[0]) not in done]:
             try:
@@ -129,6 +145,15 @@ class Pipeline:
                 if stop is None:
                     time.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
+
+    def _send_receipts(self, stored: list[Envelope]) -> None:
+        if self.receipt is None or not stored:
+            return
+        by_school: dict[Identity, list[int]] = {}
+        for envelope in stored:
+            by_school.setdefault(envelope.identity, []).append(envelope.seq)
+        for identity, seqs in by_school.items():
+            self.receipt(identity, seqs)
 
     def _store(self, items: list[tuple[Message, str]], done: set[int]) -> None:
         """Write items and ack them; on refused content, halve until the bad line is alone."""

@@ -12,6 +12,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from agent.mqttclient import connect_async, make_client
+from agent.wire import Identity, encode_receipt
 from collector.alerts import apprise_sink, mqtt_sink
 from collector.config import CollectorConfig
 from collector.errors import Unavailable
@@ -54,7 +55,8 @@ class Collector:
         self.pipeline = Pipeline(Validator.from_config(cfg.validation, registry), self.writer,
                                  self._ack,
                                  self._dead_letter, cfg.batch["max_points"],
-                                 cfg.batch["max_delay_seconds"], cfg.batch["max_backoff_seconds"])
+                                 cfg.batch["max_delay_seconds"], cfg.batch["max_backoff_seconds"],
+                                 self._receipt)
         self.stop_event = threading.Event()
         self.connected = threading.Event()
         self.client.on_connect = self._on_connect
@@ -82,6 +84,9 @@ class Collector:
     def _ack(self, message: Message) -> None:
         if message.qos:
             self.client.ack(message.mid, message.qos)
+
+    def _receipt(self, identity: Identity, seqs: list[int]) -> None:
+        self.client.publish(identity.receipt_topic, encode_receipt(seqs), qos=1)
 
     def _dead_letter(self, message: Message, reason: str, detail: str) -> None:
         topic = f"{self.cfg.mqtt['dead_letter_prefix']}/{reason}"

@@ -82,8 +82,10 @@ query() {
     influx -host 127.0.0.1 -port "$INFLUX_PORT" -database schoolnet -precision rfc3339 \
         -execute "$1"
 }
+# The agent returns once the collector confirmed its readings; its offline
+# status follows a moment later.
 for _ in $(seq 50); do
-    query 'SELECT count(*) FROM wan_link' | grep -q count && break
+    query "SELECT count(online) FROM agent_status WHERE state = 'offline'" | grep -q count && break
     sleep 0.2
 done
 echo "== stored in InfluxDB (database schoolnet):"

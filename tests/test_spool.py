@@ -71,3 +71,21 @@ def test_survives_kill_9_mid_write(tmp_path: Path) -> None:
     assert seqs == list(range(1, len(seqs) + 1))  # no gap, no torn row
     assert all(row[2] == b"payload" for row in rows)
     assert spool.append("t", lambda s: b"x") == seqs[-1] + 1
+
+
+def test_sent_readings_wait_for_a_receipt_and_are_resent_with_backoff(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db")
+    seqs = [spool.append("t", lambda s: b"x") for _ in range(5)]
+    for seq in seqs:
+        spool.mark_sent(seq)
+    assert spool.after(0, 10) == [] and spool.depth() == 5  # acked by the broker, kept
+    assert spool.confirm([(1, 2), (4, 4)]) == 3
+    assert spool.depth() == 2
+    time.sleep(0.25)
+    assert spool.resend_unconfirmed(0.2) == 2  # no receipt within 0.2 s: send again
+    assert [row[0] for row in spool.after(0, 10)] == [3, 5]
+    spool.mark_sent(3)  # second try: the wait doubles to 0.4 s
+    time.sleep(0.25)
+    assert spool.resend_unconfirmed(0.2) == 0
+    time.sleep(0.2)
+    assert spool.resend_unconfirmed(0.2) == 1
