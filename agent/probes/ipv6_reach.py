@@ -198,7 +198,10 @@ def dns_over_v6(servers: list[str], name: str, timeout: float) -> tuple[str, str
             index = socket.if_nametoindex(scope) if scope else 0
             with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
                 sock.settimeout(timeout)
-                sock.sendto(query.to_wire(), (addr, 53, 0, index))
+                # Connected, so an ICMP port-unreachable comes back as "refused"
+                # instead of a silent timeout.
+                sock.connect((addr, 53, 0, index))
+                sock.send(query.to_wire())
                 reply = dns.message.from_wire(sock.recv(4096))
         except OSError as err:
             result = _err_result(err)
