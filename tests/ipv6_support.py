@@ -70,11 +70,13 @@ class World:
         tag = f"v6t{os.getpid()}x{next(_counter)}"
         self.isp, self.gw, self.cli = f"{tag}isp", f"{tag}gw", f"{tag}cli"
         self.procs: list[subprocess.Popen[str]] = []
+        self.started = 0.0  # time.monotonic() when the daemons were up
 
     # -- lifecycle -------------------------------------------------------
     def __enter__(self) -> World:
         try:
             self._build()
+            self.started = time.monotonic()
         except BaseException:
             self.close()
             raise

@@ -15,9 +15,11 @@ from __future__ import annotations
 import ctypes
 import ipaddress
 import logging
+import select
 import socket
-import threading
+import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,27 +91,38 @@ def _attach_ra_filter(sock: socket.socket, iface: str) -> None:
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(prog))
 
 
-def solicit(iface: str) -> None:
-    """Send one Router Solicitation on ``iface`` (raises OSError without CAP_NET_RAW)."""
-    index = socket.if_nametoindex(iface)
-    with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as sock:
+ICMP6_FILTER = 1  # <netinet/icmp6.h>; Python's socket module does not export it
+
+
+def open_icmp(index: int) -> socket.socket:
+    """A raw ICMPv6 socket on the LAN that sends RS and receives only RAs.
+
+    Raises PermissionError without CAP_NET_RAW.
+    """
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    try:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)  # RFC 4861
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
-        # Type 133, code 0, checksum (the kernel fills it in), 4 reserved bytes.
-        sock.sendto(bytes([133, 0, 0, 0, 0, 0, 0, 0]), (ALL_ROUTERS, 0, 0, index))
+        blocked = [0xFFFFFFFF] * 8  # a set bit blocks that ICMPv6 type
+        blocked[134 >> 5] &= ~(1 << (134 & 31))
+        sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("8I", *blocked))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
-def parse_ra(packet: Any) -> RouterAdvert:
-    """Turn a scapy packet holding an RA into a RouterAdvert."""
-    from scapy.layers.inet6 import (
-        ICMPv6ND_RA,
-        ICMPv6NDOptPrefixInfo,
-        ICMPv6NDOptRDNSS,
-        IPv6,
-    )
-    ra = packet[ICMPv6ND_RA]
-    advert = RouterAdvert(str(packet[IPv6].src), int(ra.routerlifetime), bool(ra.M), bool(ra.O))
+def solicit(sock: socket.socket, index: int) -> None:
+    # Type 133, code 0, checksum (the kernel fills it in), 4 reserved bytes.
+    sock.sendto(bytes([133, 0, 0, 0, 0, 0, 0, 0]), (ALL_ROUTERS, 0, 0, index))
+
+
+def parse_ra(ra: Any, source: str) -> RouterAdvert:
+    """Turn a scapy ICMPv6ND_RA layer (with its options) into a RouterAdvert."""
+    from scapy.layers.inet6 import ICMPv6NDOptPrefixInfo, ICMPv6NDOptRDNSS
+
+    advert = RouterAdvert(source, int(ra.routerlifetime), bool(ra.M), bool(ra.O))
     layer = ra.payload
     while layer:
         if isinstance(layer, ICMPv6NDOptPrefixInfo):
@@ -126,18 +139,21 @@ def parse_ra(packet: Any) -> RouterAdvert:
 def listen(iface: str, wait: float, grace: float = 0.5) -> RaResult:
     """Solicit and collect RAs on ``iface`` for up to ``wait`` seconds.
 
+    Two ears: a packet socket (scapy) sees every RA on the wire, the ones this
+    gateway multicasts included; the ICMPv6 socket gets the unicast answer a
+    local radvd sends to our own solicitation, which never crosses the wire.
     Stops ``grace`` seconds after the first RA: a second router (a rogue one
     included) normally answers within that time too.
     """
     try:
         from scapy.config import conf
-        from scapy.layers.inet6 import ICMPv6ND_RA
+        from scapy.layers.inet6 import ICMPv6ND_RA, IPv6
         from scapy.sendrecv import AsyncSniffer
     except ImportError:
         log.debug("scapy is not installed; LAN RA check unavailable")
         return RaResult("unavailable")
     try:
-        socket.if_nametoindex(iface)
+        index = socket.if_nametoindex(iface)
     except OSError:
         log.warning("LAN interface %s not found", iface)
         return RaResult("unavailable")
@@ -148,31 +164,30 @@ def listen(iface: str, wait: float, grace: float = 0.5) -> RaResult:
     except PermissionError:
         log.info("no CAP_NET_RAW: cannot capture RAs on %s", iface)
         return RaResult("unavailable")
-    heard = threading.Event()
     adverts: list[RouterAdvert] = []
-    first: list[float] = []
+    heard: list[float] = []
     start = time.monotonic()
 
-    def keep(packet: Any) -> None:
+    def keep(ra: Any, source: str) -> None:
         try:
-            adverts.append(parse_ra(packet))
+            adverts.append(parse_ra(ra, source))
         except (ValueError, AttributeError, IndexError) as err:
             log.info("malformed RA on %s ignored: %s", iface, err)
             return
-        if not first:
-            first.append(time.monotonic() - start)
-        heard.set()
+        if not heard:
+            heard.append(time.monotonic())
 
     try:
         _attach_ra_filter(listener.ins, iface)
-        sniffer = AsyncSniffer(opened_socket=listener, store=False, prn=keep,
-                               lfilter=lambda p: p.haslayer(ICMPv6ND_RA))
+        sniffer = AsyncSniffer(opened_socket=listener, store=False,
+                               lfilter=lambda p: p.haslayer(ICMPv6ND_RA),
+                               prn=lambda p: keep(p[ICMPv6ND_RA], str(p[IPv6].src)))
         sniffer.start()
         try:
-            start = time.monotonic()
-            solicit(iface)
-            if heard.wait(wait):
-                time.sleep(min(grace, max(0.0, wait - (time.monotonic() - start))))
+            with open_icmp(index) as icmp:
+                start = time.monotonic()
+                solicit(icmp, index)
+                _receive(icmp, start, wait, grace, heard, keep)
         finally:
             sniffer.stop(join=True)
     except PermissionError:
@@ -183,4 +198,22 @@ def listen(iface: str, wait: float, grace: float = 0.5) -> RaResult:
         return RaResult("error")
     finally:
         listener.close()
-    return RaResult("ok" if adverts else "no_data", adverts, first[0] if first else None)
+    return RaResult("ok" if adverts else "no_data", adverts,
+                    heard[0] - start if heard else None)
+
+
+def _receive(icmp: socket.socket, start: float, wait: float, grace: float,
+             heard: list[float], keep: Callable[[Any, str], None]) -> None:
+    from scapy.layers.inet6 import ICMPv6ND_RA
+
+    while True:
+        end = start + wait
+        if heard:
+            end = min(end, heard[0] + grace)
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        readable, _, _ = select.select([icmp], [], [], left)
+        if readable:
+            data, addr = icmp.recvfrom(65535)
+            keep(ICMPv6ND_RA(data), str(addr[0]).partition("%")[0])
