@@ -258,11 +258,15 @@ class World:
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def run_probe(self, drop_net_raw: bool = False, **opts: Any) -> dict[str, Any]:
-        """Run the probe in the gateway namespace; readings by measurement (targets by name)."""
+    def run_probe(self, drop_cap: str = "", **opts: Any) -> dict[str, Any]:
+        """Run the probe in the gateway namespace; readings by measurement (targets by name).
+
+        ``drop_cap`` (e.g. "net_raw") runs it without that capability, as an
+        agent started by systemd without AmbientCapabilities would be.
+        """
         cmd = ["ip", "netns", "exec", self.gw]
-        if drop_net_raw:
-            cmd += ["setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw"]
+        if drop_cap:
+            cmd += ["setpriv", f"--inh-caps=-{drop_cap}", f"--bounding-set=-{drop_cap}"]
         cmd += [sys.executable, "-m", "tests.ipv6_runner", str(self.config(**opts))]
         out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr

@@ -38,7 +38,7 @@ def test_ipv4_only_school_is_level_0(tmp_path: Path) -> None:
 def test_dual_stack_with_full_lan_v6_is_level_4_and_lan_check_needs_cap_net_raw(
         tmp_path: Path) -> None:
     with World(tmp_path, Scenario()) as world:
-        without_raw = world.run_probe(drop_net_raw=True)
+        without_raw = world.run_probe(drop_cap="net_raw")
         # radvd multicasts one RA at start, then none for 16 s and at most one
         # per 3 s: past that, only an answer to our own solicitation can be
         # heard (radvd unicasts it to us, so it never crosses lan0).
@@ -137,3 +137,16 @@ def test_ipv6_slower_than_ipv4_is_flagged_without_changing_the_level(tmp_path: P
     national = _fields(readings, "national")
     assert national["connect_v6_seconds"] >= 0.03 > national["connect_v4_seconds"]
     assert national["latency_ratio"] > 10
+
+
+def test_without_bind_capability_or_lan_interface_the_lan_steps_are_unchecked(
+        tmp_path: Path) -> None:
+    with World(tmp_path, Scenario()) as world:
+        # DHCPv6 clients must bind port 546, which needs CAP_NET_BIND_SERVICE.
+        no_bind = _fields(world.run_probe(drop_cap="net_bind_service"))
+        no_lan = _fields(world.run_probe(lan_interface=""))
+    assert no_bind["lan_ra"] is True and no_bind["lan_dhcpv6_result"] == "unavailable"
+    assert (no_bind["level"], no_bind["failing"], no_bind["unchecked"]) == (2, "", "lan_dhcpv6")
+    assert no_bind["result"] == "partial"
+    assert (no_lan["level"], no_lan["unchecked"], no_lan["lan_result"]) == \
+        (2, "lan_ra,lan_prefix,lan_dns_v6", "unavailable")
