@@ -130,3 +130,13 @@ def test_grade_dhcpv6_applies_only_when_present_and_unknown_is_not_failing() -> 
     assert (g.level, g.failing, g.unchecked) == (2, (), ("lan_ra", "lan_prefix", "lan_dns_v6"))
     with pytest.raises(ValueError, match="unknown checks"):
         grade({"ipv7": True})
+
+
+def test_resolver_without_configuration_makes_lookups_unavailable() -> None:
+    from agent.probes.ipv6_reach import make_resolver, resolve
+
+    # Literal addresses need no DNS at all; a missing resolver is data, not a crash.
+    assert resolve(None, "2001:db8::1", "AAAA") == ("ok", ["2001:db8::1"])
+    assert resolve(None, "192.0.2.1", "AAAA") == ("no_data", [])
+    assert resolve(None, "www.example.cn", "AAAA") == ("unavailable", [])
+    assert make_resolver(["192.0.2.53"], 1.0).nameservers == ["192.0.2.53"]

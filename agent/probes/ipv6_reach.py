@@ -51,10 +51,16 @@ def _err_result(err: OSError) -> str:
 
 
 def make_resolver(servers: list[str], timeout: float) -> Any:
-    """A dnspython resolver: the given servers, else the system's resolv.conf."""
+    """A dnspython resolver: the given servers, else the system's resolv.conf (None if none)."""
+    import dns.exception
     import dns.resolver
 
-    resolver = dns.resolver.Resolver(configure=not servers)
+    try:
+        resolver = dns.resolver.Resolver(configure=not servers)
+    except dns.exception.DNSException as err:
+        # No /etc/resolv.conf, or one without servers: every lookup is unavailable.
+        log.warning("no usable DNS configuration: %s", err)
+        return None
     if servers:
         resolver.nameservers = servers
     resolver.lifetime = timeout
@@ -73,6 +79,8 @@ def resolve(resolver: Any, host: str, rdtype: str) -> tuple[str, list[str]]:
     else:  # a literal address needs no lookup; it counts only for its own family
         family = "AAAA" if ":" in host else "A"
         return ("ok", [host]) if family == rdtype else ("no_data", [])
+    if resolver is None:
+        return "unavailable", []
     try:
         answer = resolver.resolve(host, rdtype)
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
