@@ -1,12 +1,16 @@
 """A tiny HTTP server for the ipv6 tests: serves 200 on every address given.
 
-Run inside a test namespace: ``python -m tests.ipv6_httpd 203.0.113.30:80 [2001:db8:e::30]:80``.
-Prints ``ready`` once every socket is bound, so the test knows when to start.
+Run inside a test namespace: ``python -m tests.ipv6_httpd 203.0.113.30:80 [2001:db8:e::30]:80``;
+a bind prefixed ``tls:`` serves HTTPS with the certificate and key named by the
+environment variables IPV6_TEST_CERT and IPV6_TEST_KEY. Prints ``ready`` once
+every socket is bound, so the test knows when to start.
 """
 
 from __future__ import annotations
 
+import os
 import socket
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,9 +40,15 @@ def parse(bind: str) -> tuple[str, int]:
 def main(binds: list[str]) -> None:
     servers = []
     for bind in binds:
-        host, port = parse(bind)
+        tls = bind.startswith("tls:")
+        host, port = parse(bind.removeprefix("tls:"))
         cls = Server6 if ":" in host else ThreadingHTTPServer
-        servers.append(cls((host, port), Handler))
+        server = cls((host, port), Handler)
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(os.environ["IPV6_TEST_CERT"], os.environ["IPV6_TEST_KEY"])
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+        servers.append(server)
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     print("ready", flush=True)

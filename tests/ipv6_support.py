@@ -56,6 +56,7 @@ class Scenario:
     site_aaaa: bool = True            # DNS publishes AAAA for the school site
     site_listens_v6: bool = True      # the school site's server listens on IPv6
     v6_delay_ms: int = 0              # delay on IPv6 only, gw -> the sites
+    https: bool = False               # the school site serves HTTPS (cert: World.cert)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -102,11 +103,12 @@ class World:
     def ns(self, ns: str, *cmd: str) -> subprocess.CompletedProcess[str]:
         return sh("ip", "netns", "exec", ns, *cmd)
 
-    def start(self, ns: str, *cmd: str, ready: str | None = None) -> subprocess.Popen[str]:
+    def start(self, ns: str, *cmd: str, ready: str | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """Start a daemon in ``ns``; wait for ``ready`` on its stdout if given."""
         proc = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], cwd=REPO, text=True,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, env=env)
         self.procs.append(proc)
         if ready is not None:
             assert proc.stdout is not None
@@ -184,11 +186,27 @@ class World:
                    "--local=/test/", "--log-facility=-", *records)
         binds = []
         for name, (v4, v6) in SITES.items():
-            binds.append(f"{v4}:80")
+            tls = "tls:" if sc.https and name == SCHOOL_SITE else ""
+            port = 443 if tls else 80
+            binds.append(f"{tls}{v4}:{port}")
             if sc.site_listens_v6 or name != SCHOOL_SITE:
-                binds.append(f"[{v6}]:80")
-        self.start(self.isp, sys.executable, "-m", "tests.ipv6_httpd", *binds, ready="ready")
+                binds.append(f"{tls}[{v6}]:{port}")
+        if sc.https:
+            self._make_cert()
+        self.start(self.isp, sys.executable, "-m", "tests.ipv6_httpd", *binds, ready="ready",
+                   env={**os.environ, "IPV6_TEST_CERT": str(self.cert),
+                        "IPV6_TEST_KEY": str(self.tmp / "site.key")})
         self._wait_port(self.isp, ISP_V4, 53)
+
+    @property
+    def cert(self) -> Path:
+        return self.tmp / "site.crt"
+
+    def _make_cert(self) -> None:
+        """A self-signed certificate for the school site; tests pass it as ca_file."""
+        sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+           "-subj", f"/CN={SCHOOL_SITE}", "-addext", f"subjectAltName=DNS:{SCHOOL_SITE}",
+           "-keyout", str(self.tmp / "site.key"), "-out", str(self.cert))
 
     def _lan_services(self) -> None:
         sc = self.sc
@@ -252,7 +270,8 @@ class World:
         for name, host, role in (("national", "national.edu.test", "platform"),
                                  ("provincial", "provincial.edu.test", "platform"),
                                  ("school_site", SCHOOL_SITE, "school_site")):
-            lines += ["", f"[probes.ipv6.targets.{name}]", f'url = "http://{host}/"',
+            scheme = "https" if self.sc.https and host == SCHOOL_SITE else "http"
+            lines += ["", f"[probes.ipv6.targets.{name}]", f'url = "{scheme}://{host}/"',
                       f'role = "{role}"']
         path = self.tmp / "agent.toml"
         path.write_text("\n".join(lines) + "\n")

@@ -150,3 +150,16 @@ def test_without_bind_capability_or_lan_interface_the_lan_steps_are_unchecked(
     assert no_bind["result"] == "partial"
     assert (no_lan["level"], no_lan["unchecked"], no_lan["lan_result"]) == \
         (2, "lan_ra,lan_prefix,lan_dns_v6", "unavailable")
+
+
+def test_https_school_site_verified_against_its_ca(tmp_path: Path) -> None:
+    with World(tmp_path, Scenario(https=True)) as world:
+        trusted = world.run_probe(ca_file=str(world.cert))
+        untrusted = world.run_probe()
+    f, site = _fields(trusted), _fields(trusted, "school_site")
+    assert (f["level"], f["failing"]) == (4, "")
+    assert site["http_v6_status"] == 200 and site["tcp_v6"] is True
+    # Without the school's CA the certificate fails, as it would in a browser.
+    g, bad = _fields(untrusted), _fields(untrusted, "school_site")
+    assert (g["level"], g["failing"]) == (3, "school_site_http_v6")
+    assert bad["tcp_v6"] is True and bad["http_v6_result"] == "error"

@@ -22,6 +22,7 @@ Sample config::
     connect_attempts = 3         # TCP connects per family; the median is reported
     max_degradation = 0.1        # v6 slower than v4 by more than this share: v6_degraded ...
     degradation_floor_seconds = 0.005  # ... and by more than this many seconds
+    ca_file = ""                 # extra CA bundle for HTTPS targets; empty: the system's CAs
 
     [probes.ipv6.targets.national]      # 国家中小学智慧教育平台
     url = "https://basic.smartedu.cn/"
@@ -42,7 +43,7 @@ import statistics
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from agent.confschema import Opt, Table, between, one_of
+from agent.confschema import Opt, Table, between, one_of, optional_file
 from agent.probes import Probe, ProbeContext
 from agent.probes.ipv6_level import grade
 from agent.probes.ipv6_reach import Target, check_target, dns_over_v6, make_resolver
@@ -102,6 +103,7 @@ class Ipv6(Probe):
         "connect_attempts": Opt(int, 3, between(1, 10)),
         "max_degradation": Opt(float, 0.1, between(0, 100)),
         "degradation_floor_seconds": Opt(float, 0.005, between(0, 10)),
+        "ca_file": Opt(str, "", optional_file),
         "targets": Table(item=TARGET),
     }
 
@@ -159,7 +161,7 @@ class Ipv6(Probe):
         results: dict[Target, dict[str, Any]] = {}
         for target in self.targets:
             results[target] = check_target(target, resolver, self.opts["connect_attempts"],
-                                           timeout)
+                                           timeout, self.opts["ca_file"])
             readings.append(Reading("ipv6_target", results[target],
                                     {"target": target.name, "role": target.role}))
         platforms = [r for t, r in results.items() if t.role == "platform"]
