@@ -189,7 +189,8 @@ def listen(iface: str, wait: float, grace: float = 0.5) -> RaResult:
                 solicit(icmp, index)
                 _receive(icmp, start, wait, grace, heard, keep)
         finally:
-            sniffer.stop(join=True)
+            if sniffer.running:  # stop() raises if the capture thread already ended
+                sniffer.stop(join=True)
     except PermissionError:
         log.info("no CAP_NET_RAW: cannot send a Router Solicitation on %s", iface)
         return RaResult("unavailable")
