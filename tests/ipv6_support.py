@@ -46,6 +46,7 @@ SCHOOL_SITE = "www.school.edu.test"
 @dataclass
 class Scenario:
     wan_v6: bool = True               # gateway has a global WAN address and a v6 default route
+    v6_route: bool = True             # ... and that default route (False: address only)
     delegated: bool = True            # an unreachable route for a delegated /56 is installed
     radvd: str = "gw"                 # who sends RAs on the LAN: "gw", "cli" or "" (nobody)
     m_flag: bool = False
@@ -150,7 +151,8 @@ class World:
         isp("ip", "-6", "addr", "add", f"{ISP_V6}/64", "dev", "down0", "nodad")
         if sc.wan_v6:
             gw("ip", "-6", "addr", "add", f"{GW_V6}/64", "dev", "wan0", "nodad")
-            gw("ip", "-6", "route", "add", "default", "via", ISP_V6)
+            if sc.v6_route:
+                gw("ip", "-6", "route", "add", "default", "via", ISP_V6)
             gw("ip", "-6", "addr", "add", f"{LAN_V6}/64", "dev", "lan0", "nodad")
             if sc.delegated:
                 gw("ip", "-6", "route", "add", "unreachable", DELEGATED)

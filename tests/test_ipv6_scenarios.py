@@ -68,6 +68,19 @@ def test_dual_stack_with_full_lan_v6_is_level_4_and_lan_check_needs_cap_net_raw(
     assert g["lan_result"] == "unavailable" and "lan_ra" not in g
 
 
+def test_wan_address_without_default_route_is_level_1(tmp_path: Path) -> None:
+    # The ISP assigned an address but routes nothing: common while a BRAS is half-configured.
+    with World(tmp_path, Scenario(v6_route=False, delegated=False)) as world:
+        readings = world.run_probe()
+    f = _fields(readings)
+    assert (f["level"], f["level_name"]) == (1, "wan_address")
+    assert f["failing"] == "default_route,tcp_v6,school_site_http_v6"
+    assert f["wan_addr"] == GW_V6 and "default_route_via" not in f
+    # No unreachable route, but the LAN holds a prefix outside the WAN's: delegated.
+    assert f["prefix_delegation"] is True and "delegated_prefix" not in f
+    assert _fields(readings, "national")["tcp_v6_result"] == "unreachable"
+
+
 def test_v6_wan_without_router_advertisements_is_level_2(tmp_path: Path) -> None:
     with World(tmp_path, Scenario(radvd="")) as world:
         readings = world.run_probe()
