@@ -178,8 +178,9 @@ class Ipv6(Probe):
                                       for r in timed)
             fields["degradation"] = round(degradation, 4)
             fields["v6_extra_seconds"] = round(max(extra, 0.0), 6)
-            # Microsecond paths (a LAN, this host) make the ratio pure noise;
-            # a path is degraded only if it is also slower by a real amount.
+            # As the national monitoring does, below a threshold the two paths
+            # count as converged (趋同): microsecond paths make the ratio pure
+            # noise, so v6 is degraded only if it is also slower by a real amount.
             fields["v6_degraded"] = degradation > self.opts["max_degradation"] \
                 and extra > self.opts["degradation_floor_seconds"]
         # No school site configured: level 4 cannot be proven, which is not a failure.

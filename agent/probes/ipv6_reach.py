@@ -1,8 +1,12 @@
 """Reachability of named services over IPv6 and IPv4: DNS, TCP connect, HTTP(S).
 
 The same host is measured over both families so the IPv6 path can be compared
-with the IPv4 one (the v6/v4 latency ratio China's IPv6 monitoring reports as
-劣化, degradation). dnspython is imported lazily so the module loads without it.
+with the IPv4 one. China's national IPv6 monitoring platform (国家IPv6发展监测平台)
+defines IPv6网络性能劣化比 = (IPv6 performance - IPv4 performance) / IPv4
+performance, from RTT, loss and TCP connect success, and stops counting it
+when both are better than a threshold (视为趋同, "converged"); here the
+performance is the median TCP connect time, reported as ``degradation``.
+dnspython is imported lazily so the module loads without it.
 """
 
 from __future__ import annotations
