@@ -170,7 +170,8 @@ class Ipv6(Probe):
         fields["targets_aaaa"] = sum(bool(r["aaaa"]) for r in results.values())
         fields["targets_tcp_v6"] = sum(bool(r["tcp_v6"]) for r in results.values())
         fields["dns_aaaa"] = bool(results) and fields["targets_aaaa"] == len(results)
-        checks["tcp_v6"] = any(r["tcp_v6"] for r in platforms)
+        # Without a platform target configured, any target proves the v6 internet.
+        checks["tcp_v6"] = any(r["tcp_v6"] for r in platforms or results.values())
         timed = [r for r in results.values() if "degradation" in r]
         if timed:
             degradation = statistics.median(r["degradation"] for r in timed)
