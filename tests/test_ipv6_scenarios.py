@@ -84,11 +84,16 @@ def test_wan_address_without_default_route_is_level_1(tmp_path: Path) -> None:
 def test_v6_wan_without_router_advertisements_is_level_2(tmp_path: Path) -> None:
     with World(tmp_path, Scenario(radvd="")) as world:
         readings = world.run_probe()
+        site_only = world.run_probe(targets=("school_site",))
     f = _fields(readings)
     assert (f["level"], f["failing"]) == (2, "lan_ra,lan_prefix,lan_dns_v6")
     assert f["lan_result"] == "no_data" and f["tcp_v6"] is True
     # Services are fine; the missing LAN step is what holds the school back.
     assert f["school_site_http_v6"] is True
+    # With no platform configured, the school's own site proves the v6 internet.
+    g = _fields(site_only)
+    assert (g["level"], g["failing"], g["targets"]) == (2, "lan_ra,lan_prefix,lan_dns_v6", 1)
+    assert set(site_only) == {"ipv6", "school_site"}
 
 
 def test_aaaa_published_but_site_not_listening_on_v6_is_level_3(tmp_path: Path) -> None:
