@@ -62,7 +62,10 @@ class Scenario:
 
 
 def sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=30)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if check and out.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} exited {out.returncode}: {out.stderr.strip()}")
+    return out
 
 
 class World:
@@ -171,8 +174,9 @@ class World:
         """
         self.start(self.gw, sys.executable, "-m", "tests.ipv6_delayline", self.isp, str(ms),
                    ready="ready")
-        self.ns(self.gw, "ip", "link", "set", "dly0", "up")
+        # Receiving end first: dly0 starts sending (MLD, RS) as soon as it is up.
         self.ns(self.isp, "ip", "link", "set", "dly1", "up")
+        self.ns(self.gw, "ip", "link", "set", "dly0", "up")
         self.ns(self.gw, "ip", "-6", "route", "add", "2001:db8:e::/64", "dev", "dly0")
 
     def _isp_services(self) -> None:
