@@ -10,6 +10,7 @@ snmpd's IF-MIB shows ports we control, with real kernel counters.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -20,11 +21,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from agent.wire import Identity
 
 V3_USER = "schoolnet"
 V3_AUTH_KEY = "auth-key-0123"
 V3_PRIV_KEY = "priv-key-0123"
 SNMPD = "/usr/sbin/snmpd"
+IDENTITY = Identity("37", "3701", "370102", "370102-0001")
 # No MIB files on this machine (Debian's are non-free); numeric OIDs only, quietly.
 QUIET_ENV = {"MIBS": "", "MIBDIRS": "/nonexistent"}
 
@@ -90,7 +95,7 @@ def snmpd_conf(address: str, port: int, community: str = "public", extra: str = 
     return "\n".join([
         f"agentAddress udp:{address}:{port}",
         f"rocommunity {community} default",
-        "rwcommunity tests-rw 127.0.0.1",
+        "rwcommunity tests-rw default",
         f'createUser {V3_USER} SHA "{V3_AUTH_KEY}" AES "{V3_PRIV_KEY}"',
         f"rouser {V3_USER} priv",
         extra, ""])
@@ -98,9 +103,11 @@ def snmpd_conf(address: str, port: int, community: str = "public", extra: str = 
 
 @contextlib.contextmanager
 def running_snmpd(workdir: Path, extra: str = "", *, netns: str | None = None,
-                  address: str = "127.0.0.1", community: str = "public") -> Iterator[Snmpd]:
+                  address: str = "127.0.0.1", community: str = "public",
+                  port: int | None = None) -> Iterator[Snmpd]:
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_udp_port() if netns is None else 161
+    if port is None:
+        port = free_udp_port() if netns is None else 161
     conf = workdir / "snmpd.conf"
     conf.write_text(snmpd_conf(address, port, community, extra))
     agent = Snmpd(conf, workdir, port, netns)
@@ -177,3 +184,120 @@ def running_snmpsim(workdir: Path, recordings: dict[str, Path]) -> Iterator[int]
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@dataclass
+class School:
+    """A netns standing in for a school's access switch: veth ports with real counters.
+
+    ``uplink`` is a veth whose other end is on the host, so the tests reach
+    snmpd at ``switch_addr`` and can push real traffic through that port.
+    """
+
+    ns: str
+    host_addr: str
+    switch_addr: str
+    ifindex: dict[str, int]
+
+
+def _ifindex(ns: str) -> dict[str, int]:
+    out = subprocess.run(["ip", "-n", ns, "-j", "link"], check=True, capture_output=True,
+                         text=True).stdout
+    return {link["ifname"]: link["ifindex"] for link in json.loads(out)}
+
+
+@contextlib.contextmanager
+def school_netns(ports: dict[str, bool]) -> Iterator[School]:
+    """``ports`` maps a port name to whether its link is up (its veth peer up)."""
+    pid = os.getpid()
+    # A /30 of 198.18.0.0/15 (RFC 2544 benchmarking space) picked by pid, so runs
+    # side by side on one machine do not collide; nothing outside the netns uses it.
+    base = 4 * (pid % 16000)
+    third, fourth = 64 + base // 256, base % 256
+    host_addr, switch_addr = f"198.19.{third}.{fourth + 1}", f"198.19.{third}.{fourth + 2}"
+    host_if = f"snth{pid % 100000}"
+    with netns("snt") as ns:
+        try:
+            run("ip", "link", "add", host_if, "type", "veth", "peer", "name", "uplink",
+                "netns", ns)
+            run("ip", "addr", "add", f"{host_addr}/30", "dev", host_if)
+            run("ip", "link", "set", host_if, "up")
+            run("ip", "-n", ns, "addr", "add", f"{switch_addr}/30", "dev", "uplink")
+            run("ip", "-n", ns, "link", "set", "uplink", "up")
+            for name, up in ports.items():
+                run("ip", "-n", ns, "link", "add", name, "type", "veth", "peer", "name",
+                    f"{name}p")
+                run("ip", "-n", ns, "link", "set", name, "up")
+                if up:
+                    run("ip", "-n", ns, "link", "set", f"{name}p", "up")
+            yield School(ns, host_addr, switch_addr, _ifindex(ns))
+        finally:
+            subprocess.run(["ip", "link", "del", host_if], check=False, capture_output=True)
+
+
+def snmp_set(host: str, port: int, oid: str, value: object, community: str = "tests-rw") -> None:
+    """SNMP SET with pysnmp (net-snmp's snmpset cannot write a Counter32)."""
+    import asyncio
+
+    from pysnmp.hlapi.v3arch.asyncio import (
+        CommunityData,
+        ContextData,
+        ObjectIdentity,
+        ObjectType,
+        SnmpEngine,
+        UdpTransportTarget,
+        set_cmd,
+    )
+
+    async def main() -> None:
+        engine = SnmpEngine()
+        try:
+            target = await UdpTransportTarget.create((host, port), timeout=2, retries=1)
+            err, status, _index, _binds = await set_cmd(
+                engine, CommunityData(community), target, ContextData(),
+                ObjectType(ObjectIdentity(oid), value))
+            if err or status:
+                raise RuntimeError(f"SET {oid} failed: {err or status}")
+        finally:
+            engine.close_dispatcher()
+    asyncio.run(main())
+
+
+def probe_opts(raw: dict[str, Any]) -> dict[str, Any]:
+    """A classroom_links options dict checked exactly as config loading checks it."""
+    from agent.confschema import Source, Table, check_value
+    from agent.probes.classroom_links import ClassroomLinks
+
+    opts: dict[str, Any] = check_value(raw, Table(ClassroomLinks.options), Source("test", ""),
+                                       ("probes", "classroom_links"))
+    problems = ClassroomLinks.check_options(opts)
+    assert not problems, problems
+    return opts
+
+
+def make_probe(raw: dict[str, Any], state_dir: Path) -> Any:
+    from agent.probes import ProbeContext
+    from agent.probes.classroom_links import ClassroomLinks
+
+    return ClassroomLinks(probe_opts(raw), ProbeContext(IDENTITY, "primary", state_dir))
+
+
+def collect(probe: Any) -> list[Any]:
+    """Run one poll and push every reading through the wire contract both ways."""
+    import asyncio
+
+    from agent.wire import decode, encode
+
+    readings = asyncio.run(probe.collect())
+    for seq, reading in enumerate(readings):
+        decode(IDENTITY.topic(reading.measurement), encode(IDENTITY, reading, seq))
+    return list(readings)
+
+
+def by_classroom(readings: list[Any]) -> dict[str, Any]:
+    return {r.tags["classroom"]: r for r in readings if r.measurement == "classroom_link"}
+
+
+def summary(readings: list[Any]) -> Any:
+    (found,) = [r for r in readings if r.measurement == "classroom_summary"]
+    return found
