@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from tests.snmp_support import (
-    V3_AUTH_KEY,
     V3_USER,
     School,
     Snmpd,
