@@ -89,11 +89,12 @@ def text(value: Value | None) -> str:
 
 
 class SnmpClient:
-    """Talks to many targets; one pysnmp engine per target keeps v3 users apart."""
+    """Talks to many targets; targets with the same credentials share one pysnmp engine."""
 
     def __init__(self) -> None:
         from agent import snmpwire  # lazy: pulls in pysnmp
         self._wire = snmpwire
+        self._engines: dict[tuple[str, ...], Any] = {}
         self._sessions: dict[Target, Any] = {}
 
     async def __aenter__(self) -> SnmpClient:
@@ -103,14 +104,19 @@ class SnmpClient:
         await self.close()
 
     async def close(self) -> None:
-        for session in self._sessions.values():
-            session.close()
+        for engine in self._engines.values():
+            self._wire.close_engine(engine)
+        self._engines.clear()
         self._sessions.clear()
 
     async def _session(self, target: Target) -> Any:
         session = self._sessions.get(target)
         if session is None:
-            session = await self._wire.Session.open(target)
+            key = self._wire.credentials_key(target)
+            engine = self._engines.get(key)
+            if engine is None:
+                engine = self._engines[key] = self._wire.new_engine()
+            session = await self._wire.Session.open(target, engine)
             self._sessions[target] = session
         return session
 

@@ -10,6 +10,7 @@ snmpd's IF-MIB shows ports we control, with real kernel counters.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import shutil
@@ -206,16 +207,20 @@ def _ifindex(ns: str) -> dict[str, int]:
     return {link["ifname"]: link["ifindex"] for link in json.loads(out)}
 
 
+_made: list[int] = []
+
+
 @contextlib.contextmanager
 def school_netns(ports: dict[str, bool]) -> Iterator[School]:
     """``ports`` maps a port name to whether its link is up (its veth peer up)."""
     pid = os.getpid()
-    # A /30 of 198.18.0.0/15 (RFC 2544 benchmarking space) picked by pid, so runs
-    # side by side on one machine do not collide; nothing outside the netns uses it.
-    base = 4 * (pid % 16000)
-    third, fourth = 64 + base // 256, base % 256
-    host_addr, switch_addr = f"198.19.{third}.{fourth + 1}", f"198.19.{third}.{fourth + 2}"
-    host_if = f"snth{pid % 100000}"
+    _made.append(pid)
+    # A /30 of 198.18.0.0/15 (RFC 2544 benchmarking space) picked by pid and a
+    # counter, so runs side by side on one machine do not collide; nothing
+    # outside the netns uses it.
+    block = ipaddress.IPv4Address("198.18.0.0") + 4 * ((pid * 8 + len(_made)) % 32768)
+    host_addr, switch_addr = str(block + 1), str(block + 2)
+    host_if = f"snth{pid % 100000}_{len(_made) % 100}"
     with netns("snt") as ns:
         try:
             run("ip", "link", "add", host_if, "type", "veth", "peer", "name", "uplink",

@@ -112,10 +112,10 @@ def test_all_switches_failing_gives_their_code(agents: tuple[Snmpd, Snmpd],
 @pytest.fixture(scope="module")
 def slow_switch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[School, Snmpd]]:
     with school_netns({"c1": True, "c2": True, "c3": False}) as school:
-        # 12 kbit/s out of the switch: each full answer packet waits ~1 s, like a
+        # 4 kbit/s out of the switch: a full answer packet waits ~3 s, like a
         # switch CPU busy with spanning tree or a congested management path.
         run("ip", "netns", "exec", school.ns, "tc", "qdisc", "add", "dev", "uplink", "root",
-            "tbf", "rate", "12kbit", "burst", "1600", "latency", "10s")
+            "tbf", "rate", "4kbit", "burst", "1600", "latency", "10s")
         extra = f'override 1.3.6.1.2.1.31.1.1.1.18.{school.ifindex["c1"]} octet_str "教室 1"'
         with running_snmpd(Path(tmp_path_factory.mktemp("slow")), extra, netns=school.ns,
                            address=school.switch_addr) as agent:
@@ -128,7 +128,7 @@ def test_slow_switch_is_waited_for_within_its_deadline(slow_switch: tuple[School
     school, agent = slow_switch
     good, _hung = agents
     slow = {"host": school.switch_addr, "port": agent.port, "timeout": 2.0, "retries": 0,
-            "max_repetitions": 2}
+            "max_repetitions": 1}
     config = {"switches": {"slow": slow, "good": loop(good)}, "alias_patterns": ["教室*"],
               "classrooms": {"good": {"switch": "good", "port": 1}}, "sample_seconds": 0}
     readings = collect(make_probe(config, tmp_path))

@@ -55,9 +55,12 @@ from agent.probes import classroom_map as cmap
 from agent.probes.classroom_report import classroom_reading, summary_reading, switch_reading
 from agent.probes.ifmib import (
     COLUMNS,
+    COUNTER_COLUMNS,
+    FALLBACK_COLUMNS,
     SYS_UPTIME,
     Port,
     Sample,
+    fallback_columns,
     flapping,
     judge_speed,
     reported_mbps,
@@ -67,7 +70,6 @@ from agent.snmpclient import SnmpClient, Target
 
 log = logging.getLogger(__name__)
 
-COUNTER_COLUMNS = {k: COLUMNS[k] for k in ("in64", "out64", "in32", "out32", "discontinuity")}
 
 
 @dataclass
@@ -168,6 +170,13 @@ class ClassroomLinks(Probe):
             return
         table = await client.walk(target, COLUMNS)
         poll.requests += table.requests
+        extra = fallback_columns(table.rows) if table.result == "ok" else {}
+        if extra:
+            more = await client.walk(target, extra)
+            poll.requests += more.requests
+            for idx, row in more.rows.items():
+                table.rows.setdefault(idx, {}).update(row)
+            table.missing = [m for m in table.missing if m not in extra]
         poll.at = time.monotonic()
         uptime = up.values.get(SYS_UPTIME)
         poll.uptime = uptime if isinstance(uptime, int) else None
@@ -188,7 +197,10 @@ class ClassroomLinks(Probe):
         poll.first = {i: sample(p, poll.uptime, poll.at) for i, p in poll.ports.items()}
         await asyncio.sleep(self.opts["sample_seconds"])
         up = await client.get(target, [SYS_UPTIME])
-        again = await client.walk(target, COUNTER_COLUMNS)
+        columns = dict(COUNTER_COLUMNS)
+        if any(p.counter_bits == 32 for p in poll.ports.values()):
+            columns.update({k: FALLBACK_COLUMNS[k] for k in ("in32", "out32")})
+        again = await client.walk(target, columns)
         poll.requests += 1 + again.requests
         if up.result != "ok" or again.result != "ok":
             poll.first = {}

@@ -10,20 +10,21 @@ Each becomes a flag and a missing value, never a made-up figure.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.snmpclient import Value, text
 
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+# Walked on every poll. Decoding dominates the agent's CPU (pysnmp/pyasn1), so
+# columns only some switches need are in FALLBACK_COLUMNS, walked only when
+# the main walk shows they are needed (a port without ifName or ifHCInOctets).
 COLUMNS = {
-    "descr": "1.3.6.1.2.1.2.2.1.2",
     "type": "1.3.6.1.2.1.2.2.1.3",
     "speed": "1.3.6.1.2.1.2.2.1.5",
     "admin": "1.3.6.1.2.1.2.2.1.7",
     "oper": "1.3.6.1.2.1.2.2.1.8",
     "last_change": "1.3.6.1.2.1.2.2.1.9",
-    "in32": "1.3.6.1.2.1.2.2.1.10",
-    "out32": "1.3.6.1.2.1.2.2.1.16",
     "name": "1.3.6.1.2.1.31.1.1.1.1",
     "in64": "1.3.6.1.2.1.31.1.1.1.6",
     "out64": "1.3.6.1.2.1.31.1.1.1.10",
@@ -31,6 +32,25 @@ COLUMNS = {
     "alias": "1.3.6.1.2.1.31.1.1.1.18",
     "discontinuity": "1.3.6.1.2.1.31.1.1.1.19",
 }
+FALLBACK_COLUMNS = {
+    "descr": "1.3.6.1.2.1.2.2.1.2",  # when ifName is missing (switches without ifXTable)
+    "in32": "1.3.6.1.2.1.2.2.1.10",  # when ifHCInOctets is missing (half the Huawei stack)
+    "out32": "1.3.6.1.2.1.2.2.1.16",
+}
+COUNTER_COLUMNS = {k: COLUMNS[k] for k in ("in64", "out64", "discontinuity")}
+
+
+def fallback_columns(rows: Mapping[tuple[int, ...], Mapping[str, object]]) -> dict[str, str]:
+    """The fallback columns these rows need: descr for nameless rows, 32-bit counters
+    for rows without 64-bit ones."""
+    need: dict[str, str] = {}
+    if any("name" not in row for row in rows.values()):
+        need["descr"] = FALLBACK_COLUMNS["descr"]
+    if any("in64" not in row or "out64" not in row for row in rows.values()):
+        need["in32"], need["out32"] = FALLBACK_COLUMNS["in32"], FALLBACK_COLUMNS["out32"]
+    return need
+
+
 GAUGE32_MAX = 2**32 - 1
 # Interface types that are never a classroom's access port (ifType, IANAifType-MIB).
 NOT_A_PORT = frozenset({24, 53, 131, 135, 136, 142, 150, 166})
