@@ -116,3 +116,16 @@ def test_hung_agent_times_out_and_deadline_bounds_the_walk(snmpd: Snmpd) -> None
     finally:
         snmpd.resume()
     assert get(v2c(snmpd), [SYS_UPTIME]).result == "ok"
+
+
+def test_one_client_keeps_v3_keys_of_the_same_user_apart(snmpd: Snmpd) -> None:
+    """Targets share pysnmp engines by credentials; a wrong key must not poison a right one."""
+    async def main() -> list[str]:
+        async with SnmpClient() as client:
+            results = []
+            for target in (v3(snmpd, auth_key="not-the-key-1", timeout=0.5, retries=0),
+                           v3(snmpd), v2c(snmpd),
+                           v3(snmpd, auth_key="not-the-key-1", timeout=0.5, retries=0)):
+                results.append((await client.get(target, [SYS_UPTIME])).result)
+            return results
+    assert asyncio.run(main()) == ["auth_failed", "ok", "ok", "auth_failed"]
