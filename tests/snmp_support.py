@@ -1,10 +1,10 @@
-"""Real SNMP agents for the tests: net-snmp's snmpd and snmpsim, on loopback or in a netns.
+"""Real SNMP agents for the tests (snmpd, snmpsim) and helpers to run classroom_links on them.
 
-snmpd (Debian package ``snmpd``) runs in the foreground as our child with its
-own config, persistent dir and log under a temp dir; ``override`` lines in
-that config present chosen port speeds and states. A network namespace (made
-here with a unique name, removed in teardown) holds dummy/veth interfaces so
-snmpd's IF-MIB shows ports we control, with real kernel counters.
+snmpd (Debian ``snmpd``) runs in the foreground as our child with its own
+config, persistent dir and log in a temp dir; ``override`` lines present
+chosen speeds and states. A network namespace (unique name, removed in
+teardown) holds veth "ports" with real kernel counters. snmpsim (PyPI)
+serves recorded walks of real switches on a loopback port.
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ QUIET_ENV = {"MIBS": "", "MIBDIRS": "/nonexistent"}
 def free_udp_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -92,16 +91,6 @@ class Snmpd:
         self.proc.send_signal(signal.SIGCONT)
 
 
-def snmpd_conf(address: str, port: int, community: str = "public", extra: str = "") -> str:
-    return "\n".join([
-        f"agentAddress udp:{address}:{port}",
-        f"rocommunity {community} default",
-        "rwcommunity tests-rw default",
-        f'createUser {V3_USER} SHA "{V3_AUTH_KEY}" AES "{V3_PRIV_KEY}"',
-        f"rouser {V3_USER} priv",
-        extra, ""])
-
-
 @contextlib.contextmanager
 def running_snmpd(workdir: Path, extra: str = "", *, netns: str | None = None,
                   address: str = "127.0.0.1", community: str = "public",
@@ -110,7 +99,11 @@ def running_snmpd(workdir: Path, extra: str = "", *, netns: str | None = None,
     if port is None:
         port = free_udp_port() if netns is None else 161
     conf = workdir / "snmpd.conf"
-    conf.write_text(snmpd_conf(address, port, community, extra))
+    # tests-rw writes the overridden values and snmpd's own cache timeouts.
+    conf.write_text("\n".join([
+        f"agentAddress udp:{address}:{port}", f"rocommunity {community} default",
+        "rwcommunity tests-rw default", f"rouser {V3_USER} priv",
+        f'createUser {V3_USER} SHA "{V3_AUTH_KEY}" AES "{V3_PRIV_KEY}"', extra, ""]))
     agent = Snmpd(conf, workdir, port, netns)
     agent.start()
     try:
@@ -135,11 +128,6 @@ def netns(prefix: str = "snt") -> Iterator[str]:
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
-
-
-def snmpsim_available() -> bool:
-    return shutil.which("snmpsim-command-responder") is not None or \
-        Path(sys.executable).with_name("snmpsim-command-responder").exists()
 
 
 FIXTURES = Path(__file__).parent / "fixtures" / "snmp"

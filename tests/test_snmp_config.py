@@ -101,6 +101,8 @@ BAD = [
     ('host = "10.20.0.2"', 'host = "10.20.0.2 x"', r"host.*IP address or host name", None),
     ('version = "3"', 'version = "1"', r"version.*must be one of 2c, 3", 'version = "1"'),
     ('floor = 3', 'floor = "three"', r"floor.*must be an integer", 'floor = "three"'),
+    ('port = 4', 'port = "Gi0/0/\\t4"', r"port.*printable", None),
+    ('building = "教学楼A"', 'building = "' + "楼" * 129 + '"', r"building.*1-128", None),
     ('community = "school-ro"', 'community = "school-ro"\nuser = "v3-only"',
      r"teaching_a\.user.*only used with version", 'user = "v3-only"'),
 ]

@@ -65,6 +65,8 @@ def check_options(opts: Mapping[str, Any]) -> list[Problem]:
     for name, switch in switches.items():
         if (bad := _tag_value(name)) is not None:
             problems.append((("switches", name), f"switch name {bad}"))
+        if switch["building"] and (bad := _tag_value(switch["building"])) is not None:
+            problems.append((("switches", name, "building"), bad))
         for key, msg in target_problems(switch):
             # An empty key was probably never written: name the table, whose line exists.
             path = ("switches", name, key) if switch.get(key) else ("switches", name)
@@ -77,9 +79,13 @@ def check_options(opts: Mapping[str, Any]) -> list[Problem]:
             known = ", ".join(sorted(switches)) or "none"
             problems.append((("classrooms", room, "switch"),
                              f"names no switch table (known: {known})"))
+        if spec["building"] and (bad := _tag_value(spec["building"])) is not None:
+            problems.append((("classrooms", room, "building"), bad))
         port = spec["port"]
-        if (isinstance(port, int) and port < 1) or (isinstance(port, str) and not port.strip()):
-            problems.append((("classrooms", room, "port"), "must be an ifName or an ifIndex >= 1"))
+        if (isinstance(port, int) and port < 1) or \
+                (isinstance(port, str) and _tag_value(port.strip()) is not None):
+            problems.append((("classrooms", room, "port"),
+                             "must be an ifName (1-128 printable characters) or an ifIndex >= 1"))
         slot = (spec["switch"], port)
         if slot in seen:
             problems.append((("classrooms", room, "port"),

@@ -13,22 +13,25 @@ Run: ``python -m tests.bench.bench_classroom_links`` or
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import statistics
+import subprocess
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from pysnmp.proto import rfc1902
+import pytest
 
 from tests.snmp_support import (
+    QUIET_ENV,
     by_classroom,
     collect,
     make_probe,
     running_snmpd,
     school_netns,
-    snmp_set,
     summary,
 )
 
@@ -55,11 +58,14 @@ def run_bench(max_parallel: int = 16) -> dict[str, Any]:
         agents = [stack.enter_context(running_snmpd(
             Path(tmp) / f"sw{k}", aliases.replace("{switch}", f"{k:02d}"), netns=school.ns,
             address=school.switch_addr, port=20000 + k)) for k in range(SWITCHES)]
-        for agent in agents:  # live counters, as on the other snmpd tests
-            snmp_set(school.switch_addr, agent.port,
-                     "1.3.6.1.4.1.8072.1.5.3.1.2.1.3.6.1.2.1.2.2", rfc1902.Integer32(0))
+        for agent in agents:
+            # Live counters, as in the other snmpd tests. net-snmp's snmpset, not
+            # pysnmp's hlapi, so that this process holds only what the agent would.
+            subprocess.run(["snmpset", "-v2c", "-c", "tests-rw",
+                            f"{school.switch_addr}:{agent.port}",
+                            "1.3.6.1.4.1.8072.1.5.3.1.2.1.3.6.1.2.1.2.2", "i", "0"],
+                           check=True, capture_output=True, env={**os.environ, **QUIET_ENV})
         config = {"alias_patterns": ["教室*"], "sample_seconds": 0,
-                  "max_parallel_switches": max_parallel,
                   "switches": {f"sw{k:02d}": {"host": school.switch_addr, "port": a.port}
                                for k, a in enumerate(agents)}}
         probe = make_probe(config, Path(tmp))
@@ -72,6 +78,10 @@ def run_bench(max_parallel: int = 16) -> dict[str, Any]:
             started = time.perf_counter()
             readings = collect(probe)
             times.append(time.perf_counter() - started)
+        tracemalloc.start()
+        collect(probe)
+        _current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
         total = summary(readings).fields
         requests = sum(int(r.fields["requests"]) for r in readings
                        if r.measurement == "classroom_switch")
@@ -84,6 +94,7 @@ def run_bench(max_parallel: int = 16) -> dict[str, Any]:
             "poll_seconds_max": round(max(times), 3),
             "agent_rss_mib_before": round(rss_before, 1),
             "agent_rss_mib_after": round(rss_mib(), 1),
+            "poll_python_alloc_peak_mib": round(peak / 2**20, 1),
             "agent_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                                         1),
             "max_parallel_switches": max_parallel,
@@ -94,11 +105,12 @@ def report(figures: dict[str, Any]) -> None:
     print(f"classroom_links benchmark ({figures['switches']} switches x 48 ports, "
           f"snmpd in a netns, 2 cores)")
     for key, value in figures.items():
-        print(f"  {key:24} {value}")
+        print(f"  {key:28} {value}")
     verdict = "meets" if figures["poll_seconds_max"] <= TARGET_SECONDS else "MISSES"
     print(f"  reference: issue 4 target <= {TARGET_SECONDS} s for the whole school -> {verdict}")
 
 
+@pytest.mark.bench
 def test_bench_twenty_switches() -> None:
     figures = run_bench()
     report(figures)
