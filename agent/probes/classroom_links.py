@@ -71,7 +71,6 @@ from agent.snmpclient import SnmpClient, Target
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class SwitchPoll:
     """One switch's answer: its ports with one or two counter samples each."""
