@@ -23,6 +23,7 @@ Sample config::
     host = "10.20.0.2"
     community = "school-ro"     # SNMP v2c
     building = "教学楼A"         # for classrooms discovered on this switch
+    # alias_patterns = ["高一*"] # this switch only, instead of the list above
 
     [probes.classroom_links.switches.teaching_b]
     host = "10.20.0.3"
