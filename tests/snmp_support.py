@@ -100,8 +100,10 @@ def running_snmpd(workdir: Path, extra: str = "", *, netns: str | None = None,
         port = free_udp_port() if netns is None else 161
     conf = workdir / "snmpd.conf"
     # tests-rw writes the overridden values and snmpd's own cache timeouts.
+    listen = f"udp6:[{address}]:{port}" if ":" in address else f"udp:{address}:{port}"
     conf.write_text("\n".join([
-        f"agentAddress udp:{address}:{port}", f"rocommunity {community} default",
+        f"agentAddress {listen}", f"rocommunity {community} default",
+        f"rocommunity6 {community} default",
         "rwcommunity tests-rw default", f"rouser {V3_USER} priv",
         f'createUser {V3_USER} SHA "{V3_AUTH_KEY}" AES "{V3_PRIV_KEY}"', extra, ""]))
     agent = Snmpd(conf, workdir, port, netns)

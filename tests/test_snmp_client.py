@@ -129,3 +129,10 @@ def test_one_client_keeps_v3_keys_of_the_same_user_apart(snmpd: Snmpd) -> None:
                 results.append((await client.get(target, [SYS_UPTIME])).result)
             return results
     assert asyncio.run(main()) == ["auth_failed", "ok", "ok", "auth_failed"]
+
+
+def test_ipv6_switch_address(tmp_path: Path) -> None:
+    with running_snmpd(tmp_path, address="::1") as agent:
+        target = Target("::1", agent.port)
+        assert get(target, [SYS_UPTIME]).result == "ok"
+        assert text(walk(target, IF_COLUMNS).rows[(1,)]["name"]) == "lo"

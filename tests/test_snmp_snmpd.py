@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from pysnmp.proto import rfc1902
 
+from agent.config import load
+from agent.probes import ProbeContext
 from tests.snmp_support import (
     V3_AUTH_KEY,
     V3_PRIV_KEY,
@@ -207,3 +209,40 @@ def test_speed_that_flips_without_a_link_change_is_flagged(school: School, switc
         assert by_classroom(collect(probe))["教室 107"].fields["speed_problem"] == "flapping"
     finally:
         snmp_set(school.switch_addr, switch.port, c7, rfc1902.Gauge32(1000))
+
+
+def test_from_config_file_to_readings(school: School, switch: Snmpd, tmp_path: Path) -> None:
+    """The path the agent takes: TOML -> agent.config.load -> probe class -> collect."""
+    toml = f"""
+[school]
+id = "370102-0001"
+province = "37"
+city = "3701"
+county = "370102"
+
+[mqtt]
+host = "127.0.0.1"
+
+[probes.classroom_links]
+alias_patterns = ["教室*"]
+sample_seconds = 0.2
+
+[probes.classroom_links.switches."教学楼A-1F"]
+host = "{school.switch_addr}"
+port = {switch.port}
+version = "3"
+user = "{V3_USER}"
+auth_key = "{V3_AUTH_KEY}"
+priv_key = "{V3_PRIV_KEY}"
+"""
+    path = tmp_path / "agent.toml"
+    path.write_text(toml, encoding="utf-8")
+    cfg = load(path)
+    (probe_cfg,) = cfg.probes
+    probe = probe_cfg.cls(probe_cfg.opts, ProbeContext(cfg.identity, "primary", tmp_path))
+    readings = collect(probe)
+    rooms = by_classroom(readings)
+    assert rooms["教室 102"].fields["link_speed_mbps"] == 100.0
+    assert rooms["教室 102"].tags["switch"] == "教学楼A-1F"
+    assert "rx_bps" in rooms["教室 101"].fields  # sampled twice within the first poll
+    assert summary(readings).fields["classrooms"] == 7
