@@ -76,7 +76,7 @@ sed -e 's/^host = "mqtt.edu.example.cn"/host = "127.0.0.1"/' \
 PIDS+=($!)
 echo "== broker 127.0.0.1:$MQTT_PORT, InfluxDB http://127.0.0.1:$INFLUX_PORT, collector running"
 echo "== one agent cycle (schoolnet-agent once --publish):"
-"$PY" -m agent.cli once -c "$WORK/agent.toml" --publish
+"$PY" -m agent.cli once -c "$WORK/agent.toml" --probe wan_link --publish
 
 query() {
     influx -host 127.0.0.1 -port "$INFLUX_PORT" -database schoolnet -precision rfc3339 \

@@ -7,12 +7,12 @@ cd "$(dirname "$0")/.."
 . deploy/common.sh
 
 # Test peers: real brokers, databases and network tools, all from Debian.
-TEST_PACKAGES="victoria-metrics iperf3 iproute2 iputils-ping util-linux chromium fonts-wqy-zenhei radvd dnsmasq-base openssl"
+TEST_PACKAGES="victoria-metrics iperf3 iproute2 iputils-ping util-linux chromium fonts-wqy-zenhei radvd dnsmasq-base openssl snmpd snmp"
 # shellcheck disable=SC2086
 apt_install $BASE_PACKAGES $TEST_PACKAGES
 
 VENV=${VENV:-.venv}
-make_venv "$VENV" "agent,collector,alerts,ipv6,test"
+make_venv "$VENV" "agent,collector,alerts,ipv6,snmp,test"
 export PATH="$(realpath "$VENV")/bin:$PATH"
 
 ruff check agent collector tests
