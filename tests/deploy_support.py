@@ -68,3 +68,21 @@ def wheelhouse(out: Path) -> Path:
 def tree(root: Path) -> set[str]:
     """Every file and symlink under root, as paths relative to it."""
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+REGISTRY_HEADER = ("school_id,name,province_code,province_name,city_code,city_name,"
+                   "county_code,county_name,school_type,classes,contracted_mbps")
+# Region codes by the first two digits of the constructed school ids below.
+_REGIONS = {"37": ("37", "山东省", "3701", "济南市", "370102", "历下区"),
+            "11": ("11", "北京市", "1101", "北京市", "110101", "东城区"),
+            "44": ("44", "广东省", "4401", "广州市", "440103", "荔湾区")}
+
+
+def write_registry(path: Path, school_ids: list[str]) -> Path:
+    """A school registry CSV (constructed: the ids and names are invented)."""
+    rows = [REGISTRY_HEADER]
+    for n, sid in enumerate(school_ids):
+        p, pn, c, cn, k, kn = _REGIONS[sid[:2]]
+        rows.append(f"{sid},测试学校{n},{p},{pn},{c},{cn},{k},{kn},primary,{12 + n},1000")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
