@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.brokeraccess import read_registry, write_accounts
 from tests.deploy_support import REPO, write_registry
-from tests.services import Service, free_port, wait_for
+from tests.services import Influxd, Service, free_port, wait_for
+from tests.support import running_collector
 
 A, B = "370102-0001", "370102-0002"  # same county
 C = "110101-0003"  # another province
@@ -170,6 +172,11 @@ def received(collector: Client, marker: str) -> list[str]:
 
 def test_password_login_publishes_only_under_its_own_topic(deployed: Setup,
                                                            collector_client: Client) -> None:
+    # Another school listening to everything must hear nothing: schools only write.
+    spy = Client(deployed.broker.port, "pw-spy", ca=deployed.etc / "ca.crt", user=B,
+                 password=deployed.passwords[B])
+    assert spy.accepted()
+    spy.client.subscribe("#", qos=1)
     school = Client(deployed.broker.port, "pw-a", ca=deployed.etc / "ca.crt", user=A,
                     password=deployed.passwords[A])
     assert school.accepted()
@@ -180,6 +187,8 @@ def test_password_login_publishes_only_under_its_own_topic(deployed: Setup,
     assert school.publish(spoof, {"m": "region-pw"}).is_failure
     wait_for(lambda: received(collector_client, "own-pw"), 5, "the school's reading")
     school.close()
+    spy.close()
+    assert spy.messages == []
     assert received(collector_client, "own-pw") == [TOPIC_A]
     assert received(collector_client, "other-pw") == received(collector_client,
                                                               "region-pw") == []
@@ -275,3 +284,44 @@ def test_passwords_survive_regeneration(deployed: Setup, tmp_path: Path) -> None
     with (out / "passwords.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 5
     assert "topic write schoolnet/v1/37/3701/370102/370102-0009/#" in (out / "acl").read_text()
+
+
+def test_real_collector_behind_the_acl_stores_and_dead_letters(
+        deployed: Setup, collector_client: Client, influxd: Influxd, database: str,
+        tmp_path: Path) -> None:
+    """The collector's account (loopback listener, shared subscription) reads every
+    school and may publish dead letters; what a school sends lands in InfluxDB."""
+    config = tmp_path / "collector.toml"
+    config.write_text(f"""
+[mqtt]
+host = "127.0.0.1"
+port = {deployed.broker.local_port}
+username = "collector"
+password = "{deployed.passwords['collector']}"
+client_id = "collector-acl-test"
+share_group = "centre"  # the test client above is in "collectors"
+[storage]
+kind = "influxdb1"
+url = "{influxd.url}"
+database = "{database}"
+[batch]
+max_delay_seconds = 0.05
+""")
+    with running_collector(config):
+        school = Client(deployed.broker.port, "pw-c", ca=deployed.etc / "ca.crt", user=C,
+                        password=deployed.passwords[C])
+        assert school.accepted()
+        topic_c = f"schoolnet/v1/11/1101/110101/{C}/wan_link"
+        good = {"v": 1, "school_id": C, "measurement": "wan_link", "ts": time.time_ns(),
+                "seq": 1, "tags": {"iface": "eth0"}, "fields": {"rx_bps": 5.0e7,
+                                                                "result": "ok"}}
+        assert not school.publish(topic_c, good).is_failure
+        # Claims another school in its payload: the collector rejects it and may
+        # publish the dead letter under its own account.
+        assert not school.publish(topic_c, {**good, "school_id": A, "seq": 2}).is_failure
+        school.close()
+        rows = wait_for(lambda: influxd.rows("SELECT rx_bps FROM wan_link", database), 10,
+                        "stored reading")
+        wait_for(lambda: any(t.startswith("schoolnet/deadletter/") for t, _ in
+                             collector_client.messages), 10, "dead letter")
+    assert rows == [{"time": good["ts"], "rx_bps": 5.0e7}]
