@@ -13,6 +13,7 @@ from collector.grafana.influxql import REGION_TAGS, q
 from collector.grafana.panels import Json
 
 FOLDER = "schoolnet-audit"
+EXPR = {"type": "__expr__", "uid": "__expr__"}  # Grafana's server-side expressions
 GROUP_TAGS = ", ".join(q(t) for t in ("school", *REGION_TAGS))
 
 
@@ -38,10 +39,10 @@ def rule(uid: str, title: str, query: str, window_seconds: int, pending: str,
                        "resultFormat": "time_series", "intervalMs": 60000,
                        "maxDataPoints": 43200}},
             {"refId": "B", "datasourceUid": "__expr__",
-             "model": {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last",
-                       "settings": {"mode": "dropNN"}}},
+             "model": {"refId": "B", "datasource": EXPR, "type": "reduce", "expression": "A",
+                       "reducer": "last", "settings": {"mode": "dropNN"}}},
             {"refId": "C", "datasourceUid": "__expr__",
-             "model": {"refId": "C", "type": "threshold", "expression": "B",
+             "model": {"refId": "C", "datasource": EXPR, "type": "threshold", "expression": "B",
                        "conditions": [{"evaluator": {"type": "gt", "params": [0]}}]}},
         ],
         "noDataState": "OK", "execErrState": "Error", "for": pending,
