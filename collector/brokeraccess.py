@@ -30,56 +30,25 @@ import secrets
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from agent.wire import REGION, SCHOOL_ID, TOPIC_ROOT
+from agent.errors import ConfigError
+from agent.wire import TOPIC_ROOT
+from collector.registry import School
+from collector.registry import load as load_registry
 
 log = logging.getLogger(__name__)
 
-REGISTRY_COLUMNS = ("school_id", "name", "province_code", "province_name", "city_code",
-                    "city_name", "county_code", "county_name", "school_type", "classes",
-                    "contracted_mbps")
 DEAD_LETTER = "schoolnet/deadletter"
 
 
-class RegistryError(ValueError):
-    """The registry CSV cannot be turned into broker accounts."""
-
-
-@dataclass(frozen=True)
-class School:
-    school_id: str
-    province: str
-    city: str
-    county: str
-
-    @property
-    def prefix(self) -> str:
-        return f"{TOPIC_ROOT}/{self.province}/{self.city}/{self.county}/{self.school_id}"
+class AccessError(ValueError):
+    """The accounts cannot be written (a name clash, mosquitto_passwd failing)."""
 
 
 def read_registry(path: Path) -> list[School]:
-    """Schools from the registry CSV (UTF-8, optionally with a BOM from Excel)."""
-    schools: dict[str, School] = {}
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in REGISTRY_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise RegistryError(f"{path}: missing columns {', '.join(missing)}")
-        for row in reader:
-            line = reader.line_num
-            school = School(row["school_id"].strip(), row["province_code"].strip(),
-                            row["city_code"].strip(), row["county_code"].strip())
-            if not SCHOOL_ID.fullmatch(school.school_id):
-                raise RegistryError(f"{path}:{line}: bad school_id {school.school_id!r}")
-            for code in (school.province, school.city, school.county):
-                if not REGION.fullmatch(code):
-                    raise RegistryError(f"{path}:{line}: bad region code {code!r}")
-            if school.school_id in schools:
-                raise RegistryError(f"{path}:{line}: school_id {school.school_id} repeated")
-            schools[school.school_id] = school
-    return list(schools.values())
+    """Schools from the registry CSV, checked as the collector checks it."""
+    return list(load_registry(path).values())
 
 
 def acl_text(schools: list[School], collector_user: str) -> str:
@@ -94,7 +63,7 @@ def acl_text(schools: list[School], collector_user: str) -> str:
         "# Each school publishes (readings, retained status, last will) under its own prefix.",
     ]
     for school in schools:
-        lines += [f"user {school.school_id}", f"topic write {school.prefix}/#"]
+        lines += [f"user {school.school_id}", f"topic write {school.identity.prefix}/#"]
     return "\n".join(lines) + "\n"
 
 
@@ -131,7 +100,7 @@ def write_accounts(schools: list[School], out: Path, collector_user: str,
     out.mkdir(parents=True, exist_ok=True)
     old = _load_passwords(out / "passwords.csv")
     if any(s.school_id == collector_user for s in schools):
-        raise RegistryError(f"a school id equals the collector's username {collector_user!r}")
+        raise AccessError(f"a school id equals the collector's username {collector_user!r}")
     users = [(collector_user, "collector"), *((s.school_id, s.school_id) for s in schools)]
     accounts = {user: old.get(user) or secrets.token_urlsafe(18) for user, _ in users}
     rows = ["school_id,username,password"]
@@ -145,7 +114,7 @@ def write_accounts(schools: list[School], out: Path, collector_user: str,
                        timeout=300)
     except (OSError, subprocess.SubprocessError) as err:
         plain.unlink(missing_ok=True)
-        raise RegistryError(f"{mosquitto_passwd} -U failed: {err}") from err
+        raise AccessError(f"{mosquitto_passwd} -U failed: {err}") from err
     _share_with(plain, group)
     plain.replace(out / "passwd")  # atomic: the broker never reads half a file
     acl = out / "acl.new"
@@ -172,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         schools = read_registry(args.registry)
         write_accounts(schools, args.out, args.collector_user, args.group)
-    except (OSError, RegistryError) as err:
+    except (OSError, ConfigError, AccessError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"{len(schools)} schools: {args.out}/acl, {args.out}/passwd; hand out "

@@ -55,7 +55,9 @@ class School:
                "wifi": "fail" if self.uncovered else "pass",
                "ipv6": "pass" if self.ipv6_level >= 2 else "fail"}
         seen = set(out.values())
-        out["all"] = "fail" if "fail" in seen else "inconclusive" if seen - {"pass"} else "pass"
+        # As collector.rules.summary judges the four together.
+        out["all"] = ("fail" if "fail" in seen else "pass" if seen == {"pass"}
+                      else "inconclusive" if "inconclusive" in seen else "no_data")
         return out
 
 
@@ -117,6 +119,10 @@ def _six_hourly(s: School, ts: int, rng: random.Random) -> Iterator[Reading]:
                                   "clients": float(rng.randint(0, 60)) if covered else 0.0,
                                   "best_signal_dbm": rng.uniform(-60, -45) if covered else -80.0,
                                   "result": "ok"}, ts, area=area, area_kind=kind)
+    yield _r("wifi_coverage", s, {"required_areas": float(len(AREAS)),
+                                  "covered_areas": float(len(AREAS) - len(s.uncovered)),
+                                  "coverage_share": 1.0 - len(s.uncovered) / len(AREAS),
+                                  "result": "ok"}, ts)
     checks = {c: n < s.ipv6_level + 1 for n, c in enumerate(IPV6_CHECKS)}
     yield _r("ipv6", s, {"level": float(s.ipv6_level), "level_name": f"level{s.ipv6_level}",
                          **checks, "failing": ",".join(c for c, ok in checks.items() if not ok),
@@ -124,15 +130,21 @@ def _six_hourly(s: School, ts: int, rng: random.Random) -> Iterator[Reading]:
 
 
 def _compliance(s: School, ts: int) -> Iterator[Reading]:
+    """Verdicts shaped as collector.evaluate.compliance_point writes them."""
+    statuses = s.statuses()
+    speeds = s.classroom_speeds
     values = {"exit_bandwidth": (s.download_mbps, 800.0),
-              "classroom_links": (float(min(s.classroom_speeds)), 100.0),
+              "classroom_links": (sum(v >= 100 for v in speeds) / len(speeds), 1.0),
               "wifi": (1.0 - len(s.uncovered) / len(AREAS), 1.0),
-              "ipv6": (float(s.ipv6_level), 2.0), "all": (0.0, 0.0)}
-    for target, status in s.statuses().items():
+              "ipv6": (float(s.ipv6_level), 2.0),
+              "all": (float(sum(v == "pass" for t, v in statuses.items() if t != "all")), 4.0)}
+    for target, status in statuses.items():
         value, threshold = values[target]
-        yield _r("compliance", s, {"status": status, "pass": status == "pass",
-                                   "value": value, "threshold": threshold, "readings": 4.0},
-                 ts, target=target)
+        fields: dict[str, FieldValue] = {"status": status, "pass": status == "pass",
+                                         "threshold": threshold, "readings": 4.0}
+        if status not in ("no_data", "inconclusive") or target == "all":
+            fields["value"] = value
+        yield _r("compliance", s, fields, ts, target=target)
 
 
 def readings(days: int = 3, now_ns: int | None = None, seed: int = 7) -> list[Reading]:
