@@ -37,10 +37,11 @@ def db(influxd: Influxd) -> Iterator[str]:
     influxd.query(f'DROP DATABASE "{name}"', method="POST")
 
 
-def substitute(query: str, variables: dict[str, str], window: str = "7d") -> str:
+def substitute(query: str, variables: dict[str, str], window: str = "7d",
+               interval: str = "1h") -> str:
     """What Grafana does before sending a query (regex-formatted variables)."""
     query = query.replace("$timeFilter", f"time > now() - {window}")
-    query = query.replace("$__interval", "1h")
+    query = query.replace("$__interval", interval)
     for name in sorted(variables, key=len, reverse=True):
         query = query.replace("${" + name + "}", variables[name])
         query = query.replace("$" + name, variables[name])
@@ -48,8 +49,9 @@ def substitute(query: str, variables: dict[str, str], window: str = "7d") -> str
     return query
 
 
-def run(influxd: Influxd, db: str, query: str, variables: dict[str, str]) -> list[dict[str, Any]]:
-    return influxd.query(substitute(query, variables), db, method="POST")
+def run(influxd: Influxd, db: str, query: str, variables: dict[str, str],
+        interval: str = "1h") -> list[dict[str, Any]]:
+    return influxd.query(substitute(query, variables, interval=interval), db, method="POST")
 
 
 def values(series: list[dict[str, Any]]) -> list[Any]:
@@ -70,7 +72,7 @@ def test_every_panel_query_returns_series(influxd: Influxd, db: str,
     variables = {**ALL, "school": REPORTING.sid}
     for p in board["panels"]:
         for target in p["targets"]:
-            series = run(influxd, db, target["query"], variables)
+            series = run(influxd, db, target["query"], variables, p.get("interval") or "1h")
             assert series and values(series), (board["uid"], p["title"], target["refId"])
 
 

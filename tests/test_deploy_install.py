@@ -171,3 +171,11 @@ start_service
     assert lines[0] == "prog check-config -c /etc/schoolnet/agent.toml"
     assert f"param command {fake_prog} run -c /etc/schoolnet/agent.toml" in lines
     assert "param respawn 3600 30 0" in lines and lines[-1] == "close"
+    # A config that fails its check is logged and never handed to procd to respawn.
+    log.unlink()
+    fake_prog.write_text('#!/bin/sh\necho "prog $*" >> "$LOG"\nexit 2\n')
+    out = subprocess.run(["sh", "-c", shim], capture_output=True, text=True, timeout=10)
+    lines = log.read_text().splitlines()
+    assert out.returncode != 0, lines
+    assert lines[-1].startswith("logger -t schoolnet-agent not started:"), lines
+    assert "open" not in lines

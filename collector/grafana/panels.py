@@ -58,6 +58,7 @@ class Panel:
     overrides: list[Json] = field(default_factory=list)
     transformations: list[Json] = field(default_factory=list)
     minmax: tuple[float | None, float | None] = (None, None)
+    interval: str = ""  # smallest $__interval Grafana may choose for this panel
 
     def json(self, panel_id: int, x: int, y: int) -> Json:
         defaults: Json = {"custom": self.custom}
@@ -70,7 +71,9 @@ class Panel:
             defaults["min"] = self.minmax[0]
         if self.minmax[1] is not None:
             defaults["max"] = self.minmax[1]
+        extra: Json = {"interval": self.interval} if self.interval else {}
         return {
+            **extra,
             "id": panel_id, "type": self.kind, "title": self.title,
             "description": self.description, "datasource": DATASOURCE,
             "gridPos": {"x": x, "y": y, "w": self.width, "h": self.height},
