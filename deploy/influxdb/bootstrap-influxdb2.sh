@@ -13,7 +13,7 @@
 #   SETUP_USER/SETUP_PASSWORD: run `influx setup` first on a fresh server
 #   GRAFANA_USER [grafana] GRAFANA_PASSWORD: v1 user (InfluxQL) with read access
 set -eu
-export INFLUX_HOST=${INFLUX_HOST:-http://127.0.0.1:8086}
+export INFLUX_HOST="${INFLUX_HOST:-http://127.0.0.1:8086}"
 ORG=${INFLUX_ORG:-schoolnet}
 BUCKET=${BUCKET:-schoolnet}
 RETENTION=${RETENTION:-400d}
