@@ -179,3 +179,17 @@ start_service
     assert out.returncode != 0, lines
     assert lines[-1].startswith("logger -t schoolnet-agent not started:"), lines
     assert "open" not in lines
+
+
+def test_shipped_shell_scripts_pass_shellcheck() -> None:
+    """The scripts run on gateways with only a POSIX sh (dash, busybox ash)."""
+    scripts = [REPO / "deploy/install-agent.sh", REPO / "deploy/mosquitto/make-certs.sh",
+               *sorted((REPO / "deploy/influxdb").glob("*.sh"))]
+    out = subprocess.run(["shellcheck", "-s", "sh", *map(str, scripts)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stdout
+    # rc.common supplies these to the init script: unused/unassigned by design.
+    init = REPO / "deploy/openwrt/schoolnet-agent.init"
+    out = subprocess.run(["shellcheck", "-s", "sh", "-e", "SC2034,SC2154", str(init)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout
