@@ -8,7 +8,7 @@ import logging
 import signal
 import time
 
-from agent import __version__
+from agent import __version__, sdnotify
 from agent.config import AgentConfig
 from agent.probes import ProbeContext
 from agent.publisher import Publisher
@@ -61,10 +61,13 @@ async def run_daemon(cfg: AgentConfig) -> int:
              cfg.identity.school_id, ", ".join(p.name for p in cfg.probes) or "none",
              spool.depth())
     publisher.start()
+    sdnotify.notify("READY=1")
     try:
         await asyncio.gather(scheduler.run_forever(publisher.submit, stop),
-                             _heartbeat(cfg, publisher, spool, scheduler, stop))
+                             _heartbeat(cfg, publisher, spool, scheduler, stop),
+                             sdnotify.watchdog(stop))
     finally:
+        sdnotify.notify("STOPPING=1")
         log.info("stopping; %d readings remain spooled for the next start", spool.depth())
         publisher.stop()
         spool.close()

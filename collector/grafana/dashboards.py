@@ -1,0 +1,214 @@
+"""The six dashboards: region overview, school, classrooms, Wi-Fi, IPv6, agent health."""
+
+from __future__ import annotations
+
+from collector.grafana.influxql import (
+    TARGETS,
+    WHOLE_RANGE,
+    last_fields,
+    q,
+    region_filter,
+    series,
+    share_query,
+    status_table_query,
+    where,
+)
+from collector.grafana.panels import (
+    SHARE_STEPS,
+    Json,
+    Panel,
+    custom_variable,
+    dashboard,
+    region_variables,
+    thresholds,
+)
+
+TARGET_TITLES = {"exit_bandwidth": "千兆进校 exit ≥ 1000 Mbps",
+                 "classroom_links": "百兆进班 classrooms ≥ 100 Mbps",
+                 "wifi": "无线校园 Wi-Fi coverage", "ipv6": "IPv6"}
+LEVEL = q("$level")
+MBPS = 1_000_000
+
+
+def count_where(inner: str, field: str, condition: str, alias: str, group: str = "") -> str:
+    """Count the rows of a per-entity subquery that meet a condition (0 when none do)."""
+    by = f"{WHOLE_RANGE}, {group}" if group else WHOLE_RANGE
+    return (f"SELECT count({q(field)}) AS {q(alias)} FROM ({inner}) "
+            f"WHERE $timeFilter AND {condition} GROUP BY {by} fill(0)")
+
+
+def overview() -> Json:
+    stats = [Panel("stat", TARGET_TITLES[t], [share_query(t, "")], width=6, height=5,
+                   unit="percentunit", steps=SHARE_STEPS, minmax=(0, 1),
+                   description=f"Share of schools whose latest {t} judgement is pass; "
+                               "schools that did not report count as not meeting it.")
+             for t in TARGETS]
+    by_region = Panel("bargauge", "Share of schools meeting each target, by $level",
+                      [(share_query(t, LEVEL), f"$tag_${{level}} {t}") for t in TARGETS],
+                      width=24, height=10, unit="percentunit", steps=SHARE_STEPS,
+                      minmax=(0, 1), options={"displayMode": "gradient",
+                                              "orientation": "horizontal"})
+    counts = Panel("table", "Schools by overall status (all four targets), by $level",
+                   [status_table_query("all", LEVEL)], width=12, height=10, table=True,
+                   description="pass: meets every target; fail: below at least one; "
+                               "inconclusive: a reading could not be trusted; "
+                               "no_data: did not report.",
+                   overrides=[{"matcher": {"id": "byName", "options": "share"},
+                               "properties": [{"id": "unit", "value": "percentunit"}]}],
+                   transformations=[{"id": "organize",
+                                     "options": {"excludeByName": {"Time": True}}}])
+    trend = Panel("timeseries", "Share meeting each target over time",
+                  [(share_query(t, "", over_time=True), t) for t in TARGETS],
+                  width=12, height=10, unit="percentunit", minmax=(0, 1),
+                  # Verdicts change a few times a day; finer buckets only cost time
+                  # (one row per school and bucket in the subquery).
+                  interval="1d")
+    variables = [*region_variables(),
+                 custom_variable("level", "Group by", ["province", "city", "county"],
+                                 "province")]
+    return dashboard("schoolnet-overview", "schoolnet · Region compliance 达标概览",
+                     "Shares of schools meeting 千兆进校、百兆进班, 无线校园 and IPv6, "
+                     "by province, city or county.",
+                     [*stats, by_region, counts, trend], variables)
+
+
+def school() -> Json:
+    exit_target = f"{q('target')} = 'exit_bandwidth'"
+    status = Panel("table", "Compliance of $school", [last_fields(
+        "compliance", ["status", "value", "threshold", "readings"], ["target"])],
+        width=24, height=7, table=True)
+    bandwidth = Panel(
+        "timeseries", "Exit bandwidth against the 1000 Mbps target", [
+            (series("wan_throughput", [(f"mean({q('download_bps')})", "download"),
+                                       (f"mean({q('upload_bps')})", "upload")]), ""),
+            (series("wan_link", [(f"mean({q('rx_bps')})", "WAN in (all traffic)"),
+                                 (f"mean({q('tx_bps')})", "WAN out (all traffic)")]), ""),
+            (series("wan_link", [(f"last({q('contracted_mbps')}) * {MBPS}", "contracted")]),
+             ""),
+        ],
+        width=24, height=10, unit="bps", steps=thresholds((None, "red"), (1e9, "green")),
+        custom={"thresholdsStyle": {"mode": "line"}, "spanNulls": True},
+        description="Measured throughput tests, passive WAN counters and the contract; "
+                    "the red/green line is the 1000 Mbps target.")
+    judged = Panel("timeseries", "Exit bandwidth as judged (value vs threshold)", [
+        series("compliance", [(f"last({q('value')})", "judged"),
+                              (f"last({q('threshold')})", "threshold")], extra=exit_target)],
+        width=12, height=8)
+    rtt = Panel("timeseries", "Latency and jitter to the test server", [series(
+        "wan_throughput", [(f"mean({q('rtt_seconds')})", "rtt"),
+                           (f"mean({q('jitter_seconds')})", "jitter")])],
+        width=12, height=8, unit="s")
+    return dashboard("schoolnet-school", "schoolnet · School detail 学校详情",
+                     "One school: its judgements and exit bandwidth over time.",
+                     [status, bandwidth, judged, rtt], region_variables(school=True))
+
+
+def classrooms() -> Json:
+    inner = (f"SELECT last({q('link_speed_mbps')}) AS {q('v')} FROM {q('classroom_link')}"
+             f"{where(region_filter(school=True))} GROUP BY "
+             f"{q('classroom')}, {q('switch')}, {q('port')}")
+    share = (f"SELECT count({q('p')}) / count({q('v')}) AS {q('share')} FROM "
+             f"(SELECT {q('v')} AS {q('p')} FROM ({inner}) WHERE {q('v')} >= 100), ({inner}) "
+             f"WHERE $timeFilter GROUP BY {WHOLE_RANGE} fill(0)")
+    panels = [
+        Panel("stat", "Classrooms at ≥ 100 Mbps", [share], width=6, height=6,
+              unit="percentunit", steps=SHARE_STEPS, minmax=(0, 1)),
+        Panel("stat", "Classroom ports below 100 Mbps",
+              [count_where(inner, "v", f"{q('v')} < 100", "below")], width=6, height=6,
+              steps=thresholds((None, "green"), (1, "red"))),
+        Panel("timeseries", "Classroom traffic (in)", [(series(
+            "classroom_link", [(f"mean({q('rx_bps')})", "rx")], ["classroom"]),
+            "$tag_classroom")],
+            width=12, height=6, unit="bps"),
+        Panel("table", "Classroom ports (latest)", [last_fields(
+            "classroom_link", ["link_speed_mbps", "oper_up", "rx_bps", "tx_bps"],
+            ["classroom", "switch", "port"])], width=24, height=12, table=True,
+            overrides=[{"matcher": {"id": "byName", "options": "link_speed_mbps"},
+                        "properties": [{"id": "thresholds", "value": thresholds(
+                            (None, "red"), (100, "green"))},
+                            {"id": "custom.cellOptions", "value": {"type": "color-background"}}]}]),
+    ]
+    return dashboard("schoolnet-classrooms", "schoolnet · Classroom links 百兆进班",
+                     "Negotiated speed and traffic of each classroom's switch port.",
+                     panels, region_variables(school=True))
+
+
+def wifi() -> Json:
+    uncovered = (f"SELECT last({q('covered')}) AS {q('c')} FROM {q('wifi_area')}"
+                 f"{where(region_filter(), q('required') + ' = true')} "
+                 f"GROUP BY {q('school')}, {q('area')}")
+    panels = [
+        Panel("table", "Required areas without coverage, by school",
+              [count_where(uncovered, "c", f"{q('c')} = false", "uncovered", q("school"))],
+              width=8, height=10, table=True,
+              description="Across the chosen region (the school choice is ignored here)."),
+        Panel("table", "Areas of $school (latest)", [last_fields(
+            "wifi_area", ["covered", "required", "aps_online", "aps_total", "clients",
+                          "best_signal_dbm", "result"], ["area", "area_kind"])],
+            width=16, height=10, table=True),
+        Panel("timeseries", "Clients per area", [(series(
+            "wifi_area", [(f"mean({q('clients')})", "clients")], ["area"]), "$tag_area")],
+            width=12, height=8),
+        Panel("timeseries", "Best school-SSID signal per area (target ≥ −67 dBm)", [(series(
+            "wifi_area", [(f"mean({q('best_signal_dbm')})", "signal")], ["area"]),
+            "$tag_area")],
+            width=12, height=8, unit="dBm", steps=thresholds((None, "red"), (-67, "green")),
+            custom={"thresholdsStyle": {"mode": "line"}}),
+    ]
+    return dashboard("schoolnet-wifi", "schoolnet · Wi-Fi areas 无线校园",
+                     "Coverage of teaching, office and activity areas.",
+                     panels, region_variables(school=True))
+
+
+def ipv6() -> Json:
+    levels = (f"SELECT last({q('level')}) AS {q('l')} FROM {q('ipv6')}"
+              f"{where(region_filter())} GROUP BY {q('school')}")
+    names = ("0 none", "1 WAN address", "2 IPv6 internet", "3 LAN clients", "4 services")
+    panels = [
+        Panel("bargauge", "Schools by IPv6 level",
+              [count_where(levels, "l", f"{q('l')} = {n}", name)
+               for n, name in enumerate(names)],
+              width=8, height=10, options={"orientation": "horizontal"}),
+        Panel("table", "IPv6 checks per school (latest)", [last_fields(
+            "ipv6", ["level", "level_name", "wan_global_addr", "default_route", "tcp_v6",
+                     "lan_ra", "lan_dhcpv6", "school_site_aaaa", "failing"], ["school"],
+            school=False)], width=16, height=10, table=True),
+        Panel("timeseries", "IPv6 level over time", [(series(
+            "ipv6", [(f"last({q('level')})", "level")], ["school"], school=False),
+            "$tag_school")],
+            width=24, height=8, minmax=(0, 4)),
+    ]
+    return dashboard("schoolnet-ipv6", "schoolnet · IPv6 checks IPv6 规模部署",
+                     "IPv6 level 0-4 and the checks behind it.", panels, region_variables())
+
+
+def agents() -> Json:
+    states = (f"SELECT last({q('state')}) AS {q('s')} FROM {q('agent_status')}"
+              f"{where(region_filter())} GROUP BY {q('school')}")
+    not_ok = q("result") + " != 'ok'"
+    failed_runs = (f"SELECT count({q('duration_seconds')}) AS {q('failed')} "
+                   f"FROM {q('probe_run')}{where(region_filter(), not_ok)} "
+                   f"GROUP BY time($__interval), {q('probe')} fill(none)")
+    panels = [
+        Panel("stat", "Agents offline now", [count_where(states, "s", f"{q('s')} = 'offline'",
+                                                         "offline")],
+              width=6, height=6, steps=thresholds((None, "green"), (1, "red"))),
+        Panel("table", "Agent status per school (time = last change)", [last_fields(
+            "agent_status", ["state", "agent_version"], ["school"], school=False)],
+            width=9, height=12, table=True),
+        Panel("table", "Last heartbeat per school (time = last seen)", [last_fields(
+            "agent", ["uptime_seconds", "spool_depth", "probe_errors", "version"], ["school"],
+            school=False)], width=9, height=12, table=True),
+        Panel("timeseries", "Spool depth (unsent readings)", [(series(
+            "agent", [(f"max({q('spool_depth')})", "spool")], ["school"], school=False),
+            "$tag_school")], width=12, height=8),
+        Panel("timeseries", "Failed probe runs", [(failed_runs, "$tag_probe")], width=12,
+              height=8),
+    ]
+    return dashboard("schoolnet-agents", "schoolnet · Agent health 探针状态",
+                     "Which agents are online, how far behind, which probes fail.",
+                     panels, region_variables(), time_from="now-2d")
+
+
+def all_dashboards() -> list[Json]:
+    return [overview(), school(), classrooms(), wifi(), ipv6(), agents()]

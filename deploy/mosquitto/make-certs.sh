@@ -1,0 +1,63 @@
+#!/bin/sh
+# Certificates for the broker's TLS listeners and for schools that use
+# client-certificate login (CN = school id, which Mosquitto takes as the
+# username with use_identity_as_username, so the registry's ACL applies).
+#
+#   make-certs.sh DIR ca                         # DIR/ca.crt, DIR/ca.key (keep ca.key offline)
+#   make-certs.sh DIR server NAME [IP...]        # DIR/server.crt, server.key for mqtt NAME
+#   make-certs.sh DIR client SCHOOL_ID...        # DIR/clients/ID.crt, ID.key per school
+#   make-certs.sh DIR clients REGISTRY.csv       # one client cert per registry row
+#
+# Keys are ECDSA P-256; certificates last DAYS (default 825) days.
+set -eu
+[ $# -ge 2 ] || { sed -n '2,12p' "$0"; exit 2; }
+DIR=$1; WHAT=$2; shift 2
+DAYS=${DAYS:-825}
+umask 077
+mkdir -p "$DIR"
+
+newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+
+sign() {  # sign KEY CRT SUBJECT EXTFILE
+    openssl req -new -key "$1" -subj "$3" -out "$2.csr"
+    openssl x509 -req -in "$2.csr" -CA "$DIR/ca.crt" -CAkey "$DIR/ca.key" -CAcreateserial \
+        -days "$DAYS" -sha256 -extfile "$4" -out "$2" 2>/dev/null
+    rm -f "$2.csr" "$4"
+    chmod 0644 "$2"
+}
+
+client() {
+    case $1 in
+        *[!A-Za-z0-9_.-]*|"") echo "bad school id: $1" >&2; exit 2 ;;
+    esac
+    mkdir -p "$DIR/clients"
+    newkey "$DIR/clients/$1.key"
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n' \
+        > "$DIR/clients/$1.ext"
+    sign "$DIR/clients/$1.key" "$DIR/clients/$1.crt" "/O=schoolnet-audit/CN=$1" "$DIR/clients/$1.ext"
+}
+
+case $WHAT in
+    ca)
+        newkey "$DIR/ca.key"
+        openssl req -x509 -new -key "$DIR/ca.key" -subj "/O=schoolnet-audit/CN=schoolnet-audit CA" \
+            -days $((DAYS * 4)) -sha256 -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign" -out "$DIR/ca.crt"
+        chmod 0644 "$DIR/ca.crt" ;;
+    server)
+        name=$1; shift
+        san="DNS:$name"
+        for ip in "$@"; do san="$san,IP:$ip"; done
+        newkey "$DIR/server.key"
+        printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\n' \
+            "$san" > "$DIR/server.ext"
+        sign "$DIR/server.key" "$DIR/server.crt" "/O=schoolnet-audit/CN=$name" "$DIR/server.ext" ;;
+    client)
+        for id in "$@"; do client "$id"; done ;;
+    clients)
+        # First column of every row after the header is the school id.
+        tail -n +2 "$1" | cut -d, -f1 | tr -d '\r' | while read -r id; do
+            [ -n "$id" ] && client "$id"
+        done ;;
+    *) echo "unknown: $WHAT" >&2; exit 2 ;;
+esac

@@ -1,0 +1,327 @@
+"""deploy/mosquitto/schoolnet.conf started for real, with accounts built from a registry.
+
+Certificates come from deploy/mosquitto/make-certs.sh, the password file and
+ACL from collector.brokeraccess; only ports and directories are rewritten so
+the broker listens on free loopback ports and keeps its files in a temp dir.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from collector.brokeraccess import read_registry, write_accounts
+from tests.deploy_support import REPO, write_registry
+from tests.services import Influxd, Service, free_port, wait_for
+from tests.support import running_collector
+
+A, B = "370102-0001", "370102-0002"  # same county
+C = "110101-0003"  # another province
+TOPIC_A = f"schoolnet/v1/37/3701/370102/{A}/wan_link"
+TOPIC_B = f"schoolnet/v1/37/3701/370102/{B}/wan_link"
+
+
+class DeployedBroker(Service):
+    name = "mosquitto"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)  # self.port: the password TLS listener
+        self.cert_port = free_port()
+        self.local_port = free_port()
+        conf = (REPO / "deploy/mosquitto/schoolnet.conf").read_text()
+        conf = (conf.replace("/etc/mosquitto/schoolnet/", f"{workdir}/etc/")
+                .replace("/var/lib/mosquitto/", f"{workdir}/data/")
+                .replace("listener 8883\n", f"listener {self.port} 127.0.0.1\n")
+                .replace("listener 8884\n", f"listener {self.cert_port} 127.0.0.1\n")
+                .replace("listener 1883 127.0.0.1\n", f"listener {self.local_port} 127.0.0.1\n"))
+        assert conf.count("127.0.0.1") == 3, "every listener must be moved to loopback"
+        (workdir / "data").mkdir()
+        shutil.chown(workdir / "data", "mosquitto")
+        self.conf = workdir / "schoolnet.conf"
+        self.conf.write_text(conf)
+
+    def command(self) -> list[str]:
+        return ["mosquitto", "-c", str(self.conf)]
+
+
+@dataclass
+class Setup:
+    broker: DeployedBroker
+    etc: Path
+    passwords: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def deployed() -> Iterator[Setup]:
+    # Mosquitto drops root for its own user before reading its files, and
+    # pytest's temp root is 0700: use a directory that user can traverse.
+    work = Path(tempfile.mkdtemp(prefix="schoolnet-broker-", dir="/tmp"))
+    work.chmod(0o755)
+    etc = work / "etc"
+    registry = write_registry(work / "schools.csv", [A, B, C])
+    passwords = write_accounts(read_registry(registry), etc, "collector", group="mosquitto")
+    certs = REPO / "deploy/mosquitto/make-certs.sh"
+    for args in (["ca"], ["server", "localhost", "127.0.0.1"], ["clients", str(registry)]):
+        subprocess.run(["sh", str(certs), str(etc), *args], check=True, timeout=60)
+    # A certificate for school A from a CA the broker does not trust.
+    subprocess.run(["sh", str(certs), str(work / "rogue"), "ca"], check=True, timeout=60)
+    subprocess.run(["sh", str(certs), str(work / "rogue"), "client", A], check=True, timeout=60)
+    # As the README tells the network centre: the TLS files root:mosquitto 0640.
+    for path in [etc, etc / "server.key", etc / "server.crt", etc / "ca.crt"]:
+        shutil.chown(path, group="mosquitto")
+        path.chmod(0o750 if path.is_dir() else 0o640)
+    broker = DeployedBroker(work)
+    try:
+        broker.start()
+        yield Setup(broker, etc, passwords)
+    finally:
+        broker.stop()
+        shutil.rmtree(work)
+
+
+class Client:
+    """A paho MQTT 5 client that records its CONNACK, PUBACKs and messages."""
+
+    def __init__(self, port: int, client_id: str, ca: Path | None = None,
+                 cert: tuple[Path, Path] | None = None, user: str = "",
+                 password: str = "") -> None:
+        self.connack: Any = None
+        self.pubacks: dict[int, Any] = {}
+        self.messages: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  protocol=mqtt.MQTTv5)
+        if ca:
+            self.client.tls_set(ca_certs=str(ca), certfile=str(cert[0]) if cert else None,
+                                keyfile=str(cert[1]) if cert else None,
+                                tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        if user:
+            self.client.username_pw_set(user, password)
+        self.client.on_connect = lambda c, u, f, reason, p: setattr(self, "connack", reason)
+        self.client.on_publish = lambda c, u, mid, reason, p: self.pubacks.__setitem__(mid,
+                                                                                        reason)
+        self.client.on_message = self._on_message
+        self.closed = threading.Event()
+        self.client.on_disconnect = lambda *args: self.closed.set()
+        self.error: Exception | None = None
+        try:
+            self.client.connect("127.0.0.1", port)
+        except (OSError, ssl.SSLError) as err:  # a TLS refusal can surface here
+            self.error = err
+            return
+        self.client.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+
+    def accepted(self, timeout: float = 5.0) -> bool:
+        """True once the broker accepted the connection; False if it refused or hung up."""
+        if self.error:
+            return False
+        try:
+            wait_for(lambda: self.connack is not None or self.closed.is_set(), timeout,
+                     "CONNACK or hang-up")
+        except TimeoutError:
+            return False
+        return self.connack is not None and not self.connack.is_failure
+
+    def publish(self, topic: str, body: dict[str, Any]) -> Any:
+        """Publish at QoS 1 and return the broker's PUBACK reason code."""
+        info = self.client.publish(topic, json.dumps(body), qos=1)
+        wait_for(lambda: info.mid in self.pubacks, 5, f"PUBACK for {topic}")
+        return self.pubacks[info.mid]
+
+    def close(self) -> None:
+        if not self.error:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+
+@pytest.fixture(scope="module")
+def collector_client(deployed: Setup) -> Iterator[Client]:
+    client = Client(deployed.broker.local_port, "collector-test", user="collector",
+                    password=deployed.passwords["collector"])
+    assert client.accepted()
+    client.client.subscribe("$share/collectors/schoolnet/v1/#", qos=1)
+    client.client.subscribe("schoolnet/deadletter/#", qos=1)
+    wait_for(lambda: client.client.is_connected(), 5, "collector subscription")
+    yield client
+    client.close()
+
+
+def received(collector: Client, marker: str) -> list[str]:
+    with collector.lock:
+        return [t for t, p in collector.messages if marker.encode() in p]
+
+
+def test_password_login_publishes_only_under_its_own_topic(deployed: Setup,
+                                                           collector_client: Client) -> None:
+    # Another school listening to everything must hear nothing: schools only write.
+    spy = Client(deployed.broker.port, "pw-spy", ca=deployed.etc / "ca.crt", user=B,
+                 password=deployed.passwords[B])
+    assert spy.accepted()
+    spy.client.subscribe("#", qos=1)
+    school = Client(deployed.broker.port, "pw-a", ca=deployed.etc / "ca.crt", user=A,
+                    password=deployed.passwords[A])
+    assert school.accepted()
+    assert not school.publish(TOPIC_A, {"m": "own-pw"}).is_failure
+    # Another school's topic, and its own id under another region: both refused.
+    assert school.publish(TOPIC_B, {"m": "other-pw"}).is_failure
+    spoof = f"schoolnet/v1/11/1101/110101/{A}/wan_link"
+    assert school.publish(spoof, {"m": "region-pw"}).is_failure
+    wait_for(lambda: received(collector_client, "own-pw"), 5, "the school's reading")
+    school.close()
+    spy.close()
+    assert spy.messages == []
+    assert received(collector_client, "own-pw") == [TOPIC_A]
+    assert received(collector_client, "other-pw") == received(collector_client,
+                                                              "region-pw") == []
+
+
+def test_wrong_password_and_unknown_user_are_refused(deployed: Setup) -> None:
+    ca = deployed.etc / "ca.crt"
+    for user, password in ((A, "not-the-password"), (A, deployed.passwords[B]),
+                           ("nobody", "x")):
+        client = Client(deployed.broker.port, f"bad-{user}", ca=ca, user=user,
+                        password=password)
+        assert not client.accepted(), user
+        assert client.connack is not None and client.connack.is_failure
+        client.close()
+    anonymous = Client(deployed.broker.port, "anon", ca=ca)
+    assert not anonymous.accepted()
+    anonymous.close()
+
+
+def test_certificate_login_uses_the_school_id(deployed: Setup,
+                                              collector_client: Client) -> None:
+    ca, clients = deployed.etc / "ca.crt", deployed.etc / "clients"
+    school = Client(deployed.broker.cert_port, "cert-c", ca=ca,
+                    cert=(clients / f"{C}.crt", clients / f"{C}.key"))
+    assert school.accepted()
+    topic_c = f"schoolnet/v1/11/1101/110101/{C}/wan_link"
+    assert not school.publish(topic_c, {"m": "own-cert"}).is_failure
+    assert school.publish(TOPIC_A, {"m": "other-cert"}).is_failure
+    wait_for(lambda: received(collector_client, "own-cert"), 5, "the school's reading")
+    school.close()
+    assert received(collector_client, "other-cert") == []
+
+
+def test_certificate_listener_refuses_without_a_trusted_certificate(deployed: Setup,
+                                                                    tmp_path: Path) -> None:
+    ca = deployed.etc / "ca.crt"
+    no_cert = Client(deployed.broker.cert_port, "nocert", ca=ca, user=A,
+                     password=deployed.passwords[A])
+    assert not no_cert.accepted()
+    no_cert.close()
+    rogue = deployed.broker.workdir / "rogue/clients"
+    forged = Client(deployed.broker.cert_port, "rogue", ca=ca,
+                    cert=(rogue / f"{A}.crt", rogue / f"{A}.key"))
+    assert not forged.accepted()
+    forged.close()
+    # Plain TCP to a TLS listener gets no MQTT session either.
+    plain = Client(deployed.broker.port, "plain", user=A, password=deployed.passwords[A])
+    assert not plain.accepted()
+    plain.close()
+
+
+def test_real_agent_publishes_over_tls(deployed: Setup, collector_client: Client,
+                                       tmp_path: Path) -> None:
+    """The agent's own config keys (tls, ca_file, username, password) against this broker."""
+    config = tmp_path / "agent.toml"
+    config.write_text(f"""
+[school]
+id = "{B}"
+province = "37"
+city = "3701"
+county = "370102"
+[mqtt]
+host = "localhost"
+port = {deployed.broker.port}
+tls = true
+ca_file = "{deployed.etc / 'ca.crt'}"
+username = "{B}"
+password = "{deployed.passwords[B]}"
+[agent]
+state_dir = "{tmp_path / 'state'}"
+[probes.wan_link]
+interface = "lo"
+sample_seconds = 0.1
+""")
+    out = subprocess.run([sys.executable, "-m", "agent.cli", "once", "-c", str(config),
+                          "--publish", "--timeout", "15"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    marker = f'"school_id":"{B}"'
+    wait_for(lambda: TOPIC_B in received(collector_client, marker), 5, "agent readings")
+    assert {t.rsplit("/", 1)[1] for t in received(collector_client, marker)} >= {
+        "wan_link", "probe_run", "status"}
+
+
+def test_passwords_survive_regeneration(deployed: Setup, tmp_path: Path) -> None:
+    registry = write_registry(tmp_path / "schools.csv", [A, B, C, "370102-0009"])
+    out = tmp_path / "accounts"
+    out.mkdir()
+    shutil.copy(deployed.etc / "passwords.csv", out / "passwords.csv")
+    again = write_accounts(read_registry(registry), out, "collector")
+    assert {k: again[k] for k in deployed.passwords} == deployed.passwords
+    assert "370102-0009" in again and (out / "passwd").stat().st_mode & 0o077 == 0
+    with (out / "passwords.csv").open() as fh:
+        assert len(list(csv.DictReader(fh))) == 5
+    assert "topic write schoolnet/v1/37/3701/370102/370102-0009/#" in (out / "acl").read_text()
+
+
+def test_real_collector_behind_the_acl_stores_and_dead_letters(
+        deployed: Setup, collector_client: Client, influxd: Influxd, database: str,
+        tmp_path: Path) -> None:
+    """The collector's account (loopback listener, shared subscription) reads every
+    school and may publish dead letters; what a school sends lands in InfluxDB."""
+    config = tmp_path / "collector.toml"
+    config.write_text(f"""
+[mqtt]
+host = "127.0.0.1"
+port = {deployed.broker.local_port}
+username = "collector"
+password = "{deployed.passwords['collector']}"
+client_id = "collector-acl-test"
+share_group = "centre"  # the test client above is in "collectors"
+[storage]
+kind = "influxdb1"
+url = "{influxd.url}"
+database = "{database}"
+[batch]
+max_delay_seconds = 0.05
+""")
+    with running_collector(config):
+        school = Client(deployed.broker.port, "pw-c", ca=deployed.etc / "ca.crt", user=C,
+                        password=deployed.passwords[C])
+        assert school.accepted()
+        topic_c = f"schoolnet/v1/11/1101/110101/{C}/wan_link"
+        good = {"v": 1, "school_id": C, "measurement": "wan_link", "ts": time.time_ns(),
+                "seq": 1, "tags": {"iface": "eth0"}, "fields": {"rx_bps": 5.0e7,
+                                                                "result": "ok"}}
+        assert not school.publish(topic_c, good).is_failure
+        # Claims another school in its payload: the collector rejects it and may
+        # publish the dead letter under its own account.
+        assert not school.publish(topic_c, {**good, "school_id": A, "seq": 2}).is_failure
+        school.close()
+        rows = wait_for(lambda: influxd.rows("SELECT rx_bps FROM wan_link", database), 10,
+                        "stored reading")
+        wait_for(lambda: any(t.startswith("schoolnet/deadletter/") for t, _ in
+                             collector_client.messages), 10, "dead letter")
+    assert rows == [{"time": good["ts"], "rx_bps": 5.0e7}]
