@@ -159,14 +159,16 @@ class Publisher:
         except WireError as err:
             log.warning("ignoring a malformed receipt on %s: %s", msg.topic, err)
 
-    def wait_drained(self, timeout: float) -> bool:
-        """Wait until every spooled reading is acknowledged (or timeout)."""
+    def wait_drained(self, timeout: float, stored: bool = True) -> bool:
+        """Wait until every spooled reading is stored (receipted) or, with
+        ``stored=False``, acknowledged by the broker; False on timeout."""
+        left = self.spool.depth if stored else self.spool.unsent
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.spool.depth() == 0:
+            if left() == 0:
                 return True
             time.sleep(0.05)
-        return self.spool.depth() == 0
+        return left() == 0
 
     def stop(self, timeout: float = 5.0) -> None:
         """Publish the offline status and disconnect cleanly (no last will)."""

@@ -74,19 +74,34 @@ async def run_daemon(cfg: AgentConfig) -> int:
     return 0
 
 
+RECEIPT_WAIT_SECONDS = 5.0
+
+
 async def publish_once(cfg: AgentConfig, readings: list[Reading], timeout: float) -> int:
-    """Publish readings from one cycle and wait for the broker's acks."""
+    """Publish readings from one cycle; 0 once the broker acknowledged them all.
+
+    Then wait briefly for the collector's receipt, to tell the engineer
+    whether the readings are stored; unconfirmed ones stay spooled and the
+    daemon resends them if no receipt ever comes.
+    """
     spool = open_spool(cfg)
     publisher = Publisher(cfg.mqtt, cfg.identity, spool)
     for reading in readings:
         publisher.submit(reading)
     publisher.start()
-    drained = await asyncio.to_thread(publisher.wait_drained, timeout)
+    sent = await asyncio.to_thread(publisher.wait_drained, timeout, False)
+    stored = sent and publisher.receipts and await asyncio.to_thread(
+        publisher.wait_drained, min(RECEIPT_WAIT_SECONDS, timeout))
     publisher.stop()
     left = spool.depth()
     spool.close()
-    if not drained:
+    if not sent:
         log.error("broker did not acknowledge %d readings within %.0f s; they stay spooled",
                   left, timeout)
         return 1
+    if stored:
+        log.info("the collector confirmed that all %d readings are stored", len(readings))
+    elif publisher.receipts:
+        log.warning("the broker accepted the readings but no collector confirmed storing %d "
+                    "of them yet; they stay spooled and the daemon resends them", left)
     return 0

@@ -105,6 +105,12 @@ class Spool:
                 "sent < ? - ? * (1 << MIN(MAX(tries - 1, 0), 8))",
                 (time.time(), timeout)).rowcount
 
+    def unsent(self) -> int:
+        """Readings the broker has not acknowledged yet."""
+        with self._lock:
+            return int(self._db.execute(
+                "SELECT COUNT(*) FROM spool WHERE sent IS NULL").fetchone()[0])
+
     def depth(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
