@@ -37,6 +37,9 @@ listener $MQTT_PORT 127.0.0.1
 allow_anonymous true
 persistence true
 persistence_location $WORK/
+# Keep root's rights for this throwaway demo dir (Mosquitto would otherwise
+# drop to its own user and fail to save its database here).
+user root
 max_queued_messages 0
 CONF
 mosquitto -c "$WORK/mosquitto.conf" > "$WORK/mosquitto.log" 2>&1 &

@@ -102,6 +102,10 @@ class Mosquitto(Service):
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {self.workdir}/\n"
+            # Started as root, Mosquitto drops to its own user, which cannot
+            # write into pytest's root-only temp dirs: persistence would fail
+            # silently ("Error saving in-memory database") at every save.
+            "user root\n"
             # Mosquitto silently drops past 1000 queued messages by default.
             "max_queued_messages 0\n"
             "max_inflight_messages 0\n"
