@@ -1,0 +1,134 @@
+"""Real SNMP agents for the tests: net-snmp's snmpd and snmpsim, on loopback or in a netns.
+
+snmpd (Debian package ``snmpd``) runs in the foreground as our child with its
+own config, persistent dir and log under a temp dir; ``override`` lines in
+that config present chosen port speeds and states. A network namespace (made
+here with a unique name, removed in teardown) holds dummy/veth interfaces so
+snmpd's IF-MIB shows ports we control, with real kernel counters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+V3_USER = "schoolnet"
+V3_AUTH_KEY = "auth-key-0123"
+V3_PRIV_KEY = "priv-key-0123"
+SNMPD = "/usr/sbin/snmpd"
+# No MIB files on this machine (Debian's are non-free); numeric OIDs only, quietly.
+QUIET_ENV = {"MIBS": "", "MIBDIRS": "/nonexistent"}
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Snmpd:
+    """One running snmpd; ``restart()`` resets its sysUpTime like a rebooted switch."""
+
+    conf: Path
+    workdir: Path
+    port: int
+    netns: str | None
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.workdir / "snmpd.log"
+        cmd = [SNMPD, "-f", "-C", "-c", str(self.conf), "-Lf", str(log),
+               "-p", str(self.workdir / "snmpd.pid")]
+        if self.netns:
+            cmd = ["ip", "netns", "exec", self.netns, *cmd]
+        env = {**os.environ, **QUIET_ENV, "SNMP_PERSISTENT_DIR": str(self.workdir / "persist")}
+        log.write_text("")
+        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while "NET-SNMP version" not in log.read_text(errors="replace"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"snmpd did not start: {log.read_text(errors='replace')}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP: the agent stays bound but answers nothing, like a hung switch."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+
+def snmpd_conf(address: str, port: int, community: str = "public", extra: str = "") -> str:
+    return "\n".join([
+        f"agentAddress udp:{address}:{port}",
+        f"rocommunity {community} default",
+        "rwcommunity tests-rw 127.0.0.1",
+        f'createUser {V3_USER} SHA "{V3_AUTH_KEY}" AES "{V3_PRIV_KEY}"',
+        f"rouser {V3_USER} priv",
+        extra, ""])
+
+
+@contextlib.contextmanager
+def running_snmpd(workdir: Path, extra: str = "", *, netns: str | None = None,
+                  address: str = "127.0.0.1", community: str = "public") -> Iterator[Snmpd]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_udp_port() if netns is None else 161
+    conf = workdir / "snmpd.conf"
+    conf.write_text(snmpd_conf(address, port, community, extra))
+    agent = Snmpd(conf, workdir, port, netns)
+    agent.start()
+    try:
+        yield agent
+    finally:
+        if agent.proc and agent.proc.poll() is None:
+            agent.resume()
+        agent.stop()
+
+
+def run(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, capture_output=True)
+
+
+@contextlib.contextmanager
+def netns(prefix: str = "snt") -> Iterator[str]:
+    """A fresh network namespace with lo up; deleted (with its links) on exit."""
+    name = f"{prefix}{os.getpid()}_{time.monotonic_ns() % 1_000_000}"
+    run("ip", "netns", "add", name)
+    try:
+        run("ip", "-n", name, "link", "set", "lo", "up")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+
+
+def snmpsim_available() -> bool:
+    return shutil.which("snmpsim-command-responder") is not None or \
+        Path(sys.executable).with_name("snmpsim-command-responder").exists()
