@@ -21,6 +21,7 @@ from agent.wire import Identity
 
 REGISTRY: dict[str, str] = {
     "wan_link": "agent.probes.wan_link:WanLink",
+    "wifi": "agent.probes.wifi:Wifi",
 }
 
 

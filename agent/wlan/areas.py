@@ -124,7 +124,8 @@ def judge_area(area: Area, aps: Mapping[str, ApState] | None, signal_dbm: float 
         res.sources.append(signal_source)
     signal_ok = None if signal_dbm is None else signal_dbm >= min_signal_dbm
     if ap_evidence is None and signal_ok is None:
-        res.covered, res.result = False, "no_data"
+        # Standby rows show the APs exist but not whether they work.
+        res.covered, res.result = False, "partial" if res.aps_standby else "no_data"
         return res
     # A strong signal of the school SSID proves an AP is serving the spot even
     # where no controller reports (fat APs, controller unreachable).

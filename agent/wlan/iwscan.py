@@ -65,9 +65,17 @@ def decode_ssid(escaped: str) -> tuple[str, bool]:
     raw += escaped[pos:].encode("latin-1", "replace")
     if not raw.strip(b"\x00"):
         return "", True
-    # Some APs still broadcast GBK names; replacement characters keep the
-    # reading printable rather than failing the whole scan.
-    return raw.decode("utf-8", "replace"), False
+    # Some older Chinese APs broadcast GBK (GB 18030) names; anything else
+    # keeps replacement characters so the reading stays printable.
+    for codec in ("utf-8", "gb18030"):
+        try:
+            text = raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        if text.isprintable():
+            return text, False
+    text = raw.decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else "\ufffd" for c in text), False
 
 
 def frequency_to_channel(mhz: float) -> int | None:
