@@ -51,6 +51,10 @@ def iw_scan(iface: str, timeout: float = 20.0, iw: str = "iw") -> ScanOutcome:
         return ScanOutcome("timeout", detail=f"iw scan took longer than {timeout:g} s")
     if code == 0:
         return ScanOutcome("ok", parse_scan(out))
+    if "nl80211 not found" in err:
+        # The kernel has no cfg80211 at all (containers, wired-only boxes).
+        log.debug("no nl80211 in this kernel; no Wi-Fi scan")
+        return ScanOutcome("unavailable", detail="no Wi-Fi support (nl80211 not found)")
     errno = _errno(err)
     if errno in _USE_DUMP:
         try:
