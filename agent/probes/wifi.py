@@ -95,6 +95,7 @@ class Wifi(Probe):
             for key, problem in target_problems(ctl):
                 raise ConfigError("", f"probes.wifi.controllers.{name}.{key}", None, problem)
         self.areas = [Area.from_config(k, v) for k, v in opts["areas"].items()]
+        self.iw = "iw"  # the binary; tests point it at a stand-in (no radio there)
 
     async def collect(self) -> list[Reading]:
         ts = time.time_ns()
@@ -121,7 +122,7 @@ class Wifi(Probe):
                 return ScanOutcome("ok", sniff_beacons(iface, self.opts["scan_seconds"]))
             except (OSError, ImportError) as err:
                 return ScanOutcome("unavailable", detail=str(err)[:200])
-        return iw_scan(iface, timeout=max(5.0, self.ctx_timeout / 2))
+        return iw_scan(iface, timeout=max(5.0, self.ctx_timeout / 2), iw=self.iw)
 
     def readings(self, ts: int, polls: list[Any], scan: ScanOutcome | None,
                  surveyed: dict[str, surveys.Survey]) -> list[Reading]:
