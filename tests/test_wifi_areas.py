@@ -126,3 +126,15 @@ def test_example_config_block_loads_and_matches_the_docstring(tmp_path: Path) ->
     doc = (module.__doc__ or "").split("Sample config::\n\n", 1)[1]
     block = "\n".join(line[4:] for line in doc.strip("\n").splitlines())
     assert block.strip() in example.read_text(encoding="utf-8")
+
+
+def test_probe_module_loads_no_heavy_library() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, agent.probes.wifi, agent.survey; "
+            "heavy = [m for m in ('pysnmp', 'scapy') if m in sys.modules]; "
+            "sys.exit(str(heavy) if heavy else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).parent.parent, check=False)
+    assert done.returncode == 0, done.stderr

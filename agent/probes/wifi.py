@@ -104,9 +104,10 @@ class Wifi(Probe):
         deadline = max(1.0, self.ctx_timeout * 0.8)
         from agent.wlan.controllers.poll import poll_all
 
-        polls_task = poll_all(self.opts["controllers"], deadline)
-        scan_task = asyncio.to_thread(self.scan) if self.opts["scan_interface"] else None
-        polls = await polls_task
+        # The radio scan (seconds, in a thread) runs while the controllers answer.
+        scan_task = asyncio.ensure_future(asyncio.to_thread(self.scan)) \
+            if self.opts["scan_interface"] else None
+        polls = await poll_all(self.opts["controllers"], deadline)
         scan = await scan_task if scan_task else None
         return self.readings(ts, polls, scan, surveys.load(self.ctx.state_dir))
 
