@@ -107,6 +107,9 @@ def run(args: argparse.Namespace, publish: Publish | None = None,
         known = ", ".join(opts["areas"]) or "none configured"
         print(f"error: unknown area {args.area!r}; areas: {known}", file=err)
         return 2
+    if not opts["ssids"]:
+        print("warning: [probes.wifi] ssids is empty, so no network counts as the school's",
+              file=err)
     iface = args.interface or opts["scan_interface"]
     if not iface and not args.from_file:
         print("error: no interface: give --interface or set scan_interface", file=err)

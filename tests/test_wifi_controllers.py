@@ -7,11 +7,13 @@ vendors' MIB definitions (see tests/fixtures/wifi/README.md).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from agent.wlan import surveys
 from tests.wifi_support import SNMP, collect, free_udp_port, make_probe, one, snmpsim
 
 WALKS = {
@@ -176,3 +178,21 @@ def test_wrong_vendor_is_unavailable(sim: int, tmp_path: Path) -> None:
     readings = collect(make_probe(tmp_path, "[probes.wifi]\n"
                                   + controller("ac", "ruijie", "hwactive", sim) + AREAS))
     assert one(readings, "wifi_controller", controller="ac")["result"] == "unavailable"
+
+
+def test_survey_signal_and_controller_combine(sim: int, tmp_path: Path) -> None:
+    # Surveys as `schoolnet-agent survey` stores them (values constructed): the
+    # playground heard the school SSID only at -75 dBm, office A at -52 dBm.
+    state = tmp_path / "state"
+    now = time.time_ns()
+    surveys.store(state, surveys.Survey("操场", now, 3, 9, 2, -75.0, "00:e0:fc:00:00:05", "x"))
+    surveys.store(state, surveys.Survey("办公楼", now, 3, 9, 2, -52.0, "00:e0:fc:00:00:04", "x"))
+    readings = collect(make_probe(tmp_path, "[probes.wifi]\n"
+                                  + controller("ac1", "huawei", "hwactive", sim) + AREAS))
+    field = one(readings, "wifi_area", area="操场")
+    # An AP is online there, but the measured signal is below -67 dBm: not covered.
+    assert (field["aps_online"], field["best_signal_dbm"], field["covered"]) == (1, -75.0, False)
+    assert field["source"] == "controller+survey"
+    office = one(readings, "wifi_area", area="办公楼")
+    assert (office["covered"], office["source"]) == (True, "controller+survey")
+    assert one(readings, "wifi_coverage")["covered_areas"] == 2
