@@ -132,3 +132,48 @@ def netns(prefix: str = "snt") -> Iterator[str]:
 def snmpsim_available() -> bool:
     return shutil.which("snmpsim-command-responder") is not None or \
         Path(sys.executable).with_name("snmpsim-command-responder").exists()
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "snmp"
+
+
+def _snmpsim_command() -> list[str]:
+    beside = Path(sys.executable).with_name("snmpsim-command-responder")
+    found = str(beside) if beside.exists() else shutil.which("snmpsim-command-responder")
+    if not found:
+        raise RuntimeError("snmpsim-command-responder not found: pip install snmpsim pysmi")
+    return [found]
+
+
+@contextlib.contextmanager
+def running_snmpsim(workdir: Path, recordings: dict[str, Path]) -> Iterator[int]:
+    """snmpsim serving each recording under its community name; yields the UDP port."""
+    data, cache = workdir / "data", workdir / "cache"
+    data.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(exist_ok=True)
+    for community, source in recordings.items():
+        shutil.copyfile(source, data / f"{community}.snmprec")
+    port = free_udp_port()
+    log = workdir / "snmpsim.log"
+    # As root snmpsim wants to drop to a user that cannot read a pyenv Python
+    # under /root; the tests run it as they are, inside their own temp dir.
+    env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*_snmpsim_command(), f"--data-dir={data}", f"--cache-dir={cache}",
+             f"--agent-udpv4-endpoint=127.0.0.1:{port}", "--log-level=error"],
+            env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "Listening at UDP/IPv4 endpoint" not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"snmpsim did not start: {log.read_text(errors='replace')}")
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
