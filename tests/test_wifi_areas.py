@@ -105,12 +105,22 @@ def test_config_errors_name_file_line_and_key(tmp_path: Path, toml: str, key: st
     assert line.startswith(parts[-1]) or line == "[" + ".".join(parts[:-1]) + "]", line
 
 
-def test_cross_key_errors_at_probe_start(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="scan_area"):
-        make_probe(tmp_path, '[probes.wifi]\nscan_area = "nowhere"\n')
-    with pytest.raises(ConfigError, match="community"):
-        make_probe(tmp_path / "b", '[probes.wifi.controllers.ac]\nvendor = "huawei"\n'
-                   'host = "127.0.0.1"\ncommunity = ""\n')
+@pytest.mark.parametrize(("toml", "key", "words"), [
+    ('[probes.wifi]\nscan_interface = "wlan0"\nscan_area = "nowhere"\n',
+     "probes.wifi.scan_area", "names no area"),
+    ('[probes.wifi]\nscan_area = "a"\n[probes.wifi.areas.a]\nkind = "office"\n',
+     "probes.wifi.scan_area", "needs scan_interface"),
+    ('[probes.wifi.controllers.ac]\nvendor = "huawei"\nhost = "127.0.0.1"\ncommunity = ""\n',
+     "probes.wifi.controllers.ac.community", "must not be empty"),
+    ('[probes.wifi.controllers.ac]\nvendor = "huawei"\nhost = "h"\nversion = "3"\n',
+     "probes.wifi.controllers.ac.user", "required"),
+])
+def test_cross_key_errors_at_load(tmp_path: Path, toml: str, key: str, words: str) -> None:
+    path = write_config(tmp_path, toml)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert info.value.key == key and words in info.value.message
+    assert info.value.line is not None and info.value.file == str(path)
 
 
 def test_example_config_block_loads_and_matches_the_docstring(tmp_path: Path) -> None:

@@ -17,8 +17,10 @@ Sample config::
     scan_interface = ""         # this gateway's radio to scan with, e.g. "wlan0"; "" = none
     scan_method = "iw"          # "iw" (managed mode) or "scapy" (monitor mode, needs scapy)
     scan_seconds = 5            # how long scapy listens for beacons
+    scan_timeout = 20           # seconds before an iw scan is given up
     scan_area = ""              # the area this gateway's radio stands in, if any
     survey_max_age_days = 365   # older surveys no longer count
+    controller_deadline = 40    # seconds for all controller walks (below the probe timeout)
 
     [probes.wifi.controllers.ac1]   # one table per wireless controller (AC)
     vendor = "huawei"           # huawei, h3c or ruijie
@@ -41,7 +43,6 @@ import time
 from typing import Any, ClassVar
 
 from agent.confschema import Opt, Table, between, one_of
-from agent.errors import ConfigError
 from agent.probes import Probe, ProbeContext
 from agent.reading import FieldValue, Reading
 from agent.snmptarget import SNMP_TARGET_OPTIONS, target_problems
@@ -77,43 +78,44 @@ class Wifi(Probe):
         "scan_method": Opt(str, "iw", one_of("iw", "scapy")),
         "scan_seconds": Opt(float, 5.0, between(1, 60)),
         "scan_area": Opt(str, ""),
+        "scan_timeout": Opt(float, 20.0, between(1, 120)),
         "survey_max_age_days": Opt(float, 365.0, between(1, 3650)),
+        # Seconds for all controller walks together; keep it below the probe's
+        # timeout so a slow AC still ends as a reading with result=partial/timeout.
+        "controller_deadline": Opt(float, 40.0, between(1, 600)),
         "controllers": Table(item=CONTROLLER),
         "areas": Table(item=AREA),
     }
 
-    def __init__(self, opts: dict[str, Any], ctx: ProbeContext) -> None:
-        super().__init__(opts, ctx)
+    @classmethod
+    def check_options(cls, opts: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
         for key in opts["areas"]:
             if not (key.isprintable() and 0 < len(key) <= 64):
-                raise ConfigError("", f"probes.wifi.areas.{key}", None,
-                                  "area names must be 1-64 printable characters")
+                problems.append((("areas", key), "area names must be 1-64 printable characters"))
         if opts["scan_area"] and opts["scan_area"] not in opts["areas"]:
-            raise ConfigError("", "probes.wifi.scan_area", None,
-                              f"names no area in [probes.wifi.areas]: {opts['scan_area']!r}")
+            problems.append((("scan_area",), "names no area in [probes.wifi.areas]"))
+        if opts["scan_area"] and not opts["scan_interface"]:
+            problems.append((("scan_area",), "needs scan_interface (the radio that scans there)"))
         for name, ctl in opts["controllers"].items():
-            for key, problem in target_problems(ctl):
-                raise ConfigError("", f"probes.wifi.controllers.{name}.{key}", None, problem)
+            problems += [(("controllers", name, key), msg) for key, msg in target_problems(ctl)]
+        return problems
+
+    def __init__(self, opts: dict[str, Any], ctx: ProbeContext) -> None:
+        super().__init__(opts, ctx)
         self.areas = [Area.from_config(k, v) for k, v in opts["areas"].items()]
         self.iw = "iw"  # the binary; tests point it at a stand-in (no radio there)
 
     async def collect(self) -> list[Reading]:
         ts = time.time_ns()
-        # Leave a margin inside the scheduler's timeout so a slow controller
-        # still ends as a reading with result=partial/timeout.
-        deadline = max(1.0, self.ctx_timeout * 0.8)
         from agent.wlan.controllers.poll import poll_all
 
         # The radio scan (seconds, in a thread) runs while the controllers answer.
         scan_task = asyncio.ensure_future(asyncio.to_thread(self.scan)) \
             if self.opts["scan_interface"] else None
-        polls = await poll_all(self.opts["controllers"], deadline)
+        polls = await poll_all(self.opts["controllers"], self.opts["controller_deadline"])
         scan = await scan_task if scan_task else None
         return self.readings(ts, polls, scan, surveys.load(self.ctx.state_dir))
-
-    @property
-    def ctx_timeout(self) -> float:
-        return float(self.opts.get("timeout", self.default_timeout))
 
     def scan(self) -> ScanOutcome:
         iface = self.opts["scan_interface"]
@@ -123,7 +125,7 @@ class Wifi(Probe):
                 return ScanOutcome("ok", sniff_beacons(iface, self.opts["scan_seconds"]))
             except (OSError, ImportError) as err:
                 return ScanOutcome("unavailable", detail=str(err)[:200])
-        return iw_scan(iface, timeout=max(5.0, self.ctx_timeout / 2), iw=self.iw)
+        return iw_scan(iface, timeout=self.opts["scan_timeout"], iw=self.iw)
 
     def readings(self, ts: int, polls: list[Any], scan: ScanOutcome | None,
                  surveyed: dict[str, surveys.Survey]) -> list[Reading]:
