@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from agent.wlan import surveys
-from tests.wifi_support import SNMP, collect, free_udp_port, make_probe, one, snmpsim
+from tests.snmp_support import free_udp_port
+from tests.wifi_support import SNMP, collect, make_probe, one, snmpsim
 
 WALKS = {
     "ac6605": SNMP / "vrp_ac6605-26.snmprec",

@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +20,8 @@ from agent.config import load
 from agent.probes import ProbeContext
 from agent.probes.wifi import Wifi
 from agent.reading import Reading
-from agent.wire import Identity, encode
+from agent.wire import Identity, decode, encode
+from tests.snmp_support import running_snmpsim
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wifi"
 IW = FIXTURES / "iw"
@@ -33,54 +29,12 @@ SNMP = FIXTURES / "snmp"
 IDENTITY = Identity("37", "3701", "370102", "370102-0001")
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def responder() -> str:
-    beside = Path(sys.executable).with_name("snmpsim-command-responder")
-    found = str(beside) if beside.exists() else shutil.which("snmpsim-command-responder")
-    if not found:
-        raise RuntimeError("snmpsim-command-responder not installed (pip install snmpsim pysmi)")
-    return found
-
-
 @contextlib.contextmanager
 def snmpsim(walks: dict[str, Path]) -> Iterator[int]:
     """snmpsim on a free loopback port; each walk is served under community = its key."""
-    with tempfile.TemporaryDirectory(prefix="wifisim") as tmp:
-        data, cache = Path(tmp) / "data", Path(tmp) / "cache"
-        data.mkdir()
-        cache.mkdir()
-        for community, path in walks.items():
-            shutil.copyfile(path, data / f"{community}.snmprec")
-        port = free_udp_port()
-        log = Path(tmp) / "log"
-        # snmpsim drops root privileges unless told which user to be; as an
-        # unprivileged user it could not import the rest of this Python here.
-        cmd = [responder(), f"--data-dir={data}", f"--cache-dir={cache}",
-               f"--agent-udpv4-endpoint=127.0.0.1:{port}",
-               "--process-user=root", "--process-group=root"]
-        with log.open("wb") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 30
-            while "Listening at" not in log.read_text(errors="replace"):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("snmpsim did not start:\n" + log.read_text()[-2000:])
-                time.sleep(0.05)
-            yield port
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+    with tempfile.TemporaryDirectory(prefix="wifisim") as tmp, \
+            running_snmpsim(Path(tmp), walks) as port:
+        yield port
 
 
 BASE = """\
@@ -120,7 +74,6 @@ def collect(probe: Wifi) -> list[Reading]:
     readings = asyncio.run(probe.collect())
     for seq, r in enumerate(readings):
         # Every reading must pass the wire contract the collector enforces.
-        from agent.wire import decode
         decode(IDENTITY.topic(r.measurement), encode(IDENTITY, r, seq))
     return readings
 
