@@ -67,3 +67,16 @@ kind = "office"
     office = one(readings, "wifi_area", area="office")
     assert (office["source"], office["best_signal_dbm"], office["covered"]) == ("scan", -30.0,
                                                                                 True)
+
+
+def test_probe_scapy_without_a_monitor_radio_is_unavailable(tmp_path: Path) -> None:
+    # Real scapy, real (absent) interface: there is no radio on this machine.
+    probe = make_probe(tmp_path, """
+[probes.wifi]
+scan_interface = "wlan-none0"
+scan_method = "scapy"
+scan_seconds = 1
+""")
+    scan = one(collect(probe), "wifi_scan", iface="wlan-none0", method="scapy")
+    assert scan["result"] == "unavailable" and scan["detail"]
+    assert "bss_total" not in scan

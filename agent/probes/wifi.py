@@ -50,6 +50,7 @@ from agent.wlan import surveys
 from agent.wlan.aps import merge_ha
 from agent.wlan.areas import AREA, Area, AreaResult, judge_area, names_check, summary
 from agent.wlan.controllers import VENDORS
+from agent.wlan.controllers.poll import ControllerPoll, poll_all
 from agent.wlan.iwscan import Bss
 from agent.wlan.scanner import IFACE, ScanOutcome, iw_scan
 
@@ -108,8 +109,6 @@ class Wifi(Probe):
 
     async def collect(self) -> list[Reading]:
         ts = time.time_ns()
-        from agent.wlan.controllers.poll import poll_all
-
         # The radio scan (seconds, in a thread) runs while the controllers answer.
         scan_task = asyncio.ensure_future(asyncio.to_thread(self.scan)) \
             if self.opts["scan_interface"] else None
@@ -123,11 +122,14 @@ class Wifi(Probe):
             from agent.wlan.beacons import sniff_beacons
             try:
                 return ScanOutcome("ok", sniff_beacons(iface, self.opts["scan_seconds"]))
-            except (OSError, ImportError) as err:
+            except ImportError:
+                return ScanOutcome("unavailable", detail="scapy not installed (extra wifi-sniff)")
+            except Exception as err:  # scapy raises its own types for a missing/unfit interface
+                log.info("beacon sniffing on %s failed: %s", iface, err)
                 return ScanOutcome("unavailable", detail=str(err)[:200])
         return iw_scan(iface, timeout=self.opts["scan_timeout"], iw=self.iw)
 
-    def readings(self, ts: int, polls: list[Any], scan: ScanOutcome | None,
+    def readings(self, ts: int, polls: list[ControllerPoll], scan: ScanOutcome | None,
                  surveyed: dict[str, surveys.Survey]) -> list[Reading]:
         out: list[Reading] = [p.reading(ts) for p in polls]
         usable = [p for p in polls if p.usable]
