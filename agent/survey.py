@@ -15,6 +15,7 @@ import json
 import logging
 import sys
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -81,6 +82,17 @@ def _scan(args: argparse.Namespace, iface: str, err: TextIO) -> list[list[Bss]]:
     return scans
 
 
+def pad(text: str, width: int) -> str:
+    """Cut and pad to ``width`` terminal columns; Chinese characters take two."""
+    out, used = "", 0
+    for ch in text:
+        w = 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        if used + w > width:
+            break
+        out, used = out + ch, used + w
+    return out + " " * (width - used)
+
+
 def show(bsses: Sequence[Bss], ssids: Sequence[str], out: TextIO) -> None:
     school = set(ssids)
     print(f"{'':2}{'SSID':<24} {'BSSID':<17} {'band':>6} {'ch':>3} {'dBm':>6} {'sta':>4} "
@@ -91,7 +103,7 @@ def show(bsses: Sequence[Bss], ssids: Sequence[str], out: TextIO) -> None:
         sig = f"{b.signal_dbm:.0f}" if b.signal_dbm is not None else "?"
         sta = "" if b.station_count is None else str(b.station_count)
         util = "" if b.utilisation_share is None else f"{b.utilisation_share:.0%}"
-        print(f"{mark}{name[:24]:<24} {b.bssid:<17} {b.band:>6} {b.channel or '':>3} {sig:>6} "
+        print(f"{mark}{pad(name, 24)} {b.bssid:<17} {b.band:>6} {b.channel or '':>3} {sig:>6} "
               f"{sta:>4} {util:>5}", file=out)
 
 

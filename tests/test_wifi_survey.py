@@ -77,7 +77,10 @@ def test_latest_survey_of_an_area_wins_and_the_probe_uses_it(tmp_path: Path) -> 
     weak.write_text(SCAN2.read_text().replace("SSID: Troubleshooting", f"SSID: {name}")
                     .replace("signal: -54.00", "signal: -74.00"))
     code, out, _, published = run(args(config, "playground", weak))
-    assert code == 0 and "智慧校园" in out and "NOT covered" in out
+    assert code == 0 and "NOT covered" in out
+    # Chinese characters take two terminal columns: the BSSID column stays aligned.
+    row = next(line for line in out.splitlines() if "智慧校园" in line)
+    assert row.startswith("* 智慧校园" + " " * 16 + " xx:xx:xx:xx:3e:41")
     assert published[0].fields["covered"] is False
     assert surveys.load(tmp_path / "state")["playground"].best_signal_dbm == -74.0
 
