@@ -23,6 +23,7 @@ REGISTRY: dict[str, str] = {
     "wan_link": "agent.probes.wan_link:WanLink",
     "ipv6": "agent.probes.ipv6:Ipv6",
     "classroom_links": "agent.probes.classroom_links:ClassroomLinks",
+    "wifi": "agent.probes.wifi:Wifi",
 }
 
 

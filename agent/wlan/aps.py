@@ -1,0 +1,45 @@
+"""What a wireless controller says about its APs, vendor-neutral.
+
+Each vendor module turns its own table into :class:`ApState` rows; everything
+after that (matching APs to areas, merging an HA pair) works on these rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+ONLINE = "online"
+OFFLINE = "offline"
+# A standby controller of an HA pair lists every AP it would take over. Such
+# a row says nothing about whether the AP works, so it is never "down".
+STANDBY = "standby"
+
+_RANK = {ONLINE: 2, OFFLINE: 1, STANDBY: 0}
+
+
+@dataclass(frozen=True)
+class ApState:
+    name: str
+    state: str  # ONLINE, OFFLINE or STANDBY
+    group: str = ""
+    clients: int | None = None
+    controller: str = ""
+
+
+def merge_ha(reports: Iterable[ApState]) -> dict[str, ApState]:
+    """One state per AP name across all controllers.
+
+    The most informative report wins: online beats offline beats standby, so
+    the active controller's word counts and the standby's copy is ignored.
+    A group learnt from any report is kept.
+    """
+    merged: dict[str, ApState] = {}
+    for ap in reports:
+        old = merged.get(ap.name)
+        if old is None or _RANK[ap.state] > _RANK[old.state]:
+            group = ap.group or (old.group if old else "")
+            merged[ap.name] = ApState(ap.name, ap.state, group, ap.clients, ap.controller)
+        elif not old.group and ap.group:
+            merged[ap.name] = ApState(old.name, old.state, ap.group, old.clients, old.controller)
+    return merged

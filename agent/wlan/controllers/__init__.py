@@ -1,0 +1,65 @@
+"""Wireless controller AP tables behind one interface.
+
+A vendor is a :class:`ControllerMib`: the table columns to walk (by role:
+name, group, state, clients, ...) and a ``decode`` that turns the walked
+columns into vendor-neutral :class:`~agent.wlan.aps.ApState` rows. Adding a
+vendor is one module with one subclass plus one line in ``VENDORS``.
+Walking itself is the SNMP client's job (``agent.wlan.controllers.poll``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import ClassVar
+
+from agent.wlan.aps import OFFLINE, STANDBY, ApState
+
+# role -> {row index suffix "a.b.c" -> value}; values are int or str.
+Columns = Mapping[str, Mapping[str, int | str]]
+
+VENDORS: dict[str, str] = {
+    "huawei": "agent.wlan.controllers.huawei:Huawei",
+    "h3c": "agent.wlan.controllers.h3c:H3c",
+    "ruijie": "agent.wlan.controllers.ruijie:Ruijie",
+}
+
+
+class ControllerMib:
+    vendor: ClassVar[str]
+    # role -> column OID (dotted, no leading dot). Roles every vendor may
+    # use: name, group, state, clients; a vendor adds its own as needed.
+    columns: ClassVar[Mapping[str, str]]
+
+    def decode(self, cols: Columns, controller: str) -> list[ApState]:
+        raise NotImplementedError
+
+
+def vendor_mib(name: str) -> ControllerMib:
+    module_name, _, class_name = VENDORS[name].partition(":")
+    cls: type[ControllerMib] = getattr(importlib.import_module(module_name), class_name)
+    return cls()
+
+
+def as_backup(aps: list[ApState]) -> list[ApState]:
+    """Reports of a controller configured as the backup of an HA pair.
+
+    A backup lists the APs it would take over as not connected; that is
+    not an AP being down, so such rows become STANDBY. Its ONLINE rows stay
+    (after a failover the backup is the one serving).
+    """
+    return [ApState(a.name, STANDBY, a.group, a.clients, a.controller) if a.state == OFFLINE
+            else a for a in aps]
+
+
+def text(value: int | str | None) -> str:
+    return "" if value is None else str(value).strip("\x00").strip()
+
+
+def number(value: int | str | None) -> int | None:
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
