@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 
-from agent import __version__, config
+from agent import __version__, config, survey
 from agent.errors import ConfigError
 from agent.reading import Reading
 from agent.runtime import probe_context, publish_once, run_daemon
@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
                              help="also publish the readings and wait for the broker's ack")
             cmd.add_argument("--timeout", type=float, default=30.0,
                              help="seconds to wait for the broker with --publish")
+    text = "Wi-Fi site survey: scan here, show what is heard, publish the area's reading"
+    survey_cmd = sub.add_parser("survey", help=text, description=text)
+    survey.add_arguments(survey_cmd)
+    survey_cmd.add_argument("--no-publish", action="store_true",
+                            help="do not send the reading to the broker")
     return parser
 
 
@@ -79,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "once":
         return _once(cfg, args)
+    if args.command == "survey":
+        def publish(readings: list[Reading]) -> None:
+            # Unsent readings stay in the spool for the daemon, if one runs here.
+            asyncio.run(publish_once(cfg, readings, 15.0))
+        return survey.run(args, None if args.no_publish else publish)
     return asyncio.run(run_daemon(cfg))
 
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 . deploy/common.sh
 
 # Test peers: real brokers, databases and network tools, all from Debian.
-TEST_PACKAGES="victoria-metrics iperf3 iproute2 iputils-ping util-linux chromium fonts-wqy-zenhei radvd dnsmasq-base openssl snmpd snmp"
+TEST_PACKAGES="victoria-metrics iperf3 iproute2 iputils-ping util-linux chromium fonts-wqy-zenhei radvd dnsmasq-base openssl snmpd snmp iw"
 # Deployment tests: systemd-analyze (unit checks), openssl (broker certificates),
 # shellcheck (the shipped shell scripts).
 TEST_PACKAGES="$TEST_PACKAGES systemd openssl shellcheck"
@@ -15,7 +15,7 @@ TEST_PACKAGES="$TEST_PACKAGES systemd openssl shellcheck"
 apt_install $BASE_PACKAGES $TEST_PACKAGES
 
 VENV=${VENV:-.venv}
-make_venv "$VENV" "agent,collector,alerts,ipv6,snmp,test"
+make_venv "$VENV" "agent,collector,alerts,ipv6,snmp,wifi-sniff,test"
 export PATH="$(realpath "$VENV")/bin:$PATH"
 
 ruff check agent collector tests

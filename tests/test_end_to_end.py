@@ -87,3 +87,34 @@ def test_reading_reaches_v2_write_api(tmp_path: Path, broker: Mosquitto,
         labels = stored["metric"]
         assert labels["iface"] == "lo"
         assert {k: labels[k] for k in REGION} == {**REGION, "school": school["id"]}
+
+
+def test_site_survey_command_publishes_the_area(tmp_path: Path, broker: Mosquitto,
+                                                influxd: Influxd, database: str,
+                                                unique: str) -> None:
+    """`schoolnet-agent survey` on a laptop: recorded real `iw` scans stand in for
+    the radio (no Wi-Fi hardware here); the area reading travels to InfluxDB."""
+    scan = Path(__file__).parent / "fixtures/wifi/iw/jc_centos-7.7_iw-scan1.txt"
+    probes = """
+[probes.wifi]
+ssids = ["Hoeheitsgebiet"]
+[probes.wifi.areas."教学楼A"]
+kind = "teaching"
+aps = ["JXL-A-*"]
+"""
+    config = agent_toml(tmp_path, broker.port, probes, {"id": f"survey-{unique}"})
+    cfg = collector_toml(tmp_path, broker.port, influx1_storage(influxd.url, database), unique)
+    with running_collector(cfg):
+        out = subprocess.run([sys.executable, "-m", "agent.cli", "survey", "-c", str(config),
+                              "--area", "教学楼A", "--from-file", str(scan)],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        rows = wait_for(lambda: influxd.rows("SELECT * FROM wifi_area", database), 10,
+                        "survey reading")
+    assert "Hoeheitsgebiet" in out.stdout
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["area"], row["area_kind"], row["school"]) == ("教学楼A", "teaching",
+                                                              f"survey-{unique}")
+    assert row["source"] == "survey"
+    assert row["best_signal_dbm"] == -57  # the recording: "signal: -57.00 dBm"
