@@ -67,7 +67,7 @@ class Rules:
                                         window * 3, age))
         links = _by_school(self._recent("link_speed_mbps", "wan_link",
                                         "link_speed_mbps > 0", "school", 1, age))
-        ports = _by_school(self._recent("link_speed_mbps, oper_up", "classroom_link",
+        ports = _by_school(self._recent("link_speed_mbps, oper_up, result", "classroom_link",
                                         "", "school, classroom", window, age))
         wifi = _by_school(self._recent("coverage_share", "wifi_coverage", "", "school",
                                        window, age))
@@ -106,10 +106,16 @@ class Rules:
 
     def _classrooms(self, school: School, t: Targets, rows: list[Row]) -> Verdict:
         per_room = _by_school(rows, "classroom")
-        meeting = 0
+        meeting = unknown = 0
         for room_rows in per_room.values():
+            # A speed the switch cannot really have is inconclusive: it neither
+            # passes nor fails the room.
+            trusted = [r for r in room_rows if r.get("result") != "inconclusive"]
+            if not trusted:
+                unknown += 1
+                continue
             speeds = [(r["link_speed_mbps"] or 0.0) if r["oper_up"] is not False else 0.0
-                      for r in room_rows]
+                      for r in trusted]
             status, _ = judge(speeds, t.classroom_mbps, t)
             meeting += status == "pass"
         if not per_room:
@@ -117,10 +123,13 @@ class Rules:
         # Classes the registry counts but no switch port reports cannot pass.
         total = max(len(per_room), school.classes)
         share = meeting / total
-        status = "pass" if share >= t.classroom_share else "fail"
+        status = ("pass" if share >= t.classroom_share
+                  else "inconclusive" if (meeting + unknown) / total >= t.classroom_share
+                  else "fail")
         return Verdict(school, "classroom_links", status, round(share, 4), t.classroom_share,
                        len(per_room), f"{meeting} of {total} classes at >= "
-                       f"{t.classroom_mbps:g} Mbps")
+                       f"{t.classroom_mbps:g} Mbps" + (f", {unknown} unknown" if unknown
+                                                       else ""))
 
     def _simple(self, school: School, target: str, values: list[float | None],
                 threshold: float, t: Targets) -> Verdict:
