@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 
 from agent import __version__, config, survey
-from agent.errors import ConfigError
+from agent.clicommon import EXIT_CONFIG, set_level, start
 from agent.reading import Reading
 from agent.runtime import probe_context, publish_once, run_daemon
 from agent.scheduler import Scheduler
-
-EXIT_CONFIG = 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,15 +65,10 @@ def _once(cfg: config.AgentConfig, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = config.load(args.config)
-    except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
+    cfg = start(args.verbose, config.load, args.config)
+    if cfg is None:
         return EXIT_CONFIG
-    if not args.verbose:
-        logging.getLogger().setLevel(cfg.agent["log_level"].upper())
+    set_level(args.verbose, cfg.agent["log_level"])
     if args.command == "check-config":
         probes = ", ".join(f"{p.name} every {p.interval:g}s" for p in cfg.probes) or "none"
         print(f"{cfg.file}: OK — school {cfg.identity.school_id} "

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
+from agent.clicommon import EXIT_CONFIG, set_level, start
 from agent.errors import ConfigError
 from collector import __version__, config
 from collector.errors import CollectorError
 from collector.registry import LEVELS
 from collector.report import FORMATS
-
-EXIT_CONFIG = 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,15 +90,10 @@ def _report(cfg: config.CollectorConfig, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = config.load(args.config)
-    except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
+    cfg = start(args.verbose, config.load, args.config)
+    if cfg is None:
         return EXIT_CONFIG
-    if not args.verbose:
-        logging.getLogger().setLevel(cfg.logging["level"].upper())
+    set_level(args.verbose, cfg.logging["level"])
     if args.command == "check-config":
         print(f"{cfg.file}: OK — {cfg.storage['kind']} at {cfg.storage['url']}, "
               f"broker {cfg.mqtt['host']}:{cfg.mqtt['port']}")

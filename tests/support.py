@@ -18,6 +18,16 @@ from collector.service import Collector
 from tests.services import wait_for
 
 SCHOOL = {"id": "370102-0001", "province": "37", "city": "3701", "county": "370102"}
+# The smallest valid agent config: one school, a broker; probes are appended.
+AGENT_HEAD = """[school]
+id = "370102-0001"
+province = "37"
+city = "3701"
+county = "370102"
+
+[mqtt]
+host = "127.0.0.1"
+"""
 
 
 def agent_toml(tmp: Path, port: int, probes: str = "", school: dict[str, str] | None = None,

@@ -15,19 +15,11 @@ from agent import config
 from agent.errors import ConfigError
 from agent.probes import ProbeContext
 from agent.probes.ipv6 import Ipv6
+from tests.support import AGENT_HEAD
 
 REPO = Path(__file__).resolve().parent.parent
-HEAD = textwrap.dedent("""\
-    [school]
-    id = "370102-0001"
-    province = "37"
-    city = "3701"
-    county = "370102"
+HEAD = AGENT_HEAD + "\n"
 
-    [mqtt]
-    host = "127.0.0.1"
-
-    """)
 
 
 def _write(tmp_path: Path, body: str) -> Path:

@@ -13,17 +13,9 @@ import pytest
 from agent.config import load
 from agent.errors import ConfigError
 from agent.probes.classroom_links import ClassroomLinks
+from tests.support import AGENT_HEAD
 
-HEAD = """
-[school]
-id = "370102-0001"
-province = "37"
-city = "3701"
-county = "370102"
-
-[mqtt]
-host = "127.0.0.1"
-"""
+HEAD = "\n" + AGENT_HEAD
 
 GOOD = HEAD + """
 [probes.classroom_links]

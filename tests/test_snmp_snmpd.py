@@ -32,6 +32,7 @@ from tests.snmp_support import (
     snmp_set,
     summary,
 )
+from tests.support import AGENT_HEAD
 
 IF_HIGH_SPEED, IF_SPEED, IF_ALIAS = "1.3.6.1.2.1.31.1.1.1.15", "1.3.6.1.2.1.2.2.1.5", \
     "1.3.6.1.2.1.31.1.1.1.18"
@@ -214,15 +215,7 @@ def test_speed_that_flips_without_a_link_change_is_flagged(school: School, switc
 def test_from_config_file_to_readings(school: School, switch: Snmpd, tmp_path: Path) -> None:
     """The path the agent takes: TOML -> agent.config.load -> probe class -> collect."""
     toml = f"""
-[school]
-id = "370102-0001"
-province = "37"
-city = "3701"
-county = "370102"
-
-[mqtt]
-host = "127.0.0.1"
-
+{AGENT_HEAD}
 [probes.classroom_links]
 alias_patterns = ["教室*"]
 sample_seconds = 0.2

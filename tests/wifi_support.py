@@ -22,6 +22,7 @@ from agent.probes.wifi import Wifi
 from agent.reading import Reading
 from agent.wire import Identity, decode, encode
 from tests.snmp_support import running_snmpsim
+from tests.support import AGENT_HEAD
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wifi"
 IW = FIXTURES / "iw"
@@ -37,16 +38,7 @@ def snmpsim(walks: dict[str, Path]) -> Iterator[int]:
         yield port
 
 
-BASE = """\
-[school]
-id = "370102-0001"
-province = "37"
-city = "3701"
-county = "370102"
-
-[mqtt]
-host = "127.0.0.1"
-
+BASE = AGENT_HEAD + """
 [agent]
 state_dir = "{state_dir}"
 """

@@ -1,0 +1,30 @@
+"""Start-up shared by both command-line tools: logging and loading a config."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from agent.errors import ConfigError
+
+EXIT_CONFIG = 2
+T = TypeVar("T")
+
+
+def start(verbose: bool, load: Callable[[str], T], path: str) -> T | None:
+    """Set up logging and load the config; None (after saying why) if it is invalid."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return load(path)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return None
+
+
+def set_level(verbose: bool, level: str) -> None:
+    """The config's log level, unless -v asked for debug."""
+    if not verbose:
+        logging.getLogger().setLevel(level.upper())
