@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
                        ("report", "print the regional compliance roll-up")):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("-c", "--config", required=True, help="collector TOML config file")
+        if name == "run":
+            cmd.add_argument("--worker", type=int, help=argparse.SUPPRESS)
         if name == "evaluate":
             cmd.add_argument("--dry-run", action="store_true",
                              help="print verdicts and the alerts that would be sent; "
@@ -115,7 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     from collector.service import Collector  # paho and the database client load only here
+    from collector.workers import supervise, worker_config
 
+    if args.worker is not None:
+        return Collector(worker_config(cfg, args.worker)).run()
+    if cfg.mqtt["workers"] > 1:
+        return supervise(cfg, list(argv if argv is not None else sys.argv[1:]))
     return Collector(cfg).run()
 
 

@@ -36,6 +36,8 @@ SCHEMA = Table({
         "share_group": Opt(str, "", matches(r"[A-Za-z0-9_-]*", "letters, digits, _ or -")),
         "dead_letter_prefix": Opt(str, "schoolnet/deadletter"),
         "receive_maximum": Opt(int, 1000, between(1, 65535)),
+        # Processes that split the traffic (a shared subscription); about one per core.
+        "workers": Opt(int, 1, between(1, 64)),
     }),
     "storage": Table({
         "kind": Opt(str, check=one_of("influxdb1", "influxdb2")),
