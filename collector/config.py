@@ -36,6 +36,9 @@ SCHEMA = Table({
         "share_group": Opt(str, "", matches(r"[A-Za-z0-9_-]*", "letters, digits, _ or -")),
         "dead_letter_prefix": Opt(str, "schoolnet/deadletter"),
         "receive_maximum": Opt(int, 1000, between(1, 65535)),
+        # Receipts to agents are gathered per school for this long (keep it
+        # well below the agents' receipt_timeout).
+        "receipt_interval_seconds": Opt(float, 2.0, between(0.01, 30)),
         # Processes that split the traffic (a shared subscription); about one per core.
         "workers": Opt(int, 1, between(1, 64)),
     }),

@@ -12,12 +12,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from agent.mqttclient import connect_async, make_client
-from agent.wire import Identity, encode_receipt
 from collector.alerts import apprise_sink, mqtt_sink
 from collector.config import CollectorConfig
 from collector.errors import Unavailable
 from collector.evaluate import Evaluator
 from collector.pipeline import Message, Pipeline
+from collector.receipts import Receipts
 from collector.registry import Registry
 from collector.validate import Validator
 from collector.writer import Writer, make_writer
@@ -43,6 +43,8 @@ class Collector:
         self.client = make_client(m, m["client_id"], manual_ack=True)
         self.topic = f"$share/{m['share_group']}/{m['topic']}" if m["share_group"] else m["topic"]
         self.writer = writer or make_writer(cfg.storage)
+        self.receipts = Receipts(lambda topic, body: self.client.publish(topic, body, qos=1),
+                                 cfg.mqtt["receipt_interval_seconds"])
         registry = Registry(cfg.registry["file"]) if cfg.registry["file"] else None
         if registry is None:
             log.warning("no school registry configured: readings from any school are accepted")
@@ -56,7 +58,7 @@ class Collector:
                                  self._ack,
                                  self._dead_letter, cfg.batch["max_points"],
                                  cfg.batch["max_delay_seconds"], cfg.batch["max_backoff_seconds"],
-                                 self._receipt)
+                                 self.receipts.add)
         self.stop_event = threading.Event()
         self.connected = threading.Event()
         self.client.on_connect = self._on_connect
@@ -85,9 +87,6 @@ class Collector:
         if message.qos:
             self.client.ack(message.mid, message.qos)
 
-    def _receipt(self, identity: Identity, seqs: list[int]) -> None:
-        self.client.publish(identity.receipt_topic, encode_receipt(seqs), qos=1)
-
     def _dead_letter(self, message: Message, reason: str, detail: str) -> None:
         topic = f"{self.cfg.mqtt['dead_letter_prefix']}/{reason}"
         self.client.publish(topic, dead_letter_body(message, reason, detail), qos=1)
@@ -111,6 +110,8 @@ class Collector:
         worker = threading.Thread(target=self.pipeline.run, name="pipeline",
                                   args=(self.stop_event, self.cfg.mqtt["receive_maximum"]))
         worker.start()
+        threading.Thread(target=self.receipts.run, args=(self.stop_event,), name="receipts",
+                         daemon=True).start()
         if self.evaluator is not None:
             threading.Thread(target=self._evaluate_loop, name="evaluate", daemon=True).start()
         return worker
@@ -118,6 +119,7 @@ class Collector:
     def stop(self, worker: threading.Thread) -> None:
         self.stop_event.set()
         worker.join()
+        self.receipts.flush()
         self.client.disconnect()
         self.client.loop_stop()
         self.writer.close()

@@ -126,6 +126,16 @@ def verdicts(influxd: Influxd, db: str) -> dict[tuple[str, str], tuple[str, Any]
     return {(r["school"], r["target"]): (r["status"], r["value"]) for r in rows}
 
 
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A broker of its own: retained status messages other tests left on the
+    shared one would count as unknown schools here."""
+    service = Mosquitto(tmp_path / "broker")
+    service.start()
+    yield service
+    service.stop()
+
+
 def test_county_verdicts_alerts_and_report(tmp_path: Path, broker: Mosquitto,
                                            influxd: Influxd, database: str, unique: str,
                                            webhook: int) -> None:
