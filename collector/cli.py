@@ -22,6 +22,13 @@ def _parser() -> argparse.ArgumentParser:
                        ("run", "subscribe to the agents' readings and store them")):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("-c", "--config", required=True, help="collector TOML config file")
+    speed = sub.add_parser("speed-server", help="serve the agents' bandwidth tests over HTTP")
+    speed.add_argument("--listen", default="0.0.0.0", help="address to bind (default all)")
+    speed.add_argument("--port", type=int, default=8080)
+    speed.add_argument("--max-bytes", type=int, default=1 << 30,
+                       help="largest download or upload per request")
+    speed.add_argument("--max-connections", type=int, default=512)
+    speed.add_argument("--max-per-client", type=int, default=32)
     return parser
 
 
@@ -29,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "speed-server":
+        from collector.speedserver import serve
+
+        serve(args.listen, args.port, max_bytes=args.max_bytes,
+              max_connections=args.max_connections, max_per_client=args.max_per_client)
+        return 0
     try:
         cfg = config.load(args.config)
     except ConfigError as err:
