@@ -21,6 +21,7 @@ from agent.wire import Identity
 
 REGISTRY: dict[str, str] = {
     "wan_link": "agent.probes.wan_link:WanLink",
+    "wan_throughput": "agent.probes.wan_throughput:WanThroughput",
 }
 
 
@@ -29,6 +30,8 @@ class ProbeContext:
     identity: Identity
     school_type: str
     state_dir: Path
+    # Run by a person (``once``): probes with schedules of their own run now.
+    interactive: bool = False
 
 
 class Probe:
