@@ -10,6 +10,7 @@ which is what makes a gigabit test cost a second or two instead of ten.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import socket
 import threading
@@ -18,7 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.probes.speed_cli import latency
-from agent.probes.speed_result import SpeedResult, classify, preflight, server_tag, split_url
+from agent.probes.speed_result import (
+    HttpStatusError,
+    SpeedResult,
+    classify,
+    preflight,
+    server_tag,
+    split_url,
+)
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -68,8 +76,9 @@ class _Stream(threading.Thread):
                 raise ConnectionResetError("server closed before the reply")
             head += bytes(view[:n])
         header, _, body = head.partition(b"\r\n\r\n")
-        if not header.startswith(b"HTTP/1.1 200"):
-            raise ConnectionError(header.split(b"\r\n", 1)[0].decode(errors="replace"))
+        status = header.split(b"\r\n", 1)[0].decode(errors="replace")
+        if not status.startswith("HTTP/1.1 200"):
+            raise HttpStatusError(status)
         got = len(body)
         self.bytes += got
         while got < _REQUEST_BYTES and not self.stop.is_set():
@@ -140,7 +149,10 @@ class HttpTester:
         # slow start still ramps, and average the rest.
         n = self.stable_windows if stable else max(1, (len(marks) - 1) * 3 // 4)
         rate = self._rate(marks[-(n + 1):])
-        return Phase(rate, sum(s.bytes for s in streams), marks[-1][0] - start, stable, None)
+        # A stream that failed (e.g. the server refused it with 503) leaves
+        # fewer streams than asked for: the figure stands but is flagged.
+        error = next((s.error for s in streams if s.error), None)
+        return Phase(rate, sum(s.bytes for s in streams), marks[-1][0] - start, stable, error)
 
     def _stable(self, marks: list[tuple[float, int]]) -> bool:
         k = self.stable_windows
@@ -165,7 +177,7 @@ class HttpTester:
         out = SpeedResult("http", tag, streams=self.streams)
         try:
             out.rtt_seconds, out.jitter_seconds = latency(self.url, 10, self.timeout)
-        except OSError as err:
+        except (OSError, http.client.HTTPException) as err:
             out.result, out.error = classify(err)
             return out
         self.progress(f"http: server {tag}, rtt {out.rtt_seconds * 1000:.2f} ms")
@@ -181,7 +193,7 @@ class HttpTester:
                       f"({up.bytes / 1e6:.0f} MB, {up.seconds:.1f} s)")
         out.extra["stable"] = down.stable and up.stable
         failures = [p.error for p in (down, up) if p.error is not None]
-        if len(failures) == 2:
+        if failures and down.rate_bps is None and up.rate_bps is None:
             out.result, out.error = classify(failures[0])
         elif failures:
             out.result, out.error = "partial", classify(failures[0])[1]

@@ -10,6 +10,10 @@ from urllib.parse import urlsplit
 from agent.reading import FieldValue
 
 
+class HttpStatusError(ConnectionError):
+    """The server answered, but not 200 (503: busy, at its connection limit)."""
+
+
 @dataclass
 class SpeedResult:
     method: str
@@ -50,6 +54,8 @@ class SpeedResult:
 
 def classify(err: BaseException) -> tuple[str, str]:
     """A result code and a short reason for an expected network failure."""
+    if isinstance(err, HttpStatusError):
+        return ("unavailable" if " 503 " in f"{err} " else "error"), str(err)[:120]
     if isinstance(err, socket.gaierror):
         return "unreachable", f"dns: {err.strerror or err}"
     if isinstance(err, (TimeoutError, socket.timeout)):
