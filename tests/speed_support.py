@@ -52,11 +52,10 @@ def shape(dev: str, rate_mbit: float, ns: str | None = None, delay_ms: float = 0
 def drop_randomly(ns: str, loss_percent: float) -> None:
     """Real random packet loss both ways, by nftables inside the server namespace."""
     per_10k = round(loss_percent * 100)
+    rule = "drop" if per_10k >= 10000 else f"numgen random mod 10000 < {per_10k} drop"
     rules = (f"table inet snwloss {{\n"
-             f" chain out {{ type filter hook output priority 0; "
-             f"numgen random mod 10000 < {per_10k} drop; }}\n"
-             f" chain in {{ type filter hook input priority 0; "
-             f"numgen random mod 10000 < {per_10k} drop; }}\n}}\n")
+             f" chain out {{ type filter hook output priority 0; {rule}; }}\n"
+             f" chain in {{ type filter hook input priority 0; {rule}; }}\n}}\n")
     subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True,
                    check=True, capture_output=True)
 

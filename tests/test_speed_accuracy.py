@@ -25,7 +25,7 @@ TOLERANCE = {"http": 0.04, "iperf3": 0.05, "speedtest": 0.06}
 def probe(method: str, server: str, state: Path, **extra: Any) -> WanThroughput:
     opts = {"method": method, "server": server, "streams": 4, "max_seconds": 4.0,
             "stable_tolerance": 0.03, "include": [], "exclude": [], "exclude_isp": False,
-            "secure": False, "connect_timeout": 3.0, "interface": "", "cpu_limit_share": 0.97,
+            "secure": False, "connect_timeout": 3.0, "interface": "", "cpu_limit_share": 1.0,
             "windows": [], "max_tests_per_day": 0, "daily_budget_mb": 0.0, **extra}
     return WanThroughput(opts, ctx(state))
 

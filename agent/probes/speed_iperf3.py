@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable
 from typing import Any
 
-from agent.probes.speed_result import SpeedResult
+from agent.probes.speed_result import SpeedResult, classify
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -63,11 +64,17 @@ def run(host: str, port: int, seconds: float, streams: int, timeout: float,
     if shutil.which("iperf3") is None:
         out.result, out.error = "unavailable", "iperf3 is not installed"
         return out
+    # Resolve here: iperf3 words a DNS failure as "Resource temporarily unavailable".
+    try:
+        addr = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)[0][4][0]
+    except OSError as err:
+        out.result, out.error = classify(err)
+        return out
     errors: list[str] = []
     for reverse in (True, False):
         direction = "download" if reverse else "upload"
         progress(f"iperf3: {direction} {seconds:g} s with {streams} streams…")
-        data = _one(host, port, seconds, streams, reverse, timeout)
+        data = _one(str(addr), port, seconds, streams, reverse, timeout)
         if "error" in data:
             errors.append(str(data["error"]))
             log.info("iperf3 %s to %s failed: %s", direction, tag, data["error"])

@@ -61,7 +61,7 @@ class _State:
     next_at: float = 0.0
 
 
-class TestSchedule:
+class SpeedSchedule:
     def __init__(self, path: Path, windows: list[str], max_tests_per_day: int,
                  daily_budget_bytes: float, reserve_seconds: float = 60.0,
                  rng: random.Random | None = None) -> None:

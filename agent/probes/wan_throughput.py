@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 from agent.confschema import Opt, between, one_of
 from agent.probes import Probe, ProbeContext
 from agent.probes.speed_result import SpeedResult, split_url
-from agent.probes.speed_schedule import TestSchedule, check_windows
+from agent.probes.speed_schedule import SpeedSchedule, check_windows
 from agent.probes.speed_trust import TrustMonitor, interface_for
 from agent.reading import Reading
 
@@ -81,7 +81,7 @@ class WanThroughput(Probe):
 
     def __init__(self, opts: dict[str, Any], ctx: ProbeContext) -> None:
         super().__init__(opts, ctx)
-        self.schedule = TestSchedule(ctx.state_dir / "wan_throughput.json", opts["windows"],
+        self.schedule = SpeedSchedule(ctx.state_dir / "wan_throughput.json", opts["windows"],
                                      opts["max_tests_per_day"], opts["daily_budget_mb"] * 1e6)
 
     def collect(self) -> list[Reading]:
