@@ -11,6 +11,8 @@ Sample config::
     interface = ""           # empty: the interface holding the IPv4 default route
     contracted_mbps = 1000   # what the ISP contract says; 0 if unknown
     sample_seconds = 1.0     # first reading measures rates over this window
+    sample_every = 1.0       # seconds between counter samples for peak and 95th
+                             # percentile rates per interval; 0 = off
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import psutil
 
 from agent.confschema import Opt, between
 from agent.probes import Probe, ProbeContext
+from agent.probes.rate_sampler import RateSampler, summary
 from agent.reading import FieldValue, Reading
 
 log = logging.getLogger(__name__)
@@ -71,11 +74,27 @@ class WanLink(Probe):
         "interface": Opt(str, ""),
         "contracted_mbps": Opt(float, 0.0, between(0, 1e6)),
         "sample_seconds": Opt(float, 1.0, between(0.1, 60)),
+        "sample_every": Opt(float, 1.0, lambda v: None if v == 0 or 0.1 <= v <= 60
+                            else "must be 0 (off) or between 0.1 and 60"),
     }
 
     def __init__(self, opts: dict[str, Any], ctx: ProbeContext) -> None:
         super().__init__(opts, ctx)
         self._last: dict[str, Sample] = {}
+        self._sampler: RateSampler | None = None
+
+    def _peaks(self, iface: str) -> dict[str, FieldValue]:
+        """Peak and p95 rates since the last reading; starts sampling on first use."""
+        every = self.opts.get("sample_every", 1.0)
+        if not every:
+            return {}
+        if self._sampler is None or self._sampler.iface != iface:
+            if self._sampler is not None:
+                self._sampler.stop()  # the default route moved to another interface
+            self._sampler = RateSampler(iface, every)
+            self._sampler.start()
+            return {}
+        return dict(summary(self._sampler.take()))
 
     def _sample(self, iface: str) -> Sample | None:
         # nowrap=False: psutil would silently stitch a reset counter onto the old
@@ -106,6 +125,7 @@ class WanLink(Probe):
             before, now = now, self._sample(iface) or now
         self._last[iface] = now
         fields.update(self._link_fields(stats))
+        fields.update(self._peaks(iface))
         fields.update(self._address_fields(iface))
         rates = rate_bps(before, now)
         if rates is None:
