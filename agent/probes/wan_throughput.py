@@ -18,6 +18,7 @@ interface. Tests run only in ``windows``, at a random moment in each, within
 Sample config::
 
     [probes.wan_throughput]
+    enabled = false          # opt in: a test fills the school's exit for seconds
     interval = 300           # how often to check whether a test is due (seconds)
     timeout = 180            # a whole test, both directions
     method = "http"          # http, iperf3 or speedtest
