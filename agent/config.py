@@ -95,6 +95,8 @@ def _probe(name: str, raw: dict[str, Any], src: Source) -> ProbeConfig | None:
               "interval": Opt(float, cls.default_interval, between(1, 86400)),
               "timeout": Opt(float, cls.default_timeout, positive)}
     opts = check_value(raw, Table({**common, **cls.options}), src, ("probes", name))
+    for path, message in cls.check_options(opts):
+        raise src.error(("probes", name, *path), message)
     if not opts.pop("enabled"):
         return None
     return ProbeConfig(name, cls, opts.pop("interval"), opts.pop("timeout"), opts)

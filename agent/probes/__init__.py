@@ -22,6 +22,7 @@ from agent.wire import Identity
 REGISTRY: dict[str, str] = {
     "wan_link": "agent.probes.wan_link:WanLink",
     "wan_throughput": "agent.probes.wan_throughput:WanThroughput",
+    "classroom_links": "agent.probes.classroom_links:ClassroomLinks",
 }
 
 
@@ -46,6 +47,13 @@ class Probe:
 
     def collect(self) -> list[Reading] | Awaitable[list[Reading]]:
         raise NotImplementedError
+
+    @classmethod
+    def check_options(cls, opts: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+        """Checks across keys that ``options`` cannot express (a classroom naming a
+        switch that is not configured, SNMPv3 without a user): a list of (key path
+        below the probe's table, message). Runs at config load; no network."""
+        return []
 
 
 def probe_class(name: str) -> type[Probe]:
