@@ -80,6 +80,15 @@ class WanThroughput(Probe):
         "daily_budget_mb": Opt(float, 0.0, between(0, 1e7)),
     }
 
+    @classmethod
+    def check_options(cls, opts: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+        if opts["method"] != "speedtest" and not opts["server"]:
+            return [(("server",), f"is required with method = \"{opts['method']}\"")]
+        if opts["server"] and opts["method"] != "iperf3" \
+                and not opts["server"].startswith(("http://", "https://")):
+            return [(("server",), "must be an http:// URL for this method")]
+        return []
+
     def __init__(self, opts: dict[str, Any], ctx: ProbeContext) -> None:
         super().__init__(opts, ctx)
         self.schedule = SpeedSchedule(ctx.state_dir / "wan_throughput.json", opts["windows"],
