@@ -52,7 +52,7 @@ def test_methods_match_iperf3_reference(rate: int, tmp_path: Path) -> None:
         assert 0.9 * rate * 1e6 < down_ref < rate * 1e6
         assert 0.9 * rate * 1e6 < up_ref < rate * 1e6
         http = measure("http", w.speed_url, tmp_path)
-        iperf = measure("iperf3", f"{w.server}:{IPERF_PORT}", tmp_path, max_seconds=3.0)
+        iperf = measure("iperf3", f"{w.server}:{IPERF_PORT}", tmp_path, max_seconds=2.0)
         cli = measure("speedtest", w.speed_url, tmp_path)
     assert_close(http, down_ref, up_ref, TOLERANCE["http"])
     assert_close(iperf, down_ref, up_ref, TOLERANCE["iperf3"])

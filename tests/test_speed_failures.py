@@ -95,3 +95,17 @@ def test_iperf3_error_texts() -> None:
     assert classify_error("unable to connect to server: Connection timed out") == "timeout"
     assert classify_error("unable to connect to server: No route to host") == "unreachable"
     assert classify_error("something new") == "error"
+
+
+def test_isp_servers_can_be_excluded() -> None:
+    # Constructed: the shape speedtest-cli's get_servers() returns (distance ->
+    # server dicts); no speedtest.net list can be fetched here.
+    from agent.probes.speed_cli import exclude_isp_servers
+
+    servers = {12.5: [{"id": "1", "sponsor": "China Telecom JiNan"},
+                      {"id": "2", "sponsor": "Shandong CERNET"}],
+               40.0: [{"id": "3", "sponsor": "China Telecom QingDao"}]}
+    exclude_isp_servers(servers, "China Telecom")
+    assert servers == {12.5: [{"id": "2", "sponsor": "Shandong CERNET"}]}
+    exclude_isp_servers(servers, "")  # ISP unknown: keep everything
+    assert len(servers) == 1

@@ -95,6 +95,8 @@ def exclude_isp_servers(servers: dict[float, list[dict[str, Any]]], isp: str) ->
 def run(opts: dict[str, Any], timeout: float, progress: Progress) -> SpeedResult:
     url = opts["server_url"]
     streams = opts["streams"]
+    # speedtest.net's own config says 10 s per direction; max_seconds replaces it.
+    length = max(1, round(opts.get("max_seconds", 10)))
     try:
         st = _speedtest_module()
     except ImportError:
@@ -107,11 +109,13 @@ def run(opts: dict[str, Any], timeout: float, progress: Progress) -> SpeedResult
                 failed.method = "speedtest"
                 return failed
             tester = self_hosted_class()(timeout=timeout)
+            tester.config["length"] = {"upload": length, "download": length}
             tester.set_mini_server(url.rstrip("/") + "/")
             tester.get_best_server(tester.servers)
             tag = server_tag(url)
         else:
             tester = st.Speedtest(timeout=timeout, secure=opts["secure"])
+            tester.config["length"] = {"upload": length, "download": length}
             tester.get_servers(list(opts["include"]), list(opts["exclude"]))
             if opts["exclude_isp"]:
                 exclude_isp_servers(tester.servers, tester.config["client"].get("isp", ""))

@@ -25,7 +25,8 @@ Sample config::
     server = "http://speed.edu.example.cn:8080/"  # iperf3: "host" or "host:port";
                              # speedtest: a self-hosted URL, or "" for speedtest.net
     streams = 4              # parallel TCP streams per direction
-    max_seconds = 10         # longest a direction may run (http, iperf3: its -t)
+    max_seconds = 10         # longest a direction may run (iperf3: its -t; speedtest:
+                             # its test length, 10 as speedtest.net sets it)
     stable_tolerance = 0.03  # http: stop when 1 s of windows agree within this share
     include = []             # speedtest.net only: server ids to choose from
     exclude = []             # speedtest.net only: server ids never to use
