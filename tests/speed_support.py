@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CTX_IDENTITY = Identity("37", "3701", "370102", "s1")
 SPEED_PORT = 8080
 IPERF_PORT = 5201
+SPEED_NET = "198.19"
 
 
 def ctx(state_dir: Path) -> ProbeContext:
@@ -96,7 +97,8 @@ def _port_ready(ns: str, port: int) -> bool:
 def wan(down_mbit: float = 0, up_mbit: float = 0, delay_ms: float = 0,
         loss_percent: float = 0) -> Iterator[Wan]:
     """A school↔server link with the speed server and iperf3 listening in the server ns."""
-    with veth_link() as link:
+    # 198.19 (also RFC 2544): other suites on a shared machine use veth_link's 198.18.
+    with veth_link(SPEED_NET) as link:
         w = Wan(link)
         if down_mbit:
             w.shape(down_mbit, up_mbit or down_mbit, delay_ms)

@@ -15,7 +15,8 @@ import pytest
 
 from agent.probes.wan_throughput import WanThroughput
 from agent.reading import Reading
-from tests.speed_support import IPERF_PORT, ctx, wan
+from agent.wire import decode, encode
+from tests.speed_support import CTX_IDENTITY, IPERF_PORT, ctx, wan
 
 # Tolerances against the iperf3 reference on this shared 2-core machine; the
 # issue's targets (3% built-in, 5% speedtest-cli) are checked by the benchmark.
@@ -33,6 +34,8 @@ def probe(method: str, server: str, state: Path, **extra: Any) -> WanThroughput:
 def measure(method: str, server: str, state: Path, **extra: Any) -> Reading:
     readings = probe(method, server, state, **extra).collect()
     assert len(readings) == 1
+    # Every reading must cross the wire: the collector would reject it otherwise.
+    decode(CTX_IDENTITY.topic(readings[0].measurement), encode(CTX_IDENTITY, readings[0], 1))
     return readings[0]
 
 
@@ -41,7 +44,8 @@ def assert_close(reading: Reading, down_ref: float, up_ref: float, tol: float) -
     assert f["result"] == "ok", f
     for key, ref in (("download_bps", down_ref), ("upload_bps", up_ref)):
         error = float(f[key]) / ref - 1
-        assert abs(error) <= tol, f"{reading.tags['method']} {key} {f[key]} vs iperf3 {ref}"
+        assert abs(error) <= tol, \
+            f"{reading.tags['method']} {key} {f[key]} vs iperf3 {ref}: {error:+.2%}"
 
 
 @pytest.mark.parametrize("rate", [100, 300])
@@ -53,7 +57,9 @@ def test_methods_match_iperf3_reference(rate: int, tmp_path: Path) -> None:
         assert 0.9 * rate * 1e6 < up_ref < rate * 1e6
         http = measure("http", w.speed_url, tmp_path)
         iperf = measure("iperf3", f"{w.server}:{IPERF_PORT}", tmp_path, max_seconds=2.0)
-        cli = measure("speedtest", w.speed_url, tmp_path)
+        # speedtest-cli counts upload bytes as they enter the socket buffers
+        # (several MB ahead of the wire): shorter than 6 s, that alone is +4%.
+        cli = measure("speedtest", w.speed_url, tmp_path, max_seconds=6.0)
     assert_close(http, down_ref, up_ref, TOLERANCE["http"])
     assert_close(iperf, down_ref, up_ref, TOLERANCE["iperf3"])
     assert_close(cli, down_ref, up_ref, TOLERANCE["speedtest"])
@@ -78,7 +84,7 @@ def test_lossy_link(tmp_path: Path) -> None:
     # added delay): TCP keeps backing off, the tester must still agree with
     # iperf3 over the same path.
     with wan(100, 100, loss_percent=0.5) as w:
-        down_ref = w.iperf3(reverse=True, seconds=4, streams=8)
-        up_ref = w.iperf3(reverse=False, seconds=4, streams=8)
+        down_ref = w.iperf3(reverse=True, seconds=3, streams=8)
+        up_ref = w.iperf3(reverse=False, seconds=3, streams=8)
         reading = measure("http", w.speed_url, tmp_path, streams=8, max_seconds=6.0)
     assert_close(reading, down_ref, up_ref, 0.10)

@@ -120,7 +120,8 @@ def test_static_server_is_why_speedtest_upload_fails(tmp_path: Path) -> None:
     assert posts and all(line.endswith(" 501 -") for line in posts)  # never read, never 200
     planned = sum(n * c for n, c in zip(speed_cli.STATIC_CONFIG["sizes"]["upload"], (17,) * 3,
                                          strict=True))
-    # Only the bytes written before each 501 and reset count, so the "upload
-    # rate" is noise: 1 Mbps at 1 Gbit in DESIGN's run, above the link rate here.
+    # Only the bytes written before each 501 and reset count (under 5% of the
+    # 151 MB planned), so the "upload rate" is noise: 1 Mbps at 1 Gbit in
+    # DESIGN's run, anything from a tenth to twice the link rate here.
     assert plain.upload_bytes < 0.05 * planned
-    assert abs(float(plain.upload_bps or 0) / up_ref - 1) > 0.5
+    assert up_ref > 90e6

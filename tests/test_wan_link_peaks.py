@@ -10,11 +10,11 @@ from agent.probes.rate_sampler import RateSampler, percentile, summary
 from agent.probes.wan_link import WanLink
 from tests.netns import veth_link
 from tests.services import free_port
-from tests.speed_support import ctx
+from tests.speed_support import SPEED_NET, ctx
 
 
 def test_burst_shows_in_peak_and_p95(tmp_path: Path) -> None:
-    with veth_link() as link:
+    with veth_link(SPEED_NET) as link:
         port = free_port()
         server = subprocess.Popen(["iperf3", "-s", "-1", "-B", link.host_addr, "-p", str(port)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

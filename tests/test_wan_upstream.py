@@ -20,7 +20,7 @@ from agent.probes.wan_upstream import Poll, delta64, rebooted
 from tests.netns import veth_link
 from tests.services import free_port
 from tests.snmp_support import running_snmpd
-from tests.speed_support import ctx
+from tests.speed_support import SPEED_NET, ctx
 
 SNMP_PORT = 16161
 
@@ -34,7 +34,7 @@ def wan_link(upstream: dict[str, Any], state: Path) -> WanLink:
 
 
 def test_router_counters_match_a_known_load(tmp_path: Path) -> None:
-    with veth_link() as link, running_snmpd(tmp_path / "snmpd", netns=link.ns,
+    with veth_link(SPEED_NET) as link, running_snmpd(tmp_path / "snmpd", netns=link.ns,
                                             address=link.peer_addr, port=SNMP_PORT) as snmpd:
         probe = wan_link({"host": link.peer_addr, "port": SNMP_PORT,
                           "interface": link.peer_if}, tmp_path)

@@ -131,7 +131,9 @@ def run(opts: dict[str, Any], timeout: float, progress: Progress) -> SpeedResult
         out.download_bytes = int(tester.results.bytes_received)
         progress(f"speedtest: download {out.download_bps / 1e6:.1f} Mbit/s; upload…")
         start = time.monotonic()
-        out.upload_bps = float(tester.upload(threads=streams))
+        # pre_allocate=False: the library would otherwise build all 51 upload
+        # bodies (150 MB) in memory before the first byte moves.
+        out.upload_bps = float(tester.upload(threads=streams, pre_allocate=False))
         out.upload_seconds = time.monotonic() - start
         out.upload_bytes = int(tester.results.bytes_sent)
         progress(f"speedtest: upload {out.upload_bps / 1e6:.1f} Mbit/s")

@@ -47,7 +47,8 @@ class SpeedResult:
         out["streams"] = self.streams
         out.update(self.extra)
         if self.error:
-            out["error"] = self.error[:200]
+            # One printable line: tool output may carry newlines or tabs.
+            out["error"] = " ".join(self.error.split())[:200] or "error"
         out["result"] = self.result
         return out
 

@@ -85,9 +85,10 @@ class WanThroughput(Probe):
     def check_options(cls, opts: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
         if opts["method"] != "speedtest" and not opts["server"]:
             return [(("server",), f"is required with method = \"{opts['method']}\"")]
-        if opts["server"] and opts["method"] != "iperf3" \
-                and not opts["server"].startswith(("http://", "https://")):
-            return [(("server",), "must be an http:// URL for this method")]
+        schemes = {"http": ("http://",), "speedtest": ("http://", "https://")}
+        wanted = schemes.get(opts["method"])
+        if opts["server"] and wanted and not opts["server"].startswith(wanted):
+            return [(("server",), f"must be a {' or '.join(wanted)} URL for this method")]
         return []
 
     def __init__(self, opts: dict[str, Any], ctx: ProbeContext) -> None:

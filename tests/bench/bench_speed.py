@@ -84,7 +84,8 @@ def main() -> int:
     header = ["shaped", "dir", "iperf3_ref", "method", "mbit/s", "err_%", "in_goal", "goal_%",
               "seconds", "MB_used", "peak_rss_MiB", "cpu_%", "result"]
     rows = []
-    for spec in args.rates.split(","):
+    specs = args.rates.split(",")
+    for spec in specs:
         down, _, up = spec.partition("/")
         rows += bench_rate(float(down), float(up or down), methods, args.streams)
         widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
@@ -94,11 +95,11 @@ def main() -> int:
     # Bytes: built-in vs speedtest-cli per rate (goal: <= 60%).
     if not args.skip_speedtest:
         print("bytes used, built-in / speedtest-cli (goal <= 60%):")
-        for i in range(0, len(rows), 2 * len(methods)):
-            block = rows[i:i + 2 * len(methods)]
+        for n, spec in enumerate(specs):
+            block = rows[n * 2 * len(methods):(n + 1) * 2 * len(methods)]
             http = sum(float(r[9]) for r in block if r[3] == "http")
             cli = sum(float(r[9]) for r in block if r[3] == "speedtest")
-            print(f"  {block[0][0]} Mbit: {http:.0f} MB / {cli:.0f} MB = "
+            print(f"  {spec} Mbit: {http:.0f} MB / {cli:.0f} MB = "
                   f"{http / cli * 100 if cli else float('nan'):.0f}%")
     return 0
 
