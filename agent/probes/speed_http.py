@@ -31,7 +31,7 @@ from agent.probes.speed_result import (
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 _CHUNK = 256 * 1024
-_REQUEST_BYTES = 1 << 30  # per request; the stream stops long before, by closing
+_REQUEST_BYTES = 128 << 20  # per request, below any sane server cap; repeated on keep-alive
 
 
 @dataclass
