@@ -49,6 +49,7 @@ from agent.probes import Probe, ProbeContext
 from agent.probes.speed_result import SpeedResult, split_url
 from agent.probes.speed_schedule import SpeedSchedule, check_windows
 from agent.probes.speed_trust import TrustMonitor, interface_for
+from agent.probes.wan_link import default_route_interface
 from agent.reading import Reading
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,9 @@ class WanThroughput(Probe):
                 return []
             log.info("running now on request (the schedule would not: %s)", why)
         host, _ = split_url(self.opts["server"]) if self.opts["server"] else ("", 0)
-        iface = self.opts["interface"] or (interface_for(host) if host else None)
+        # speedtest.net's server is not known yet: then the default route's interface.
+        iface = self.opts["interface"] or (interface_for(host) if host else None) \
+            or default_route_interface()
         monitor = TrustMonitor(iface, self.opts["cpu_limit_share"])
         started = time.monotonic()
         monitor.start()
