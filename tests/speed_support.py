@@ -9,6 +9,7 @@ sending interface: the school's egress is upload, the server's is download.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -53,7 +54,8 @@ def shape(dev: str, rate_mbit: float, ns: str | None = None, delay_ms: float = 0
 def drop_randomly(ns: str, loss_percent: float) -> None:
     """Real random packet loss both ways, by nftables inside the server namespace."""
     per_10k = round(loss_percent * 100)
-    rule = "drop" if per_10k >= 10000 else f"numgen random mod 10000 < {per_10k} drop"
+    rule = "counter drop" if per_10k >= 10000 else \
+        f"numgen random mod 10000 < {per_10k} counter drop"
     rules = (f"table inet snwloss {{\n"
              f" chain out {{ type filter hook output priority 0; {rule}; }}\n"
              f" chain in {{ type filter hook input priority 0; {rule}; }}\n}}\n")
@@ -77,6 +79,13 @@ class Wan:
         # Half the delay each way, so the round trip gains delay_ms.
         shape(self.link.peer_if, down_mbit, self.link.ns, delay_ms / 2)
         shape(self.link.host_if, up_mbit, None, delay_ms / 2)
+
+    def dropped(self) -> int:
+        """Packets drop_randomly() has dropped so far, both ways."""
+        out = subprocess.run(["ip", "netns", "exec", self.link.ns, "nft", "list", "table",
+                              "inet", "snwloss"], capture_output=True, text=True,
+                             check=True).stdout
+        return sum(int(n) for n in re.findall(r"counter packets (\d+)", out))
 
     def iperf3(self, reverse: bool, seconds: float = 4, streams: int = 4) -> float:
         """The reference: iperf3's goodput in bit/s, first second omitted (slow start)."""

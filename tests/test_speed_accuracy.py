@@ -86,5 +86,8 @@ def test_lossy_link(tmp_path: Path) -> None:
     with wan(100, 100, loss_percent=0.5) as w:
         down_ref = w.iperf3(reverse=True, seconds=3, streams=8)
         up_ref = w.iperf3(reverse=False, seconds=3, streams=8)
+        before = w.dropped()
         reading = measure("http", w.speed_url, tmp_path, streams=8, max_seconds=6.0)
+        dropped = w.dropped() - before
+    assert dropped > 50  # the loss was real: hundreds of packets per test
     assert_close(reading, down_ref, up_ref, 0.10)
