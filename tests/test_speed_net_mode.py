@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,11 +75,12 @@ _IN_NS = textwrap.dedent("""
 
 
 @pytest.fixture
-def speedtest_net(tmp_path: Path) -> str:
+def speedtest_net(tmp_path: Path) -> Iterator[str]:
     ns = f"snwst{free_port()}"
     hosts = Path("/etc/netns") / ns
     hosts.mkdir(parents=True)
-    (hosts / "hosts").write_text("127.0.0.1 localhost\n127.0.0.2 www.speedtest.net c.speedtest.net\n")
+    (hosts / "hosts").write_text("127.0.0.1 localhost\n"
+                                 "127.0.0.2 www.speedtest.net c.speedtest.net\n")
     site = tmp_path / "site"
     site.mkdir()
     (site / "speedtest-config.php").write_text(CONFIG)
