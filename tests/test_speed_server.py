@@ -125,3 +125,19 @@ def test_static_server_is_why_speedtest_upload_fails(tmp_path: Path) -> None:
     # DESIGN's run, anything from a tenth to twice the link rate here.
     assert plain.upload_bytes < 0.05 * planned
     assert up_ref > 90e6
+
+
+def test_ipv6_server_and_tester() -> None:
+    from agent.probes.speed_http import HttpTester
+
+    srv = SpeedServer(("::1", 0))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        result = HttpTester(f"http://[::1]:{srv.server_address[1]}/", 2, max_seconds=1.5,
+                            min_seconds=0.5).run()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert result.result == "ok", result
+    assert result.server == f"[::1]:{srv.server_address[1]}"
+    assert float(result.download_bps or 0) > 1e8 and float(result.upload_bps or 0) > 1e8

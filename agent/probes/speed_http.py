@@ -48,6 +48,7 @@ class _Stream(threading.Thread):
                  timeout: float) -> None:
         super().__init__(daemon=True)
         self.host, self.port, self.upload = host, port, upload
+        self.host_header = f"[{host}]" if ":" in host else host
         self.stop, self.timeout = stop, timeout
         self.bytes = 0
         self.error: BaseException | None = None
@@ -66,7 +67,7 @@ class _Stream(threading.Thread):
 
     def _download(self, sock: socket.socket) -> None:
         sock.sendall(f"GET /download?bytes={_REQUEST_BYTES} HTTP/1.1\r\n"
-                     f"Host: {self.host}\r\n\r\n".encode())
+                     f"Host: {self.host_header}\r\n\r\n".encode())
         buf = bytearray(_CHUNK)
         view = memoryview(buf)
         head = b""
@@ -89,7 +90,7 @@ class _Stream(threading.Thread):
             self.bytes += n
 
     def _upload(self, sock: socket.socket) -> None:
-        sock.sendall(f"POST /upload HTTP/1.1\r\nHost: {self.host}\r\n"
+        sock.sendall(f"POST /upload HTTP/1.1\r\nHost: {self.host_header}\r\n"
                      f"Content-Type: application/octet-stream\r\n"
                      f"Content-Length: {_REQUEST_BYTES}\r\n\r\n".encode())
         # Zeros are fine upstream: the server does not compress, and the

@@ -82,6 +82,8 @@ def split_url(url: str, default_port: int = 80) -> tuple[str, int]:
 def server_tag(url: str) -> str:
     """A bounded tag value naming the server: host[:port], never a path or query."""
     host, port = split_url(url)
+    if ":" in host:
+        host = f"[{host}]"
     text = f"{host}:{port}" if port not in (80, 443) else host
     return text[:128] or "unknown"
 
