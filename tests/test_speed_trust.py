@@ -59,3 +59,12 @@ def test_saturated_cpu_makes_the_result_inconclusive(tmp_path: Path) -> None:
     assert f["cpu_limited"] is True and float(f["cpu_busy_share"]) >= 0.9, f
     assert f["result"] == "inconclusive"
     assert "download_bps" in f  # the figure is kept, only not trusted
+
+
+def test_cpu_verdict() -> None:
+    # Constructed shares: the two ways a gateway limits its own test.
+    from agent.probes.speed_trust import cpu_limited
+
+    assert cpu_limited(0.95, 0.3, 0.9)  # every core busy (other work, softirq)
+    assert cpu_limited(0.26, 0.97, 0.9)  # 4-core box, the agent's one core pegged
+    assert not cpu_limited(0.5, 0.6, 0.9)

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 from typing import Any
 
 from tests.speed_support import IPERF_PORT, ROOT, wan
+
+CORES = os.cpu_count() or 1
 
 # Goals from issue 3: built-in within 3% of iperf3 using <= 60% of
 # speedtest-cli's bytes; speedtest-cli within 5% at 100 and 300 Mbit.
@@ -69,6 +72,7 @@ def bench_rate(down: float, up: float, methods: list[str], streams: int) -> list
                          f"{int(f.get(f'{direction}_bytes', 0)) / 1e6:.0f}",
                          f"{int(f.get('peak_rss_bytes', 0)) / 2**20:.0f}",
                          f"{float(f.get('cpu_busy_share', 0)) * 100:.0f}",
+                         f"{float(f.get('agent_cpu_share', 0)) * CORES * 100:.0f}",
                          str(f.get("result"))])
     return rows
 
@@ -82,7 +86,7 @@ def main() -> int:
     args = parser.parse_args()
     methods = ["http", "iperf3"] + ([] if args.skip_speedtest else ["speedtest"])
     header = ["shaped", "dir", "iperf3_ref", "method", "mbit/s", "err_%", "in_goal", "goal_%",
-              "seconds", "MB_used", "peak_rss_MiB", "cpu_%", "result"]
+              "seconds", "MB_used", "peak_rss_MiB", "cpu_%", "agent_core_%", "result"]
     rows = []
     specs = args.rates.split(",")
     for spec in specs:
