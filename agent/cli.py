@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 
@@ -50,7 +51,8 @@ def _once(cfg: config.AgentConfig, args: argparse.Namespace) -> int:
     if args.probe and args.probe not in {p.name for p in cfg.probes}:
         print(f"probe {args.probe!r} is not enabled in {cfg.file}", file=sys.stderr)
         return EXIT_CONFIG
-    readings = asyncio.run(Scheduler(cfg.probes, probe_context(cfg)).run_once(args.probe))
+    ctx = dataclasses.replace(probe_context(cfg), interactive=True)
+    readings = asyncio.run(Scheduler(cfg.probes, ctx).run_once(args.probe))
     for reading in readings:
         if args.json:
             print(json.dumps({"measurement": reading.measurement, "ts": reading.ts_ns,

@@ -13,10 +13,14 @@ EXIT_CONFIG = 2
 T = TypeVar("T")
 
 
-def start(verbose: bool, load: Callable[[str], T], path: str) -> T | None:
-    """Set up logging and load the config; None (after saying why) if it is invalid."""
+def setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def start(verbose: bool, load: Callable[[str], T], path: str) -> T | None:
+    """Set up logging and load the config; None (after saying why) if it is invalid."""
+    setup_logging(verbose)
     try:
         return load(path)
     except ConfigError as err:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agent.clicommon import EXIT_CONFIG, set_level, start
+from agent.clicommon import EXIT_CONFIG, set_level, setup_logging, start
 from agent.errors import ConfigError
 from collector import __version__, config
 from collector.errors import CollectorError
@@ -37,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--format", choices=sorted(FORMATS), default="table")
             cmd.add_argument("--lang", choices=("zh", "en"), default="zh")
             cmd.add_argument("-o", "--output", help="write to this file instead of stdout")
+    speed = sub.add_parser("speed-server", help="serve the agents' bandwidth tests over HTTP")
+    speed.add_argument("--listen", default="0.0.0.0", help="address to bind (default all)")
+    speed.add_argument("--port", type=int, default=8080)
+    speed.add_argument("--max-bytes", type=int, default=1 << 30,
+                       help="largest download or upload per request")
+    speed.add_argument("--max-connections", type=int, default=512)
+    speed.add_argument("--max-per-client", type=int, default=32)
     return parser
 
 
@@ -92,6 +99,13 @@ def _report(cfg: config.CollectorConfig, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "speed-server":
+        from collector.speedserver import serve
+
+        setup_logging(args.verbose)
+        serve(args.listen, args.port, max_bytes=args.max_bytes,
+              max_connections=args.max_connections, max_per_client=args.max_per_client)
+        return 0
     cfg = start(args.verbose, config.load, args.config)
     if cfg is None:
         return EXIT_CONFIG

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 . deploy/common.sh
 
 # Test peers: real brokers, databases and network tools, all from Debian.
-TEST_PACKAGES="victoria-metrics iperf3 iproute2 iputils-ping util-linux chromium fonts-wqy-zenhei radvd dnsmasq-base openssl snmpd snmp iw"
+TEST_PACKAGES="victoria-metrics iperf3 iproute2 iputils-ping util-linux chromium fonts-wqy-zenhei radvd dnsmasq-base openssl snmpd snmp iw nftables"
 # Deployment tests: systemd-analyze (unit checks), openssl (broker certificates),
 # shellcheck (the shipped shell scripts).
 TEST_PACKAGES="$TEST_PACKAGES systemd openssl shellcheck"

@@ -22,6 +22,7 @@ from agent.wire import Identity
 REGISTRY: dict[str, str] = {
     "wan_link": "agent.probes.wan_link:WanLink",
     "ipv6": "agent.probes.ipv6:Ipv6",
+    "wan_throughput": "agent.probes.wan_throughput:WanThroughput",
     "classroom_links": "agent.probes.classroom_links:ClassroomLinks",
     "wifi": "agent.probes.wifi:Wifi",
 }
@@ -32,6 +33,8 @@ class ProbeContext:
     identity: Identity
     school_type: str
     state_dir: Path
+    # Run by a person (``once``): probes with schedules of their own run now.
+    interactive: bool = False
 
 
 class Probe:

@@ -11,6 +11,13 @@ Sample config::
     interface = ""           # empty: the interface holding the IPv4 default route
     contracted_mbps = 1000   # what the ISP contract says; 0 if unknown
     sample_seconds = 1.0     # first reading measures rates over this window
+    sample_every = 1.0       # seconds between counter samples for peak and 95th
+                             # percentile rates per interval; 0 = off
+
+    [probes.wan_link.upstream]   # optional: the router's WAN port over SNMP (extra "snmp"),
+    host = ""                # when this box is not the router; "" = off
+    community = "public"     # or version = "3" with user, auth_*/priv_* keys
+    interface = "GigabitEthernet0/0/0"  # ifName, ifAlias, ifDescr or ifIndex of the WAN port
 """
 
 from __future__ import annotations
@@ -24,9 +31,11 @@ from typing import Any, ClassVar
 
 import psutil
 
-from agent.confschema import Opt, between
+from agent.confschema import Opt, Table, between
 from agent.probes import Probe, ProbeContext
+from agent.probes.rate_sampler import RateSampler, summary
 from agent.reading import FieldValue, Reading
+from agent.snmptarget import SNMP_TARGET_OPTIONS, target_problems
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +80,53 @@ class WanLink(Probe):
         "interface": Opt(str, ""),
         "contracted_mbps": Opt(float, 0.0, between(0, 1e6)),
         "sample_seconds": Opt(float, 1.0, between(0.1, 60)),
+        "sample_every": Opt(float, 1.0, lambda v: None if v == 0 or 0.1 <= v <= 60
+                            else "must be 0 (off) or between 0.1 and 60"),
+        "upstream": Table({**SNMP_TARGET_OPTIONS, "host": Opt(str, ""),
+                           "interface": Opt(str, "")}),
     }
 
     def __init__(self, opts: dict[str, Any], ctx: ProbeContext) -> None:
         super().__init__(opts, ctx)
         self._last: dict[str, Sample] = {}
+        self._sampler: RateSampler | None = None
+        self._upstream: Any = None
+
+    @classmethod
+    def check_options(cls, opts: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+        upstream = opts.get("upstream", {})
+        if not upstream.get("host"):
+            return []
+        problems: list[tuple[tuple[str | int, ...], str]] = [
+            (("upstream", key), msg) for key, msg in target_problems(upstream)]
+        if not upstream.get("interface"):
+            problems.append((("upstream", "interface"), "names the router's WAN port; required"))
+        return problems
+
+    def collect(self) -> list[Reading]:
+        readings = self._local()
+        upstream = self.opts.get("upstream", {})
+        if upstream.get("host"):
+            if self._upstream is None:
+                from agent.probes.wan_upstream import UpstreamPoller
+
+                self._upstream = UpstreamPoller(upstream, self.opts["contracted_mbps"],
+                                                self.opts["sample_seconds"])
+            readings.append(self._upstream.collect())
+        return readings
+
+    def _peaks(self, iface: str) -> dict[str, FieldValue]:
+        """Peak and p95 rates since the last reading; starts sampling on first use."""
+        every = self.opts.get("sample_every", 1.0)
+        if not every:
+            return {}
+        if self._sampler is None or self._sampler.iface != iface:
+            if self._sampler is not None:
+                self._sampler.stop()  # the default route moved to another interface
+            self._sampler = RateSampler(iface, every)
+            self._sampler.start()
+            return {}
+        return dict(summary(self._sampler.take()))
 
     def _sample(self, iface: str) -> Sample | None:
         # nowrap=False: psutil would silently stitch a reset counter onto the old
@@ -85,7 +136,7 @@ class WanLink(Probe):
             return None
         return Sample(counters.bytes_recv, counters.bytes_sent, time.monotonic())
 
-    def collect(self) -> list[Reading]:
+    def _local(self) -> list[Reading]:
         iface = self.opts["interface"] or default_route_interface()
         contracted = self.opts["contracted_mbps"]
         fields: dict[str, FieldValue] = {}
@@ -106,6 +157,7 @@ class WanLink(Probe):
             before, now = now, self._sample(iface) or now
         self._last[iface] = now
         fields.update(self._link_fields(stats))
+        fields.update(self._peaks(iface))
         fields.update(self._address_fields(iface))
         rates = rate_bps(before, now)
         if rates is None:
