@@ -106,11 +106,14 @@ def test_server_choice_follows_include_exclude_and_isp(speedtest_net: str,
                           cwd=ROOT, capture_output=True, text=True, timeout=150)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
+    # Loopback at several Gbit/s can use a whole core, which the probe rightly
+    # calls inconclusive; the server chosen is what this test is about.
+    measured = {"ok", "inconclusive"}
     # The lowest-latency of the 5 nearest; all sit on loopback, so any but 9.
-    assert out["any"][0] == "ok" and out["any"][1] in {f"speedtest.net/{i}" for i in (1, 2, 3)}
+    assert out["any"][0] in measured
+    assert out["any"][1] in {f"speedtest.net/{i}" for i in (1, 2, 3)}
     assert out["any"][2] > 1e7  # it really measured, over loopback (even on a busy machine)
-    assert out["isp_excluded"][:2] == ["ok", "speedtest.net/2"], out
-    assert out["include"][:2] == ["ok", "speedtest.net/3"], out
-    assert out["exclude"][:2] == ["ok", "speedtest.net/3"], out
+    for case, server in (("isp_excluded", 2), ("include", 3), ("exclude", 3)):
+        assert out[case][0] in measured and out[case][1] == f"speedtest.net/{server}", out
     # speedtest.net's ignore list wins over include: no server left is an error reading.
     assert out["ignored_only"][0] == "error" and out["ignored_only"][1] == "speedtest.net", out
