@@ -15,6 +15,7 @@ from agent import config as agent_config
 from agent.errors import ConfigError
 from agent.probes.speed_schedule import SpeedSchedule, current_window
 from tests.speed_support import ROOT, wan
+from tests.support import AGENT_HEAD
 
 TZ = timezone(timedelta(hours=8))  # China Standard Time
 
@@ -68,15 +69,7 @@ def test_daily_count_and_byte_budget_survive_a_restart(tmp_path: Path) -> None:
     assert limited.due(at(9, 1)) == (False, "daily limit of 1 tests reached")
 
 
-AGENT = """\
-[school]
-id = "370102-0001"
-province = "37"
-city = "3701"
-county = "370102"
-[mqtt]
-host = "127.0.0.1"
-tls = false
+AGENT = AGENT_HEAD + """tls = false
 [agent]
 state_dir = "{state}"
 [probes.wan_throughput]
