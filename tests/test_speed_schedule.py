@@ -94,7 +94,7 @@ def test_config_is_checked_at_load(tmp_path: Path) -> None:
     assert probe.opts["streams"] == 4 and probe.opts["windows"] == ["22:00-06:00"]
     with pytest.raises(ConfigError) as err:
         agent_config.load(write(tmp_path, windows='["after school"]'))
-    assert err.value.line == 14 and "windows" in str(err.value)
+    assert err.value.line == 15 and "windows" in str(err.value)
     with pytest.raises(ConfigError, match="method"):
         agent_config.load(write(tmp_path, method="ookla"))
 
