@@ -26,7 +26,7 @@ from agent.reading import Reading
 from agent.wire import Envelope, Identity, Status, WireError
 from collector.errors import BadData, Unavailable
 from collector.lineproto import line
-from collector.validate import Validator
+from collector.validate import Refused, Validator
 from collector.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -109,12 +109,18 @@ class Pipeline:
         (or ``stop`` is set while the database is down)."""
         good: list[tuple[Message, str]] = []
         readings: dict[int, Envelope] = {}  # id(message) -> its decoded reading
+        done: set[int] = set()  # id() of messages acked so far
         statuses = 0
         for message in batch:
             try:
                 item = self.validator.check(message.topic, message.payload, message.received_ns)
             except WireError as err:
                 self._reject(message, err.reason, err.detail)
+                if isinstance(err, Refused):
+                    # A well-formed reading refused for good (e.g. a gateway
+                    # clock years off): the receipt stops endless resending.
+                    readings[id(message)] = err.envelope
+                    done.add(id(message))
                 continue
             if isinstance(item, Envelope):
                 readings[id(message)] = item
@@ -123,7 +129,6 @@ class Pipeline:
         with self._stats_lock:
             self.stats.received += len(batch)
             self.stats.statuses += statuses
-        done: set[int] = set()  # id() of messages acked so far
         try:
             self._store_all(good, done, stop)
         finally:

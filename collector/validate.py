@@ -22,6 +22,14 @@ from agent.wire import (
 from collector.registry import Registry
 
 
+class Refused(WireError):
+    """A well-formed reading from a known school that policy refuses (its time)."""
+
+    def __init__(self, reason: str, detail: str, envelope: Envelope) -> None:
+        super().__init__(reason, detail)
+        self.envelope = envelope
+
+
 @dataclass(frozen=True)
 class Validator:
     max_payload_bytes: int
@@ -53,7 +61,8 @@ class Validator:
         envelope = decode(topic, payload, self.max_payload_bytes)
         ts = envelope.reading.ts_ns
         if ts > now_ns + self.max_future_ns:
-            raise WireError("ts_future", f"{(ts - now_ns) / 1e9:.0f} s ahead of the collector")
+            raise Refused("ts_future", f"{(ts - now_ns) / 1e9:.0f} s ahead of the collector",
+                          envelope)
         if ts < now_ns - self.max_age_ns:
-            raise WireError("ts_past", f"{(now_ns - ts) / 86400e9:.1f} days old")
+            raise Refused("ts_past", f"{(now_ns - ts) / 86400e9:.1f} days old", envelope)
         return envelope

@@ -87,3 +87,20 @@ def test_database_outage_holds_acks_until_stored(tmp_path: Path) -> None:
     rows = db.rows("SELECT count(link_speed_mbps) FROM classroom_link", "outage")
     assert rows[0]["count"] == 500
     db.stop()
+
+
+def test_readings_refused_for_their_time_are_receipted(influxd: Influxd, database: str) -> None:
+    """A gateway whose clock is years off must hear that its readings will never
+    be stored, or it would resend them until its spool expires them."""
+    rec = Recorder()
+    receipts: list[tuple[Identity, list[int]]] = []
+    pipe = Pipeline(Validator(MAX_PAYLOAD_BYTES, 300 * 10**9, 35 * 86400 * 10**9),
+                    InfluxV1Writer(storage(influxd.url, database)), rec.ack, rec.dead_letter,
+                    receipt=lambda identity, seqs: receipts.append((identity, seqs)))
+    now = time.time_ns()
+    pipe.process([message(1, {"link_speed_mbps": 100.0}, now - 10**9),
+                  message(2, {"link_speed_mbps": 100.0}, 86400 * 10**9),  # 1970
+                  Message(ID.topic("classroom_link"), b"{not json", mid=3)])
+    assert rec.dead == [(2, "ts_past"), (3, "not_json")]
+    assert sorted(rec.acked) == [1, 2, 3]
+    assert receipts == [(ID, [1, 2])]  # the unreadable one has no number to confirm
