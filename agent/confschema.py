@@ -165,5 +165,3 @@ def optional_file(value: str) -> str | None:
         return "names a file that does not exist"
     return None
 
-
-PORT = Opt(int, check=between(1, 65535))
