@@ -14,26 +14,20 @@ _names = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    service = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
-    service.start()
-    yield service
-    service.stop()
+    with Mosquitto(tmp_path_factory.mktemp("mosquitto")).running() as service:
+        yield service
 
 
 @pytest.fixture(scope="session")
 def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
-    service = Influxd(tmp_path_factory.mktemp("influxd"))
-    service.start(timeout=60)
-    yield service
-    service.stop()
+    with Influxd(tmp_path_factory.mktemp("influxd")).running() as service:
+        yield service
 
 
 @pytest.fixture(scope="session")
 def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
-    service = VictoriaMetrics(tmp_path_factory.mktemp("victoria"))
-    service.start(timeout=60)
-    yield service
-    service.stop()
+    with VictoriaMetrics(tmp_path_factory.mktemp("victoria")).running() as service:
+        yield service
 
 
 @pytest.fixture

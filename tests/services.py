@@ -15,8 +15,10 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 
 def free_port() -> int:
@@ -44,6 +46,9 @@ def wait_for(check: Any, timeout: float, what: str, interval: float = 0.05) -> A
 def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+S = TypeVar("S", bound="Service")
 
 
 class Service:
@@ -83,6 +88,15 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    @contextmanager
+    def running(self: S, timeout: float = 60.0) -> Iterator[S]:
+        """Started for the block, stopped after it, whatever happens inside."""
+        self.start(timeout)
+        try:
+            yield self
+        finally:
+            self.stop()
 
     def kill(self) -> None:
         """kill -9, for fault injection."""

@@ -130,10 +130,8 @@ def verdicts(influxd: Influxd, db: str) -> dict[tuple[str, str], tuple[str, Any]
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A broker of its own: retained status messages other tests left on the
     shared one would count as unknown schools here."""
-    service = Mosquitto(tmp_path / "broker")
-    service.start()
-    yield service
-    service.stop()
+    with Mosquitto(tmp_path / "broker").running() as service:
+        yield service
 
 
 def test_county_verdicts_alerts_and_report(tmp_path: Path, broker: Mosquitto,
@@ -250,11 +248,11 @@ state_file = "{tmp_path / 'alerts.json'}"
     alerts.close()
 
     # The report: every registered school counts, reported or not.
-    out = subprocess.run([sys.executable, "-m", "collector.cli", "report", "-c", str(config),
+    report = subprocess.run([sys.executable, "-m", "collector.cli", "report", "-c", str(config),
                           "--level", "county", "--format", "json", "--lang", "en"],
                          capture_output=True, text=True, timeout=60, cwd=REPO)
-    assert out.returncode == 0, out.stderr
-    rows = {r["code"]: r for r in json.loads(out.stdout)}
+    assert report.returncode == 0, report.stderr
+    rows = {r["code"]: r for r in json.loads(report.stdout)}
     assert rows["370102"]["registered"] == 4 and rows["370102"]["reported"] == 3
     assert rows["370102"]["targets"]["exit_bandwidth"] == {"count": 2, "share": 0.5}
     assert rows["370102"]["targets"]["ipv6"] == {"count": 1, "share": 0.25}

@@ -40,10 +40,8 @@ class AuthInfluxd(Influxd):
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthInfluxd]:
-    server = AuthInfluxd(tmp_path_factory.mktemp("influxd-auth"))
-    server.start(timeout=60)
-    yield server
-    server.stop()
+    with AuthInfluxd(tmp_path_factory.mktemp("influxd-auth")).running() as server:
+        yield server
 
 
 def bootstrap(server: Influxd, **extra: str) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.netns import ip, veth_link
-from tests.services import Influxd, Mosquitto, wait_for
+from tests.services import Influxd, Mosquitto, free_port, wait_for
 from tests.support import collector_toml, influx1_storage
 
 COUNT = 3000
@@ -112,30 +112,24 @@ def during(proc: subprocess.Popen[bytes], times: int, spacing: float,
     assert proc.wait(180) == 0, "the agent did not get every reading acknowledged"
 
 
-def test_broker_killed_three_times(tmp_path: Path) -> None:
-    with stack(tmp_path) as (broker, db, _collector):
-        proc = agent("127.0.0.1", broker.port, tmp_path, "broker-kill")
-
-        def bounce() -> None:
-            broker.kill()  # kill -9: persistence is all the broker keeps
-            time.sleep(1.0)
-            broker.start()
-        during(proc, 3, 2.0, bounce)
-        figures = check(db, "broker-kill")
-    assert figures["lost"] == 0 and figures["unexpected"] == 0 and figures["duplicates"] == 0
+def assert_nothing_lost(figures: dict[str, int]) -> None:
+    assert (figures["lost"], figures["unexpected"], figures["duplicates"]) == (0, 0, 0), figures
 
 
-def test_collector_killed_mid_batch_three_times(tmp_path: Path) -> None:
+@pytest.mark.parametrize("victim", ["broker", "collector"])
+def test_killed_three_times(tmp_path: Path, victim: str) -> None:
+    """kill -9 the broker (persistence is all it keeps) or the collector (its
+    unacked messages stay queued in its session) three times mid-run."""
     with stack(tmp_path) as (broker, db, collector):
-        proc = agent("127.0.0.1", broker.port, tmp_path, "collector-kill")
+        proc = agent("127.0.0.1", broker.port, tmp_path, f"{victim}-kill")
+        target: Mosquitto | Collector = broker if victim == "broker" else collector
 
         def bounce() -> None:
-            collector.kill()  # unacked messages stay queued in its session
+            target.kill()
             time.sleep(1.0)
-            collector.start()
+            target.start()
         during(proc, 3, 2.0, bounce)
-        figures = check(db, "collector-kill")
-    assert figures["lost"] == 0 and figures["unexpected"] == 0 and figures["duplicates"] == 0
+        assert_nothing_lost(check(db, f"{victim}-kill"))
 
 
 def test_database_down_past_the_retry_window(tmp_path: Path) -> None:
@@ -149,22 +143,15 @@ def test_database_down_past_the_retry_window(tmp_path: Path) -> None:
         db.start(60)
         assert proc.wait(180) == 0
         figures = check(db, "db-down")
-    assert figures["lost"] == 0 and figures["unexpected"] == 0 and figures["duplicates"] == 0
+    assert_nothing_lost(figures)
 
 
 def test_agent_link_down_while_spool_fills(tmp_path: Path) -> None:
     with veth_link() as link:
-        listen = f"listener {{port}} {link.host_addr}"
-        broker_port_holder: dict[str, int] = {}
-        with stack(tmp_path, listen="") as (broker, db, _collector):
-            # A second listener on the veth address, for the agent in its namespace.
-            broker.stop()
-            broker_port_holder["p"] = broker.port + 0
-            extra_port = _free()
-            broker.conf.write_text(broker.conf.read_text()
-                                   + listen.format(port=extra_port) + "\n")
-            broker.start()
-            proc = agent(link.host_addr, extra_port, tmp_path, "link-down",
+        # A second listener on the veth address, for the agent in its namespace.
+        port = free_port()
+        with stack(tmp_path, listen=f"listener {port} {link.host_addr}") as (_, db, _c):
+            proc = agent(link.host_addr, port, tmp_path, "link-down",
                          ["ip", "netns", "exec", link.ns])
             time.sleep(2.0)
             ip("link", "set", link.peer_if, "down", ns=link.ns)  # the school's uplink fails
@@ -172,12 +159,7 @@ def test_agent_link_down_while_spool_fills(tmp_path: Path) -> None:
             ip("link", "set", link.peer_if, "up", ns=link.ns)
             assert proc.wait(180) == 0
             figures = check(db, "link-down")
-    assert figures["lost"] == 0 and figures["unexpected"] == 0 and figures["duplicates"] == 0
-
-
-def _free() -> int:
-    from tests.services import free_port
-    return free_port()
+    assert_nothing_lost(figures)
 
 
 @pytest.fixture(autouse=True)
