@@ -39,9 +39,10 @@ class Message:
     mid: int = 0
     qos: int = 1
     received_ns: int = field(default_factory=time.time_ns)
+    conn: int = 0  # the broker connection it came on: only that one can ack it
 
 
-Ack = Callable[[Message], None]
+Ack = Callable[[list[Message]], None]
 DeadLetter = Callable[[Message, str, str], None]
 Receipt = Callable[[Identity, list[int]], None]
 
@@ -89,20 +90,24 @@ class Pipeline:
         self.max_delay = max_delay
         self.max_backoff = max_backoff
         self.receipt = receipt
-        self.queue: queue.Queue[Message] = queue.Queue()
+        self.queue: queue.Queue[list[Message]] = queue.Queue()
+        self.queued = 0  # messages submitted and not yet taken into a batch
+        self._carry: list[Message] = []  # taken from the queue beyond a batch's limit
         self.stats = Stats()
         self._stats_lock = threading.Lock()
 
-    def submit(self, message: Message) -> None:
-        """Called from the MQTT thread for every message; never blocks."""
-        self.queue.put(message)
+    def submit(self, messages: list[Message]) -> None:
+        """Called from the MQTT thread for each chunk of messages; never blocks."""
+        with self._stats_lock:
+            self.queued += len(messages)
+        self.queue.put(messages)
 
     def _reject(self, message: Message, reason: str, detail: str) -> None:
         with self._stats_lock:
             self.stats.rejected[reason] += 1
         log.debug("rejected %s: %s %s", message.topic[:120], reason, detail)
         self.dead_letter(message, reason, detail)
-        self.ack(message)
+        self.ack([message])
 
     def process(self, batch: list[Message], stop: threading.Event | None = None) -> None:
         """Validate and store one batch; returns once every message is acked
@@ -176,26 +181,28 @@ class Pipeline:
         with self._stats_lock:
             self.stats.batches += 1
             self.stats.stored += len(items)
-        for message, _ in items:
-            self.ack(message)
-            done.add(id(message))
+        self.ack([message for message, _ in items])
+        done.update(id(message) for message, _ in items)
 
     def next_batch(self, stop: threading.Event, limit: int) -> list[Message]:
-        """Block for the first message, then gather more for up to ``max_delay``."""
-        batch: list[Message] = []
+        """Block for the first messages, then gather more for up to ``max_delay``."""
+        batch, self._carry = self._carry, []
         while not batch and not stop.is_set():
             try:
-                batch.append(self.queue.get(timeout=0.2))
+                batch = list(self.queue.get(timeout=0.2))
             except queue.Empty:
                 continue
         deadline = time.monotonic() + self.max_delay
         while batch and len(batch) < limit:
             remaining = deadline - time.monotonic()
             try:
-                batch.append(self.queue.get(timeout=max(remaining, 0)) if remaining > 0
-                             else self.queue.get_nowait())
+                batch += (self.queue.get(timeout=remaining) if remaining > 0
+                          else self.queue.get_nowait())
             except queue.Empty:
                 break
+        batch, self._carry = batch[:limit], batch[limit:]
+        with self._stats_lock:
+            self.queued -= len(batch)
         return batch
 
     def run(self, stop: threading.Event, inflight_limit: int) -> None:

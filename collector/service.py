@@ -7,15 +7,13 @@ import logging
 import signal
 import threading
 import time
-from typing import Any
-
-import paho.mqtt.client as mqtt
 
 from agent.mqttclient import connect_async, make_client
 from collector.alerts import apprise_sink, mqtt_sink
 from collector.config import CollectorConfig
 from collector.errors import Unavailable
 from collector.evaluate import Evaluator
+from collector.ingest import Ingest
 from collector.pipeline import Message, Pipeline
 from collector.receipts import Receipts
 from collector.registry import Registry
@@ -40,7 +38,9 @@ class Collector:
     def __init__(self, cfg: CollectorConfig, writer: Writer | None = None) -> None:
         self.cfg = cfg
         m = cfg.mqtt
-        self.client = make_client(m, m["client_id"], manual_ack=True)
+        # Readings come in on a lean connection of their own (collector.ingest);
+        # receipts, dead letters and alerts go out through paho.
+        self.client = make_client(m, f"{m['client_id']}-out")
         self.topic = f"$share/{m['share_group']}/{m['topic']}" if m["share_group"] else m["topic"]
         self.writer = writer or make_writer(cfg.storage)
         self.receipts = Receipts(lambda topic, body: self.client.publish(topic, body, qos=1),
@@ -55,37 +55,16 @@ class Collector:
                 sinks.append(apprise_sink(cfg.alerts["urls"], cfg.alerts["language"]))
             self.evaluator = Evaluator(cfg, self.writer, sinks, registry)
         self.pipeline = Pipeline(Validator.from_config(cfg.validation, registry), self.writer,
-                                 self._ack,
-                                 self._dead_letter, cfg.batch["max_points"],
+                                 self._ack, self._dead_letter, cfg.batch["max_points"],
                                  cfg.batch["max_delay_seconds"], cfg.batch["max_backoff_seconds"],
                                  self.receipts.add)
+        self.ingest = Ingest(m, m["client_id"], self.topic, m["receive_maximum"],
+                             self.pipeline.submit)
+        self.connected = self.ingest.connected  # set while the subscription stands
         self.stop_event = threading.Event()
-        self.connected = threading.Event()
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
-                    props: Any) -> None:
-        if reason.is_failure:
-            log.error("broker refused the collector: %s", reason)
-            return
-        client.subscribe(self.topic, qos=1)
-        self.connected.set()
-        log.info("subscribed to %s (session present: %s)", self.topic, flags.session_present)
-
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
-                       props: Any) -> None:
-        self.connected.clear()
-        if not self.stop_event.is_set():
-            log.warning("disconnected from broker: %s", reason)
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self.pipeline.submit(Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
-
-    def _ack(self, message: Message) -> None:
-        if message.qos:
-            self.client.ack(message.mid, message.qos)
+    def _ack(self, messages: list[Message]) -> None:
+        self.ingest.ack(messages)
 
     def _dead_letter(self, message: Message, reason: str, detail: str) -> None:
         topic = f"{self.cfg.mqtt['dead_letter_prefix']}/{reason}"
@@ -106,7 +85,8 @@ class Collector:
                 log.exception("compliance evaluation failed")
 
     def start(self) -> threading.Thread:
-        connect_async(self.client, self.cfg.mqtt, self.cfg.mqtt["receive_maximum"])
+        connect_async(self.client, self.cfg.mqtt)
+        self.ingest.start()
         worker = threading.Thread(target=self.pipeline.run, name="pipeline",
                                   args=(self.stop_event, self.cfg.mqtt["receive_maximum"]))
         worker.start()
@@ -120,6 +100,7 @@ class Collector:
         self.stop_event.set()
         worker.join()
         self.receipts.flush()
+        self.ingest.stop()
         self.client.disconnect()
         self.client.loop_stop()
         self.writer.close()
@@ -134,7 +115,7 @@ class Collector:
         while not self.stop_event.wait(1.0):
             if time.monotonic() >= next_log:
                 log.info("stats: %s backlog=%d", self.pipeline.stats.summary(),
-                         self.pipeline.queue.qsize())
+                         self.pipeline.queued)
                 next_log += interval
         self.stop(worker)
         return 0

@@ -80,8 +80,7 @@ def running_collector(path: Path) -> Iterator[Collector]:
     collector = Collector(collector_config.load(path))
     worker = collector.start()
     try:
-        wait_for(collector.connected.is_set, 10, "collector subscription")
-        time.sleep(0.2)  # the SUBACK follows the CONNACK
+        wait_for(collector.connected.is_set, 10, "collector subscription")  # SUBACK seen
         yield collector
     finally:
         collector.stop(worker)

@@ -26,6 +26,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.brokeraccess import read_registry, write_accounts
+from collector.ingest import Ingest
+from collector.pipeline import Message
 from tests.deploy_support import REPO, write_registry
 from tests.services import Influxd, Service, free_port, wait_for
 from tests.support import running_collector
@@ -325,3 +327,33 @@ max_delay_seconds = 0.05
         wait_for(lambda: any(t.startswith("schoolnet/deadletter/") for t, _ in
                              collector_client.messages), 10, "dead letter")
     assert rows == [{"time": good["ts"], "rx_bps": 5.0e7}]
+
+
+def test_collector_ingest_over_tls_and_a_refused_login(deployed: Setup,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """The collector's own inbound connection (not paho) on the TLS password listener."""
+    cfg = {"host": "localhost", "port": deployed.broker.port, "tls": True,
+           "ca_file": str(deployed.etc / "ca.crt"), "cert_file": "", "key_file": "",
+           "username": "collector", "password": deployed.passwords["collector"],
+           "keepalive": 60}
+    got: list[Message] = []
+    ingest = Ingest(cfg, "collector-tls", "$share/tls/schoolnet/v1/#", 100, got.extend)
+    wrong = Ingest({**cfg, "password": "not-it"}, "collector-wrong", "schoolnet/v1/#", 100,
+                   got.extend)
+    ingest.start()
+    wrong.start()
+    try:
+        wait_for(ingest.connected.is_set, 10, "TLS subscription")
+        school = Client(deployed.broker.port, "tls-a", ca=deployed.etc / "ca.crt", user=A,
+                        password=deployed.passwords[A])
+        assert school.accepted()
+        assert not school.publish(TOPIC_A, {"marker": "over-tls"}).is_failure
+        school.close()
+        wait_for(lambda: any(b"over-tls" in m.payload for m in got), 10, "message over TLS")
+        assert got[-1].topic == TOPIC_A and got[-1].qos == 1
+        wait_for(lambda: "broker refused the collector" in caplog.text, 10, "refusal logged")
+        assert "user name or password" in caplog.text or "authorized" in caplog.text
+        assert not wrong.connected.is_set()
+    finally:
+        ingest.stop()
+        wrong.stop()

@@ -35,8 +35,8 @@ class Recorder:
         self.acked: list[int] = []
         self.dead: list[tuple[int, str]] = []
 
-    def ack(self, m: Message) -> None:
-        self.acked.append(m.mid)
+    def ack(self, messages: list[Message]) -> None:
+        self.acked.extend(m.mid for m in messages)
 
     def dead_letter(self, m: Message, reason: str, detail: str) -> None:
         self.dead.append((m.mid, reason))

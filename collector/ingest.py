@@ -1,0 +1,365 @@
+"""The collector's inbound MQTT 5 connection: subscribe, receive, acknowledge.
+
+paho spends most of a collector's CPU on the inbound path: a few small
+recv() calls, a properties object and a callback per message, and a PUBACK
+queued, signalled and sent on its own. A backlog drain needs 20,000 messages a
+second from one process, so this connection reads the socket in large chunks,
+hands the broker's messages to the pipeline a chunk at a time, and sends the
+PUBACKs of a stored batch in one write. It speaks only what a QoS 1
+subscriber needs (CONNECT with a persistent session and a receive maximum,
+SUBSCRIBE, PUBLISH in, PUBACK out, PINGREQ, DISCONNECT); the collector's own
+publishing (receipts, dead letters, alerts) stays on paho.
+
+All socket I/O happens in one thread, so a TLS connection is never read and
+written from two threads at once; other threads queue their PUBACKs and wake
+it through a socket pair.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+from agent.mqttclient import SESSION_EXPIRY_SECONDS
+from collector.pipeline import Message
+
+log = logging.getLogger(__name__)
+
+CONNACK, PUBLISH, PUBACK, SUBACK, PINGRESP, DISCONNECT = 2, 3, 4, 9, 13, 14
+READ_BYTES = 256 * 1024
+CONNECT_TIMEOUT = 10.0
+PINGREQ = b"\xc0\x00"
+SUBSCRIBE_ID = 1
+
+Deliver = Callable[[list[Message]], None]
+
+
+class ProtocolError(Exception):
+    """The broker sent something a QoS 1 subscriber cannot accept; reconnect."""
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | 0x80 if n else digit)
+        if not n:
+            return bytes(out)
+
+
+def _utf8(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return struct.pack("!H", len(raw)) + raw
+
+
+def _packet(first: int, body: bytes) -> bytes:
+    return bytes([first]) + _varint(len(body)) + body
+
+
+def connect_packet(client_id: str, keepalive: int, receive_maximum: int,
+                   username: str = "", password: str = "") -> bytes:
+    # clean start off: the broker keeps the session, and queues for it, while
+    # the collector is away (that queue is what a restart drains).
+    flags = (0x80 if username else 0) | (0x40 if username and password else 0)
+    props = (b"\x11" + struct.pack("!I", SESSION_EXPIRY_SECONDS)
+             + b"\x21" + struct.pack("!H", receive_maximum))
+    body = (_utf8("MQTT") + bytes([5, flags]) + struct.pack("!H", keepalive)
+            + _varint(len(props)) + props + _utf8(client_id))
+    if username:
+        body += _utf8(username)
+        if password:
+            body += _utf8(password)
+    return _packet(0x10, body)
+
+
+def subscribe_packet(topic: str) -> bytes:
+    # Options byte 1: maximum QoS 1. Properties: none.
+    return _packet(0x82, struct.pack("!H", SUBSCRIBE_ID) + b"\x00" + _utf8(topic) + b"\x01")
+
+
+def puback_packets(mids: list[int]) -> bytes:
+    # Reason code and properties may be omitted for success (MQTT 5, 3.4.2.1).
+    return b"".join(struct.pack("!BBH", 0x40, 2, mid) for mid in mids)
+
+
+def _reason(packet_type: int, code: int) -> str:
+    try:
+        return f"{ReasonCode(packet_type, identifier=code)} (0x{code:02x})"
+    except Exception:  # an unknown code is still worth logging as a number
+        return f"0x{code:02x}"
+
+
+def split_packets(buf: bytes | bytearray) -> tuple[list[tuple[int, int, int]], int]:
+    """Complete packets at the start of ``buf`` as (first byte, body start, body
+    end), and the bytes they take."""
+    out: list[tuple[int, int, int]] = []
+    pos, end = 0, len(buf)
+    while pos + 2 <= end:
+        length, shift, i = 0, 0, pos + 1
+        while True:
+            if i >= end:
+                return out, pos
+            byte = buf[i]
+            length |= (byte & 0x7F) << shift
+            i += 1
+            if byte < 0x80:
+                break
+            shift += 7
+            if shift > 21:
+                raise ProtocolError("remaining length longer than 4 bytes")
+        if i + length > end:
+            break
+        out.append((buf[pos], i, i + length))
+        pos = i + length
+    return out, pos
+
+
+def _skip_properties(data: bytes, j: int) -> int:
+    length, shift = 0, 0
+    while True:
+        byte = data[j]
+        j += 1
+        length |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return j + length
+        shift += 7
+
+
+def parse_publish(data: bytes, first: int, start: int, end: int, conn: int,
+                  now_ns: int) -> Message:
+    qos = (first >> 1) & 3
+    if qos == 2:
+        raise ProtocolError("QoS 2 message on a QoS 1 subscription")
+    j = start + 2 + (data[start] << 8 | data[start + 1])
+    topic = data[start + 2:j].decode("utf-8", "replace")
+    mid = 0
+    if qos:
+        mid = data[j] << 8 | data[j + 1]
+        j += 2
+    j = _skip_properties(data, j)
+    if j > end:
+        raise ProtocolError("PUBLISH shorter than its topic and properties")
+    return Message(topic, data[j:end], mid, qos, now_ns, conn)
+
+
+class Ingest:
+    """One persistent MQTT 5 subscription feeding ``deliver`` from its own thread."""
+
+    def __init__(self, cfg: dict[str, Any], client_id: str, topic: str,
+                 receive_maximum: int, deliver: Deliver) -> None:
+        self.cfg = cfg
+        self.client_id = client_id
+        self.topic = topic
+        self.receive_maximum = receive_maximum
+        self.deliver = deliver
+        self.connected = threading.Event()
+        self.conn = 0  # connection generation; acks for an older one are dropped
+        self._acks: list[int] = []
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- called from other threads ------------------------------------------
+    def ack(self, messages: list[Message]) -> None:
+        """PUBACK these messages (thread-safe; sent by the I/O thread)."""
+        mids = [m.mid for m in messages if m.qos and m.conn == self.conn]
+        if not mids:
+            return
+        with self._lock:
+            wake = not self._acks
+            self._acks.extend(mids)
+        if wake:
+            self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
+            self._wake_w.send(b"\0")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mqtt-in", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(10)
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # -- the I/O thread -------------------------------------------------------
+    def _run(self) -> None:
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                sock, buf = self._open()
+            except (OSError, ProtocolError) as err:
+                log.warning("cannot connect to broker %s:%s: %s; retry in %.0f s",
+                            self.cfg["host"], self.cfg["port"], err, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 120.0)
+                continue
+            delay = 1.0
+            try:
+                self._serve(sock, buf)
+            except (OSError, ProtocolError) as err:
+                if not self._stop.is_set():
+                    log.warning("disconnected from broker: %s", err)
+            finally:
+                self.connected.clear()
+                sock.close()
+            if not self._stop.is_set():
+                self._stop.wait(delay)
+
+    def _open(self) -> tuple[socket.socket, bytearray]:
+        cfg = self.cfg
+        raw = socket.create_connection((cfg["host"], cfg["port"]), timeout=CONNECT_TIMEOUT)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock: socket.socket = raw
+        try:
+            if cfg["tls"]:
+                ctx = ssl.create_default_context(cafile=cfg["ca_file"] or None)
+                if cfg["cert_file"]:
+                    ctx.load_cert_chain(cfg["cert_file"], cfg["key_file"] or None)
+                sock = ctx.wrap_socket(raw, server_hostname=cfg["host"])
+            sock.sendall(connect_packet(self.client_id, cfg["keepalive"], self.receive_maximum,
+                                        cfg["username"], cfg["password"]))
+            buf = bytearray()
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise ProtocolError("broker closed the connection before CONNACK")
+                buf += chunk
+                packets, _ = split_packets(buf)
+                if packets:
+                    break
+            first, start, end = packets[0]
+            body = bytes(buf[start:end])
+            if first >> 4 != CONNACK or len(body) < 2:
+                raise ProtocolError(f"expected CONNACK, got packet type {first >> 4}")
+            if body[1] >= 0x80:
+                raise ProtocolError("broker refused the collector: "
+                                    + _reason(PacketTypes.CONNACK, body[1]))
+            self.conn += 1
+            sock.sendall(subscribe_packet(self.topic))
+            log.info("connected to %s:%s, subscribing to %s (session present: %s)",
+                     cfg["host"], cfg["port"], self.topic, bool(body[0] & 1))
+            sock.setblocking(False)
+            return sock, bytearray(buf[end:])  # with anything sent right after CONNACK
+        except BaseException:
+            sock.close()
+            raise
+
+    def _serve(self, sock: socket.socket, buf: bytearray) -> None:
+        keepalive = self.cfg["keepalive"]
+        out = bytearray()
+        with self._lock:
+            self._acks.clear()  # for the old connection: the broker redelivers those
+        last_sent = time.monotonic()
+        ping_sent = 0.0
+        # TLS may hold decrypted bytes that select() cannot see.
+        def buffered() -> bool:
+            return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+
+        self._handle(buf)
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if not out and now - last_sent >= keepalive * 0.75:
+                out += PINGREQ
+                ping_sent = ping_sent or now
+            if ping_sent and now - ping_sent > keepalive:
+                raise ProtocolError(f"no answer to a ping in {keepalive} s")
+            wait = 0.0 if buffered() else max(keepalive * 0.25, 0.5)
+            readable, _, _ = select.select([sock, self._wake_r], [sock] if out else [],
+                                                  [], wait)
+            if self._wake_r in readable:
+                with contextlib.suppress(BlockingIOError):
+                    self._wake_r.recv(4096)
+                with self._lock:
+                    mids, self._acks = self._acks, []
+                out += puback_packets(mids)
+            if sock in readable or buffered():
+                try:
+                    chunk = sock.recv(READ_BYTES)
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    chunk = None
+                if chunk == b"":
+                    raise ProtocolError("broker closed the connection")
+                if chunk:
+                    buf += chunk
+                    if self._handle(buf):
+                        ping_sent = 0.0
+            if out:
+                try:
+                    sent = sock.send(out)
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    sent = 0
+                del out[:sent]
+                if sent:
+                    last_sent = time.monotonic()
+        self._disconnect(sock, out)
+
+    def _handle(self, buf: bytearray) -> bool:
+        """Deliver complete PUBLISH packets; True if a PINGRESP was among them."""
+        packets, used = split_packets(buf)
+        if not packets:
+            return False
+        data = bytes(buf[:used])
+        del buf[:used]
+        now_ns = time.time_ns()
+        messages: list[Message] = []
+        pong = False
+        try:
+            for first, start, end in packets:
+                kind = first >> 4
+                if kind == PUBLISH:
+                    messages.append(parse_publish(data, first, start, end, self.conn, now_ns))
+                elif kind == PINGRESP:
+                    pong = True
+                elif kind == SUBACK:
+                    self._suback(data[start:end])
+                elif kind == DISCONNECT:
+                    code = data[start] if end > start else 0
+                    raise ProtocolError("broker disconnected the collector: "
+                                        + _reason(PacketTypes.DISCONNECT, code))
+                elif kind != PUBACK:
+                    raise ProtocolError(f"unexpected packet type {kind}")
+        except IndexError as err:  # a packet shorter than its own fields say
+            raise ProtocolError(f"malformed packet from the broker: {err}") from None
+        if messages:
+            self.deliver(messages)
+        return pong
+
+    def _suback(self, body: bytes) -> None:
+        # packet id (2), properties, then one reason code per filter
+        code = body[_skip_properties(body, 2)]
+        if code >= 0x80:
+            raise ProtocolError(f"subscription to {self.topic} refused: "
+                                + _reason(PacketTypes.SUBACK, code))
+        self.connected.set()
+        log.info("subscribed to %s at QoS %d", self.topic, code)
+
+    def _disconnect(self, sock: socket.socket, out: bytearray) -> None:
+        # Normal disconnection: the session (and what the broker queues for
+        # it) stays for SESSION_EXPIRY_SECONDS.
+        with self._lock:
+            out += puback_packets(self._acks)
+            self._acks.clear()
+        sock.setblocking(True)
+        sock.settimeout(5)
+        with contextlib.suppress(OSError):
+            sock.sendall(bytes(out) + b"\xe0\x00")
