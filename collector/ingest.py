@@ -7,8 +7,9 @@ second from one process, so this connection reads the socket in large chunks,
 hands the broker's messages to the pipeline a chunk at a time, and sends the
 PUBACKs of a stored batch in one write. It speaks only what a QoS 1
 subscriber needs (CONNECT with a persistent session and a receive maximum,
-SUBSCRIBE, PUBLISH in, PUBACK out, PINGREQ, DISCONNECT); the collector's own
-publishing (receipts, dead letters, alerts) stays on paho.
+SUBSCRIBE, PUBLISH in, PUBACK out, PINGREQ, DISCONNECT) and QoS 0 out for
+receipts, which are as many as the schools; dead letters and alerts go
+through paho at QoS 1.
 
 All socket I/O happens in one thread, so a TLS connection is never read and
 written from two threads at once; other threads queue their PUBACKs and wake
@@ -86,6 +87,11 @@ def connect_packet(client_id: str, keepalive: int, receive_maximum: int,
 def subscribe_packet(topic: str) -> bytes:
     # Options byte 1: maximum QoS 1. Properties: none.
     return _packet(0x82, struct.pack("!H", SUBSCRIBE_ID) + b"\x00" + _utf8(topic) + b"\x01")
+
+
+def publish_packet(topic: str, payload: bytes) -> bytes:
+    """QoS 0, no properties."""
+    return _packet(0x30, _utf8(topic) + b"\x00" + payload)
 
 
 def puback_packets(mids: list[int]) -> bytes:
@@ -166,6 +172,7 @@ class Ingest:
         self.connected = threading.Event()
         self.conn = 0  # connection generation; acks for an older one are dropped
         self._acks: list[int] = []
+        self._publishes: list[bytes] = []
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -180,8 +187,18 @@ class Ingest:
         if not mids:
             return
         with self._lock:
-            wake = not self._acks
+            wake = not self._acks and not self._publishes
             self._acks.extend(mids)
+        if wake:
+            self._wake()
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Send at QoS 0 (thread-safe): for messages whose loss costs only a
+        resend, such as receipts. Held while disconnected."""
+        packet = publish_packet(topic, payload)
+        with self._lock:
+            wake = not self._acks and not self._publishes
+            self._publishes.append(packet)
         if wake:
             self._wake()
 
@@ -291,7 +308,9 @@ class Ingest:
                     self._wake_r.recv(4096)
                 with self._lock:
                     mids, self._acks = self._acks, []
+                    publishes, self._publishes = self._publishes, []
                 out += puback_packets(mids)
+                out += b"".join(publishes)
             if sock in readable or buffered():
                 try:
                     chunk = sock.recv(READ_BYTES)
@@ -357,8 +376,9 @@ class Ingest:
         # Normal disconnection: the session (and what the broker queues for
         # it) stays for SESSION_EXPIRY_SECONDS.
         with self._lock:
-            out += puback_packets(self._acks)
+            out += puback_packets(self._acks) + b"".join(self._publishes)
             self._acks.clear()
+            self._publishes.clear()
         sock.setblocking(True)
         sock.settimeout(5)
         with contextlib.suppress(OSError):

@@ -38,12 +38,13 @@ class Collector:
     def __init__(self, cfg: CollectorConfig, writer: Writer | None = None) -> None:
         self.cfg = cfg
         m = cfg.mqtt
-        # Readings come in on a lean connection of their own (collector.ingest);
-        # receipts, dead letters and alerts go out through paho.
+        # Readings come in, and receipts go out, on a lean connection of their
+        # own (collector.ingest); dead letters and alerts go out through paho.
         self.client = make_client(m, f"{m['client_id']}-out")
         self.topic = f"$share/{m['share_group']}/{m['topic']}" if m["share_group"] else m["topic"]
         self.writer = writer or make_writer(cfg.storage)
-        self.receipts = Receipts(lambda topic, body: self.client.publish(topic, body, qos=1),
+        # QoS 0: a lost receipt costs one resend, which overwrites itself.
+        self.receipts = Receipts(lambda topic, body: self.ingest.publish(topic, body),
                                  cfg.mqtt["receipt_interval_seconds"])
         registry = Registry(cfg.registry["file"]) if cfg.registry["file"] else None
         if registry is None:

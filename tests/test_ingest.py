@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from collector.ingest import Ingest, ProtocolError
 from collector.pipeline import Message
 from tests.services import Mosquitto, wait_for
-from tests.support import publisher_client
+from tests.support import Listener, publisher_client
 
 
 def config(port: int, **over: Any) -> dict[str, Any]:
@@ -117,6 +117,21 @@ def test_unacked_messages_come_back_after_a_broker_restart(broker: Mosquitto,
     again = Inbox()
     with subscribed(cfg, f"in-{unique}", topic, again):
         wait_for(lambda: len(again.payloads()) == 2, 10, "still unacked")
+
+
+def test_receipts_go_out_on_the_same_connection(broker: Mosquitto, unique: str) -> None:
+    listener = Listener(broker.port, f"receipts/{unique}/#")
+    inbox = Inbox()
+    try:
+        with subscribed(config(broker.port), f"in-{unique}", f"ingest/{unique}/#",
+                        inbox) as ingest:
+            for i in range(200):
+                ingest.publish(f"receipts/{unique}/s{i}", b'{"v":1,"ranges":[[%d,%d]]}' % (i, i))
+            wait_for(lambda: len(listener.messages) == 200, 10, "receipts")
+    finally:
+        listener.close()
+    assert [t for t, _, _ in listener.messages] == [f"receipts/{unique}/s{i}" for i in range(200)]
+    assert listener.json()[7] == {"v": 1, "ranges": [[7, 7]]}
 
 
 def test_an_idle_connection_is_kept_alive(broker: Mosquitto, unique: str,
