@@ -109,8 +109,18 @@ class Status:
     agent_version: str
 
 
+# The five patterns above in one: a valid topic costs one match on the
+# collector's hot path; the part-by-part checks below only name what is wrong.
+_TOPIC = re.compile("/".join((re.escape(TOPIC_ROOT), *(f"({p.pattern})" for p in (
+    REGION, REGION, REGION, SCHOOL_ID, NAME)))))
+
+
 def parse_topic(topic: str) -> tuple[Identity, str]:
     """Split a topic into the school's identity and the measurement name."""
+    match = _TOPIC.fullmatch(topic)
+    if match:
+        province, city, county, school_id, measurement = match.groups()
+        return Identity(province, city, county, school_id), measurement
     parts = topic.split("/")
     if len(parts) != 7 or "/".join(parts[:2]) != TOPIC_ROOT:
         raise WireError("topic_malformed", f"not {TOPIC_ROOT}/prov/city/county/school/name")
@@ -147,7 +157,7 @@ def _load(payload: bytes, max_bytes: int) -> dict[str, Any]:
         raise WireError("not_utf8", str(err)) from None
     try:
         # Non-finite numbers are not JSON; Python would accept NaN by default.
-        body = json.loads(text, parse_constant=_reject_constant)
+        body = _DECODER.decode(text)
     except WireError:
         raise
     except (ValueError, RecursionError) as err:
@@ -161,6 +171,9 @@ def _load(payload: bytes, max_bytes: int) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> Any:
     raise WireError("not_finite", f"{name} is not a number")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _keys(body: dict[str, Any], required: set[str]) -> None:

@@ -13,20 +13,29 @@ _KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 _STRING = str.maketrans({"\\": "\\\\", '"': '\\"'})
 
 
+def _key(text: str) -> str:
+    # Most names and tag values are plain words: one C-level test, not an escape.
+    return text if text.isalnum() or text.isidentifier() else text.translate(_KEY)
+
+
 def _value(value: FieldValue) -> str:
-    if isinstance(value, bool):
+    kind = type(value)
+    if kind is float:
+        return repr(value)
+    if kind is bool:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         # Every number is stored as a float: one agent sending 1000 and another
         # 999.5 for the same field would otherwise be a type conflict that
         # makes InfluxDB refuse the field for good.
         return repr(float(value))
-    return '"' + value.translate(_STRING) + '"'
+    return '"' + str(value).translate(_STRING) + '"'
 
 
 def line(reading: Reading) -> str:
     """One line: measurement,tags fields timestamp(ns). Tags are sorted, as InfluxDB prefers."""
-    parts = [reading.measurement.translate(_NAME)]
-    parts += [f"{k.translate(_KEY)}={v.translate(_KEY)}" for k, v in sorted(reading.tags.items())]
-    fields = ",".join(f"{k.translate(_KEY)}={_value(v)}" for k, v in reading.fields.items())
-    return f"{','.join(parts)} {fields} {reading.ts_ns}"
+    name = reading.measurement
+    head = name if name.isidentifier() else name.translate(_NAME)
+    tags = "".join([f",{_key(k)}={_key(v)}" for k, v in sorted(reading.tags.items())])
+    fields = ",".join([f"{_key(k)}={_value(v)}" for k, v in reading.fields.items()])
+    return f"{head}{tags} {fields} {reading.ts_ns}"
