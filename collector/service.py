@@ -60,7 +60,7 @@ class Collector:
                                  cfg.batch["max_delay_seconds"], cfg.batch["max_backoff_seconds"],
                                  self.receipts.add)
         self.ingest = Ingest(m, m["client_id"], self.topic, m["receive_maximum"],
-                             self.pipeline.submit)
+                             self.pipeline.submit, lambda: self.pipeline.queued)
         self.connected = self.ingest.connected  # set while the subscription stands
         self.stop_event = threading.Event()
 
