@@ -1,4 +1,5 @@
-"""paho-mqtt 2.x client set-up shared by the agent's publisher and the collector."""
+"""paho-mqtt 2.x client set-up shared by the agent's publisher and the collector's
+outbound connection."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from paho.mqtt.properties import Properties
 SESSION_EXPIRY_SECONDS = 7 * 86400
 
 
-def make_client(cfg: dict[str, Any], client_id: str, manual_ack: bool = False) -> mqtt.Client:
+def make_client(cfg: dict[str, Any], client_id: str) -> mqtt.Client:
     """An MQTT 5 client with TLS and credentials from an ``[mqtt]`` config table."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=mqtt.MQTTv5, manual_ack=manual_ack)
+                         protocol=mqtt.MQTTv5)
     if cfg["tls"]:
         client.tls_set(ca_certs=cfg["ca_file"] or None, certfile=cfg["cert_file"] or None,
                        keyfile=cfg["key_file"] or None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
@@ -27,17 +28,10 @@ def make_client(cfg: dict[str, Any], client_id: str, manual_ack: bool = False) -
     return client
 
 
-def connect_properties(receive_maximum: int | None = None) -> Properties:
+def connect_async(client: mqtt.Client, cfg: dict[str, Any]) -> None:
+    """Start connecting in paho's thread; it retries with backoff on its own."""
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
-    if receive_maximum:
-        props.ReceiveMaximum = receive_maximum
-    return props
-
-
-def connect_async(client: mqtt.Client, cfg: dict[str, Any],
-                  receive_maximum: int | None = None) -> None:
-    """Start connecting in paho's thread; it retries with backoff on its own."""
     client.connect_async(cfg["host"], cfg["port"], cfg["keepalive"], clean_start=False,
-                         properties=connect_properties(receive_maximum))
+                         properties=props)
     client.loop_start()

@@ -50,7 +50,7 @@ class ProtocolError(Exception):
     """The broker sent something a QoS 1 subscriber cannot accept; reconnect."""
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
     out = bytearray()
     while True:
         n, digit = divmod(n, 128)
@@ -65,7 +65,7 @@ def _utf8(text: str) -> bytes:
 
 
 def _packet(first: int, body: bytes) -> bytes:
-    return bytes([first]) + _varint(len(body)) + body
+    return bytes([first]) + varint(len(body)) + body
 
 
 def connect_packet(client_id: str, keepalive: int, receive_maximum: int,
@@ -76,7 +76,7 @@ def connect_packet(client_id: str, keepalive: int, receive_maximum: int,
     props = (b"\x11" + struct.pack("!I", SESSION_EXPIRY_SECONDS)
              + b"\x21" + struct.pack("!H", receive_maximum))
     body = (_utf8("MQTT") + bytes([5, flags]) + struct.pack("!H", keepalive)
-            + _varint(len(props)) + props + _utf8(client_id))
+            + varint(len(props)) + props + _utf8(client_id))
     if username:
         body += _utf8(username)
         if password:
@@ -191,10 +191,10 @@ class Ingest:
     # -- called from other threads ------------------------------------------
     def ack(self, messages: list[Message]) -> None:
         """PUBACK these messages (thread-safe; sent by the I/O thread)."""
-        mids = [m.mid for m in messages if m.qos and m.conn == self.conn]
-        if not mids:
-            return
-        with self._lock:
+        with self._lock:  # conn changes only under this lock
+            mids = [m.mid for m in messages if m.qos and m.conn == self.conn]
+            if not mids:
+                return
             wake = not self._acks and not self._publishes
             self._acks.extend(mids)
         if wake:
@@ -222,7 +222,7 @@ class Ingest:
         self._stop.set()
         self._wake()
         if self._thread is not None:
-            self._thread.join(10)
+            self._thread.join(CONNECT_TIMEOUT + 5)
         self._wake_r.close()
         self._wake_w.close()
 
@@ -244,6 +244,8 @@ class Ingest:
             except (OSError, ProtocolError) as err:
                 if not self._stop.is_set():
                     log.warning("disconnected from broker: %s", err)
+            except Exception:  # a bug here must not leave the collector deaf
+                log.exception("inbound connection failed; reconnecting")
             finally:
                 self.connected.clear()
                 sock.close()
@@ -279,7 +281,9 @@ class Ingest:
             if body[1] >= 0x80:
                 raise ProtocolError("broker refused the collector: "
                                     + _reason(PacketTypes.CONNACK, body[1]))
-            self.conn += 1
+            with self._lock:
+                self.conn += 1
+                self._acks.clear()  # for the old connection: the broker redelivers those
             sock.sendall(subscribe_packet(self.topic))
             log.info("connected to %s:%s, subscribing to %s (session present: %s)",
                      cfg["host"], cfg["port"], self.topic, bool(body[0] & 1))
@@ -292,8 +296,6 @@ class Ingest:
     def _serve(self, sock: socket.socket, buf: bytearray) -> None:
         keepalive = self.cfg["keepalive"]
         out = bytearray()
-        with self._lock:
-            self._acks.clear()  # for the old connection: the broker redelivers those
         last_sent = time.monotonic()
         ping_sent = 0.0
         # TLS may hold decrypted bytes that select() cannot see.

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.ingest import Ingest, ProtocolError
+from collector.ingest import Ingest, ProtocolError, varint
 from collector.pipeline import Message
 from tests.services import Mosquitto, wait_for
 from tests.support import Listener, publisher_client
@@ -199,15 +199,6 @@ def test_unreachable_broker_is_retried_with_a_clear_log(caplog: pytest.LogCaptur
 
 
 # -- the packet parser, byte by byte --------------------------------------------
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | 0x80 if n else digit)
-        if not n:
-            return bytes(out)
-
 
 def publish_packet(topic: str, payload: bytes, mid: int, props: bytes, dup: bool) -> bytes:
     """A QoS 1 PUBLISH as MQTT 5 section 3.3 lays it out."""

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import psutil
 
-from tests.bench.bench_collector import Collectors, count
-from tests.services import Influxd, Mosquitto, wait_for
+from tests.bench.bench_collector import Collectors, count, services
+from tests.services import wait_for
 from tests.support import influx1_storage
 
 PUBLISHER = r"""
@@ -73,59 +71,50 @@ def main() -> None:
     outage = float(sys.argv[2]) if len(sys.argv) > 2 else 60
     workers = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     catchup_budget = 10 * outage
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        broker = Mosquitto(tmp / "broker")
-        db = Influxd(tmp / "influxd")
-        broker.start()
-        db.start(60)
-        try:
-            db.create_db("catchup")
-            collectors = Collectors(tmp, broker.port, influx1_storage(db.url, "catchup"),
-                                    workers, 1000, "catchup")
-            collectors.start()
-            collectors.stop()  # the session exists; from now on the broker queues for it
-            mosquitto = psutil.Process(broker.proc.pid)
-            rss_before = mosquitto.memory_info().rss
-            pub = Publisher(broker.port, rate, outage + catchup_budget)
-            wait_for(lambda: pub.count >= rate * outage, outage * 3, "outage backlog")
-            backlog = pub.count
-            rss_queued = mosquitto.memory_info().rss - rss_before
-            start = time.monotonic()
-            collectors.start()
-            # stored == sent is checked from InfluxDB itself; it is also the end.
-            while True:
-                sent = pub.count
-                if count(db, "catchup") >= sent:
-                    break
-                collectors.sample()
-                time.sleep(0.2)
-                if time.monotonic() - start > catchup_budget:
-                    raise SystemExit(f"not caught up after {catchup_budget:.0f} s")
-            took = time.monotonic() - start
-            collectors.stop()
-            pub.proc.kill()
-            drained = sent
-            print(f"offered load {rate:,.0f} readings/s (paced publisher process); "
-                  f"collector processes: {workers}; outage {outage:.0f} s")
-            print(f"backlog at restart: {backlog:,} readings; broker RSS grew "
-                  f"{rss_queued / 2**20:,.0f} MiB ({rss_queued / max(backlog, 1):,.0f} B per "
-                  "queued reading)")
-            print(f"caught up after {took:.1f} s (incl. start-up); drain "
-                  f"{drained / took:,.0f} readings/s = {drained / took / rate:.1f}x the offered "
-                  f"load; collector peak RSS {collectors.peak_rss / 2**20:.0f} MiB")
-            drain = drained / took
-            national, minutes = 17_000, 10
-            print(f"at national load ({national:,}/s) a {minutes}-minute outage queues "
-                  f"{national * 60 * minutes:,} readings (~"
-                  f"{national * 60 * minutes * rss_queued / max(backlog, 1) / 2**30:.1f} GiB "
-                  f"of broker RAM); with this drain rate per process, catching up takes "
-                  + ", ".join(f"{n}: {national * 60 * minutes / (n * drain - national) / 60:.0f}"
-                              " min" for n in (1, 2, 4) if n * drain > national)
-                  + " (processes: minutes, given a core each)")
-        finally:
-            broker.stop()
-            db.stop()
+    with services() as (tmp, broker, db):
+        db.create_db("catchup")
+        collectors = Collectors(tmp, broker.port, influx1_storage(db.url, "catchup"),
+                                workers, 1000, "catchup")
+        collectors.start()
+        collectors.stop()  # the session exists; from now on the broker queues for it
+        mosquitto = psutil.Process(broker.proc.pid)
+        rss_before = mosquitto.memory_info().rss
+        pub = Publisher(broker.port, rate, outage + catchup_budget)
+        wait_for(lambda: pub.count >= rate * outage, outage * 3, "outage backlog")
+        backlog = pub.count
+        rss_queued = mosquitto.memory_info().rss - rss_before
+        start = time.monotonic()
+        collectors.start()
+        # stored == sent is checked from InfluxDB itself; it is also the end.
+        while True:
+            sent = pub.count
+            if count(db, "catchup") >= sent:
+                break
+            collectors.sample()
+            time.sleep(0.2)
+            if time.monotonic() - start > catchup_budget:
+                raise SystemExit(f"not caught up after {catchup_budget:.0f} s")
+        took = time.monotonic() - start
+        collectors.stop()
+        pub.proc.kill()
+        drained = sent
+        print(f"offered load {rate:,.0f} readings/s (paced publisher process); "
+              f"collector processes: {workers}; outage {outage:.0f} s")
+        print(f"backlog at restart: {backlog:,} readings; broker RSS grew "
+              f"{rss_queued / 2**20:,.0f} MiB ({rss_queued / max(backlog, 1):,.0f} B per "
+              "queued reading)")
+        print(f"caught up after {took:.1f} s (incl. start-up); drain "
+              f"{drained / took:,.0f} readings/s = {drained / took / rate:.1f}x the offered "
+              f"load; collector peak RSS {collectors.peak_rss / 2**20:.0f} MiB")
+        drain = drained / took
+        national, minutes = 17_000, 10
+        print(f"at national load ({national:,}/s) a {minutes}-minute outage queues "
+              f"{national * 60 * minutes:,} readings (~"
+              f"{national * 60 * minutes * rss_queued / max(backlog, 1) / 2**30:.1f} GiB "
+              f"of broker RAM); with this drain rate per process, catching up takes "
+              + ", ".join(f"{n}: {national * 60 * minutes / (n * drain - national) / 60:.0f}"
+                          " min" for n in (1, 2, 4) if n * drain > national)
+              + " (processes: minutes, given a core each)")
 
 
 if __name__ == "__main__":

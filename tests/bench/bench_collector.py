@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -108,6 +109,8 @@ def wait_stored(db: Influxd, name: str, n: int, collectors: Collectors,
         if stored and not first[0]:
             first = (now, stored)
         if stored >= n:
+            if first[1] >= n:
+                raise SystemExit(f"{n} readings drained between two samples: use a larger N")
             return (n - first[1]) / max(now - first[0], 1e-6)
         time.sleep(0.1)
 
@@ -135,51 +138,52 @@ def c_client_drain(port: int, n: int, messages: list[tuple[str, bytes]]) -> floa
     return n / (time.monotonic() - start)
 
 
+@contextlib.contextmanager
+def services() -> Iterator[tuple[Path, Mosquitto, Influxd]]:
+    """A broker and an influxd in a temp dir, for one benchmark run."""
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        with Mosquitto(tmp / "broker").running() as broker, \
+                Influxd(tmp / "influxd").running() as db:
+            yield tmp, broker, db
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 30000
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        broker = Mosquitto(tmp / "broker")
-        db = Influxd(tmp / "influxd")
-        broker.start()
-        db.start(60)
-        try:
-            print(f"{n} readings per run; 2,000 schools; 2 cores")
-            print(f"reference: influxd raw line protocol, 5,000-line batches: "
-                  f"{raw_ingest(db, n):,.0f} points/s")
-            base = time.time_ns() - 10**12
-            ref = c_client_drain(broker.port, n, payloads(n, base))
-            print(f"reference: mosquitto_sub (C) draining a {n} QoS 1 backlog: {ref:,.0f} msg/s")
-            print(f"{'scenario':<44} {'stored/s':>10} {'vs C drain':>11} {'peak RSS MiB':>13}")
-            run_id = 0
-            for label, procs, rmax in (("1 collector, receive_maximum 20", 1, 20),
-                                       ("1 collector, receive_maximum 1000", 1, 1000),
-                                       ("2 collectors, $share group, rmax 1000", 2, 1000)):
-                for mode in ("steady", "backlog"):
-                    run_id += 1
-                    name = f"b{run_id}"
-                    db.create_db(name)
-                    group = f"g{run_id}"
-                    collectors = Collectors(tmp, broker.port, influx1_storage(db.url, name),
-                                            procs, rmax, group)
-                    messages = payloads(n, base + run_id * 10**9)
+    with services() as (tmp, broker, db):
+        print(f"{n} readings per run; 2,000 schools; 2 cores")
+        print(f"reference: influxd raw line protocol, 5,000-line batches: "
+              f"{raw_ingest(db, n):,.0f} points/s")
+        base = time.time_ns() - 10**12
+        ref = c_client_drain(broker.port, n, payloads(n, base))
+        print(f"reference: mosquitto_sub (C) draining a {n} QoS 1 backlog: {ref:,.0f} msg/s")
+        print(f"{'scenario':<44} {'stored/s':>10} {'vs C drain':>11} {'peak RSS MiB':>13}")
+        run_id = 0
+        for label, procs, rmax in (("1 collector, receive_maximum 20", 1, 20),
+                                   ("1 collector, receive_maximum 1000", 1, 1000),
+                                   ("2 collectors, $share group, rmax 1000", 2, 1000)):
+            for mode in ("steady", "backlog"):
+                run_id += 1
+                name = f"b{run_id}"
+                db.create_db(name)
+                group = f"g{run_id}"
+                collectors = Collectors(tmp, broker.port, influx1_storage(db.url, name),
+                                        procs, rmax, group)
+                messages = payloads(n, base + run_id * 10**9)
+                collectors.start()
+                start = None
+                if mode == "backlog":
+                    collectors.stop()  # sessions persist; readings queue at the broker
+                    publish_all(broker.port, messages)
                     collectors.start()
-                    start = None
-                    if mode == "backlog":
-                        collectors.stop()  # sessions persist; readings queue at the broker
-                        publish_all(broker.port, messages)
-                        collectors.start()
-                    else:
-                        start = time.monotonic()
-                        sent = publish_all(broker.port, messages)
-                    rate = wait_stored(db, name, n, collectors, start)
-                    collectors.stop()
-                    note = f"  (publisher sent {sent:,.0f}/s)" if mode == "steady" else ""
-                    print(f"{label + ', ' + mode:<44} {rate:>10,.0f} {rate / ref:>11.2f} "
-                          f"{collectors.peak_rss / 2**20:>13.1f}{note}", flush=True)
-        finally:
-            broker.stop()
-            db.stop()
+                else:
+                    start = time.monotonic()
+                    sent = publish_all(broker.port, messages)
+                rate = wait_stored(db, name, n, collectors, start)
+                collectors.stop()
+                note = f"  (publisher sent {sent:,.0f}/s)" if mode == "steady" else ""
+                print(f"{label + ', ' + mode:<44} {rate:>10,.0f} {rate / ref:>11.2f} "
+                      f"{collectors.peak_rss / 2**20:>13.1f}{note}", flush=True)
 
 
 if __name__ == "__main__":
