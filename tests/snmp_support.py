@@ -167,6 +167,14 @@ def running_snmpsim(workdir: Path, recordings: dict[str, Path]) -> Iterator[int]
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"snmpsim did not start: {log.read_text(errors='replace')}")
             time.sleep(0.05)
+        # snmpsim has dropped the first request right after it began listening
+        # (seen here: no answer in 30 s, every later one answered at once), and
+        # it indexes a recording on first use. The tests poll with short timeouts and no
+        # retries, so every recording is warmed with net-snmp's own client.
+        for community in recordings:
+            subprocess.run(["snmpgetnext", "-v2c", "-c", community, "-t", "2", "-r", "10",
+                            f"127.0.0.1:{port}", ".1.3.6"], check=True, capture_output=True,
+                           timeout=60)
         yield port
     finally:
         proc.terminate()
