@@ -97,25 +97,23 @@ def main() -> None:
         took = time.monotonic() - start
         collectors.stop()
         pub.proc.kill()
-        drained = sent
+        drain = sent / took  # the backlog plus what arrived while draining
+        per_reading = rss_queued / max(backlog, 1)
         print(f"offered load {rate:,.0f} readings/s (paced publisher process); "
               f"collector processes: {workers}; outage {outage:.0f} s")
         print(f"backlog at restart: {backlog:,} readings; broker RSS grew "
-              f"{rss_queued / 2**20:,.0f} MiB ({rss_queued / max(backlog, 1):,.0f} B per "
-              "queued reading)")
-        print(f"caught up after {took:.1f} s (incl. start-up); drain "
-              f"{drained / took:,.0f} readings/s = {drained / took / rate:.1f}x the offered "
-              f"load; collector peak RSS {collectors.peak_rss / 2**20:.0f} MiB")
-        drain = drained / took
-        national, minutes = 17_000, 10
-        print(f"at national load ({national:,}/s) a {minutes}-minute outage queues "
-              f"{national * 60 * minutes:,} readings (~"
-              f"{national * 60 * minutes * rss_queued / max(backlog, 1) / 2**30:.1f} GiB "
-              f"of broker RAM); with this drain rate per process, catching up takes "
-              + ", ".join(f"{n}: {national * 60 * minutes / (n * drain - national) / 60:.0f}"
-                          " min" for n in (1, 2, 4) if n * drain > national)
+              f"{rss_queued / 2**20:,.0f} MiB ({per_reading:,.0f} B per queued reading)")
+        print(f"caught up after {took:.1f} s (incl. start-up); drain {drain:,.0f} readings/s "
+              f"= {drain / rate:.1f}x the offered load; collector peak RSS "
+              f"{collectors.peak_rss / 2**20:.0f} MiB")
+        national, queued = 17_000, 17_000 * 60 * 10
+        per_process = drain / workers
+        print(f"at national load ({national:,}/s) a 10-minute outage queues {queued:,} "
+              f"readings (~{queued * per_reading / 2**30:.1f} GiB of broker RAM); at this "
+              "drain rate per process, catching up takes "
+              + ", ".join(f"{n}: {queued / (n * per_process - national) / 60:.0f} min"
+                          for n in (1, 2, 4) if n * per_process > national)
               + " (processes: minutes, given a core each)")
-
 
 if __name__ == "__main__":
     main()
