@@ -9,8 +9,8 @@ import json
 import sys
 
 from agent import __version__, config, survey
-from agent.clicommon import EXIT_CONFIG, set_level, start
-from agent.reading import Reading
+from agent.contract.cli import EXIT_CONFIG, set_level, start
+from agent.contract.reading import Reading
 from agent.runtime import probe_context, publish_once, run_daemon
 from agent.scheduler import Scheduler
 
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = start(args.verbose, config.load, args.config)
     if cfg is None:
         return EXIT_CONFIG
-    set_level(args.verbose, cfg.agent["log_level"])
+    set_level(args.verbose, cfg.agent.log_level)
     if args.command == "check-config":
         probes = ", ".join(f"{p.name} every {p.interval:g}s" for p in cfg.probes) or "none"
         print(f"{cfg.file}: OK — school {cfg.identity.school_id} "

@@ -1,7 +1,7 @@
-"""The agent's TOML config: schema, loading and validation.
+"""The agent's TOML config: typed sections, loading and validation.
 
-Every key is checked at load; an unknown key or a bad value raises
-ConfigError naming file, line and key. Nothing here touches the network.
+Every key is checked at load; each unknown key or bad value is reported
+naming file, line and key. Nothing here touches the network.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.confschema import (
+from agent.contract.configschema import (
+    INVALID,
     Opt,
     Source,
     Table,
@@ -20,52 +21,54 @@ from agent.confschema import (
     load_toml,
     matches,
     one_of,
-    optional_file,
+    opt,
     positive,
+    section,
 )
+from agent.contract.mqttconfig import MqttConfig
+from agent.contract.schools import SCHOOL_TYPES
+from agent.contract.wire import REGION, SCHOOL_ID, Identity
 from agent.probes import REGISTRY, Probe, probe_class
-from agent.wire import REGION, SCHOOL_ID, Identity
 
-SCHOOL_TYPES = ("primary", "junior", "senior", "nine_year", "twelve_year", "vocational",
-                "teaching_point", "special")
+_REGION = matches(REGION.pattern, "an ASCII region code or slug")
 
-MQTT = Table({
-    "host": Opt(str),
-    "port": Opt(int, 8883, between(1, 65535)),
-    "tls": Opt(bool, True),
-    "ca_file": Opt(str, "", optional_file),
-    "cert_file": Opt(str, "", optional_file),
-    "key_file": Opt(str, "", optional_file),
-    "username": Opt(str, ""),
-    "password": Opt(str, ""),
-    "client_id": Opt(str, ""),
-    "keepalive": Opt(int, 60, between(5, 3600)),
-    "max_inflight": Opt(int, 100, between(1, 65535)),
+
+@section
+class SchoolSection:
+    id: str = opt(check=matches(SCHOOL_ID.pattern, "ASCII letters, digits, . _ -"))
+    name: str = opt("")
+    province: str = opt(check=_REGION)
+    city: str = opt(check=_REGION)
+    county: str = opt(check=_REGION)
+    type: str = opt("primary", one_of(*SCHOOL_TYPES))
+
+
+@section
+class AgentMqtt(MqttConfig):
+    max_inflight: int = opt(100, between(1, 65535))
     # Keep readings until the collector confirms it stored them: a broker
     # killed without saving loses what it had acknowledged.
-    "receipts": Opt(bool, True),
-    "receipt_timeout": Opt(float, 60.0, between(1, 86400)),
-})
+    receipts: bool = opt(True)
+    receipt_timeout: float = opt(60.0, between(1, 86400))
 
-SCHEMA = Table({
-    "school": Table({
-        "id": Opt(str, check=matches(SCHOOL_ID.pattern, "ASCII letters, digits, . _ -")),
-        "name": Opt(str, ""),
-        "province": Opt(str, check=matches(REGION.pattern, "an ASCII region code or slug")),
-        "city": Opt(str, check=matches(REGION.pattern, "an ASCII region code or slug")),
-        "county": Opt(str, check=matches(REGION.pattern, "an ASCII region code or slug")),
-        "type": Opt(str, "primary", one_of(*SCHOOL_TYPES)),
-    }),
-    "mqtt": MQTT,
-    "agent": Table({
-        "state_dir": Opt(str, "/var/lib/schoolnet-agent"),
-        "heartbeat_interval": Opt(float, 300.0, between(10, 86400)),
-        "log_level": Opt(str, "info", one_of("debug", "info", "warning", "error")),
-        "spool_max_readings": Opt(int, 200_000, between(100, 50_000_000)),
-        "spool_max_age_days": Opt(float, 30.0, between(1, 365)),
-    }),
-    "probes": Table(item=Opt(dict)),  # each checked against its probe's schema below
-})
+
+@section
+class AgentSection:
+    state_dir: str = opt("/var/lib/schoolnet-agent")
+    heartbeat_interval: float = opt(300.0, between(10, 86400))
+    log_level: str = opt("info", one_of("debug", "info", "warning", "error"))
+    spool_max_readings: int = opt(200_000, between(100, 50_000_000))
+    spool_max_age_days: float = opt(30.0, between(1, 365))
+
+
+@section
+class AgentFile:
+    school: SchoolSection = opt()
+    mqtt: AgentMqtt = opt()
+    agent: AgentSection = opt()
+    # Each checked against its probe's own options once the probe is known.
+    probes: dict[str, Any] = opt()
+
 
 @dataclass(frozen=True)
 class ProbeConfig:
@@ -73,45 +76,55 @@ class ProbeConfig:
     cls: type[Probe]
     interval: float
     timeout: float
-    opts: dict[str, Any]
+    opts: Any  # the probe's own options: its Options section, or a dict
 
 
 @dataclass(frozen=True)
 class AgentConfig:
     file: str
     identity: Identity
-    school: dict[str, Any]
-    mqtt: dict[str, Any]
-    agent: dict[str, Any]
+    school: SchoolSection
+    mqtt: AgentMqtt
+    agent: AgentSection
     probes: list[ProbeConfig]
 
     @property
     def state_dir(self) -> Path:
-        return Path(self.agent["state_dir"])
+        return Path(self.agent.state_dir)
 
 
-def _probe(name: str, raw: dict[str, Any], src: Source) -> ProbeConfig | None:
+def _probe(name: str, raw: Any, src: Source) -> ProbeConfig | None:
+    path = ("probes", name)
     if name not in REGISTRY:
-        raise src.error(("probes", name), "unknown probe; known: " + ", ".join(sorted(REGISTRY)))
+        src.report(path, "unknown probe; known: " + ", ".join(sorted(REGISTRY)))
+        return None
+    if not isinstance(raw, dict):
+        src.report(path, f"must be a table, got {raw!r}")
+        return None
     cls = probe_class(name)
     # Keys every probe table accepts besides its own; defaults are the probe's.
     common = {"enabled": Opt(bool, True),
               "interval": Opt(float, cls.default_interval, between(1, 86400)),
               "timeout": Opt(float, cls.default_timeout, positive)}
-    opts = check_value(raw, Table({**common, **cls.options}), src, ("probes", name))
-    for path, message in cls.check_options(opts):
-        raise src.error(("probes", name, *path), message)
-    if not opts.pop("enabled"):
+    before = len(src.errors)
+    shared = check({k: v for k, v in raw.items() if k in common}, Table(common), src, path)
+    opts = check_value({k: v for k, v in raw.items() if k not in common},
+                       cls.options_table(), src, path)
+    if opts is not INVALID and isinstance(opts, dict):
+        for sub, message in cls.check_options(opts):
+            src.report((*path, *sub), message)
+    if len(src.errors) > before or not shared["enabled"]:
         return None
-    return ProbeConfig(name, cls, opts.pop("interval"), opts.pop("timeout"), opts)
+    return ProbeConfig(name, cls, shared["interval"], shared["timeout"], opts)
 
 
 def load(path: str | Path) -> AgentConfig:
     data, src = load_toml(path)
-    cfg = check(data, SCHEMA, src)
-    if cfg["mqtt"]["cert_file"] and not cfg["mqtt"]["key_file"]:
-        raise src.error(("mqtt", "key_file"), "is required when cert_file is set")
-    school = cfg["school"]
-    identity = Identity(school["province"], school["city"], school["county"], school["id"])
-    probes = [p for name, raw in cfg["probes"].items() if (p := _probe(name, raw, src))]
-    return AgentConfig(src.file, identity, school, cfg["mqtt"], cfg["agent"], probes)
+    cfg = check(data, AgentFile, src)
+    probes = data.get("probes", {})
+    enabled = [p for name, raw in probes.items()
+               if (p := _probe(name, raw, src))] if isinstance(probes, dict) else []
+    src.raise_errors()
+    school = cfg.school
+    identity = Identity(school.province, school.city, school.county, school.id)
+    return AgentConfig(src.file, identity, school, cfg.mqtt, cfg.agent, enabled)

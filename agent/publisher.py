@@ -26,23 +26,24 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from agent import __version__
-from agent.mqttclient import connect_async, make_client
-from agent.reading import Reading
+from agent.config import AgentMqtt
+from agent.contract.mqttclient import connect_async, make_client
+from agent.contract.reading import Reading
+from agent.contract.wire import Identity, WireError, decode_receipt, encode, encode_status
 from agent.spool import Spool
-from agent.wire import Identity, WireError, decode_receipt, encode, encode_status
 
 log = logging.getLogger(__name__)
 
 
 class Publisher:
-    def __init__(self, mqtt_cfg: dict[str, Any], identity: Identity, spool: Spool) -> None:
+    def __init__(self, mqtt_cfg: AgentMqtt, identity: Identity, spool: Spool) -> None:
         self.identity = identity
         self.spool = spool
-        self.window = mqtt_cfg["max_inflight"]
+        self.window = mqtt_cfg.max_inflight
         self.published = 0
         self.confirmed = 0
-        self.receipts = mqtt_cfg["receipts"]
-        self.receipt_timeout = mqtt_cfg["receipt_timeout"]
+        self.receipts = mqtt_cfg.receipts
+        self.receipt_timeout = mqtt_cfg.receipt_timeout
         self._inflight: dict[int, int] = {}  # paho mid -> spool seq; pump thread only
         self._cursor = 0  # highest seq handed to paho since the last resend sweep
         self._swept = time.monotonic()
@@ -53,7 +54,7 @@ class Publisher:
         self._cfg = mqtt_cfg
         self._pump_thread = threading.Thread(target=self._pump_loop, name="publisher",
                                              daemon=True)
-        client_id = mqtt_cfg["client_id"] or f"schoolnet-agent-{identity.school_id}"
+        client_id = mqtt_cfg.client_id or f"schoolnet-agent-{identity.school_id}"
         self.client = make_client(mqtt_cfg, client_id)
         self.client.max_inflight_messages_set(self.window)
         self.client.will_set(identity.status_topic, self._status("offline"), qos=1, retain=True)
@@ -131,10 +132,10 @@ class Publisher:
                     reason: Any, props: Any) -> None:
         if reason.is_failure:
             log.warning("broker %s:%s refused the connection: %s",
-                        self._cfg["host"], self._cfg["port"], reason)
+                        self._cfg.host, self._cfg.port, reason)
             return
-        log.info("connected to %s:%s (session present: %s)", self._cfg["host"],
-                 self._cfg["port"], flags.session_present)
+        log.info("connected to %s:%s (session present: %s)", self._cfg.host,
+                 self._cfg.port, flags.session_present)
         client.publish(self.identity.status_topic, self._status("online"), qos=1, retain=True)
         if self.receipts:
             client.subscribe(self.identity.receipt_topic, qos=1)

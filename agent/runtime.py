@@ -10,9 +10,9 @@ import time
 
 from agent import __version__, sdnotify
 from agent.config import AgentConfig
+from agent.contract.reading import Reading
 from agent.probes import ProbeContext
 from agent.publisher import Publisher
-from agent.reading import Reading
 from agent.scheduler import Scheduler
 from agent.spool import Spool
 
@@ -20,12 +20,12 @@ log = logging.getLogger(__name__)
 
 
 def probe_context(cfg: AgentConfig) -> ProbeContext:
-    return ProbeContext(cfg.identity, cfg.school["type"], cfg.state_dir)
+    return ProbeContext(cfg.identity, cfg.school.type, cfg.state_dir)
 
 
 def open_spool(cfg: AgentConfig) -> Spool:
-    return Spool(cfg.state_dir / "spool.sqlite3", cfg.agent["spool_max_readings"],
-                 cfg.agent["spool_max_age_days"] * 86400)
+    return Spool(cfg.state_dir / "spool.sqlite3", cfg.agent.spool_max_readings,
+                 cfg.agent.spool_max_age_days * 86400)
 
 
 def health(started: float, spool: Spool, scheduler: Scheduler, publisher: Publisher) -> Reading:
@@ -46,7 +46,7 @@ async def _heartbeat(cfg: AgentConfig, sink: Publisher, spool: Spool, scheduler:
     while not stop.is_set():
         sink.submit(health(started, spool, scheduler, sink))
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), cfg.agent["heartbeat_interval"])
+            await asyncio.wait_for(stop.wait(), cfg.agent.heartbeat_interval)
 
 
 async def run_daemon(cfg: AgentConfig) -> int:

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from agent.config import ProbeConfig
+from agent.contract.reading import Reading
+from agent.contract.wire import WireError, check_fields, check_tags
 from agent.probes import Probe, ProbeContext
-from agent.reading import Reading
-from agent.wire import WireError, check_fields, check_tags
 
 log = logging.getLogger(__name__)
 Sink = Callable[[Reading], object]

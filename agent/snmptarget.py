@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from agent.confschema import Opt, between, matches, one_of
+from agent.contract.configschema import Opt, between, matches, one_of
 
 AUTH_PROTOCOLS = ("none", "md5", "sha", "sha224", "sha256", "sha384", "sha512")
 PRIV_PROTOCOLS = ("none", "des", "3des", "aes", "aes192", "aes256")

@@ -26,6 +26,7 @@ from pysnmp.hlapi.v3arch.asyncio import auth as hauth
 from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
 from pysnmp.proto import rfc1902, rfc1905
 
+from agent.errors import AgentError
 from agent.snmptarget import Target
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ _AUTHORIZATION_ERROR = 16  # RFC 3416 error-status authorizationError
 _LCD = CommandGeneratorLcdConfigurator()
 
 
-class SetupError(Exception):
+class SetupError(AgentError):
     """The target cannot even be addressed (name does not resolve)."""
 
 

@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from agent.errors import ConfigError
-from agent.reading import Reading
+from agent.contract.errors import ConfigError
+from agent.contract.reading import Reading
 from agent.wlan import surveys
 from agent.wlan.areas import Area, judge_area
 from agent.wlan.iwscan import Bss, merge_scans, parse_scan

@@ -33,8 +33,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agent.errors import ConfigError
-from agent.wire import RECEIPT_ROOT, TOPIC_ROOT
+from agent.contract.errors import ConfigError
+from agent.contract.wire import RECEIPT_ROOT, TOPIC_ROOT
+from collector.errors import CollectorError
 from collector.registry import School
 from collector.registry import load as load_registry
 
@@ -44,7 +45,7 @@ DEAD_LETTER = "schoolnet/deadletter"
 ALERTS = "schoolnet/alerts"
 
 
-class AccessError(ValueError):
+class AccessError(CollectorError):
     """The accounts cannot be written (a name clash, mosquitto_passwd failing)."""
 
 

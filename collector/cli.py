@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agent.clicommon import EXIT_CONFIG, set_level, setup_logging, start
-from agent.errors import ConfigError
+from agent.contract.cli import EXIT_CONFIG, set_level, setup_logging, start
+from agent.contract.errors import ConfigError
 from collector import __version__, config
 from collector.errors import CollectorError
 from collector.registry import LEVELS
@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
-    from agent.mqttclient import make_client
+    from agent.contract.mqttclient import make_client
     from collector.alerts import apprise_sink, mqtt_sink
     from collector.evaluate import Evaluator
     from collector.writer import make_writer
@@ -57,14 +57,14 @@ def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
     client = None
     sinks = []
     if not dry_run:
-        client = make_client(cfg.mqtt, cfg.mqtt["client_id"] + "-evaluate")
-        client.connect(cfg.mqtt["host"], cfg.mqtt["port"], cfg.mqtt["keepalive"])
+        client = make_client(cfg.mqtt, cfg.mqtt.client_id + "-evaluate")
+        client.connect(cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.keepalive)
         client.loop_start()
         publish = client.publish
         sinks.append(mqtt_sink(lambda t, p: publish(t, p, qos=1).wait_for_publish(10),
-                               cfg.alerts["topic_prefix"]))
-        if cfg.alerts["urls"]:
-            sinks.append(apprise_sink(cfg.alerts["urls"], cfg.alerts["language"]))
+                               cfg.alerts.topic_prefix))
+        if cfg.alerts.urls:
+            sinks.append(apprise_sink(cfg.alerts.urls, cfg.alerts.language))
     try:
         verdicts, alerts = Evaluator(cfg, writer, sinks, dry_run=dry_run).run_once()
     finally:
@@ -85,8 +85,8 @@ def _report(cfg: config.CollectorConfig, args: argparse.Namespace) -> int:
     from collector.report import latest_status, roll_up
     from collector.targets import load as load_targets
 
-    schools = list(load_registry(cfg.registry["file"]).values())
-    max_age = max(t.max_age_days for t in load_targets(cfg.targets["file"]).values())
+    schools = list(load_registry(cfg.registry.file).values())
+    max_age = max(t.max_age_days for t in load_targets(cfg.targets.file).values())
     status = latest_status(InfluxQLReader(cfg.storage), max_age)
     text = FORMATS[args.format](roll_up(schools, status, args.level, args.region), args.lang)
     if args.output:
@@ -109,13 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = start(args.verbose, config.load, args.config)
     if cfg is None:
         return EXIT_CONFIG
-    set_level(args.verbose, cfg.logging["level"])
+    set_level(args.verbose, cfg.logging.level)
     if args.command == "check-config":
-        print(f"{cfg.file}: OK — {cfg.storage['kind']} at {cfg.storage['url']}, "
-              f"broker {cfg.mqtt['host']}:{cfg.mqtt['port']}")
+        print(f"{cfg.file}: OK — {cfg.storage.kind} at {cfg.storage.url}, "
+              f"broker {cfg.mqtt.host}:{cfg.mqtt.port}")
         return 0
-    if args.command in ("evaluate", "report") and not (cfg.registry["file"]
-                                                      and cfg.targets["file"]):
+    if args.command in ("evaluate", "report") and not (cfg.registry.file
+                                                      and cfg.targets.file):
         print(f"config error: {cfg.file}: [registry] file and [targets] file are needed "
               f"for {args.command}", file=sys.stderr)
         return EXIT_CONFIG
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.worker is not None:
         return Collector(worker_config(cfg, args.worker)).run()
-    if cfg.mqtt["workers"] > 1:
+    if cfg.mqtt.workers > 1:
         return supervise(cfg, list(argv if argv is not None else sys.argv[1:]))
     return Collector(cfg).run()
 

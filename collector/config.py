@@ -1,114 +1,130 @@
-"""The collector's TOML config, validated at load like the agent's."""
+"""The collector's TOML config: typed sections, validated at load like the agent's."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 from pathlib import Path
-from typing import Any
 
-from agent.config import MQTT
-from agent.confschema import (
-    Opt,
-    Table,
+from agent.contract import configschema
+from agent.contract.configschema import (
+    Problem,
     between,
-    check,
-    load_toml,
     matches,
+    not_a_key,
     one_of,
+    opt,
     optional_file,
     positive,
+    section,
 )
-from agent.wire import MAX_PAYLOAD_BYTES
+from agent.contract.mqttconfig import MqttConfig
+from agent.contract.wire import MAX_PAYLOAD_BYTES
 
 
-def _strings(value: list[object]) -> str | None:
-    return None if all(isinstance(v, str) and v for v in value) else "must be a list of URLs"
+def _urls(value: list[str]) -> str | None:
+    return None if all(value) else "must be a list of URLs"
 
 
-SCHEMA = Table({
-    "mqtt": Table({
-        **MQTT.schema,
-        "port": Opt(int, 1883, between(1, 65535)),
-        "tls": Opt(bool, False),
-        "client_id": Opt(str, "schoolnet-collector"),
-        "topic": Opt(str, "schoolnet/v1/#"),
-        # Collectors sharing a group split the schools' traffic between them.
-        "share_group": Opt(str, "", matches(r"[A-Za-z0-9_-]*", "letters, digits, _ or -")),
-        "dead_letter_prefix": Opt(str, "schoolnet/deadletter"),
-        "receive_maximum": Opt(int, 1000, between(1, 65535)),
-        # Receipts to agents are gathered per school for this long (keep it
-        # well below the agents' receipt_timeout).
-        "receipt_interval_seconds": Opt(float, 2.0, between(0.01, 30)),
-        # Processes that split the traffic (a shared subscription); about one per core.
-        "workers": Opt(int, 1, between(1, 64)),
-    }),
-    "storage": Table({
-        "kind": Opt(str, check=one_of("influxdb1", "influxdb2")),
-        "url": Opt(str, check=matches(r"https?://\S+", "an http:// or https:// URL")),
-        "timeout_seconds": Opt(float, 10.0, positive),
-        # influxdb1: the v1 HTTP API (/write, InfluxQL)
-        "database": Opt(str, "schoolnet"),
-        "retention_policy": Opt(str, ""),
-        "username": Opt(str, ""),
-        "password": Opt(str, ""),
-        # influxdb2: InfluxDB 2.x/3.x through influxdb-client
-        "token": Opt(str, ""),
-        "org": Opt(str, ""),
-        "bucket": Opt(str, "schoolnet"),
-    }),
-    "batch": Table({
-        "max_points": Opt(int, 5000, between(1, 100_000)),
-        "max_delay_seconds": Opt(float, 0.2, between(0.001, 60)),
-        "max_backoff_seconds": Opt(float, 30.0, between(0.1, 3600)),
-    }),
-    "validation": Table({
-        "max_payload_bytes": Opt(int, MAX_PAYLOAD_BYTES, between(256, 1024 * 1024)),
-        "max_future_seconds": Opt(float, 300.0, between(0, 86400)),
-        # Agents replay their spool after an outage, so accept a month-old reading.
-        "max_age_days": Opt(float, 35.0, between(1, 3650)),
-    }),
-    # Compliance: who is registered, what the targets are, where alerts go.
-    "registry": Table({"file": Opt(str, "", optional_file)}),
-    "targets": Table({
-        "file": Opt(str, "", optional_file),
-        "evaluate_interval_seconds": Opt(float, 300.0, between(10, 86400)),
-    }),
-    "alerts": Table({
-        "topic_prefix": Opt(str, "schoolnet/alerts"),
-        "urls": Opt(list, [], _strings),
-        "language": Opt(str, "zh", one_of("zh", "en")),
-        "max_per_hour": Opt(int, 60, between(1, 100_000)),
-        "state_file": Opt(str, ""),
-    }),
-    "logging": Table({
-        "level": Opt(str, "info", one_of("debug", "info", "warning", "error")),
-        "stats_interval_seconds": Opt(float, 60.0, positive),
-    }),
-})
+@section
+class CollectorMqtt(MqttConfig):
+    port: int = opt(1883, between(1, 65535))
+    tls: bool = opt(False)
+    client_id: str = opt("schoolnet-collector")
+    topic: str = opt("schoolnet/v1/#")
+    # Collectors sharing a group split the schools' traffic between them.
+    share_group: str = opt("", matches(r"[A-Za-z0-9_-]*", "letters, digits, _ or -"))
+    dead_letter_prefix: str = opt("schoolnet/deadletter")
+    # Sent in CONNECT: how many unacknowledged readings the broker may send at once.
+    receive_maximum: int = opt(1000, between(1, 65535))
+    # Receipts to agents are gathered per school for this long (keep it
+    # well below the agents' receipt_timeout).
+    receipt_interval_seconds: float = opt(2.0, between(0.01, 30))
+    # Processes that split the traffic (a shared subscription); about one per core.
+    workers: int = opt(1, between(1, 64))
 
 
-@dataclass(frozen=True)
+@section
+class Storage:
+    kind: str = opt(check=one_of("influxdb1", "influxdb2"))
+    url: str = opt(check=matches(r"https?://\S+", "an http:// or https:// URL"))
+    timeout_seconds: float = opt(10.0, positive)
+    # influxdb1: the v1 HTTP API (/write, InfluxQL)
+    database: str = opt("schoolnet")
+    retention_policy: str = opt("")
+    username: str = opt("")
+    password: str = opt("")
+    # influxdb2: InfluxDB 2.x/3.x through influxdb-client
+    token: str = opt("")
+    org: str = opt("")
+    bucket: str = opt("schoolnet")
+
+    def problems(self) -> list[Problem]:
+        if self.kind != "influxdb2":
+            return []
+        return [((key,), 'is required for kind = "influxdb2"')
+                for key in ("token", "org") if not getattr(self, key)]
+
+
+@section
+class Batch:
+    max_points: int = opt(5000, between(1, 100_000))
+    max_delay_seconds: float = opt(0.2, between(0.001, 60))
+    max_backoff_seconds: float = opt(30.0, between(0.1, 3600))
+
+
+@section
+class Validation:
+    max_payload_bytes: int = opt(MAX_PAYLOAD_BYTES, between(256, 1024 * 1024))
+    max_future_seconds: float = opt(300.0, between(0, 86400))
+    # Agents replay their spool after an outage, so accept a month-old reading.
+    max_age_days: float = opt(35.0, between(1, 3650))
+
+
+@section
+class RegistrySection:
+    file: str = opt("", optional_file)
+
+
+@section
+class TargetsSection:
+    file: str = opt("", optional_file)
+    evaluate_interval_seconds: float = opt(300.0, between(10, 86400))
+
+
+@section
+class Alerts:
+    topic_prefix: str = opt("schoolnet/alerts")
+    urls: list[str] = opt([], _urls)
+    language: str = opt("zh", one_of("zh", "en"))
+    max_per_hour: int = opt(60, between(1, 100_000))
+    state_file: str = opt("")
+
+
+@section
+class Logging:
+    level: str = opt("info", one_of("debug", "info", "warning", "error"))
+    stats_interval_seconds: float = opt(60.0, positive)
+
+
+@section
 class CollectorConfig:
-    file: str
-    mqtt: dict[str, Any]
-    storage: dict[str, Any]
-    batch: dict[str, Any]
-    validation: dict[str, Any]
-    registry: dict[str, Any]
-    targets: dict[str, Any]
-    alerts: dict[str, Any]
-    logging: dict[str, Any]
+    mqtt: CollectorMqtt = opt()
+    storage: Storage = opt()
+    batch: Batch = opt()
+    validation: Validation = opt()
+    # Compliance: who is registered, what the targets are, where alerts go.
+    registry: RegistrySection = opt()
+    targets: TargetsSection = opt()
+    alerts: Alerts = opt()
+    logging: Logging = opt()
+    file: str = not_a_key("")
+
+    def problems(self) -> list[Problem]:
+        if self.targets.file and not self.registry.file:
+            return [(("registry", "file"), "is required to judge schools against targets")]
+        return []
 
 
 def load(path: str | Path) -> CollectorConfig:
-    data, src = load_toml(path)
-    cfg = check(data, SCHEMA, src)
-    storage = cfg["storage"]
-    if storage["kind"] == "influxdb2" and not storage["token"]:
-        raise src.error(("storage", "token"), "is required for kind = \"influxdb2\"")
-    if storage["kind"] == "influxdb2" and not storage["org"]:
-        raise src.error(("storage", "org"), "is required for kind = \"influxdb2\"")
-    if cfg["targets"]["file"] and not cfg["registry"]["file"]:
-        raise src.error(("registry", "file"), "is required to judge schools against targets")
-    return CollectorConfig(src.file, cfg["mqtt"], storage, cfg["batch"], cfg["validation"],
-                           cfg["registry"], cfg["targets"], cfg["alerts"], cfg["logging"])
+    cfg = configschema.load(path, CollectorConfig)
+    return dataclasses.replace(cfg, file=str(path))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from agent.contract.errors import SchoolnetError
 
-class CollectorError(Exception):
+
+class CollectorError(SchoolnetError):
     """Root of every exception the collector raises on purpose."""
 
 

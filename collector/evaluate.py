@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from agent.reading import FieldValue, Reading
+from agent.contract.reading import FieldValue, Reading
 from collector.alerts import Alert, Alerter, Send, apprise_sink, print_sink
 from collector.config import CollectorConfig
 from collector.lineproto import line
@@ -32,17 +32,17 @@ def compliance_point(v: Verdict, now_ns: int) -> Reading:
 class Evaluator:
     def __init__(self, cfg: CollectorConfig, writer: Writer, sinks: list[Send] | None = None,
                  registry: Registry | None = None, dry_run: bool = False) -> None:
-        self.registry = registry or Registry(cfg.registry["file"])
-        self.targets = load_targets(cfg.targets["file"])
+        self.registry = registry or Registry(cfg.registry.file)
+        self.targets = load_targets(cfg.targets.file)
         self.reader = InfluxQLReader(cfg.storage)
         self.writer = writer
         self.dry_run = dry_run
         alerts = cfg.alerts
         if dry_run:
-            sinks = [print_sink(alerts["language"])]
+            sinks = [print_sink(alerts.language)]
         elif sinks is None:
-            sinks = [apprise_sink(alerts["urls"], alerts["language"])] if alerts["urls"] else []
-        self.alerter = Alerter(alerts["state_file"], sinks, alerts["max_per_hour"])
+            sinks = [apprise_sink(alerts.urls, alerts.language)] if alerts.urls else []
+        self.alerter = Alerter(alerts.state_file, sinks, alerts.max_per_hour)
 
     def run_once(self) -> tuple[list[Verdict], list[Alert]]:
         """Judge every registered school; a dry run writes, saves and sends nothing."""

@@ -27,12 +27,12 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.mqttclient import SESSION_EXPIRY_SECONDS
+from agent.contract.mqttconfig import SESSION_EXPIRY_SECONDS, MqttConfig
+from collector.errors import CollectorError
 from collector.pipeline import Message
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ SUBSCRIBE_ID = 1
 Deliver = Callable[[list[Message]], None]
 
 
-class ProtocolError(Exception):
+class ProtocolError(CollectorError):
     """The broker sent something a QoS 1 subscriber cannot accept; reconnect."""
 
 
@@ -162,7 +162,7 @@ def parse_publish(data: bytes, first: int, start: int, end: int, conn: int,
 class Ingest:
     """One persistent MQTT 5 subscription feeding ``deliver`` from its own thread."""
 
-    def __init__(self, cfg: dict[str, Any], client_id: str, topic: str,
+    def __init__(self, cfg: MqttConfig, client_id: str, topic: str,
                  receive_maximum: int, deliver: Deliver,
                  backlog: Callable[[], int] | None = None) -> None:
         self.cfg = cfg
@@ -234,7 +234,7 @@ class Ingest:
                 sock, buf = self._open()
             except (OSError, ProtocolError) as err:
                 log.warning("cannot connect to broker %s:%s: %s; retry in %.0f s",
-                            self.cfg["host"], self.cfg["port"], err, delay)
+                            self.cfg.host, self.cfg.port, err, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 120.0)
                 continue
@@ -254,17 +254,17 @@ class Ingest:
 
     def _open(self) -> tuple[socket.socket, bytearray]:
         cfg = self.cfg
-        raw = socket.create_connection((cfg["host"], cfg["port"]), timeout=CONNECT_TIMEOUT)
+        raw = socket.create_connection((cfg.host, cfg.port), timeout=CONNECT_TIMEOUT)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock: socket.socket = raw
         try:
-            if cfg["tls"]:
-                ctx = ssl.create_default_context(cafile=cfg["ca_file"] or None)
-                if cfg["cert_file"]:
-                    ctx.load_cert_chain(cfg["cert_file"], cfg["key_file"] or None)
-                sock = ctx.wrap_socket(raw, server_hostname=cfg["host"])
-            sock.sendall(connect_packet(self.client_id, cfg["keepalive"], self.receive_maximum,
-                                        cfg["username"], cfg["password"]))
+            if cfg.tls:
+                ctx = ssl.create_default_context(cafile=cfg.ca_file or None)
+                if cfg.cert_file:
+                    ctx.load_cert_chain(cfg.cert_file, cfg.key_file or None)
+                sock = ctx.wrap_socket(raw, server_hostname=cfg.host)
+            sock.sendall(connect_packet(self.client_id, cfg.keepalive, self.receive_maximum,
+                                        cfg.username, cfg.password))
             buf = bytearray()
             while True:
                 chunk = sock.recv(4096)
@@ -286,7 +286,7 @@ class Ingest:
                 self._acks.clear()  # for the old connection: the broker redelivers those
             sock.sendall(subscribe_packet(self.topic))
             log.info("connected to %s:%s, subscribing to %s (session present: %s)",
-                     cfg["host"], cfg["port"], self.topic, bool(body[0] & 1))
+                     cfg.host, cfg.port, self.topic, bool(body[0] & 1))
             sock.setblocking(False)
             return sock, bytearray(buf[end:])  # with anything sent right after CONNACK
         except BaseException:
@@ -294,7 +294,7 @@ class Ingest:
             raise
 
     def _serve(self, sock: socket.socket, buf: bytearray) -> None:
-        keepalive = self.cfg["keepalive"]
+        keepalive = self.cfg.keepalive
         out = bytearray()
         last_sent = time.monotonic()
         ping_sent = 0.0

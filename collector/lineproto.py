@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.reading import FieldValue, Reading
+from agent.contract.reading import FieldValue, Reading
 
 # str.translate: one pass per string, on the collector's hottest path. In
 # names, keys and tag values a backslash is literal unless it precedes a

@@ -22,8 +22,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agent.reading import Reading
-from agent.wire import Envelope, Identity, Status, WireError
+from agent.contract.reading import Reading
+from agent.contract.wire import Envelope, Identity, Status, WireError
 from collector.errors import BadData, Unavailable
 from collector.lineproto import line
 from collector.validate import Refused, Validator

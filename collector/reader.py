@@ -13,22 +13,23 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from collector.config import Storage
 from collector.errors import Unavailable
 
 Row = dict[str, Any]
 
 
 class InfluxQLReader:
-    def __init__(self, storage: dict[str, Any]) -> None:
-        self.url = storage["url"].rstrip("/") + "/query"
-        v2 = storage["kind"] == "influxdb2"
-        self.db = storage["bucket"] if v2 else storage["database"]
-        self.timeout = storage["timeout_seconds"]
+    def __init__(self, storage: Storage) -> None:
+        self.url = storage.url.rstrip("/") + "/query"
+        v2 = storage.kind == "influxdb2"
+        self.db = storage.bucket if v2 else storage.database
+        self.timeout = storage.timeout_seconds
         self.headers: dict[str, str] = {}
         if v2:
-            self.headers["Authorization"] = f"Token {storage['token']}"
-        elif storage["username"]:
-            token = f"{storage['username']}:{storage['password']}".encode()
+            self.headers["Authorization"] = f"Token {storage.token}"
+        elif storage.username:
+            token = f"{storage.username}:{storage.password}".encode()
             self.headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
 
     def series(self, query: str) -> list[dict[str, Any]]:
@@ -41,7 +42,7 @@ class InfluxQLReader:
             raise Unavailable(f"InfluxQL query failed: {err}") from err
         result = body.get("results", [{}])[0]
         if "error" in result:
-            raise Unavailable(f"InfluxQL error: {result['error']}")
+            raise Unavailable(f"InfluxQL error: {result.error}")
         return list(result.get("series", []))
 
     def rows(self, query: str) -> list[Row]:

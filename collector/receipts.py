@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from agent.wire import Identity, encode_receipt
+from agent.contract.wire import Identity, encode_receipt
 
 
 class Receipts:

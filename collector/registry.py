@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.config import SCHOOL_TYPES
-from agent.errors import ConfigError
-from agent.wire import REGION, SCHOOL_ID, Identity
+from agent.contract.errors import ConfigError
+from agent.contract.schools import SCHOOL_TYPES
+from agent.contract.wire import REGION, SCHOOL_ID, Identity
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 
-from agent.mqttclient import connect_async, make_client
+from agent.contract.mqttclient import connect_async, make_client
 from collector.alerts import apprise_sink, mqtt_sink
 from collector.config import CollectorConfig
 from collector.errors import Unavailable
@@ -40,26 +40,26 @@ class Collector:
         m = cfg.mqtt
         # Readings come in, and receipts go out, on a lean connection of their
         # own (collector.ingest); dead letters and alerts go out through paho.
-        self.client = make_client(m, f"{m['client_id']}-out")
-        self.topic = f"$share/{m['share_group']}/{m['topic']}" if m["share_group"] else m["topic"]
+        self.client = make_client(m, f"{m.client_id}-out")
+        self.topic = f"$share/{m.share_group}/{m.topic}" if m.share_group else m.topic
         self.writer = writer or make_writer(cfg.storage)
         # QoS 0: a lost receipt costs one resend, which overwrites itself.
         self.receipts = Receipts(lambda topic, body: self.ingest.publish(topic, body),
-                                 cfg.mqtt["receipt_interval_seconds"])
-        registry = Registry(cfg.registry["file"]) if cfg.registry["file"] else None
+                                 cfg.mqtt.receipt_interval_seconds)
+        registry = Registry(cfg.registry.file) if cfg.registry.file else None
         if registry is None:
             log.warning("no school registry configured: readings from any school are accepted")
         self.evaluator: Evaluator | None = None
-        if cfg.targets["file"]:
-            sinks = [mqtt_sink(self._publish_alert, cfg.alerts["topic_prefix"])]
-            if cfg.alerts["urls"]:
-                sinks.append(apprise_sink(cfg.alerts["urls"], cfg.alerts["language"]))
+        if cfg.targets.file:
+            sinks = [mqtt_sink(self._publish_alert, cfg.alerts.topic_prefix)]
+            if cfg.alerts.urls:
+                sinks.append(apprise_sink(cfg.alerts.urls, cfg.alerts.language))
             self.evaluator = Evaluator(cfg, self.writer, sinks, registry)
         self.pipeline = Pipeline(Validator.from_config(cfg.validation, registry), self.writer,
-                                 self._ack, self._dead_letter, cfg.batch["max_points"],
-                                 cfg.batch["max_delay_seconds"], cfg.batch["max_backoff_seconds"],
+                                 self._ack, self._dead_letter, cfg.batch.max_points,
+                                 cfg.batch.max_delay_seconds, cfg.batch.max_backoff_seconds,
                                  self.receipts.add)
-        self.ingest = Ingest(m, m["client_id"], self.topic, m["receive_maximum"],
+        self.ingest = Ingest(m, m.client_id, self.topic, m.receive_maximum,
                              self.pipeline.submit, lambda: self.pipeline.queued)
         self.connected = self.ingest.connected  # set while the subscription stands
         self.stop_event = threading.Event()
@@ -68,7 +68,7 @@ class Collector:
         self.ingest.ack(messages)
 
     def _dead_letter(self, message: Message, reason: str, detail: str) -> None:
-        topic = f"{self.cfg.mqtt['dead_letter_prefix']}/{reason}"
+        topic = f"{self.cfg.mqtt.dead_letter_prefix}/{reason}"
         self.client.publish(topic, dead_letter_body(message, reason, detail), qos=1)
 
     def _publish_alert(self, topic: str, payload: bytes) -> None:
@@ -76,7 +76,7 @@ class Collector:
 
     def _evaluate_loop(self) -> None:
         assert self.evaluator is not None
-        interval = self.cfg.targets["evaluate_interval_seconds"]
+        interval = self.cfg.targets.evaluate_interval_seconds
         while not self.stop_event.wait(interval):
             try:
                 self.evaluator.run_once()
@@ -89,7 +89,7 @@ class Collector:
         connect_async(self.client, self.cfg.mqtt)
         self.ingest.start()
         worker = threading.Thread(target=self.pipeline.run, name="pipeline",
-                                  args=(self.stop_event, self.cfg.mqtt["receive_maximum"]))
+                                  args=(self.stop_event, self.cfg.mqtt.receive_maximum))
         worker.start()
         threading.Thread(target=self.receipts.run, args=(self.stop_event,), name="receipts",
                          daemon=True).start()
@@ -111,7 +111,7 @@ class Collector:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
         worker = self.start()
-        interval = self.cfg.logging["stats_interval_seconds"]
+        interval = self.cfg.logging.stats_interval_seconds
         next_log = time.monotonic() + interval
         while not self.stop_event.wait(1.0):
             if time.monotonic() >= next_log:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from agent.config import SCHOOL_TYPES
-from agent.confschema import Opt, Table, between, check, load_toml, one_of, positive
+from agent.contract.configschema import Opt, Table, between, check, load_toml, one_of, positive
+from agent.contract.schools import SCHOOL_TYPES
 
 
 @dataclass(frozen=True)

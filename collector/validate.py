@@ -7,9 +7,8 @@ can judge: the time window around its own clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from agent.wire import (
+from agent.contract.wire import (
     STATUS,
     Envelope,
     Identity,
@@ -19,6 +18,7 @@ from agent.wire import (
     decode_status,
     parse_topic,
 )
+from collector.config import Validation
 from collector.registry import Registry
 
 
@@ -38,9 +38,9 @@ class Validator:
     registry: Registry | None = None
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any], registry: Registry | None = None) -> Validator:
-        return cls(cfg["max_payload_bytes"], int(cfg["max_future_seconds"] * 1e9),
-                   int(cfg["max_age_days"] * 86400e9), registry)
+    def from_config(cls, cfg: Validation, registry: Registry | None = None) -> Validator:
+        return cls(cfg.max_payload_bytes, int(cfg.max_future_seconds * 1e9),
+                   int(cfg.max_age_days * 86400e9), registry)
 
     def _registered(self, identity: Identity) -> None:
         if self.registry is None:

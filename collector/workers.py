@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 def worker_config(cfg: CollectorConfig, index: int) -> CollectorConfig:
     """Worker ``index``'s view: its own client id, a shared group, and only the
     first worker judging compliance (once per round, not once per worker)."""
-    mqtt = {**cfg.mqtt, "client_id": f"{cfg.mqtt['client_id']}-{index}",
-            "share_group": cfg.mqtt["share_group"] or cfg.mqtt["client_id"]}
-    targets = cfg.targets if index == 0 else {**cfg.targets, "file": ""}
+    mqtt = replace(cfg.mqtt, client_id=f"{cfg.mqtt.client_id}-{index}",
+                   share_group=cfg.mqtt.share_group or cfg.mqtt.client_id)
+    targets = cfg.targets if index == 0 else replace(cfg.targets, file="")
     return replace(cfg, mqtt=mqtt, targets=targets)
 
 
@@ -39,9 +39,9 @@ def supervise(cfg: CollectorConfig, argv: list[str]) -> int:
         return subprocess.Popen([sys.executable, "-m", "collector.cli", *argv,
                                  "--worker", str(index)])
 
-    children = {i: spawn(i) for i in range(cfg.mqtt["workers"])}
+    children = {i: spawn(i) for i in range(cfg.mqtt.workers)}
     log.info("started %d collector workers in shared group %s", len(children),
-             cfg.mqtt["share_group"] or cfg.mqtt["client_id"])
+             cfg.mqtt.share_group or cfg.mqtt.client_id)
     while not stop.wait(1.0):
         for index, child in list(children.items()):
             code = child.poll()

@@ -12,8 +12,9 @@ import logging
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Protocol
+from typing import Protocol
 
+from collector.config import Storage
 from collector.errors import BadData, Unavailable
 
 log = logging.getLogger(__name__)
@@ -36,15 +37,15 @@ def _classify(status: int, body: str) -> BadData | Unavailable:
 class InfluxV1Writer:
     """InfluxDB 1.x ``/write`` with database, retention policy and basic auth."""
 
-    def __init__(self, cfg: dict[str, Any]) -> None:
-        params = {"db": cfg["database"], "precision": "ns"}
-        if cfg["retention_policy"]:
-            params["rp"] = cfg["retention_policy"]
-        self.url = cfg["url"].rstrip("/") + "/write?" + urllib.parse.urlencode(params)
-        self.timeout = cfg["timeout_seconds"]
+    def __init__(self, cfg: Storage) -> None:
+        params = {"db": cfg.database, "precision": "ns"}
+        if cfg.retention_policy:
+            params["rp"] = cfg.retention_policy
+        self.url = cfg.url.rstrip("/") + "/write?" + urllib.parse.urlencode(params)
+        self.timeout = cfg.timeout_seconds
         self.headers = {"Content-Type": "text/plain; charset=utf-8"}
-        if cfg["username"]:
-            token = f"{cfg['username']}:{cfg['password']}".encode()
+        if cfg.username:
+            token = f"{cfg.username}:{cfg.password}".encode()
             self.headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
 
     def write(self, lines: list[str]) -> None:
@@ -65,16 +66,16 @@ class InfluxV1Writer:
 class InfluxV2Writer:
     """InfluxDB 2.x/3.x (and anything speaking ``/api/v2/write``) through influxdb-client."""
 
-    def __init__(self, cfg: dict[str, Any]) -> None:
+    def __init__(self, cfg: Storage) -> None:
         from influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
 
         # retries=False: the collector owns retrying, so a failed batch is held,
         # not silently dropped by the client's own background logic.
-        self.client = InfluxDBClient(url=cfg["url"], token=cfg["token"], org=cfg["org"],
-                                     timeout=int(cfg["timeout_seconds"] * 1000), retries=False)
+        self.client = InfluxDBClient(url=cfg.url, token=cfg.token, org=cfg.org,
+                                     timeout=int(cfg.timeout_seconds * 1000), retries=False)
         self.api = self.client.write_api(write_options=SYNCHRONOUS)
-        self.bucket, self.org = cfg["bucket"], cfg["org"]
+        self.bucket, self.org = cfg.bucket, cfg.org
 
     def write(self, lines: list[str]) -> None:
         from influxdb_client.client.write_api import WritePrecision
@@ -95,7 +96,7 @@ class InfluxV2Writer:
         self.client.close()
 
 
-def make_writer(cfg: dict[str, Any]) -> Writer:
-    if cfg["kind"] == "influxdb2":
+def make_writer(cfg: Storage) -> Writer:
+    if cfg.kind == "influxdb2":
         return InfluxV2Writer(cfg)
     return InfluxV1Writer(cfg)

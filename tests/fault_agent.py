@@ -13,19 +13,20 @@ import sys
 import time
 from pathlib import Path
 
+from agent.config import AgentMqtt
+from agent.contract.configschema import build
+from agent.contract.reading import Reading
+from agent.contract.wire import Identity
 from agent.publisher import Publisher
-from agent.reading import Reading
 from agent.spool import Spool
-from agent.wire import Identity
 
 
 def main() -> int:
     host, port, state, school, count, rate = sys.argv[1:7]
     identity = Identity("37", "3701", "370102", school)
-    cfg = {"host": host, "port": int(port), "tls": False, "ca_file": "", "cert_file": "",
-           "key_file": "", "username": "", "password": "", "client_id": f"fault-{school}",
-           "keepalive": 5, "max_inflight": 100, "receipts": True,
-           "receipt_timeout": 3.0}
+    cfg = build(AgentMqtt, {"host": host, "port": int(port), "tls": False,
+                            "client_id": f"fault-{school}", "keepalive": 5,
+                            "receipt_timeout": 3.0})
     spool = Spool(Path(state) / "spool.sqlite3")
     publisher = Publisher(cfg, identity, spool)
     publisher.start()

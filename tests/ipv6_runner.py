@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 from agent import config
+from agent.contract.wire import encode
 from agent.probes import ProbeContext
-from agent.wire import encode
 
 
 def main(path: str) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from agent.wire import decode
+from agent.contract.wire import decode
 
 REPO = Path(__file__).resolve().parent.parent
 _counter = itertools.count()

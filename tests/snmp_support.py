@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.wire import Identity
+from agent.contract.wire import Identity
 
 V3_USER = "schoolnet"
 V3_AUTH_KEY = "auth-key-0123"
@@ -268,7 +268,7 @@ def snmp_set(host: str, port: int, oid: str, value: object, community: str = "te
 
 def probe_opts(raw: dict[str, Any]) -> dict[str, Any]:
     """A classroom_links options dict checked exactly as config loading checks it."""
-    from agent.confschema import Source, Table, check_value
+    from agent.contract.configschema import Source, Table, check_value
     from agent.probes.classroom_links import ClassroomLinks
 
     opts: dict[str, Any] = check_value(raw, Table(ClassroomLinks.options), Source("test", ""),
@@ -289,7 +289,7 @@ def collect(probe: Any) -> list[Any]:
     """Run one poll and push every reading through the wire contract both ways."""
     import asyncio
 
-    from agent.wire import decode, encode
+    from agent.contract.wire import decode, encode
 
     readings = asyncio.run(probe.collect())
     for seq, reading in enumerate(readings):

@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.contract.wire import Identity
 from agent.probes import ProbeContext
-from agent.wire import Identity
 from tests.netns import VethLink, veth_link
 from tests.services import wait_for
 

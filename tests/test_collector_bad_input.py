@@ -11,8 +11,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from agent.reading import Reading
-from agent.wire import Identity, encode
+from agent.contract.reading import Reading
+from agent.contract.wire import Identity, encode
 from tests.services import Influxd, Mosquitto, wait_for
 from tests.support import (
     Listener,

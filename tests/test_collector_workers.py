@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psutil
 
-from agent.reading import Reading
-from agent.wire import Identity, encode
+from agent.contract.reading import Reading
+from agent.contract.wire import Identity, encode
 from tests.services import Influxd, Mosquitto, wait_for
 from tests.support import collector_toml, influx1_storage, publisher_client
 

@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from agent.reading import Reading
-from agent.wire import Identity, encode
+from agent.contract.reading import Reading
+from agent.contract.wire import Identity, encode
 from tests.services import Influxd, Mosquitto, wait_for
 from tests.support import (
     Listener,

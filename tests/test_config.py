@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent import config as agent_config
-from agent.errors import ConfigError
+from agent.contract.errors import ConfigError
 from collector import config as collector_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,12 +47,12 @@ def test_examples_load() -> None:
     # wan_throughput ships disabled: a test fills the school's exit for a few seconds
     assert [p.name for p in cfg.probes] == ["wan_link", "ipv6", "classroom_links", "wifi"]
     collector = collector_config.load(REPO / "configs/collector.example.toml")
-    assert collector.storage["kind"] == "influxdb1"
+    assert collector.storage.kind == "influxdb1"
 
 
 def test_defaults_are_filled(tmp_path: Path) -> None:
     cfg = agent_config.load(write(tmp_path, GOOD))
-    assert cfg.mqtt["port"] == 8883 and cfg.mqtt["tls"] is True
+    assert cfg.mqtt.port == 8883 and cfg.mqtt.tls is True
     probe = cfg.probes[0]
     assert (probe.interval, probe.timeout, probe.opts["interface"]) == (30.0, 30.0, "")
 

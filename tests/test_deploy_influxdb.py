@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
-from agent.reading import Reading
+from agent.contract.configschema import build
+from agent.contract.reading import Reading
+from collector.config import Storage
 from collector.errors import Unavailable
 from collector.lineproto import line
 from collector.writer import InfluxV1Writer
@@ -65,8 +67,9 @@ def query(server: Influxd, q: str, user: str, password: str) -> dict[str, Any]:
 
 
 def writer(server: Influxd, user: str, password: str) -> InfluxV1Writer:
-    return InfluxV1Writer({"url": server.url, "database": "schoolnet", "retention_policy": "",
-                           "timeout_seconds": 5, "username": user, "password": password})
+    return InfluxV1Writer(build(Storage, {
+        "kind": "influxdb1", "url": server.url, "database": "schoolnet", "timeout_seconds": 5,
+        "username": user, "password": password}))
 
 
 def test_bootstrap_creates_database_policy_and_least_privilege_users(

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.contract.configschema import build
+from agent.contract.mqttconfig import MqttConfig
 from collector.brokeraccess import read_registry, write_accounts
 from collector.ingest import Ingest
 from collector.pipeline import Message
@@ -332,13 +334,12 @@ max_delay_seconds = 0.05
 def test_collector_ingest_over_tls_and_a_refused_login(deployed: Setup,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     """The collector's own inbound connection (not paho) on the TLS password listener."""
-    cfg = {"host": "localhost", "port": deployed.broker.port, "tls": True,
-           "ca_file": str(deployed.etc / "ca.crt"), "cert_file": "", "key_file": "",
-           "username": "collector", "password": deployed.passwords["collector"],
-           "keepalive": 60}
+    cfg = build(MqttConfig, {"host": "localhost", "port": deployed.broker.port, "tls": True,
+                             "ca_file": str(deployed.etc / "ca.crt"), "username": "collector",
+                             "password": deployed.passwords["collector"]})
     got: list[Message] = []
     ingest = Ingest(cfg, "collector-tls", "$share/tls/schoolnet/v1/#", 100, got.extend)
-    wrong = Ingest({**cfg, "password": "not-it"}, "collector-wrong", "schoolnet/v1/#", 100,
+    wrong = Ingest(replace(cfg, password="not-it"), "collector-wrong", "schoolnet/v1/#", 100,
                    got.extend)
     ingest.start()
     wrong.start()

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent import config as agent_config
-from agent.errors import ConfigError
-from agent.wire import Identity, WireError, decode_receipt, parse_topic
+from agent.contract.errors import ConfigError
+from agent.contract.wire import Identity, WireError, decode_receipt, parse_topic
 from collector.registry import load as load_registry
 from collector.validate import Validator
 

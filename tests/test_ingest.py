@@ -18,15 +18,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.contract.configschema import build
+from agent.contract.mqttconfig import MqttConfig
 from collector.ingest import Ingest, ProtocolError, varint
 from collector.pipeline import Message
 from tests.services import Mosquitto, wait_for
 from tests.support import Listener, publisher_client
 
 
-def config(port: int, **over: Any) -> dict[str, Any]:
-    return {"host": "127.0.0.1", "port": port, "tls": False, "ca_file": "", "cert_file": "",
-            "key_file": "", "username": "", "password": "", "keepalive": 60, **over}
+def config(port: int, **over: Any) -> MqttConfig:
+    return build(MqttConfig, {"host": "127.0.0.1", "port": port, "tls": False, **over})
 
 
 class Inbox:

@@ -12,7 +12,7 @@ import pytest
 
 import agent.probes.ipv6 as ipv6_module
 from agent import config
-from agent.errors import ConfigError
+from agent.contract.errors import ConfigError
 from agent.probes import ProbeContext
 from agent.probes.ipv6 import Ipv6
 from tests.support import AGENT_HEAD

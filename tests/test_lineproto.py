@@ -7,7 +7,7 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.reading import Reading
+from agent.contract.reading import Reading
 from collector.lineproto import line
 from collector.writer import InfluxV1Writer
 from tests.services import Influxd

@@ -10,8 +10,10 @@ import threading
 import time
 from pathlib import Path
 
-from agent.reading import Reading
-from agent.wire import MAX_PAYLOAD_BYTES, Identity, encode
+from agent.contract.configschema import build
+from agent.contract.reading import Reading
+from agent.contract.wire import MAX_PAYLOAD_BYTES, Identity, encode
+from collector.config import Storage
 from collector.pipeline import Message, Pipeline
 from collector.validate import Validator
 from collector.writer import InfluxV1Writer
@@ -20,9 +22,9 @@ from tests.services import Influxd, wait_for
 ID = Identity("37", "3701", "370102", "pipe-1")
 
 
-def storage(url: str, db: str) -> dict[str, object]:
-    return {"url": url, "database": db, "retention_policy": "", "username": "",
-            "password": "", "timeout_seconds": 5.0}
+def storage(url: str, db: str) -> Storage:
+    return build(Storage, {"kind": "influxdb1", "url": url, "database": db,
+                           "timeout_seconds": 5.0})
 
 
 def message(seq: int, fields: dict[str, float | str], ts: int) -> Message:

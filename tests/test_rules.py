@@ -6,7 +6,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from agent.reading import Reading
+from agent.contract.reading import Reading
 from collector.lineproto import line
 from collector.reader import InfluxQLReader
 from collector.registry import School
@@ -14,6 +14,7 @@ from collector.rules import Rules
 from collector.targets import load as load_targets
 from collector.writer import InfluxV1Writer
 from tests.services import Influxd
+from tests.test_pipeline import storage
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,16 +24,13 @@ def school(sid: str, classes: int) -> School:
 
 
 def store(influxd: Influxd, db: str, points: list[Reading]) -> None:
-    InfluxV1Writer({"url": influxd.url, "database": db, "retention_policy": "", "username": "",
-                    "password": "", "timeout_seconds": 5.0}).write([line(p) for p in points])
+    InfluxV1Writer(storage(influxd.url, db)).write([line(p) for p in points])
 
 
 def rules(influxd: Influxd, db: str, **changes: object) -> Rules:
     targets = load_targets(REPO / "configs/targets.toml")
     targets = {k: replace(v, **changes) for k, v in targets.items()}  # type: ignore[arg-type]
-    return Rules(InfluxQLReader({"url": influxd.url, "kind": "influxdb1", "database": db,
-                                 "timeout_seconds": 5.0, "username": "", "password": ""}),
-                 targets)
+    return Rules(InfluxQLReader(storage(influxd.url, db)), targets)
 
 
 def room(sid: str, name: str, speed: float, ago: int, result: str = "ok") -> Reading:

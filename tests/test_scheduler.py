@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from agent.config import ProbeConfig
+from agent.contract.reading import Reading
+from agent.contract.wire import Identity
 from agent.probes import Probe, ProbeContext
-from agent.reading import Reading
 from agent.scheduler import Scheduler
-from agent.wire import Identity
 
 CTX = ProbeContext(Identity("37", "3701", "370102", "s1"), "primary", Path("/tmp"))
 

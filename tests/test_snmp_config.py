@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import load
-from agent.errors import ConfigError
+from agent.contract.errors import ConfigError
 from agent.probes.classroom_links import ClassroomLinks
 from tests.support import AGENT_HEAD
 

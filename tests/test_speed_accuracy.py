@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from agent.contract.reading import Reading
+from agent.contract.wire import decode, encode
 from agent.probes.wan_throughput import WanThroughput
-from agent.reading import Reading
-from agent.wire import decode, encode
 from tests.speed_support import CTX_IDENTITY, IPERF_PORT, ctx, wan
 
 # Tolerances against the iperf3 reference on this shared 2-core machine; the

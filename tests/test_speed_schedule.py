@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent import config as agent_config
-from agent.errors import ConfigError
+from agent.contract.errors import ConfigError
 from agent.probes.speed_schedule import SpeedSchedule, current_window
 from tests.speed_support import ROOT, wan
 from tests.support import AGENT_HEAD

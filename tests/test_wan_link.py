@@ -6,9 +6,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from agent.contract.wire import Identity
 from agent.probes import ProbeContext
 from agent.probes.wan_link import WanLink, default_route_interface
-from agent.wire import Identity
 from tests.netns import ip, veth_link
 from tests.services import free_port
 

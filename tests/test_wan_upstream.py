@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from agent import config as agent_config
-from agent.errors import ConfigError
+from agent.contract.errors import ConfigError
 from agent.probes.wan_link import WanLink
 from agent.probes.wan_upstream import Poll, delta64, rebooted
 from tests.netns import veth_link

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import load
-from agent.errors import ConfigError
+from agent.contract.errors import ConfigError
 from agent.wlan.aps import OFFLINE, ONLINE, STANDBY, ApState, merge_ha
 from agent.wlan.areas import Area, judge_area
 from tests.wifi_support import make_probe, write_config

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from agent import survey
-from agent.reading import Reading
+from agent.contract.reading import Reading
 from agent.wlan import surveys
 from tests.wifi_support import IW, collect, make_probe, one, write_config
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agent.reading import Reading
-from agent.wire import (
+from agent.contract.reading import Reading
+from agent.contract.wire import (
     MAX_PAYLOAD_BYTES,
     Identity,
     WireError,

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import load
+from agent.contract.reading import Reading
+from agent.contract.wire import Identity, decode, encode
 from agent.probes import ProbeContext
 from agent.probes.wifi import Wifi
-from agent.reading import Reading
-from agent.wire import Identity, decode, encode
 from tests.snmp_support import running_snmpsim
 from tests.support import AGENT_HEAD
 

@@ -9,15 +9,15 @@ pysnmp for a probe it does not run.
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from agent.confschema import Opt, Table
-from agent.reading import Reading
-from agent.wire import Identity
+from agent.contract.configschema import Opt, Table, schema_of
+from agent.contract.reading import Reading
+from agent.contract.wire import Identity
 
 REGISTRY: dict[str, str] = {
     "wan_link": "agent.probes.wan_link:WanLink",
@@ -39,6 +39,8 @@ class ProbeContext:
 
 class Probe:
     name: ClassVar[str]
+    # The probe's config keys: a section class (typed), or a legacy mapping.
+    Options: ClassVar[type | None] = None
     options: ClassVar[Mapping[str, Opt | Table]] = {}
     default_interval: ClassVar[float] = 60.0
     default_timeout: ClassVar[float] = 30.0
@@ -51,6 +53,10 @@ class Probe:
         raise NotImplementedError
 
     @classmethod
+    def options_table(cls) -> Table:
+        return schema_of(cls.Options) if cls.Options is not None else Table(cls.options)
+
+    @classmethod
     def check_options(cls, opts: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
         """Checks across keys that ``options`` cannot express (a classroom naming a
         switch that is not configured, SNMPv3 without a user): a list of (key path
@@ -60,6 +66,5 @@ class Probe:
 
 def probe_class(name: str) -> type[Probe]:
     """Import and return the probe registered as ``name`` (KeyError if none)."""
-    module_name, _, class_name = REGISTRY[name].partition(":")
-    cls: type[Probe] = getattr(importlib.import_module(module_name), class_name)
+    cls: type[Probe] = pkgutil.resolve_name(REGISTRY[name])
     return cls

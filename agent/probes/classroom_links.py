@@ -50,7 +50,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-from agent.confschema import Opt, Table
+from agent.contract.configschema import Opt, Table
+from agent.contract.reading import Reading
 from agent.probes import Probe, ProbeContext
 from agent.probes import classroom_map as cmap
 from agent.probes.classroom_report import classroom_reading, summary_reading, switch_reading
@@ -66,7 +67,6 @@ from agent.probes.ifmib import (
     judge_speed,
     reported_mbps,
 )
-from agent.reading import Reading
 from agent.snmpclient import SnmpClient, Target
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.confschema import Opt, Table, between
+from agent.contract.configschema import Opt, Table, between
 from agent.probes.ifmib import NOT_A_PORT, Port
 from agent.snmptarget import SNMP_TARGET_OPTIONS, target_problems
 

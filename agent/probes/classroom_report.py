@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from agent.contract.reading import FieldValue, Reading
 from agent.probes.classroom_map import Match
 from agent.probes.ifmib import Sample, judge_speed, rates
-from agent.reading import FieldValue, Reading
 
 if TYPE_CHECKING:
     from agent.probes.classroom_links import SwitchPoll

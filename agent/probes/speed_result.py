@@ -7,10 +7,11 @@ import socket
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from agent.reading import FieldValue
+from agent.contract.reading import FieldValue
+from agent.errors import AgentError
 
 
-class HttpStatusError(ConnectionError):
+class HttpStatusError(AgentError, ConnectionError):
     """The server answered, but not 200 (503: busy, at its connection limit)."""
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from agent.reading import FieldValue
+from agent.contract.reading import FieldValue
 
 log = logging.getLogger(__name__)
 # Interface counters include Ethernet/IP/TCP headers the payload count does

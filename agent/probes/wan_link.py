@@ -31,10 +31,10 @@ from typing import Any, ClassVar
 
 import psutil
 
-from agent.confschema import Opt, Table, between
+from agent.contract.configschema import Opt, Table, between
+from agent.contract.reading import FieldValue, Reading
 from agent.probes import Probe, ProbeContext
 from agent.probes.rate_sampler import RateSampler, summary
-from agent.reading import FieldValue, Reading
 from agent.snmptarget import SNMP_TARGET_OPTIONS, target_problems
 
 log = logging.getLogger(__name__)

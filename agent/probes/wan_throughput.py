@@ -44,13 +44,13 @@ import logging
 import time
 from typing import Any, ClassVar
 
-from agent.confschema import Opt, between, one_of
+from agent.contract.configschema import Opt, between, one_of
+from agent.contract.reading import Reading
 from agent.probes import Probe, ProbeContext
 from agent.probes.speed_result import SpeedResult, split_url
 from agent.probes.speed_schedule import SpeedSchedule, check_windows
 from agent.probes.speed_trust import TrustMonitor, interface_for
 from agent.probes.wan_link import default_route_interface
-from agent.reading import Reading
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from agent.reading import FieldValue, Reading
+from agent.contract.reading import FieldValue, Reading
 
 log = logging.getLogger(__name__)
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"

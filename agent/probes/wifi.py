@@ -42,9 +42,9 @@ import logging
 import time
 from typing import Any, ClassVar
 
-from agent.confschema import Opt, Table, between, one_of
+from agent.contract.configschema import Opt, Table, between, one_of
+from agent.contract.reading import FieldValue, Reading
 from agent.probes import Probe, ProbeContext
-from agent.reading import FieldValue, Reading
 from agent.snmptarget import SNMP_TARGET_OPTIONS, target_problems
 from agent.wlan import surveys
 from agent.wlan.aps import merge_ha

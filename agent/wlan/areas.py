@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.confschema import Opt, Table, one_of
-from agent.reading import FieldValue, Reading
+from agent.contract.configschema import Opt, Table, one_of
+from agent.contract.reading import FieldValue, Reading
 from agent.wlan.aps import OFFLINE, ONLINE, STANDBY, ApState
 
 KINDS = ("teaching", "office", "activity", "other")

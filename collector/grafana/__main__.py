@@ -13,6 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
+from agent.contract.configschema import build
+from collector.config import Storage
 from collector.errors import CollectorError
 from collector.grafana import alerting, dashboards, demo
 from collector.lineproto import line
@@ -42,9 +44,9 @@ def write_alerts(out: Path) -> Path:
 def load_demo(url: str, database: str, username: str = "", password: str = "",
               days: int = 3) -> int:
     """Write the constructed demo readings through the collector's InfluxDB 1.x writer."""
-    writer = InfluxV1Writer({"url": url, "database": database, "retention_policy": "",
-                             "timeout_seconds": 30, "username": username,
-                             "password": password})
+    writer = InfluxV1Writer(build(Storage, {
+        "kind": "influxdb1", "url": url, "database": database, "timeout_seconds": 30,
+        "username": username, "password": password}))
     lines = [line(r) for r in demo.readings(days)]
     for start in range(0, len(lines), BATCH):
         writer.write(lines[start:start + BATCH])

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from agent.reading import FieldValue, Reading
+from agent.contract.reading import FieldValue, Reading
 
 HOUR_NS = 3600 * 10**9
 # province -> city -> counties (GB/T 2260 codes of real places; the schools are invented)

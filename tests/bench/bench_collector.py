@@ -22,8 +22,8 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.reading import Reading
-from agent.wire import Identity, encode
+from agent.contract.reading import Reading
+from agent.contract.wire import Identity, encode
 from tests.services import Influxd, Mosquitto
 from tests.support import collector_toml, influx1_storage
 

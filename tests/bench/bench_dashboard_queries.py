@@ -19,7 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from agent.reading import Reading
+from agent.contract.reading import Reading
 from collector.grafana import dashboards
 from collector.lineproto import line
 from tests.services import Influxd

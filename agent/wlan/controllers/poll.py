@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.reading import FieldValue, Reading
+from agent.contract.reading import FieldValue, Reading
 from agent.wlan.aps import ONLINE, STANDBY, ApState
 from agent.wlan.controllers import as_backup, vendor_mib
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-from agent.errors import ConfigError
+from agent.contract.errors import ConfigError, ConfigErrors
 
 EXIT_CONFIG = 2
 T = TypeVar("T")
@@ -18,13 +18,19 @@ def setup_logging(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def config_error(err: ConfigError) -> None:
+    """Say what is wrong with a config, one line per problem."""
+    for one in err.errors if isinstance(err, ConfigErrors) else [err]:
+        print(f"config error: {one}", file=sys.stderr)
+
+
 def start(verbose: bool, load: Callable[[str], T], path: str) -> T | None:
     """Set up logging and load the config; None (after saying why) if it is invalid."""
     setup_logging(verbose)
     try:
         return load(path)
     except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
+        config_error(err)
         return None
 
 

@@ -23,7 +23,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agent.reading import FieldValue, Reading
+from agent.contract.errors import WireError
+from agent.contract.reading import FieldValue, Reading
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "schoolnet/v1"
@@ -52,15 +53,6 @@ UNIT_RANGES: dict[str, tuple[float, float]] = {
     "_share": (0.0, 1.0),
     "_percent": (0.0, 100.0),
 }
-
-
-class WireError(ValueError):
-    """A message breaks the contract; ``reason`` is a short stable code."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)
