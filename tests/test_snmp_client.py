@@ -1,4 +1,4 @@
-"""agent.snmpclient against a real net-snmp snmpd on a loopback port (v2c and v3 authPriv)."""
+"""agent.snmp.client against a real net-snmp snmpd on a loopback port (v2c and v3 authPriv)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.snmpclient import GetResult, SnmpClient, Target, WalkResult, text
+from agent.snmp.client import GetResult, SnmpClient, Target, WalkResult, text
 from tests.snmp_support import V3_AUTH_KEY, V3_PRIV_KEY, V3_USER, Snmpd, running_snmpd
 
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"

@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 from agent.contract.wire import Identity
+from agent.netinfo import default_route_interface
 from agent.probes import ProbeContext
-from agent.probes.wan_link import WanLink, default_route_interface
+from agent.probes.wan_link import WanLink
 from tests.netns import ip, veth_link
 from tests.services import free_port
 

@@ -67,7 +67,7 @@ from agent.probes.ifmib import (
     judge_speed,
     reported_mbps,
 )
-from agent.snmpclient import SnmpClient, Target
+from agent.snmp.client import SnmpClient, Target
 
 log = logging.getLogger(__name__)
 

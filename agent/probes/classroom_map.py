@@ -16,7 +16,7 @@ from typing import Any
 
 from agent.contract.configschema import Opt, Table, between
 from agent.probes.ifmib import NOT_A_PORT, Port
-from agent.snmptarget import SNMP_TARGET_OPTIONS, target_problems
+from agent.snmp.target import SNMP_TARGET_OPTIONS, target_problems
 
 Problem = tuple[tuple[str | int, ...], str]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agent.snmpclient import Value, text
+from agent.snmp.client import Value, text
 
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 # Walked on every poll. Decoding dominates the agent's CPU (pysnmp/pyasn1), so

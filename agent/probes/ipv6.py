@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 
 from agent.contract.configschema import Opt, Table, between, one_of, optional_file
 from agent.contract.reading import FieldValue, Reading
+from agent.netinfo import default_route_interface
 from agent.probes import Probe, ProbeContext
 from agent.probes.ipv6_level import grade
 from agent.probes.ipv6_reach import Target, check_target, dns_over_v6, make_resolver
@@ -55,7 +56,6 @@ from agent.probes.ipv6_wan import (
     lan_prefix_delegated,
     read_routes,
 )
-from agent.probes.wan_link import default_route_interface
 
 log = logging.getLogger(__name__)
 

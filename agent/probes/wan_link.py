@@ -26,16 +26,16 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import psutil
 
 from agent.contract.configschema import Opt, Table, between
 from agent.contract.reading import FieldValue, Reading
+from agent.netinfo import default_route_interface
 from agent.probes import Probe, ProbeContext
 from agent.probes.rate_sampler import RateSampler, summary
-from agent.snmptarget import SNMP_TARGET_OPTIONS, target_problems
+from agent.snmp.target import SNMP_TARGET_OPTIONS, target_problems
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +45,6 @@ class Sample:
     rx_bytes: int
     tx_bytes: int
     at: float  # time.monotonic()
-
-
-def default_route_interface(route_file: Path = Path("/proc/net/route")) -> str | None:
-    """The interface of the IPv4 default route with the lowest metric."""
-    try:
-        lines = route_file.read_text().splitlines()[1:]
-    except OSError:
-        return None
-    best: tuple[int, str] | None = None
-    for line in lines:
-        cols = line.split()
-        # Destination 0.0.0.0 and mask 0 is the default route; flag 0x1 means up.
-        if len(cols) >= 8 and cols[1] == "00000000" and cols[7] == "00000000" \
-                and int(cols[3], 16) & 1:
-            metric = int(cols[6])
-            if best is None or metric < best[0]:
-                best = (metric, cols[0])
-    return best[1] if best else None
 
 
 def rate_bps(before: Sample, after: Sample) -> tuple[float, float] | None:

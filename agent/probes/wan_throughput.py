@@ -46,11 +46,11 @@ from typing import Any, ClassVar
 
 from agent.contract.configschema import Opt, between, one_of
 from agent.contract.reading import Reading
+from agent.netinfo import default_route_interface
 from agent.probes import Probe, ProbeContext
 from agent.probes.speed_result import SpeedResult, split_url
 from agent.probes.speed_schedule import SpeedSchedule, check_windows
 from agent.probes.speed_trust import TrustMonitor, interface_for
-from agent.probes.wan_link import default_route_interface
 
 log = logging.getLogger(__name__)
 

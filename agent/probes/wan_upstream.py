@@ -76,7 +76,7 @@ class UpstreamPoller:
     """One router WAN port; keeps the last poll between readings."""
 
     def __init__(self, opts: dict[str, Any], contracted_mbps: float, sample_seconds: float) -> None:
-        from agent.snmpclient import Target  # pysnmp loads only when an upstream is configured
+        from agent.snmp.client import Target  # pysnmp loads only when an upstream is configured
 
         self.target = Target.from_opts(opts)
         self.interface = opts["interface"]
@@ -91,7 +91,7 @@ class UpstreamPoller:
         return asyncio.run(self._collect())
 
     async def _collect(self) -> Reading:
-        from agent.snmpclient import SnmpClient
+        from agent.snmp.client import SnmpClient
 
         fields: dict[str, FieldValue] = {}
         if self.contracted:
@@ -178,7 +178,7 @@ class UpstreamPoller:
         walked = await client.walk(self.target, NAMES, deadline=self.target.timeout * 4)
         if walked.result not in ("ok", "partial"):
             return str(walked.result)
-        from agent.snmpclient import text
+        from agent.snmp.client import text
 
         wanted = self.interface
         for (index, *_), row in sorted(walked.rows.items()):

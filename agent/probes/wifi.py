@@ -45,7 +45,7 @@ from typing import Any, ClassVar
 from agent.contract.configschema import Opt, Table, between, one_of
 from agent.contract.reading import FieldValue, Reading
 from agent.probes import Probe, ProbeContext
-from agent.snmptarget import SNMP_TARGET_OPTIONS, target_problems
+from agent.snmp.target import SNMP_TARGET_OPTIONS, target_problems
 from agent.wlan import surveys
 from agent.wlan.aps import merge_ha
 from agent.wlan.areas import AREA, Area, AreaResult, judge_area, names_check, summary

@@ -1,4 +1,4 @@
-"""Poll wireless controllers over SNMP with the shared client (agent.snmpclient).
+"""Poll wireless controllers over SNMP with the shared client (agent.snmp.client).
 
 Each controller is walked once per run, all of them at the same time; a
 controller that does not answer is a ``result`` in its reading, never an
@@ -50,7 +50,7 @@ class ControllerPoll:
 
 def columns_by_role(rows: Mapping[tuple[int, ...], Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """The client's ``rows[index][role]`` turned into ``cols[role][index]`` for decoders."""
-    from agent.snmpclient import text
+    from agent.snmp.client import text
 
     cols: dict[str, dict[str, Any]] = {}
     for index, row in rows.items():
@@ -62,7 +62,7 @@ def columns_by_role(rows: Mapping[tuple[int, ...], Mapping[str, Any]]) -> dict[s
 
 async def poll_one(client: Any, name: str, opts: Mapping[str, Any],
                    deadline: float) -> ControllerPoll:
-    from agent.snmpclient import Target
+    from agent.snmp.client import Target
 
     mib = vendor_mib(opts["vendor"])
     walk = await client.walk(Target.from_opts(opts), mib.columns, deadline=deadline)
@@ -80,7 +80,7 @@ async def poll_all(controllers: Mapping[str, Mapping[str, Any]],
                    deadline: float) -> list[ControllerPoll]:
     if not controllers:
         return []
-    from agent.snmpclient import SnmpClient
+    from agent.snmp.client import SnmpClient
 
     async with SnmpClient() as client:
         return list(await asyncio.gather(*(poll_one(client, name, opts, deadline)

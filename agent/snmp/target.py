@@ -1,6 +1,6 @@
 """How to reach one SNMP agent (a switch, a wireless controller): config schema and value.
 
-Kept apart from :mod:`agent.snmpclient` so that loading a config never imports
+Kept apart from :mod:`agent.snmp.client` so that loading a config never imports
 pysnmp: probes embed :data:`SNMP_TARGET_OPTIONS` in their own schema (a table
 per device) and build a :class:`Target` from the checked table.
 

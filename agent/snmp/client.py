@@ -2,8 +2,8 @@
 
 API (stable; additions only):
 
-- :class:`~agent.snmptarget.Target`, ``SNMP_TARGET_OPTIONS``, ``target_problems``:
-  re-exported from :mod:`agent.snmptarget` (config schema, no pysnmp needed).
+- :class:`~agent.snmp.target.Target`, ``SNMP_TARGET_OPTIONS``, ``target_problems``:
+  re-exported from :mod:`agent.snmp.target` (config schema, no pysnmp needed).
 - ``SnmpClient()``: one per probe run or kept across runs; ``await client.close()``
   (or ``async with SnmpClient() as client``) releases its sockets.
 - ``await client.get(target, ["1.3.6.1.2.1.1.3.0", ...]) -> GetResult``:
@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.snmptarget import SNMP_TARGET_OPTIONS, Target, target_problems
+from agent.snmp.target import SNMP_TARGET_OPTIONS, Target, target_problems
 
 __all__ = ["SNMP_TARGET_OPTIONS", "GetResult", "SnmpClient", "Target", "Value",
            "WalkResult", "oid_tuple", "target_problems", "text"]
@@ -92,7 +92,7 @@ class SnmpClient:
     """Talks to many targets; targets with the same credentials share one pysnmp engine."""
 
     def __init__(self) -> None:
-        from agent import snmpwire  # lazy: pulls in pysnmp
+        from agent.snmp import pysnmp_adapter as snmpwire  # lazy: pulls in pysnmp
         self._wire = snmpwire
         self._engines: dict[tuple[str, ...], Any] = {}
         self._sessions: dict[Target, Any] = {}

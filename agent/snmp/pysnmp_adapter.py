@@ -1,6 +1,6 @@
-"""The pysnmp 7 side of :mod:`agent.snmpclient`: engines, sessions and raw requests.
+"""The pysnmp 7 side of :mod:`agent.snmp.client`: engines, sessions and raw requests.
 
-Only :mod:`agent.snmpclient` imports this module, and only when a client is
+Only :mod:`agent.snmp.client` imports this module, and only when a client is
 made, so pysnmp stays out of every code path that does not poll SNMP.
 """
 
@@ -27,7 +27,7 @@ from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
 from pysnmp.proto import rfc1902, rfc1905
 
 from agent.errors import AgentError
-from agent.snmptarget import Target
+from agent.snmp.target import Target
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Reply:
 
 
 def convert(value: Any) -> Any:
-    """A pysnmp value as plain Python (see :mod:`agent.snmpclient` for the mapping)."""
+    """A pysnmp value as plain Python (see :mod:`agent.snmp.client` for the mapping)."""
     if isinstance(value, rfc1905.EndOfMibView):
         return END
     if isinstance(value, (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, univ.Null)):
