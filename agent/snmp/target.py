@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from agent.contract.configschema import Opt, between, matches, one_of
+from agent.contract.configschema import Opt, Problem, between, matches, one_of, opt, section
 
 AUTH_PROTOCOLS = ("none", "md5", "sha", "sha224", "sha256", "sha384", "sha512")
 PRIV_PROTOCOLS = ("none", "des", "3des", "aes", "aes192", "aes256")
@@ -44,6 +44,33 @@ SNMP_TARGET_OPTIONS: dict[str, Opt] = {
     "retries": Opt(int, 1, between(0, 10)),
     "max_repetitions": Opt(int, 25, between(1, 200)),
 }
+
+
+@section
+class SnmpTargetSection:
+    """The keys every SNMP device table accepts; a probe's device table
+    subclasses it and adds its own."""
+
+    host: str = opt(check=matches(r"[A-Za-z0-9_.:\-]{1,253}", "an IP address or host name"))
+    port: int = opt(161, between(1, 65535))
+    version: str = opt("2c", one_of("2c", "3"))
+    community: str = opt("public")
+    user: str = opt("")
+    auth_protocol: str = opt("sha", one_of(*AUTH_PROTOCOLS))
+    auth_key: str = opt("")
+    priv_protocol: str = opt("aes", one_of(*PRIV_PROTOCOLS))
+    priv_key: str = opt("")
+    context: str = opt("")
+    timeout: float = opt(2.0, between(0.1, 60))
+    retries: int = opt(1, between(0, 10))
+    max_repetitions: int = opt(25, between(1, 200))
+
+    def problems(self) -> list[Problem]:
+        return [((key,), message) for key, message in target_problems(vars(self))]
+
+    @property
+    def target(self) -> Target:
+        return Target.from_opts(vars(self))
 
 
 def target_problems(opts: Mapping[str, Any]) -> list[tuple[str, str]]:
