@@ -1,3 +1,5 @@
 """schoolnet-audit agent: measures a school's network and publishes readings over MQTT."""
 
-__version__ = "0.1.0"
+from agent.contract import __version__
+
+__all__ = ["__version__"]

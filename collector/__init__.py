@@ -1,5 +1,5 @@
 """schoolnet-audit collector: validates agents' readings and stores them in InfluxDB."""
 
-from agent import __version__
+from agent.contract import __version__
 
 __all__ = ["__version__"]
