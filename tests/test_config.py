@@ -123,3 +123,19 @@ def test_version(script: str) -> None:
     out = subprocess.run([sys.executable, "-m", script, "--version"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "0.1.0" in out.stdout
+
+
+@pytest.mark.parametrize(("script", "example"), [("agent.cli", "agent.example.toml"),
+                                                 ("collector.cli", "collector.example.toml")])
+def test_check_config_lists_every_problem_at_once(tmp_path: Path, script: str,
+                                                  example: str) -> None:
+    text = (REPO / "configs" / example).read_text(encoding="utf-8")
+    text = text.replace("[mqtt]\n", "[mqtt]\nbogus = 1\nkeepalive = 0\n", 1)
+    path = write(tmp_path, text.replace("keepalive = 60", ""))
+    out = subprocess.run([sys.executable, "-m", script, "check-config", "-c", str(path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    lines = out.stderr.splitlines()
+    assert any("'mqtt.bogus': unknown key" in line for line in lines), out.stderr
+    assert any("'mqtt.keepalive': must be between 5 and 3600" in line for line in lines)
+    assert all(line.startswith(f"config error: {path}:") for line in lines), out.stderr

@@ -40,14 +40,15 @@ def key_line(text: str, path: Sequence[str | int]) -> int | None:
     want = tuple(p for p in path if isinstance(p, str))
     table: tuple[str, ...] = ()
     best: int | None = None
+    best_depth = -1  # a missing key is best named by its innermost table's header
     for number, line in enumerate(text.splitlines(), 1):
         header = _HEADER.match(line)
         if header:
             table = split_key(header.group("name"))
             if table == want:
                 return number
-            if want[: len(table)] == table and best is None:
-                best = number
+            if want[: len(table)] == table and len(table) > best_depth:
+                best, best_depth = number, len(table)
             continue
         assign = _ASSIGN.match(line)
         if assign:
