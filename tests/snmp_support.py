@@ -269,7 +269,7 @@ def snmp_set(host: str, port: int, oid: str, value: object, community: str = "te
 def probe_opts(raw: dict[str, Any]) -> dict[str, Any]:
     """A classroom_links options dict checked exactly as config loading checks it."""
     from agent.contract.configschema import Source, Table, check_value
-    from agent.probes.classroom_links import ClassroomLinks
+    from agent.probes.classroom_links.probe import ClassroomLinks
 
     opts: dict[str, Any] = check_value(raw, Table(ClassroomLinks.options), Source("test", ""),
                                        ("probes", "classroom_links"))
@@ -280,7 +280,7 @@ def probe_opts(raw: dict[str, Any]) -> dict[str, Any]:
 
 def make_probe(raw: dict[str, Any], state_dir: Path) -> Any:
     from agent.probes import ProbeContext
-    from agent.probes.classroom_links import ClassroomLinks
+    from agent.probes.classroom_links.probe import ClassroomLinks
 
     return ClassroomLinks(probe_opts(raw), ProbeContext(IDENTITY, "primary", state_dir))
 

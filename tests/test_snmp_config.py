@@ -12,7 +12,7 @@ import pytest
 
 from agent.config import load
 from agent.contract.errors import ConfigError
-from agent.probes.classroom_links import ClassroomLinks
+from agent.probes.classroom_links.probe import ClassroomLinks
 from tests.support import AGENT_HEAD
 
 HEAD = "\n" + AGENT_HEAD

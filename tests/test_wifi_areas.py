@@ -8,8 +8,8 @@ import pytest
 
 from agent.config import load
 from agent.contract.errors import ConfigError
-from agent.wlan.aps import OFFLINE, ONLINE, STANDBY, ApState, merge_ha
-from agent.wlan.areas import Area, judge_area
+from agent.probes.wifi.aps import OFFLINE, ONLINE, STANDBY, ApState, merge_ha
+from agent.probes.wifi.areas import Area, judge_area
 from tests.wifi_support import make_probe, write_config
 
 TEACH = Area("A", "teaching", True, ("T-*", "T-9"), ("teach",))
@@ -124,7 +124,7 @@ def test_cross_key_errors_at_load(tmp_path: Path, toml: str, key: str, words: st
 
 
 def test_example_config_block_loads_and_matches_the_docstring(tmp_path: Path) -> None:
-    import agent.probes.wifi as module
+    import agent.probes.wifi.probe as module
     from agent.probes import ProbeContext
 
     example = Path(__file__).parent.parent / "configs" / "agent.example.toml"
@@ -142,7 +142,7 @@ def test_probe_module_loads_no_heavy_library() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, agent.probes.wifi, agent.survey; "
+    code = ("import sys, agent.probes.wifi.probe, agent.probes.wifi.survey; "
             "heavy = [m for m in ('pysnmp', 'scapy') if m in sys.modules]; "
             "sys.exit(str(heavy) if heavy else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

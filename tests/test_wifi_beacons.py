@@ -30,7 +30,7 @@ def beacon(bssid: str, ssid: bytes, signal: int, freq: int, load: bytes | None =
 def test_beacons_from_a_capture(tmp_path: Path) -> None:
     from scapy.utils import wrpcap
 
-    from agent.wlan.beacons import sniff_beacons
+    from agent.probes.wifi.beacons import sniff_beacons
 
     pcap = tmp_path / "beacons.pcap"
     wrpcap(str(pcap), [

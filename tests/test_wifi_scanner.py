@@ -12,7 +12,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from agent.wlan.scanner import iw_scan
+from agent.probes.wifi.scanner import iw_scan
 from tests.wifi_support import IW
 
 SCAN1 = IW / "jc_centos-7.7_iw-scan1.txt"

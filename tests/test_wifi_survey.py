@@ -11,9 +11,8 @@ import io
 import json
 from pathlib import Path
 
-from agent import survey
 from agent.contract.reading import Reading
-from agent.wlan import surveys
+from agent.probes.wifi import survey, surveys
 from tests.wifi_support import IW, collect, make_probe, one, write_config
 
 SCAN1 = IW / "jc_centos-7.7_iw-scan1.txt"

@@ -20,7 +20,7 @@ from agent.config import load
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, decode, encode
 from agent.probes import ProbeContext
-from agent.probes.wifi import Wifi
+from agent.probes.wifi.probe import Wifi
 from tests.snmp_support import running_snmpsim
 from tests.support import AGENT_HEAD
 

@@ -23,8 +23,8 @@ REGISTRY: dict[str, str] = {
     "wan_link": "agent.probes.wan_link:WanLink",
     "ipv6": "agent.probes.ipv6:Ipv6",
     "wan_throughput": "agent.probes.wan_throughput:WanThroughput",
-    "classroom_links": "agent.probes.classroom_links:ClassroomLinks",
-    "wifi": "agent.probes.wifi:Wifi",
+    "classroom_links": "agent.probes.classroom_links.probe:ClassroomLinks",
+    "wifi": "agent.probes.wifi.probe:Wifi",
 }
 
 

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.wlan.controllers.huawei import AP_TABLE, Huawei
-from agent.wlan.controllers.poll import poll_all
+from agent.probes.wifi.controllers.huawei import AP_TABLE, Huawei
+from agent.probes.wifi.controllers.poll import poll_all
 from tests.wifi_support import snmpsim
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agent.wlan.iwscan import Bss
+from agent.probes.wifi.iwscan import Bss
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 
-from agent.wlan.iwscan import Bss, parse_scan
+from agent.probes.wifi.iwscan import Bss, parse_scan
 
 log = logging.getLogger(__name__)
 

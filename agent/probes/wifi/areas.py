@@ -15,7 +15,7 @@ from typing import Any
 
 from agent.contract.configschema import Opt, Table, one_of
 from agent.contract.reading import FieldValue, Reading
-from agent.wlan.aps import OFFLINE, ONLINE, STANDBY, ApState
+from agent.probes.wifi.aps import OFFLINE, ONLINE, STANDBY, ApState
 
 KINDS = ("teaching", "office", "activity", "other")
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from agent.wlan.aps import OFFLINE, ONLINE, ApState
-from agent.wlan.controllers import Columns, ControllerMib, number, text
+from agent.probes.wifi.aps import OFFLINE, ONLINE, ApState
+from agent.probes.wifi.controllers import Columns, ControllerMib, number, text
 
 AP_CFG = "1.3.6.1.4.1.4881.1.1.10.2.56.2.1.1.1"
 ON_LINE = 1

@@ -45,14 +45,14 @@ from typing import Any, ClassVar
 from agent.contract.configschema import Opt, Table, between, one_of
 from agent.contract.reading import FieldValue, Reading
 from agent.probes import Probe, ProbeContext
+from agent.probes.wifi import surveys
+from agent.probes.wifi.aps import merge_ha
+from agent.probes.wifi.areas import AREA, Area, AreaResult, judge_area, names_check, summary
+from agent.probes.wifi.controllers import VENDORS
+from agent.probes.wifi.controllers.poll import ControllerPoll, poll_all
+from agent.probes.wifi.iwscan import Bss
+from agent.probes.wifi.scanner import IFACE, ScanOutcome, iw_scan
 from agent.snmp.target import SNMP_TARGET_OPTIONS, target_problems
-from agent.wlan import surveys
-from agent.wlan.aps import merge_ha
-from agent.wlan.areas import AREA, Area, AreaResult, judge_area, names_check, summary
-from agent.wlan.controllers import VENDORS
-from agent.wlan.controllers.poll import ControllerPoll, poll_all
-from agent.wlan.iwscan import Bss
-from agent.wlan.scanner import IFACE, ScanOutcome, iw_scan
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class Wifi(Probe):
     def scan(self) -> ScanOutcome:
         iface = self.opts["scan_interface"]
         if self.opts["scan_method"] == "scapy":
-            from agent.wlan.beacons import sniff_beacons
+            from agent.probes.wifi.beacons import sniff_beacons
             try:
                 return ScanOutcome("ok", sniff_beacons(iface, self.opts["scan_seconds"]))
             except ImportError:

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from agent.contract.reading import FieldValue, Reading
-from agent.probes.classroom_map import Match
-from agent.probes.ifmib import Sample, judge_speed, rates
+from agent.probes.classroom_links.ifmib import Sample, judge_speed, rates
+from agent.probes.classroom_links.map import Match
 
 if TYPE_CHECKING:
-    from agent.probes.classroom_links import SwitchPoll
+    from agent.probes.classroom_links.probe import SwitchPoll
 
 _RANK = {"ok": 3, "below": 2, "down": 1, "unknown": 0}
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.contract.reading import FieldValue, Reading
-from agent.wlan.aps import ONLINE, STANDBY, ApState
-from agent.wlan.controllers import as_backup, vendor_mib
+from agent.probes.wifi.aps import ONLINE, STANDBY, ApState
+from agent.probes.wifi.controllers import as_backup, vendor_mib
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from agent.wlan.aps import OFFLINE, ONLINE, STANDBY, ApState
-from agent.wlan.controllers import Columns, ControllerMib, number, text
+from agent.probes.wifi.aps import OFFLINE, ONLINE, STANDBY, ApState
+from agent.probes.wifi.controllers import Columns, ControllerMib, number, text
 
 STATUS = "1.3.6.1.4.1.25506.2.75.2.1.1.1"
 OBJECT = "1.3.6.1.4.1.25506.2.75.2.1.2.1"

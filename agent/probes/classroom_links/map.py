@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.contract.configschema import Opt, Table, between
-from agent.probes.ifmib import NOT_A_PORT, Port
+from agent.probes.classroom_links.ifmib import NOT_A_PORT, Port
 from agent.snmp.target import SNMP_TARGET_OPTIONS, target_problems
 
 Problem = tuple[tuple[str | int, ...], str]

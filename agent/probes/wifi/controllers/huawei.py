@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import ClassVar
 
-from agent.wlan.aps import OFFLINE, ONLINE, STANDBY, ApState
-from agent.wlan.controllers import Columns, ControllerMib, number, text
+from agent.probes.wifi.aps import OFFLINE, ONLINE, STANDBY, ApState
+from agent.probes.wifi.controllers import Columns, ControllerMib, number, text
 
 AP_TABLE = "1.3.6.1.4.1.2011.6.139.13.3.3.1"
 VAP_TABLE = "1.3.6.1.4.1.2011.6.139.17.1.1.1"

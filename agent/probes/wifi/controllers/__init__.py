@@ -2,9 +2,9 @@
 
 A vendor is a :class:`ControllerMib`: the table columns to walk (by role:
 name, group, state, clients, ...) and a ``decode`` that turns the walked
-columns into vendor-neutral :class:`~agent.wlan.aps.ApState` rows. Adding a
+columns into vendor-neutral :class:`~agent.probes.wifi.aps.ApState` rows. Adding a
 vendor is one module with one subclass plus one line in ``VENDORS``.
-Walking itself is the SNMP client's job (``agent.wlan.controllers.poll``).
+Walking itself is the SNMP client's job (``agent.probes.wifi.controllers.poll``).
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ import importlib
 from collections.abc import Mapping
 from typing import ClassVar
 
-from agent.wlan.aps import OFFLINE, STANDBY, ApState
+from agent.probes.wifi.aps import OFFLINE, STANDBY, ApState
 
 # role -> {row index suffix "a.b.c" -> value}; values are int or str.
 Columns = Mapping[str, Mapping[str, int | str]]
 
 VENDORS: dict[str, str] = {
-    "huawei": "agent.wlan.controllers.huawei:Huawei",
-    "h3c": "agent.wlan.controllers.h3c:H3c",
-    "ruijie": "agent.wlan.controllers.ruijie:Ruijie",
+    "huawei": "agent.probes.wifi.controllers.huawei:Huawei",
+    "h3c": "agent.probes.wifi.controllers.h3c:H3c",
+    "ruijie": "agent.probes.wifi.controllers.ruijie:Ruijie",
 }
 
 

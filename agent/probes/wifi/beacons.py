@@ -11,7 +11,7 @@ import logging
 import struct
 from typing import Any
 
-from agent.wlan.iwscan import Bss, frequency_to_channel, merge_scans
+from agent.probes.wifi.iwscan import Bss, frequency_to_channel, merge_scans
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from typing import Any, TextIO
 
 from agent.contract.errors import ConfigError
 from agent.contract.reading import Reading
-from agent.wlan import surveys
-from agent.wlan.areas import Area, judge_area
-from agent.wlan.iwscan import Bss, merge_scans, parse_scan
-from agent.wlan.scanner import iw_scan
+from agent.probes.wifi import surveys
+from agent.probes.wifi.areas import Area, judge_area
+from agent.probes.wifi.iwscan import Bss, merge_scans, parse_scan
+from agent.probes.wifi.scanner import iw_scan
 
 log = logging.getLogger(__name__)
 

@@ -53,9 +53,8 @@ from typing import Any, ClassVar
 from agent.contract.configschema import Opt, Table
 from agent.contract.reading import Reading
 from agent.probes import Probe, ProbeContext
-from agent.probes import classroom_map as cmap
-from agent.probes.classroom_report import classroom_reading, summary_reading, switch_reading
-from agent.probes.ifmib import (
+from agent.probes.classroom_links import map as cmap
+from agent.probes.classroom_links.ifmib import (
     COLUMNS,
     COUNTER_COLUMNS,
     FALLBACK_COLUMNS,
@@ -67,6 +66,7 @@ from agent.probes.ifmib import (
     judge_speed,
     reported_mbps,
 )
+from agent.probes.classroom_links.report import classroom_reading, summary_reading, switch_reading
 from agent.snmp.client import SnmpClient, Target
 
 log = logging.getLogger(__name__)
