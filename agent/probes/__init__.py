@@ -45,8 +45,10 @@ class Probe:
     default_interval: ClassVar[float] = 60.0
     default_timeout: ClassVar[float] = 30.0
 
-    def __init__(self, opts: dict[str, Any], ctx: ProbeContext) -> None:
-        self.opts = opts
+    def __init__(self, opts: Any, ctx: ProbeContext) -> None:
+        # The checked ``Options`` instance (a dict for a legacy ``options``
+        # probe); a probe narrows it with ``opts: Options`` in its class body.
+        self.opts: Any = opts
         self.ctx = ctx
 
     def collect(self) -> list[Reading] | Awaitable[list[Reading]]:

@@ -70,7 +70,7 @@ class SnmpTargetSection:
 
     @property
     def target(self) -> Target:
-        return Target.from_opts(vars(self))
+        return Target(**{f.name: getattr(self, f.name) for f in fields(Target)})
 
 
 def target_problems(opts: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -14,11 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.contract.configschema import Opt, Table, between
+from agent.contract.configschema import Problem, between, opt, section
 from agent.probes.classroom_links.ifmib import NOT_A_PORT, Port
-from agent.snmp.target import SNMP_TARGET_OPTIONS, target_problems
-
-Problem = tuple[tuple[str | int, ...], str]
+from agent.snmp.target import SnmpTargetSection
 
 
 def _patterns(value: Any) -> str | None:
@@ -28,73 +26,89 @@ def _patterns(value: Any) -> str | None:
     return None
 
 
-SWITCH = Table({
-    **SNMP_TARGET_OPTIONS,
-    "building": Opt(str, ""),  # default building for classrooms discovered on this switch
-    "alias_patterns": Opt(list, None, _patterns),  # overrides the probe-wide list
-})
-CLASSROOM = Table({
-    "switch": Opt(str),
-    "port": Opt((str, int)),  # ifName (or ifAlias, ifDescr) as text; ifIndex as a number
-    "building": Opt(str, ""),
-    "floor": Opt(int, None, between(-10, 200)),
-})
-OPTIONS: dict[str, Opt | Table] = {
-    "min_speed_mbps": Opt(float, 100.0, between(1, 1e6)),
-    "alias_patterns": Opt(list, [], _patterns),
-    "discover": Opt(bool, True),
-    "sample_seconds": Opt(float, 2.0, between(0, 60)),
-    "max_parallel_switches": Opt(int, 16, between(1, 256)),
-    "switch_deadline": Opt(float, 20.0, between(1, 600)),
-    "switches": Table(item=SWITCH),
-    "classrooms": Table(item=CLASSROOM),
-}
-
-
 def _tag_value(value: str) -> str | None:
     if not value or len(value) > 128 or not value.isprintable():
         return "must be 1-128 printable characters (it becomes a tag)"
     return None
 
 
-def check_options(opts: Mapping[str, Any]) -> list[Problem]:
-    problems: list[Problem] = []
-    switches: Mapping[str, Any] = opts["switches"]
-    if not switches:
-        problems.append((("switches",), "needs at least one switch table"))
-    for name, switch in switches.items():
-        if (bad := _tag_value(name)) is not None:
-            problems.append((("switches", name), f"switch name {bad}"))
-        if switch["building"] and (bad := _tag_value(switch["building"])) is not None:
-            problems.append((("switches", name, "building"), bad))
-        for key, msg in target_problems(switch):
+@section
+class SwitchSection(SnmpTargetSection):
+    """``[probes.classroom_links.switches.NAME]``: the SNMP keys and these."""
+
+    building: str = opt("")  # default building for classrooms discovered on this switch
+    alias_patterns: list[str] | None = opt(None, _patterns)  # overrides the probe-wide list
+
+    def problems(self) -> list[Problem]:
+        out: list[Problem] = []
+        if self.building and (bad := _tag_value(self.building)) is not None:
+            out.append((("building",), bad))
+        for (key,), msg in super().problems():
             # An empty key was probably never written: name the table, whose line exists.
-            path = ("switches", name, key) if switch.get(key) else ("switches", name)
-            problems.append((path, msg if switch.get(key) else f"{key} {msg}"))
-    seen: dict[tuple[str, str | int], str] = {}
-    for room, spec in opts["classrooms"].items():
-        if (bad := _tag_value(room)) is not None:
-            problems.append((("classrooms", room), f"classroom name {bad}"))
-        if spec["switch"] not in switches:
-            known = ", ".join(sorted(switches)) or "none"
-            problems.append((("classrooms", room, "switch"),
-                             f"names no switch table (known: {known})"))
-        if spec["building"] and (bad := _tag_value(spec["building"])) is not None:
-            problems.append((("classrooms", room, "building"), bad))
-        port = spec["port"]
+            written = bool(getattr(self, str(key)))
+            out.append(((key,), msg) if written else ((), f"{key} {msg}"))
+        return out
+
+
+@section
+class ClassroomSection:
+    """``[probes.classroom_links.classrooms."NAME"]``: where one classroom is plugged in."""
+
+    switch: str = opt()
+    port: str | int = opt()  # ifName (or ifAlias, ifDescr) as text; ifIndex as a number
+    building: str = opt("")
+    floor: int | None = opt(None, between(-10, 200))
+
+    def problems(self) -> list[Problem]:
+        out: list[Problem] = []
+        if self.building and (bad := _tag_value(self.building)) is not None:
+            out.append((("building",), bad))
+        port = self.port
         if (isinstance(port, int) and port < 1) or \
                 (isinstance(port, str) and _tag_value(port.strip()) is not None):
-            problems.append((("classrooms", room, "port"),
-                             "must be an ifName (1-128 printable characters) or an ifIndex >= 1"))
-        slot = (spec["switch"], port)
-        if slot in seen:
-            problems.append((("classrooms", room, "port"),
-                             f"is already the port of classroom {seen[slot]!r}"))
-        seen[slot] = room
-    has_patterns = opts["alias_patterns"] or any(s["alias_patterns"] for s in switches.values())
-    if not opts["classrooms"] and not has_patterns:
-        problems.append((("classrooms",), "list classrooms or set alias_patterns to find them"))
-    return problems
+            out.append((("port",),
+                        "must be an ifName (1-128 printable characters) or an ifIndex >= 1"))
+        return out
+
+
+@section
+class Options:
+    """``[probes.classroom_links]``."""
+
+    min_speed_mbps: float = opt(100.0, between(1, 1e6))
+    alias_patterns: list[str] = opt([], _patterns)
+    discover: bool = opt(True)
+    sample_seconds: float = opt(2.0, between(0, 60))
+    max_parallel_switches: int = opt(16, between(1, 256))
+    switch_deadline: float = opt(20.0, between(1, 600))
+    switches: dict[str, SwitchSection] = opt()
+    classrooms: dict[str, ClassroomSection] = opt()
+
+    def problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        switches = self.switches
+        if not switches:
+            problems.append((("switches",), "needs at least one switch table"))
+        for name in switches:
+            if (bad := _tag_value(name)) is not None:
+                problems.append((("switches", name), f"switch name {bad}"))
+        seen: dict[tuple[str, str | int], str] = {}
+        for room, spec in self.classrooms.items():
+            if (bad := _tag_value(room)) is not None:
+                problems.append((("classrooms", room), f"classroom name {bad}"))
+            if spec.switch not in switches:
+                known = ", ".join(sorted(switches)) or "none"
+                problems.append((("classrooms", room, "switch"),
+                                 f"names no switch table (known: {known})"))
+            slot = (spec.switch, spec.port)
+            if slot in seen:
+                problems.append((("classrooms", room, "port"),
+                                 f"is already the port of classroom {seen[slot]!r}"))
+            seen[slot] = room
+        has_patterns = self.alias_patterns or any(s.alias_patterns for s in switches.values())
+        if not self.classrooms and not has_patterns:
+            problems.append((("classrooms",), "list classrooms or set alias_patterns to find them"))
+        return problems
 
 
 @dataclass(frozen=True)
@@ -143,31 +157,31 @@ def find_port(spec: str | int, ports: Mapping[int, Port]) -> tuple[Port | None, 
     return None, "port_ambiguous" if hits else "port_not_found"
 
 
-def match_switch(switch: str, switch_opts: Mapping[str, Any], probe_opts: Mapping[str, Any],
+def match_switch(switch: str, switch_opts: SwitchSection, probe_opts: Options,
                  ports: Mapping[int, Port]) -> tuple[list[Match], int]:
     """Classrooms on one switch, and how many pattern-matching ports stay unmapped."""
     out: list[Match] = []
     taken: set[int] = set()
-    for room, spec in probe_opts["classrooms"].items():
-        if spec["switch"] != switch:
+    for room, spec in probe_opts.classrooms.items():
+        if spec.switch != switch:
             continue
-        port, problem = find_port(spec["port"], ports)
-        building = spec["building"] or switch_opts["building"]
-        out.append(Match(Classroom(room, switch, building, spec["floor"], "map"), port, problem,
-                         str(spec["port"])))
+        port, problem = find_port(spec.port, ports)
+        building = spec.building or switch_opts.building
+        out.append(Match(Classroom(room, switch, building, spec.floor, "map"), port, problem,
+                         str(spec.port)))
         if port is not None:
             taken.add(port.index)
-    patterns = switch_opts["alias_patterns"]
+    patterns = switch_opts.alias_patterns
     if patterns is None:
-        patterns = probe_opts["alias_patterns"]
+        patterns = probe_opts.alias_patterns
     unmapped = 0
     for port in sorted(ports.values(), key=lambda p: p.index):
         if port.index in taken or port.if_type in NOT_A_PORT \
                 or not matches_any(port.alias, patterns):
             continue
-        if probe_opts["discover"]:
-            room = Classroom(port.alias[:128], switch, switch_opts["building"], None, "alias")
-            out.append(Match(room, port))
+        if probe_opts.discover:
+            found = Classroom(port.alias[:128], switch, switch_opts.building, None, "alias")
+            out.append(Match(found, port))
         else:
             unmapped += 1
     return out, unmapped

@@ -7,39 +7,8 @@ switch (how polling it went) and one ``classroom_summary`` for the school.
 A switch that times out, refuses the credentials or lacks columns becomes a
 result code on its readings; the other switches are polled all the same.
 
-Sample config::
-
-    [probes.classroom_links]
-    interval = 300              # seconds between polls
-    timeout = 60                # the whole poll, all switches
-    min_speed_mbps = 100        # 百兆进班: a classroom port must run at least this fast
-    alias_patterns = ["教室*", "classroom-*", "*班"]  # ports whose ifAlias matches
-    discover = true             # true: matching ports become classrooms; false: only counted
-    sample_seconds = 2.0        # first poll: measure rates over this window (0: next poll)
-    max_parallel_switches = 16
-    switch_deadline = 20        # seconds for one switch's whole walk
-
-    [probes.classroom_links.switches.teaching_a]   # the name becomes the `switch` tag
-    host = "10.20.0.2"
-    community = "school-ro"     # SNMP v2c
-    building = "教学楼A"         # for classrooms discovered on this switch
-    # alias_patterns = ["高一*"] # this switch only, instead of the list above
-
-    [probes.classroom_links.switches.teaching_b]
-    host = "10.20.0.3"
-    version = "3"               # SNMPv3 authPriv
-    user = "audit"
-    auth_protocol = "sha"
-    auth_key = "change-me-auth"
-    priv_protocol = "aes"
-    priv_key = "change-me-priv"
-    timeout = 2.0               # seconds per request; retries = 1 by default
-
-    [probes.classroom_links.classrooms."高一(3)班"]
-    switch = "teaching_b"
-    port = "GigabitEthernet0/0/3"   # ifName (or ifAlias); a number is an ifIndex
-    building = "教学楼B"
-    floor = 3
+The documented config block is ``sample.toml`` beside this module; the keys
+and their checks are in :mod:`agent.probes.classroom_links.map`.
 """
 
 from __future__ import annotations
@@ -48,9 +17,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
 
-from agent.contract.configschema import Opt, Table
 from agent.contract.reading import Reading
 from agent.probes import Probe, ProbeContext
 from agent.probes.classroom_links import map as cmap
@@ -67,7 +34,8 @@ from agent.probes.classroom_links.ifmib import (
     reported_mbps,
 )
 from agent.probes.classroom_links.report import classroom_reading, summary_reading, switch_reading
-from agent.snmp.client import SnmpClient, Target
+from agent.snmp.client import SnmpClient
+from agent.snmp.target import Target
 
 log = logging.getLogger(__name__)
 
@@ -95,33 +63,30 @@ def sample(port: Port, uptime: int | None, at: float) -> Sample:
 
 class ClassroomLinks(Probe):
     name = "classroom_links"
-    options: ClassVar[dict[str, Opt | Table]] = cmap.OPTIONS
+    Options = cmap.Options
+    opts: cmap.Options
     default_interval = 300.0
     default_timeout = 60.0
 
-    def __init__(self, opts: dict[str, Any], ctx: ProbeContext) -> None:
+    def __init__(self, opts: cmap.Options, ctx: ProbeContext) -> None:
         super().__init__(opts, ctx)
         self._history: dict[tuple[str, int], Sample] = {}
         self._flap_until: dict[tuple[str, int], int] = {}
         self._polls = 0
 
-    @classmethod
-    def check_options(cls, opts: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
-        return cmap.check_options(opts)
-
     async def collect(self) -> list[Reading]:
         ts = time.time_ns()
         self._polls += 1
-        gate = asyncio.Semaphore(self.opts["max_parallel_switches"])
+        gate = asyncio.Semaphore(self.opts.max_parallel_switches)
         async with SnmpClient() as client:
             polls = await asyncio.gather(*(
                 self._guarded_poll(client, gate, name, sw)
-                for name, sw in self.opts["switches"].items()))
+                for name, sw in self.opts.switches.items()))
         readings: list[Reading] = []
         statuses: list[tuple[str, str, str]] = []  # (classroom, source, status)
         unmapped = 0
         for poll in polls:
-            sw_opts = self.opts["switches"][poll.name]
+            sw_opts = self.opts.switches[poll.name]
             matches, extra = cmap.match_switch(poll.name, sw_opts, self.opts, poll.ports) \
                 if poll.result in ("ok", "partial") else (self._listed(poll.name), 0)
             unmapped += extra
@@ -132,30 +97,30 @@ class ClassroomLinks(Probe):
                                  str(reading.fields["status"])))
             readings.append(switch_reading(poll, len(matches), ts))
         readings.append(summary_reading(polls, statuses, unmapped,
-                                        self.opts["min_speed_mbps"], ts))
+                                        self.opts.min_speed_mbps, ts))
         return readings
 
     def _listed(self, switch: str) -> list[cmap.Match]:
         """The listed classrooms of a switch that did not answer: reported, not dropped."""
         out = []
-        for room, spec in self.opts["classrooms"].items():
-            if spec["switch"] == switch:
-                building = spec["building"] or self.opts["switches"][switch]["building"]
-                out.append(cmap.Match(cmap.Classroom(room, switch, building, spec["floor"], "map"),
-                                      None, "switch_failed", str(spec["port"])))
+        for room, spec in self.opts.classrooms.items():
+            if spec.switch == switch:
+                building = spec.building or self.opts.switches[switch].building
+                out.append(cmap.Match(cmap.Classroom(room, switch, building, spec.floor, "map"),
+                                      None, "switch_failed", str(spec.port)))
         return out
 
     async def _guarded_poll(self, client: SnmpClient, gate: asyncio.Semaphore, name: str,
-                            sw: dict[str, Any]) -> SwitchPoll:
+                            sw: cmap.SwitchSection) -> SwitchPoll:
         async with gate:
             started = time.monotonic()
             poll = SwitchPoll(name)
             try:
-                await asyncio.wait_for(self._poll(client, Target.from_opts(sw), poll),
-                                       self.opts["switch_deadline"])
+                await asyncio.wait_for(self._poll(client, sw.target, poll),
+                                       self.opts.switch_deadline)
             except asyncio.TimeoutError:
                 poll.result = "partial" if poll.ports else "timeout"
-                poll.detail = f"switch poll not finished within {self.opts['switch_deadline']:g} s"
+                poll.detail = f"switch poll not finished within {self.opts.switch_deadline:g} s"
             poll.elapsed_seconds = round(time.monotonic() - started, 3)
             if poll.result != "ok":
                 log.warning("classroom switch %s: %s (%s)", name, poll.result, poll.detail)
@@ -189,13 +154,13 @@ class ClassroomLinks(Probe):
         if table.missing:
             poll.detail = (poll.detail + " missing columns: " + ",".join(table.missing)).strip()
         fresh = not any(key[0] == poll.name for key in self._history)
-        if fresh and self.opts["sample_seconds"] > 0 and table.result == "ok":
+        if fresh and self.opts.sample_seconds > 0 and table.result == "ok":
             await self._second_sample(client, target, poll)
 
     async def _second_sample(self, client: SnmpClient, target: Target, poll: SwitchPoll) -> None:
         """First poll of a switch: sample counters twice so the first reading has rates."""
         poll.first = {i: sample(p, poll.uptime, poll.at) for i, p in poll.ports.items()}
-        await asyncio.sleep(self.opts["sample_seconds"])
+        await asyncio.sleep(self.opts.sample_seconds)
         up = await client.get(target, [SYS_UPTIME])
         columns = dict(COUNTER_COLUMNS)
         if any(p.counter_bits == 32 for p in poll.ports.values()):
@@ -220,7 +185,7 @@ class ClassroomLinks(Probe):
     def _classroom(self, poll: SwitchPoll, match: cmap.Match, ts: int) -> Reading:
         port = match.port
         if port is None:
-            return classroom_reading(poll, match, None, None, ts, self.opts["min_speed_mbps"])
+            return classroom_reading(poll, match, None, None, ts, self.opts.min_speed_mbps)
         key = (poll.name, port.index)
         now = sample(port, poll.uptime, poll.at)
         before = poll.first.get(port.index) or self._history.get(key)
@@ -231,5 +196,5 @@ class ClassroomLinks(Probe):
                      port.label)
             self._flap_until[key] = self._polls + 3
         flapped = self._flap_until.get(key, 0) > self._polls
-        return classroom_reading(poll, match, before, now, ts, self.opts["min_speed_mbps"],
+        return classroom_reading(poll, match, before, now, ts, self.opts.min_speed_mbps,
                                  flapped=flapped)
