@@ -11,9 +11,8 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from agent.contract.configschema import Opt, Table, one_of
+from agent.contract.configschema import one_of, opt, section
 from agent.contract.reading import FieldValue, Reading
 from agent.probes.wifi.aps import OFFLINE, ONLINE, STANDBY, ApState
 
@@ -25,14 +24,16 @@ def names_check(value: list[object]) -> str | None:
     return None if ok else "must be a list of names (1-64 printable characters each)"
 
 
-AREA = Table({
-    "kind": Opt(str, check=one_of(*KINDS)),
+@section
+class AreaSection:
+    """``[probes.wifi.areas."NAME"]``: what an area is and which APs serve it."""
+
+    kind: str = opt(check=one_of(*KINDS))
     # None: required unless kind is "other" (policy names teaching, office
     # and main activity areas).
-    "required": Opt(bool, None),
-    "aps": Opt(list, [], names_check),
-    "ap_groups": Opt(list, [], names_check),
-})
+    required: bool | None = opt(None)
+    aps: list[str] = opt([], names_check)
+    ap_groups: list[str] = opt([], names_check)
 
 
 @dataclass(frozen=True)
@@ -44,15 +45,12 @@ class Area:
     ap_groups: tuple[str, ...] = ()
 
     @classmethod
-    def from_config(cls, name: str, cfg: Mapping[str, Any]) -> Area:
-        required = cfg.get("required")
-        if required is None:
-            required = cfg["kind"] != "other"
-        return cls(name, cfg["kind"], bool(required), tuple(str(a) for a in cfg.get("aps", [])),
-                   tuple(str(g) for g in cfg.get("ap_groups", [])))
+    def from_config(cls, name: str, cfg: AreaSection) -> Area:
+        required = cfg.kind != "other" if cfg.required is None else cfg.required
+        return cls(name, cfg.kind, required, tuple(cfg.aps), tuple(cfg.ap_groups))
 
     @property
-    def explicitnames_check(self) -> tuple[str, ...]:
+    def explicit_names(self) -> tuple[str, ...]:
         """AP names written out in full: absent from every controller means down."""
         return tuple(a for a in self.aps if not any(c in a for c in "*?["))
 
@@ -106,7 +104,7 @@ def judge_area(area: Area, aps: Mapping[str, ApState] | None, signal_dbm: float 
         seen = {ap.name for ap in serving}
         # Named in config but listed by no controller: removed or never
         # joined; either way it serves nobody.
-        missing = [n for n in area.explicitnames_check if n not in seen and n not in aps] \
+        missing = [n for n in area.explicit_names if n not in seen and n not in aps] \
             if complete else []
         counted = [ap for ap in serving if ap.state != STANDBY]
         res.aps_standby = len(serving) - len(counted)
@@ -151,5 +149,5 @@ def summary(results: list[AreaResult], ts_ns: int, extra: Mapping[str, FieldValu
     return Reading("wifi_coverage", fields, {}, ts_ns)
 
 
-__all__ = ["AREA", "KINDS", "OFFLINE", "Area", "AreaResult", "judge_area", "names_check",
+__all__ = ["KINDS", "OFFLINE", "Area", "AreaResult", "AreaSection", "judge_area", "names_check",
            "summary"]

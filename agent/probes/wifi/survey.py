@@ -18,13 +18,14 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from agent.contract.errors import ConfigError
 from agent.contract.reading import Reading
 from agent.probes.wifi import surveys
 from agent.probes.wifi.areas import Area, judge_area
 from agent.probes.wifi.iwscan import Bss, merge_scans, parse_scan
+from agent.probes.wifi.options import Options
 from agent.probes.wifi.scanner import iw_scan
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def survey_readings(area: Area, survey: surveys.Survey, min_signal_dbm: float) -
     return [reading]
 
 
-def _wifi_opts(config: str) -> tuple[dict[str, Any], Path]:
+def _wifi_opts(config: str) -> tuple[Options, Path]:
     from agent.config import load
 
     cfg = load(config)
@@ -115,14 +116,14 @@ def run(args: argparse.Namespace, publish: Publish | None = None,
     except ConfigError as exc:
         print(f"error: {exc}", file=err)
         return 2
-    if args.area not in opts["areas"]:
-        known = ", ".join(opts["areas"]) or "none configured"
+    if args.area not in opts.areas:
+        known = ", ".join(opts.areas) or "none configured"
         print(f"error: unknown area {args.area!r}; areas: {known}", file=err)
         return 2
-    if not opts["ssids"]:
+    if not opts.ssids:
         print("warning: [probes.wifi] ssids is empty, so no network counts as the school's",
               file=err)
-    iface = args.interface or opts["scan_interface"]
+    iface = args.interface or opts.scan_interface
     if not iface and not args.from_file:
         print("error: no interface: give --interface or set scan_interface", file=err)
         return 2
@@ -131,14 +132,14 @@ def run(args: argparse.Namespace, publish: Publish | None = None,
         print("error: no scan succeeded; is this a Wi-Fi interface and are you root?", file=err)
         return 1
     bsses = merge_scans(scans)
-    survey = surveys.summarise(args.area, time.time_ns(), len(scans), bsses, opts["ssids"])
-    area = Area.from_config(args.area, opts["areas"][args.area])
-    readings = survey_readings(area, survey, opts["min_signal_dbm"])
-    show(bsses, opts["ssids"], out)
+    survey = surveys.summarise(args.area, time.time_ns(), len(scans), bsses, opts.ssids)
+    area = Area.from_config(args.area, opts.areas[args.area])
+    readings = survey_readings(area, survey, opts.min_signal_dbm)
+    show(bsses, opts.ssids, out)
     verdict = "covered" if readings[0].fields["covered"] else "NOT covered"
     best = "no school SSID heard" if survey.best_signal_dbm is None else \
         f"best school signal {survey.best_signal_dbm:.0f} dBm ({survey.best_ssid})"
-    print(f"\narea {args.area}: {best}; threshold {opts['min_signal_dbm']:.0f} dBm -> {verdict}",
+    print(f"\narea {args.area}: {best}; threshold {opts.min_signal_dbm:.0f} dBm -> {verdict}",
           file=out)
     if not args.no_store:
         surveys.store(state_dir, survey)

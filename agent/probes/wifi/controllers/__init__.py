@@ -13,7 +13,9 @@ import importlib
 from collections.abc import Mapping
 from typing import ClassVar
 
+from agent.contract.configschema import one_of, opt, section
 from agent.probes.wifi.aps import OFFLINE, STANDBY, ApState
+from agent.snmp.target import SnmpTargetSection
 
 # role -> {row index suffix "a.b.c" -> value}; values are int or str.
 Columns = Mapping[str, Mapping[str, int | str]]
@@ -23,6 +25,14 @@ VENDORS: dict[str, str] = {
     "h3c": "agent.probes.wifi.controllers.h3c:H3c",
     "ruijie": "agent.probes.wifi.controllers.ruijie:Ruijie",
 }
+
+
+@section
+class ControllerSection(SnmpTargetSection):
+    """``[probes.wifi.controllers.NAME]``: the SNMP keys, the vendor and the HA role."""
+
+    vendor: str = opt(check=one_of(*VENDORS))
+    role: str = opt("primary", one_of("primary", "backup"))
 
 
 class ControllerMib:

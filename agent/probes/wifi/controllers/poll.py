@@ -11,11 +11,14 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.contract.reading import FieldValue, Reading
 from agent.probes.wifi.aps import ONLINE, STANDBY, ApState
-from agent.probes.wifi.controllers import as_backup, vendor_mib
+from agent.probes.wifi.controllers import ControllerSection, as_backup, vendor_mib
+
+if TYPE_CHECKING:
+    from agent.snmp.client import SnmpClient
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +63,11 @@ def columns_by_role(rows: Mapping[tuple[int, ...], Mapping[str, Any]]) -> dict[s
     return cols
 
 
-async def poll_one(client: Any, name: str, opts: Mapping[str, Any],
+async def poll_one(client: SnmpClient, name: str, opts: ControllerSection,
                    deadline: float) -> ControllerPoll:
-    from agent.snmp.client import Target
-
-    mib = vendor_mib(opts["vendor"])
-    walk = await client.walk(Target.from_opts(opts), mib.columns, deadline=deadline)
-    poll = ControllerPoll(name, mib.vendor, opts.get("role", "primary"), walk.result,
+    mib = vendor_mib(opts.vendor)
+    walk = await client.walk(opts.target, mib.columns, deadline=deadline)
+    poll = ControllerPoll(name, mib.vendor, opts.role, walk.result,
                           detail=walk.detail, elapsed_seconds=walk.elapsed_seconds)
     if poll.usable:
         poll.aps = mib.decode(columns_by_role(walk.rows), name)
@@ -76,7 +77,7 @@ async def poll_one(client: Any, name: str, opts: Mapping[str, Any],
     return poll
 
 
-async def poll_all(controllers: Mapping[str, Mapping[str, Any]],
+async def poll_all(controllers: Mapping[str, ControllerSection],
                    deadline: float) -> list[ControllerPoll]:
     if not controllers:
         return []
