@@ -3,13 +3,15 @@
 A vendor is a :class:`ControllerMib`: the table columns to walk (by role:
 name, group, state, clients, ...) and a ``decode`` that turns the walked
 columns into vendor-neutral :class:`~agent.probes.wifi.aps.ApState` rows. Adding a
-vendor is one module with one subclass plus one line in ``VENDORS``.
-Walking itself is the SNMP client's job (``agent.probes.wifi.controllers.poll``).
+vendor is one module with one subclass plus one line in ``VENDORS``; the
+subclass's ``sample`` is a controller table for that vendor, which the tests
+load. Walking itself is the SNMP client's job
+(``agent.probes.wifi.controllers.poll``).
 """
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -40,15 +42,21 @@ class ControllerMib:
     # role -> column OID (dotted, no leading dot). Roles every vendor may
     # use: name, group, state, clients; a vendor adds its own as needed.
     columns: ClassVar[Mapping[str, str]]
+    # The body of a [probes.wifi.controllers.NAME] table for this vendor.
+    sample: ClassVar[str]
 
     def decode(self, cols: Columns, controller: str) -> list[ApState]:
         raise NotImplementedError
 
 
+def vendor_class(name: str) -> type[ControllerMib]:
+    """Import and return the vendor registered as ``name`` (KeyError if none)."""
+    cls: type[ControllerMib] = pkgutil.resolve_name(VENDORS[name])
+    return cls
+
+
 def vendor_mib(name: str) -> ControllerMib:
-    module_name, _, class_name = VENDORS[name].partition(":")
-    cls: type[ControllerMib] = getattr(importlib.import_module(module_name), class_name)
-    return cls()
+    return vendor_class(name)()
 
 
 def as_backup(aps: list[ApState]) -> list[ApState]:

@@ -34,6 +34,14 @@ class H3c(ControllerMib):
         "clients": f"{OBJECT}.7",
         "name": f"{OBJECT}.8",
     }
+    sample = """\
+vendor = "h3c"              # WX / Comware ACs (HH3C-DOT11-APMT-MIB): no AP groups
+host = "10.0.0.3"           # there, so areas match APs by name or pattern
+version = "3"
+user = "audit"
+auth_key = "change-me-auth"
+priv_key = "change-me-priv"
+"""
 
     def decode(self, cols: Columns, controller: str) -> list[ApState]:
         names = cols.get("name", {})

@@ -38,6 +38,11 @@ class Huawei(ControllerMib):
         "clients": f"{AP_TABLE}.44",
         "vap_clients": f"{VAP_TABLE}.9",
     }
+    sample = """\
+vendor = "huawei"           # AC6605, AC6508, ... (HUAWEI-WLAN-AP-MIB)
+host = "10.0.0.2"
+community = "public"
+"""
 
     def decode(self, cols: Columns, controller: str) -> list[ApState]:
         vap_clients: dict[str, int] = defaultdict(int)

@@ -27,6 +27,12 @@ class Ruijie(ControllerMib):
         "clients": f"{AP_CFG}.34",
         "state": f"{AP_CFG}.48",
     }
+    sample = """\
+vendor = "ruijie"           # WS6008, WS6108, ... (RUIJIE-AC-MGMT-MIB)
+role = "backup"             # the standby AC of an HA pair: its off-line APs are standby
+host = "10.0.0.4"
+community = "public"
+"""
 
     def decode(self, cols: Columns, controller: str) -> list[ApState]:
         out: list[ApState] = []
