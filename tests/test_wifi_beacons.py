@@ -47,6 +47,15 @@ def test_beacons_from_a_capture(tmp_path: Path) -> None:
     assert found["00:e0:fc:00:00:02"].hidden
 
 
+def test_beacon_ssids_decode_like_iw_scans() -> None:
+    from agent.probes.wifi.beacons import beacon_to_bss
+
+    gbk = beacon_to_bss(beacon("00:e0:fc:00:00:03", "校园网".encode("gb18030"), -50, 2412))
+    assert gbk is not None and (gbk.ssid, gbk.hidden) == ("校园网", False)
+    odd = beacon_to_bss(beacon("00:e0:fc:00:00:04", b"\xff\x01ab", -50, 2412))
+    assert odd is not None and odd.ssid.isprintable() and odd.ssid.endswith("ab")
+
+
 def test_probe_local_scan_covers_its_area(tmp_path: Path) -> None:
     probe = make_probe(tmp_path, """
 [probes.wifi]

@@ -11,7 +11,7 @@ import logging
 import struct
 from typing import Any
 
-from agent.probes.wifi.iwscan import Bss, frequency_to_channel, merge_scans
+from agent.probes.wifi.iwscan import Bss, frequency_to_channel, merge_scans, ssid_text
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,8 @@ def beacon_to_bss(pkt: Any) -> Bss | None:
     while elt is not None:
         info = bytes(elt.info or b"")
         if elt.ID == ELT_SSID and not bss.ssid and not bss.hidden:
-            if not info.strip(b"\x00"):
-                bss.hidden = True
-            else:
-                bss.ssid = info.decode("utf-8", "replace")
+            # Decoded exactly as an iw scan's SSID, so both methods name a network alike.
+            bss.ssid, bss.hidden = ssid_text(info)
         elif elt.ID == ELT_DS and len(info) >= 1 and bss.channel is None:
             bss.channel = info[0]
         elif elt.ID == ELT_BSS_LOAD and len(info) >= 3:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from agent.devicetext import device_text
+
 # The BSSID may be partly masked ("xx:xx:...") in shared captures.
 _BSS = re.compile(r"^BSS (?P<bssid>[0-9A-Fa-fx]{2}(?::[0-9A-Fa-fx]{2}){5})\s*"
                   r"(?:\(on (?P<dev>[^)]+)\))?(?P<assoc>.*-- associated)?")
@@ -53,8 +55,7 @@ def decode_ssid(escaped: str) -> tuple[str, bool]:
     """Turn ``iw``'s escaped SSID back into text; returns (ssid, hidden).
 
     ``iw`` prints printable ASCII as is and every other byte as ``\\xNN``, so
-    a Chinese SSID arrives as its UTF-8 bytes escaped one by one. A hidden
-    network sends an empty SSID or one made of NUL bytes.
+    a Chinese SSID arrives as its UTF-8 (or GBK) bytes escaped one by one.
     """
     raw = bytearray()
     pos = 0
@@ -63,19 +64,24 @@ def decode_ssid(escaped: str) -> tuple[str, bool]:
         raw.append(int(m.group(1), 16))
         pos = m.end()
     raw += escaped[pos:].encode("latin-1", "replace")
+    return ssid_text(bytes(raw))
+
+
+def ssid_text(raw: bytes) -> tuple[str, bool]:
+    """An SSID's raw bytes as (text, hidden), however a scan got them.
+
+    A hidden network sends an empty SSID or one made of NUL bytes. Text is
+    decoded as devices send it (:func:`agent.devicetext.device_text`); an SSID
+    is always meant as a name, so bytes valid in neither encoding keep
+    replacement characters and the reading stays printable.
+    """
     if not raw.strip(b"\x00"):
         return "", True
-    # Some older Chinese APs broadcast GBK (GB 18030) names; anything else
-    # keeps replacement characters so the reading stays printable.
-    for codec in ("utf-8", "gb18030"):
-        try:
-            text = raw.decode(codec)
-        except UnicodeDecodeError:
-            continue
-        if text.isprintable():
-            return text, False
-    text = raw.decode("utf-8", "replace")
-    return "".join(c if c.isprintable() else "\ufffd" for c in text), False
+    decoded = device_text(raw)
+    if decoded is not None:
+        return decoded, False
+    lossy = raw.decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else "\ufffd" for c in lossy), False
 
 
 def frequency_to_channel(mhz: float) -> int | None:
