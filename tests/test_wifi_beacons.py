@@ -3,7 +3,7 @@
 No monitor-mode radio exists here. The beacon frames below are CONSTRUCTED
 with scapy (the layout of 802.11 beacons and the BSS Load element) and
 read back from a pcap through scapy's own sniff(); the local ``iw`` scan
-replays RECORDED output through a stand-in ``iw``.
+replays RECORDED output through the probe's runner seam.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.test_wifi_scanner import SCAN1, stand_in
-from tests.wifi_support import collect, make_probe, one
+from tests.wifi_support import ReplayIw, collect, make_probe, one
 
 
 def beacon(bssid: str, ssid: bytes, signal: int, freq: int, load: bytes | None = None) -> Any:
@@ -66,7 +65,7 @@ scan_area = "office"
 [probes.wifi.areas.office]
 kind = "office"
 """)
-    probe.iw = stand_in(tmp_path, f"cat '{SCAN1}'; exit 0")
+    probe.run_iw = ReplayIw()
     readings = collect(probe)
     scan = one(readings, "wifi_scan", iface="wlan0", method="iw")
     assert (scan["result"], scan["bss_total"], scan["school_bss"], scan["hidden_bss"]) == \

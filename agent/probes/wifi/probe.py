@@ -26,7 +26,7 @@ from agent.probes.wifi.areas import Area, AreaResult, judge_area, summary
 from agent.probes.wifi.controllers.poll import ControllerPoll, poll_all
 from agent.probes.wifi.iwscan import Bss
 from agent.probes.wifi.options import Options as WifiOptions
-from agent.probes.wifi.scanner import ScanOutcome, iw_scan
+from agent.probes.wifi.scanner import Runner, ScanOutcome, iw_scan, run_command
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class Wifi(Probe):
         super().__init__(opts, ctx)
         self.areas = [Area.from_config(k, v) for k, v in opts.areas.items()]
         self.iw = "iw"  # the binary; tests point it at a stand-in (no radio there)
+        self.run_iw: Runner = run_command  # or replay recorded output
 
     async def collect(self) -> list[Reading]:
         ts = time.time_ns()
@@ -63,7 +64,7 @@ class Wifi(Probe):
             except Exception as err:  # scapy raises its own types for a missing/unfit interface
                 log.info("beacon sniffing on %s failed: %s", iface, err)
                 return ScanOutcome("unavailable", detail=str(err)[:200])
-        return iw_scan(iface, timeout=self.opts.scan_timeout, iw=self.iw)
+        return iw_scan(iface, timeout=self.opts.scan_timeout, iw=self.iw, run=self.run_iw)
 
     def readings(self, ts: int, polls: list[ControllerPoll], scan: ScanOutcome | None,
                  surveyed: dict[str, surveys.Survey]) -> list[Reading]:

@@ -4,6 +4,9 @@ A gateway or AP with a radio can scan its surroundings. Failures are data:
 no ``iw`` or no such interface is ``unavailable``; a radio that is busy or
 in AP mode cannot trigger a scan, so the cached results (``scan dump``) are
 read instead and the outcome is ``partial``.
+
+Running the command is a :data:`Runner`, so the classification can be tested
+on recorded ``iw`` output and error messages without a radio or a process.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.probes.wifi.iwscan import Bss, parse_scan
@@ -32,18 +36,24 @@ class ScanOutcome:
     detail: str = ""
 
 
-def _run(cmd: list[str], timeout: float) -> tuple[int, str, str]:
+# Runs a command within a timeout: (exit code, stdout, stderr). Raises
+# FileNotFoundError or subprocess.TimeoutExpired as subprocess.run does.
+Runner = Callable[[list[str], float], tuple[int, str, str]]
+
+
+def run_command(cmd: list[str], timeout: float) -> tuple[int, str, str]:
     proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     return (proc.returncode, proc.stdout.decode("utf-8", "replace"),
             proc.stderr.decode("utf-8", "replace"))
 
 
-def iw_scan(iface: str, timeout: float = 20.0, iw: str = "iw") -> ScanOutcome:
+def iw_scan(iface: str, timeout: float = 20.0, iw: str = "iw",
+            run: Runner = run_command) -> ScanOutcome:
     """Scan once on ``iface``; never raises for radio or tool problems."""
     if not IFACE.fullmatch(iface):
         return ScanOutcome("error", detail=f"bad interface name {iface!r}")
     try:
-        code, out, err = _run([iw, "dev", iface, "scan"], timeout)
+        code, out, err = run([iw, "dev", iface, "scan"], timeout)
     except FileNotFoundError:
         log.debug("iw is not installed")
         return ScanOutcome("unavailable", detail="iw not installed")
@@ -58,7 +68,7 @@ def iw_scan(iface: str, timeout: float = 20.0, iw: str = "iw") -> ScanOutcome:
     errno = _errno(err)
     if errno in _USE_DUMP:
         try:
-            code, out, _ = _run([iw, "dev", iface, "scan", "dump"], timeout)
+            code, out, _ = run([iw, "dev", iface, "scan", "dump"], timeout)
         except subprocess.TimeoutExpired:
             return ScanOutcome("timeout", detail="iw scan dump timed out")
         if code == 0:

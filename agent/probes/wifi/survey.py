@@ -26,7 +26,7 @@ from agent.probes.wifi import surveys
 from agent.probes.wifi.areas import Area, judge_area
 from agent.probes.wifi.iwscan import Bss, merge_scans, parse_scan
 from agent.probes.wifi.options import Options
-from agent.probes.wifi.scanner import iw_scan
+from agent.probes.wifi.scanner import Runner, iw_scan, run_command
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ def _wifi_opts(config: str) -> tuple[Options, Path]:
     raise ConfigError(config, "probes.wifi", None, "no enabled [probes.wifi] table")
 
 
-def _scan(args: argparse.Namespace, iface: str, err: TextIO) -> list[list[Bss]]:
+def _scan(args: argparse.Namespace, iface: str, err: TextIO,
+          runner: Runner) -> list[list[Bss]]:
     if args.from_file:
         return [parse_scan(Path(p).read_text(encoding="utf-8", errors="replace"))
                 for p in args.from_file]
@@ -75,7 +76,7 @@ def _scan(args: argparse.Namespace, iface: str, err: TextIO) -> list[list[Bss]]:
     for i in range(max(1, args.scans)):
         if i:
             time.sleep(args.interval)
-        outcome = iw_scan(iface)
+        outcome = iw_scan(iface, run=runner)
         if outcome.result in ("ok", "partial"):
             scans.append(outcome.bsses)
         print(f"scan {i + 1}: {outcome.result}, {len(outcome.bsses)} networks"
@@ -109,8 +110,11 @@ def show(bsses: Sequence[Bss], ssids: Sequence[str], out: TextIO) -> None:
 
 
 def run(args: argparse.Namespace, publish: Publish | None = None,
-        out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Exit code: 0 surveyed, 1 no scan succeeded, 2 bad config or area."""
+        out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+        runner: Runner = run_command) -> int:
+    """Exit code: 0 surveyed, 1 no scan succeeded, 2 bad config or area.
+
+    ``runner`` runs ``iw`` (tests replay recorded output through it)."""
     try:
         opts, state_dir = _wifi_opts(args.config)
     except ConfigError as exc:
@@ -127,7 +131,7 @@ def run(args: argparse.Namespace, publish: Publish | None = None,
     if not iface and not args.from_file:
         print("error: no interface: give --interface or set scan_interface", file=err)
         return 2
-    scans = _scan(args, iface, err)
+    scans = _scan(args, iface, err, runner)
     if not scans:
         print("error: no scan succeeded; is this a Wi-Fi interface and are you root?", file=err)
         return 1
