@@ -2,8 +2,8 @@
 
 API (stable; additions only):
 
-- :class:`~agent.snmp.target.Target`, ``SNMP_TARGET_OPTIONS``, ``target_problems``:
-  re-exported from :mod:`agent.snmp.target` (config schema, no pysnmp needed).
+- :class:`~agent.snmp.target.Target`: re-exported from :mod:`agent.snmp.target`,
+  where device tables' config section lives (no pysnmp needed there).
 - ``SnmpClient()``: one per probe run or kept across runs; ``await client.close()``
   (or ``async with SnmpClient() as client``) releases its sockets.
 - ``await client.get(target, ["1.3.6.1.2.1.1.3.0", ...]) -> GetResult``:
@@ -35,10 +35,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.devicetext import device_text
-from agent.snmp.target import SNMP_TARGET_OPTIONS, Target, target_problems
+from agent.snmp.target import Target
 
-__all__ = ["SNMP_TARGET_OPTIONS", "GetResult", "SnmpClient", "Target", "Value",
-           "WalkResult", "oid_tuple", "target_problems", "text"]
+__all__ = ["GetResult", "SnmpClient", "Target", "Value", "WalkResult", "oid_tuple", "text"]
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,10 @@
 """How to reach one SNMP agent (a switch, a wireless controller): config schema and value.
 
 Kept apart from :mod:`agent.snmp.client` so that loading a config never imports
-pysnmp: probes embed :data:`SNMP_TARGET_OPTIONS` in their own schema (a table
-per device) and build a :class:`Target` from the checked table.
+pysnmp: a probe's device table (a switch, a controller) subclasses
+:class:`SnmpTargetSection`, adds its own keys, and hands the client the
+section's ``.target``. :data:`SNMP_TARGET_OPTIONS` and
+:meth:`Target.from_opts` are the same keys for tables not yet typed.
 
 Sample (one device table inside a probe's config)::
 
