@@ -223,6 +223,8 @@ modules:
         return done.stdout
 
     def start(self, timeout: float = 30.0) -> None:
+        if not self.environment()["ERL_LIBS"]:
+            raise RuntimeError("ejabberd is not installed (deploy/test.sh installs it)")
         super().start(timeout)
         if not self._registered:  # accounts live in the spool, across restarts
             self.ctl_each([("register", user, "localhost", self.password)
