@@ -20,9 +20,9 @@ from agent.contract.reading import Reading
 from agent.contract.wire import Identity
 
 REGISTRY: dict[str, str] = {
-    "wan_link": "agent.probes.wan_link:WanLink",
-    "ipv6": "agent.probes.ipv6:Ipv6",
-    "wan_throughput": "agent.probes.wan_throughput:WanThroughput",
+    "wan_link": "agent.probes.wan_link.probe:WanLink",
+    "ipv6": "agent.probes.ipv6.probe:Ipv6",
+    "wan_throughput": "agent.probes.wan_throughput.probe:WanThroughput",
     "classroom_links": "agent.probes.classroom_links.probe:ClassroomLinks",
     "wifi": "agent.probes.wifi.probe:Wifi",
 }

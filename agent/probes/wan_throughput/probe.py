@@ -15,42 +15,24 @@ interface. Tests run only in ``windows``, at a random moment in each, within
 ``max_tests_per_day`` and ``daily_budget_mb``; ``schoolnet-agent once
 --probe wan_throughput`` runs one at once and logs its progress.
 
-Sample config::
-
-    [probes.wan_throughput]
-    enabled = false          # opt in: a test fills the school's exit for seconds
-    interval = 300           # how often to check whether a test is due (seconds)
-    timeout = 180            # a whole test, both directions
-    method = "http"          # http, iperf3 or speedtest
-    server = "http://speed.edu.example.cn:8080/"  # iperf3: "host" or "host:port";
-                             # speedtest: a self-hosted URL, or "" for speedtest.net
-    streams = 4              # parallel TCP streams per direction
-    max_seconds = 10         # longest a direction may run (iperf3: its -t; speedtest:
-                             # its test length, 10 as speedtest.net sets it)
-    stable_tolerance = 0.03  # http: stop when 1 s of windows agree within this share
-    include = []             # speedtest.net only: server ids to choose from
-    exclude = []             # speedtest.net only: server ids never to use
-    exclude_isp = false      # speedtest.net only: skip servers run by the school's own ISP
-    interface = ""           # WAN interface for traffic counters; "": route to the server
-    cpu_limit_share = 0.9    # all cores this busy: result "inconclusive"
-    windows = ["12:10-13:50", "18:00-07:00"]  # local times; [] = whenever due
-    max_tests_per_day = 2    # 0 = no limit
-    daily_budget_mb = 2000   # bytes all tests of a day may use; 0 = no limit
+Config: ``sample.toml`` beside this module.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, ClassVar
+from typing import Any
 
-from agent.contract.configschema import Opt, between, one_of
+import psutil
+
+from agent.contract.configschema import Problem, between, one_of, opt, section
 from agent.contract.reading import Reading
 from agent.netinfo import default_route_interface
 from agent.probes import Probe, ProbeContext
-from agent.probes.speed_result import SpeedResult, split_url
-from agent.probes.speed_schedule import SpeedSchedule, check_windows
-from agent.probes.speed_trust import TrustMonitor, interface_for
+from agent.probes.wan_throughput.result import SpeedResult, split_url
+from agent.probes.wan_throughput.schedule import SpeedSchedule, check_windows
+from agent.probes.wan_throughput.trust import TrustMonitor, interface_for
 
 log = logging.getLogger(__name__)
 
@@ -60,42 +42,47 @@ def _ids(value: list[Any]) -> str | None:
     return None if ok else "must be a list of speedtest.net server ids (integers)"
 
 
+@section
+class WanThroughputOptions:
+    method: str = opt("http", one_of("http", "iperf3", "speedtest"))
+    server: str = opt()
+    streams: int = opt(4, between(1, 32))
+    max_seconds: float = opt(10.0, between(1, 60))
+    stable_tolerance: float = opt(0.03, between(0.005, 0.5))
+    include: list[int] = opt([], _ids)
+    exclude: list[int] = opt([], _ids)
+    exclude_isp: bool = opt(False)
+    secure: bool = opt(False)
+    connect_timeout: float = opt(5.0, between(0.5, 60))
+    interface: str = opt("")
+    cpu_limit_share: float = opt(0.9, between(0.1, 1.0))
+    windows: list[str] = opt([], check_windows)
+    max_tests_per_day: int = opt(0, between(0, 1000))
+    daily_budget_mb: float = opt(0.0, between(0, 1e7))
+
+    def problems(self) -> list[Problem]:
+        if self.method != "speedtest" and not self.server:
+            return [(("server",), f"is required with method = \"{self.method}\"")]
+        schemes = {"http": ("http://",), "speedtest": ("http://", "https://")}
+        wanted = schemes.get(self.method)
+        if self.server and wanted and not self.server.startswith(wanted):
+            return [(("server",), f"must be a {' or '.join(wanted)} URL for this method")]
+        return []
+
+
 class WanThroughput(Probe):
     name = "wan_throughput"
     default_interval = 300.0
     default_timeout = 180.0
-    options: ClassVar[dict[str, Any]] = {
-        "method": Opt(str, "http", one_of("http", "iperf3", "speedtest")),
-        "server": Opt(str),
-        "streams": Opt(int, 4, between(1, 32)),
-        "max_seconds": Opt(float, 10.0, between(1, 60)),
-        "stable_tolerance": Opt(float, 0.03, between(0.005, 0.5)),
-        "include": Opt(list, [], _ids),
-        "exclude": Opt(list, [], _ids),
-        "exclude_isp": Opt(bool, False),
-        "secure": Opt(bool, False),
-        "connect_timeout": Opt(float, 5.0, between(0.5, 60)),
-        "interface": Opt(str, ""),
-        "cpu_limit_share": Opt(float, 0.9, between(0.1, 1.0)),
-        "windows": Opt(list, [], check_windows),
-        "max_tests_per_day": Opt(int, 0, between(0, 1000)),
-        "daily_budget_mb": Opt(float, 0.0, between(0, 1e7)),
-    }
+    Options = WanThroughputOptions
+    opts: WanThroughputOptions
 
-    @classmethod
-    def check_options(cls, opts: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
-        if opts["method"] != "speedtest" and not opts["server"]:
-            return [(("server",), f"is required with method = \"{opts['method']}\"")]
-        schemes = {"http": ("http://",), "speedtest": ("http://", "https://")}
-        wanted = schemes.get(opts["method"])
-        if opts["server"] and wanted and not opts["server"].startswith(wanted):
-            return [(("server",), f"must be a {' or '.join(wanted)} URL for this method")]
-        return []
-
-    def __init__(self, opts: dict[str, Any], ctx: ProbeContext) -> None:
+    def __init__(self, opts: WanThroughputOptions, ctx: ProbeContext, *,
+                 ps: Any = psutil) -> None:
         super().__init__(opts, ctx)
-        self.schedule = SpeedSchedule(ctx.state_dir / "wan_throughput.json", opts["windows"],
-                                     opts["max_tests_per_day"], opts["daily_budget_mb"] * 1e6)
+        self.ps = ps  # psutil, or a stand-in for the CPU and counter readings
+        self.schedule = SpeedSchedule(ctx.state_dir / "wan_throughput.json", opts.windows,
+                                      opts.max_tests_per_day, opts.daily_budget_mb * 1e6)
 
     def collect(self) -> list[Reading]:
         due, why = self.schedule.due()
@@ -104,11 +91,11 @@ class WanThroughput(Probe):
                 log.debug("wan_throughput not due: %s", why)
                 return []
             log.info("running now on request (the schedule would not: %s)", why)
-        host, _ = split_url(self.opts["server"]) if self.opts["server"] else ("", 0)
+        host, _ = split_url(self.opts.server) if self.opts.server else ("", 0)
         # speedtest.net's server is not known yet: then the default route's interface.
-        iface = self.opts["interface"] or (interface_for(host) if host else None) \
+        iface = self.opts.interface or (interface_for(host, self.ps) if host else None) \
             or default_route_interface()
-        monitor = TrustMonitor(iface, self.opts["cpu_limit_share"])
+        monitor = TrustMonitor(iface, self.opts.cpu_limit_share, self.ps)
         started = time.monotonic()
         monitor.start()
         result = self._measure()
@@ -123,27 +110,26 @@ class WanThroughput(Probe):
         # Only tests that moved bytes count against the day's budget.
         if result.download_bytes or result.upload_bytes:
             self.schedule.record(result.download_bytes + result.upload_bytes)
-        return [Reading(self.name, fields, {"method": result.method or self.opts["method"],
+        return [Reading(self.name, fields, {"method": result.method or self.opts.method,
                                             "server": result.server or "none"})]
 
     def _progress(self, text: str) -> None:
         log.info("%s", text)
 
     def _measure(self) -> SpeedResult:
-        opts, timeout = self.opts, self.opts["connect_timeout"]
-        method = opts["method"]
-        if method == "http":
-            from agent.probes.speed_http import HttpTester
+        opts = self.opts
+        if opts.method == "http":
+            from agent.probes.wan_throughput.http import HttpTester
 
-            return HttpTester(opts["server"], opts["streams"], tolerance=opts["stable_tolerance"],
-                              max_seconds=opts["max_seconds"], timeout=timeout,
+            return HttpTester(opts.server, opts.streams, tolerance=opts.stable_tolerance,
+                              max_seconds=opts.max_seconds, timeout=opts.connect_timeout,
                               progress=self._progress).run()
-        if method == "iperf3":
-            from agent.probes import speed_iperf3
+        if opts.method == "iperf3":
+            from agent.probes.wan_throughput import iperf3
 
-            host, port = split_url(opts["server"], default_port=5201)
-            return speed_iperf3.run(host, port, opts["max_seconds"], opts["streams"], timeout,
-                                    self._progress)
-        from agent.probes import speed_cli
+            host, port = split_url(opts.server, default_port=5201)
+            return iperf3.run(host, port, opts.max_seconds, opts.streams, opts.connect_timeout,
+                              self._progress)
+        from agent.probes.wan_throughput import speedtest_net
 
-        return speed_cli.run({**opts, "server_url": opts["server"]}, timeout, self._progress)
+        return speedtest_net.run(opts, opts.connect_timeout, self._progress)
