@@ -28,7 +28,7 @@ from agent.contract.reading import FieldValue, Reading
 from agent.netinfo import default_route_interface
 from agent.probes import Probe, ProbeContext
 from agent.probes.wan_link.rates import RateSampler, summary
-from agent.probes.wan_link.upstream import UpstreamSection
+from agent.probes.wan_link.upstream import UpstreamPoller, UpstreamSection
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +73,13 @@ class WanLink(Probe):
         self.ps, self.route_file = ps, route_file
         self._last: dict[str, Sample] = {}
         self._sampler: RateSampler | None = None
-        self._upstream: Any = None
+        self._upstream: UpstreamPoller | None = None
 
     def collect(self) -> list[Reading]:
         readings = self._local()
         upstream = self.opts.upstream
         if upstream.host:
-            if self._upstream is None:
-                from agent.probes.wan_link.upstream import UpstreamPoller
-
+            if self._upstream is None:  # pysnmp loads at its first poll, never without a host
                 self._upstream = UpstreamPoller(upstream, self.opts.contracted_mbps,
                                                 self.opts.sample_seconds)
             readings.append(self._upstream.collect())
