@@ -6,10 +6,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from agent.contract.configschema import build
 from agent.contract.wire import Identity
 from agent.netinfo import default_route_interface
 from agent.probes import ProbeContext
-from agent.probes.wan_link import WanLink
+from agent.probes.wan_link.probe import WanLink, WanLinkOptions
 from tests.netns import ip, veth_link
 from tests.services import free_port
 
@@ -18,8 +19,8 @@ RATE_MBPS = 40
 
 
 def probe(iface: str, contracted: float = 100.0) -> WanLink:
-    return WanLink({"interface": iface, "contracted_mbps": contracted,
-                    "sample_seconds": 1.5}, CTX)
+    return WanLink(build(WanLinkOptions, {"interface": iface, "contracted_mbps": contracted,
+                                          "sample_seconds": 1.5}), CTX)
 
 
 def test_rate_matches_iperf3_load() -> None:

@@ -19,10 +19,11 @@ from agent.contract.configschema import Opt, Table, schema_of
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity
 
+# The order is the example config's: the exit (passive, then active) first.
 REGISTRY: dict[str, str] = {
-    "wan_link": "agent.probes.wan_link:WanLink",
-    "ipv6": "agent.probes.ipv6:Ipv6",
-    "wan_throughput": "agent.probes.wan_throughput:WanThroughput",
+    "wan_link": "agent.probes.wan_link.probe:WanLink",
+    "wan_throughput": "agent.probes.wan_throughput.probe:WanThroughput",
+    "ipv6": "agent.probes.ipv6.probe:Ipv6",
     "classroom_links": "agent.probes.classroom_links.probe:ClassroomLinks",
     "wifi": "agent.probes.wifi.probe:Wifi",
 }

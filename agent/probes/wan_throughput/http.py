@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.probes.speed_cli import latency
-from agent.probes.speed_result import (
+from agent.probes.wan_throughput.result import (
     HttpStatusError,
     SpeedResult,
     classify,
@@ -27,6 +26,7 @@ from agent.probes.speed_result import (
     server_tag,
     split_url,
 )
+from agent.probes.wan_throughput.speedtest_net import latency
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]

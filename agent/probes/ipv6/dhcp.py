@@ -16,6 +16,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ OPT_CLIENTID, OPT_SERVERID, OPT_IA_NA, OPT_IAADDR, OPT_ORO = 1, 2, 3, 5, 6
 OPT_ELAPSED_TIME, OPT_STATUS_CODE, OPT_DNS_SERVERS = 8, 13, 23
 ALL_SERVERS = "ff02::1:2"
 CLIENT_PORT, SERVER_PORT = 546, 547
+PROCFS, SYSFS = Path("/proc"), Path("/sys")
 
 
 @dataclass
@@ -73,29 +75,30 @@ def parse_reply(data: bytes, xid: bytes) -> DhcpAnswer | None:
     return answer
 
 
-def _link_local(iface: str) -> str | None:
+def _link_local(iface: str, procfs: Path = PROCFS) -> str | None:
     try:
-        with open("/proc/net/if_inet6") as lines:
-            for line in lines:
-                cols = line.split()
-                if cols[5] == iface and cols[0].startswith("fe80"):
-                    return str(ipaddress.IPv6Address(bytes.fromhex(cols[0])))
+        lines = (procfs / "net" / "if_inet6").read_text().splitlines()
     except OSError:
-        pass
+        return None
+    for line in lines:
+        cols = line.split()
+        if len(cols) >= 6 and cols[5] == iface and cols[0].startswith("fe80"):
+            return str(ipaddress.IPv6Address(bytes.fromhex(cols[0])))
     return None
 
 
-def ask(iface: str, stateful: bool, wait: float) -> DhcpAnswer:
+def ask(iface: str, stateful: bool, wait: float, procfs: Path = PROCFS,
+        sysfs: Path = SYSFS) -> DhcpAnswer:
     """Ask the LAN's DHCPv6 servers once and wait up to ``wait`` seconds."""
     try:
         index = socket.if_nametoindex(iface)
     except OSError:
         return DhcpAnswer("unavailable")
-    source = _link_local(iface)
+    source = _link_local(iface, procfs)
     if source is None:
         log.info("no link-local address on %s; DHCPv6 check skipped", iface)
         return DhcpAnswer("unavailable")
-    mac_hex = _read_mac(iface)
+    mac_hex = _read_mac(iface, sysfs)
     xid = os.urandom(3)
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     try:
@@ -132,10 +135,9 @@ def ask(iface: str, stateful: bool, wait: float) -> DhcpAnswer:
     return DhcpAnswer("timeout")
 
 
-def _read_mac(iface: str) -> bytes:
+def _read_mac(iface: str, sysfs: Path = SYSFS) -> bytes:
     try:
-        with open(f"/sys/class/net/{iface}/address") as file:
-            text = file.read().strip()
+        text = (sysfs / "class" / "net" / iface / "address").read_text().strip()
         mac = bytes.fromhex(text.replace(":", ""))
         if len(mac) == 6:
             return mac

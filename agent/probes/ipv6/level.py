@@ -21,7 +21,9 @@ unchecked rather than failing so dashboards tell "broken" from "not measured".
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from agent.contract.reading import FieldValue
 
 LEVEL_CHECKS: dict[int, tuple[str, ...]] = {
     1: ("wan_global_addr",),
@@ -32,6 +34,21 @@ LEVEL_CHECKS: dict[int, tuple[str, ...]] = {
 LEVEL_NAMES = {0: "none", 1: "wan_address", 2: "v6_internet", 3: "lan_clients",
                4: "services"}
 ALL_CHECKS = tuple(c for checks in LEVEL_CHECKS.values() for c in checks)
+
+
+@dataclass
+class Evidence:
+    """What one part of the probe (WAN, targets, LAN) found: reading fields and
+    check states. Each part returns its own; the probe combines them in order,
+    so a later part may refine a field an earlier one set."""
+
+    fields: dict[str, FieldValue] = field(default_factory=dict)
+    checks: dict[str, bool | None] = field(default_factory=dict)
+
+    def add(self, other: Evidence) -> Evidence:
+        self.fields.update(other.fields)
+        self.checks.update(other.checks)
+        return self
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
-from agent.probes.speed_result import SpeedResult, classify
+from agent.probes.wan_throughput.result import SpeedResult, classify
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]

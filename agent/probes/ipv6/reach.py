@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from agent.probes.ipv6.level import Evidence
+
 log = logging.getLogger(__name__)
 
 
@@ -233,3 +235,34 @@ def dns_over_v6(servers: list[str], name: str, timeout: float) -> tuple[str, str
         if reply.id == query.id:
             return "ok", server
     return result, None
+
+
+def targets_evidence(results: dict[Target, dict[str, Any]], max_degradation: float,
+                     degradation_floor_seconds: float) -> Evidence:
+    """The ``ipv6`` reading's target fields and checks from each target's results."""
+    found = Evidence()
+    fields, checks = found.fields, found.checks
+    platforms = [r for t, r in results.items() if t.role == "platform"]
+    sites = [r for t, r in results.items() if t.role == "school_site"]
+    fields["targets"] = len(results)
+    fields["targets_aaaa"] = aaaa = sum(bool(r["aaaa"]) for r in results.values())
+    fields["targets_tcp_v6"] = sum(bool(r["tcp_v6"]) for r in results.values())
+    fields["dns_aaaa"] = bool(results) and aaaa == len(results)
+    # Without a platform target configured, any target proves the v6 internet.
+    checks["tcp_v6"] = any(r["tcp_v6"] for r in platforms or results.values())
+    timed = [r for r in results.values() if "degradation" in r]
+    if timed:
+        degradation = statistics.median(r["degradation"] for r in timed)
+        extra = statistics.median(r["connect_v6_seconds"] - r["connect_v4_seconds"]
+                                  for r in timed)
+        fields["degradation"] = round(degradation, 4)
+        fields["v6_extra_seconds"] = round(max(extra, 0.0), 6)
+        # As the national monitoring does, below a threshold the two paths
+        # count as converged (趋同): microsecond paths make the ratio pure
+        # noise, so v6 is degraded only if it is also slower by a real amount.
+        fields["v6_degraded"] = degradation > max_degradation \
+            and extra > degradation_floor_seconds
+    # No school site configured: level 4 cannot be proven, which is not a failure.
+    checks["school_site_aaaa"] = all(r["aaaa"] for r in sites) if sites else None
+    checks["school_site_http_v6"] = all(r.get("http_v6") for r in sites) if sites else None
+    return found

@@ -21,7 +21,10 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from agent.contract.reading import FieldValue
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,8 @@ ALL_ROUTERS = "ff02::2"
 INFINITE = 0xFFFFFFFF
 SO_ATTACH_FILTER = 26
 ETH_P_ALL = 0x0003
+MAX_LIFETIME = 10**9 - 1  # an infinite (0xffffffff) lifetime is left out, not clamped
+SYSFS = Path("/sys")
 # Classic BPF for "Ethernet, IPv6, next header ICMPv6 (58), type RA (134)",
 # as `tcpdump -dd` would compile it: the kernel drops every other frame, so a
 # busy LAN costs no Python time while we listen. Hand-compiled because scapy
@@ -78,10 +83,9 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockInsn))]
 
 
-def _attach_ra_filter(sock: socket.socket, iface: str) -> None:
+def _attach_ra_filter(sock: socket.socket, iface: str, sysfs: Path = SYSFS) -> None:
     try:
-        with open(f"/sys/class/net/{iface}/type") as file:
-            link_type = file.read().strip()
+        link_type = (sysfs / "class" / "net" / iface / "type").read_text().strip()
     except OSError:
         return
     if link_type != "1":
@@ -136,7 +140,24 @@ def parse_ra(ra: Any, source: str) -> RouterAdvert:
     return advert
 
 
-def listen(iface: str, wait: float, grace: float = 0.5) -> RaResult:
+def ra_fields(advert: RouterAdvert) -> dict[str, FieldValue]:
+    """The ``ipv6`` reading's fields for one router's advertisement."""
+    fields: dict[str, FieldValue] = {"ra_m_flag": advert.managed, "ra_o_flag": advert.other,
+                                     "ra_router_lifetime_seconds":
+                                         advert.router_lifetime_seconds}
+    usable = [p for p in advert.prefixes if p.usable] or advert.prefixes
+    if usable:
+        prefix = usable[0]
+        fields["ra_prefix"] = str(prefix.network)
+        fields["ra_prefix_autonomous"] = prefix.autonomous
+        for key, value in (("ra_prefix_valid_seconds", prefix.valid_seconds),
+                           ("ra_prefix_preferred_seconds", prefix.preferred_seconds)):
+            if value <= MAX_LIFETIME:
+                fields[key] = value
+    return fields
+
+
+def listen(iface: str, wait: float, grace: float = 0.5, sysfs: Path = SYSFS) -> RaResult:
     """Solicit and collect RAs on ``iface`` for up to ``wait`` seconds.
 
     Two ears: a packet socket (scapy) sees every RA on the wire, the ones this
@@ -178,7 +199,7 @@ def listen(iface: str, wait: float, grace: float = 0.5) -> RaResult:
             heard.append(time.monotonic())
 
     try:
-        _attach_ra_filter(listener.ins, iface)
+        _attach_ra_filter(listener.ins, iface, sysfs)
         sniffer = AsyncSniffer(opened_socket=listener, store=False,
                                lfilter=lambda p: p.haslayer(ICMPv6ND_RA),
                                prn=lambda p: keep(p[ICMPv6ND_RA], str(p[IPv6].src)))

@@ -14,6 +14,13 @@ Routers refresh their counters every few seconds (net-snmp every 3 s), so a
 poll can return a value seconds old. Each poll therefore repeats the GET
 until the counters move and takes that answer, whose age is then at most one
 retry (0.1 s): a 5 s window is accurate to about 2% instead of 60%.
+
+Config (inside ``[probes.wan_link]``; pysnmp comes with the extra "snmp")::
+
+    [probes.wan_link.upstream]   # optional: when this box is not the router
+    host = ""                # the router; "" = off
+    community = "public"     # or version = "3" with user, auth_*/priv_* keys
+    interface = "GigabitEthernet0/0/0"  # ifName, ifAlias, ifDescr or ifIndex of the WAN port
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from agent.contract.configschema import Problem, opt, section
 from agent.contract.reading import FieldValue, Reading
+from agent.snmp.target import SnmpTargetSection
 
 log = logging.getLogger(__name__)
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
@@ -33,6 +42,21 @@ NAMES = {"name": "1.3.6.1.2.1.31.1.1.1.1", "alias": "1.3.6.1.2.1.31.1.1.1.18",
 PER_PORT = {"oper": "1.3.6.1.2.1.2.2.1.8", "high_speed": "1.3.6.1.2.1.31.1.1.1.15",
             "in64": "1.3.6.1.2.1.31.1.1.1.6", "out64": "1.3.6.1.2.1.31.1.1.1.10"}
 C64, TICKS32 = 2**64, 2**32
+
+
+@section
+class UpstreamSection(SnmpTargetSection):
+    # Unlike a switch table, the whole table is optional: no host, no upstream poll.
+    host: str = opt("")
+    interface: str = opt("")
+
+    def problems(self) -> list[Problem]:
+        if not self.host:
+            return []
+        problems = super().problems()
+        if not self.interface:
+            problems.append((("interface",), "names the router's WAN port; required"))
+        return problems
 
 
 @dataclass(frozen=True)
@@ -75,11 +99,10 @@ def delta64(before: int, after: int, elapsed: float,
 class UpstreamPoller:
     """One router WAN port; keeps the last poll between readings."""
 
-    def __init__(self, opts: dict[str, Any], contracted_mbps: float, sample_seconds: float) -> None:
-        from agent.snmp.client import Target  # pysnmp loads only when an upstream is configured
-
-        self.target = Target.from_opts(opts)
-        self.interface = opts["interface"]
+    def __init__(self, opts: UpstreamSection, contracted_mbps: float,
+                 sample_seconds: float) -> None:
+        self.target = opts.target
+        self.interface = opts.interface
         self.contracted = contracted_mbps
         self.sample_seconds = sample_seconds
         self._index: int | None = None

@@ -4,20 +4,12 @@ Reports the negotiated link speed next to the contracted bandwidth (a 1000 Mbps
 contract over a 100 Mbps port can never pass 千兆进校), rx/tx rates from byte
 counters, and the addresses the interface holds. Costs no traffic.
 
-Sample config::
+Config: ``sample.toml`` beside this module; ``[probes.wan_link.upstream]``
+(the router's WAN port over SNMP, extra "snmp") is described in ``upstream.py``.
 
-    [probes.wan_link]
-    interval = 60            # seconds between readings
-    interface = ""           # empty: the interface holding the IPv4 default route
-    contracted_mbps = 1000   # what the ISP contract says; 0 if unknown
-    sample_seconds = 1.0     # first reading measures rates over this window
-    sample_every = 1.0       # seconds between counter samples for peak and 95th
-                             # percentile rates per interval; 0 = off
-
-    [probes.wan_link.upstream]   # optional: the router's WAN port over SNMP (extra "snmp"),
-    host = ""                # when this box is not the router; "" = off
-    community = "public"     # or version = "3" with user, auth_*/priv_* keys
-    interface = "GigabitEthernet0/0/0"  # ifName, ifAlias, ifDescr or ifIndex of the WAN port
+The kernel is read through ``ps`` (psutil, or an object with the same
+``net_io_counters``/``net_if_stats``/``net_if_addrs``), so tests can give it
+recorded counters without root or a real interface.
 """
 
 from __future__ import annotations
@@ -26,16 +18,17 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any
 
 import psutil
 
-from agent.contract.configschema import Opt, Table, between
+from agent.contract.configschema import between, opt, section
 from agent.contract.reading import FieldValue, Reading
 from agent.netinfo import default_route_interface
 from agent.probes import Probe, ProbeContext
-from agent.probes.rate_sampler import RateSampler, summary
-from agent.snmp.target import SNMP_TARGET_OPTIONS, target_problems
+from agent.probes.wan_link.rates import RateSampler, summary
+from agent.probes.wan_link.upstream import UpstreamPoller, UpstreamSection
 
 log = logging.getLogger(__name__)
 
@@ -56,78 +49,75 @@ def rate_bps(before: Sample, after: Sample) -> tuple[float, float] | None:
     return drx * 8 / elapsed, dtx * 8 / elapsed
 
 
+def _sample_every(value: float) -> str | None:
+    return None if value == 0 or 0.1 <= value <= 60 else "must be 0 (off) or between 0.1 and 60"
+
+
+@section
+class WanLinkOptions:
+    interface: str = opt("")
+    contracted_mbps: float = opt(0.0, between(0, 1e6))
+    sample_seconds: float = opt(1.0, between(0.1, 60))
+    sample_every: float = opt(1.0, _sample_every)
+    upstream: UpstreamSection = opt()
+
+
 class WanLink(Probe):
     name = "wan_link"
-    options: ClassVar[dict[str, Any]] = {
-        "interface": Opt(str, ""),
-        "contracted_mbps": Opt(float, 0.0, between(0, 1e6)),
-        "sample_seconds": Opt(float, 1.0, between(0.1, 60)),
-        "sample_every": Opt(float, 1.0, lambda v: None if v == 0 or 0.1 <= v <= 60
-                            else "must be 0 (off) or between 0.1 and 60"),
-        "upstream": Table({**SNMP_TARGET_OPTIONS, "host": Opt(str, ""),
-                           "interface": Opt(str, "")}),
-    }
+    Options = WanLinkOptions
+    opts: WanLinkOptions
 
-    def __init__(self, opts: dict[str, Any], ctx: ProbeContext) -> None:
+    def __init__(self, opts: WanLinkOptions, ctx: ProbeContext, *, ps: Any = psutil,
+                 route_file: Path = Path("/proc/net/route")) -> None:
         super().__init__(opts, ctx)
+        self.ps, self.route_file = ps, route_file
         self._last: dict[str, Sample] = {}
         self._sampler: RateSampler | None = None
-        self._upstream: Any = None
-
-    @classmethod
-    def check_options(cls, opts: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
-        upstream = opts.get("upstream", {})
-        if not upstream.get("host"):
-            return []
-        problems: list[tuple[tuple[str | int, ...], str]] = [
-            (("upstream", key), msg) for key, msg in target_problems(upstream)]
-        if not upstream.get("interface"):
-            problems.append((("upstream", "interface"), "names the router's WAN port; required"))
-        return problems
+        self._upstream: UpstreamPoller | None = None
 
     def collect(self) -> list[Reading]:
         readings = self._local()
-        upstream = self.opts.get("upstream", {})
-        if upstream.get("host"):
-            if self._upstream is None:
-                from agent.probes.wan_upstream import UpstreamPoller
-
-                self._upstream = UpstreamPoller(upstream, self.opts["contracted_mbps"],
-                                                self.opts["sample_seconds"])
+        upstream = self.opts.upstream
+        if upstream.host:
+            if self._upstream is None:  # pysnmp loads at its first poll, never without a host
+                self._upstream = UpstreamPoller(upstream, self.opts.contracted_mbps,
+                                                self.opts.sample_seconds)
             readings.append(self._upstream.collect())
         return readings
 
+    def _counters(self, iface: str) -> tuple[int, int] | None:
+        # nowrap=False: psutil would silently stitch a reset counter onto the old
+        # one; a reset must show as a skipped interval instead.
+        c = self.ps.net_io_counters(pernic=True, nowrap=False).get(iface)
+        return (c.bytes_recv, c.bytes_sent) if c is not None else None
+
     def _peaks(self, iface: str) -> dict[str, FieldValue]:
         """Peak and p95 rates since the last reading; starts sampling on first use."""
-        every = self.opts.get("sample_every", 1.0)
+        every = self.opts.sample_every
         if not every:
             return {}
         if self._sampler is None or self._sampler.iface != iface:
             if self._sampler is not None:
                 self._sampler.stop()  # the default route moved to another interface
-            self._sampler = RateSampler(iface, every)
+            self._sampler = RateSampler(iface, every, self._counters)
             self._sampler.start()
             return {}
         return dict(summary(self._sampler.take()))
 
     def _sample(self, iface: str) -> Sample | None:
-        # nowrap=False: psutil would silently stitch a reset counter onto the old
-        # one; a reset must show as a skipped interval instead.
-        counters = psutil.net_io_counters(pernic=True, nowrap=False).get(iface)
-        if counters is None:
-            return None
-        return Sample(counters.bytes_recv, counters.bytes_sent, time.monotonic())
+        counters = self._counters(iface)
+        return Sample(*counters, time.monotonic()) if counters is not None else None
 
     def _local(self) -> list[Reading]:
-        iface = self.opts["interface"] or default_route_interface()
-        contracted = self.opts["contracted_mbps"]
+        iface = self.opts.interface or default_route_interface(self.route_file)
+        contracted = self.opts.contracted_mbps
         fields: dict[str, FieldValue] = {}
         if contracted:
             fields["contracted_mbps"] = contracted
         if not iface:
             fields["result"] = "unavailable"
             return [Reading(self.name, fields, {"iface": "none"})]
-        stats = psutil.net_if_stats().get(iface)
+        stats = self.ps.net_if_stats().get(iface)
         now = self._sample(iface)
         if stats is None or now is None:
             log.warning("WAN interface %s not found", iface)
@@ -135,7 +125,7 @@ class WanLink(Probe):
             return [Reading(self.name, fields, {"iface": iface})]
         before = self._last.get(iface)
         if before is None:
-            time.sleep(self.opts["sample_seconds"])
+            time.sleep(self.opts.sample_seconds)
             before, now = now, self._sample(iface) or now
         self._last[iface] = now
         fields.update(self._link_fields(stats))
@@ -165,11 +155,10 @@ class WanLink(Probe):
             fields["duplex"] = duplex[stats.duplex]
         return fields
 
-    @staticmethod
-    def _address_fields(iface: str) -> dict[str, FieldValue]:
+    def _address_fields(self, iface: str) -> dict[str, FieldValue]:
         v4: list[str] = []
         v6_global: list[str] = []
-        for addr in psutil.net_if_addrs().get(iface, []):
+        for addr in self.ps.net_if_addrs().get(iface, []):
             if addr.family == socket.AF_INET:
                 v4.append(addr.address)
             elif addr.family == socket.AF_INET6:

@@ -4,6 +4,10 @@ A gateway whose CPU was saturated measured itself, not the link, so such a
 result is ``inconclusive``. Traffic from the school's own users shares the
 link during the test; the interface counters show how much, and the reading
 reports it so a low figure at 10:00 can be told from a slow link.
+
+The system is read through ``ps`` (psutil, or an object with the same
+``cpu_times``/``net_io_counters``/``net_if_addrs``/``Process``), so tests
+give the arithmetic recorded counters.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ HEADER_ALLOWANCE = 0.05
 ACK_ALLOWANCE = 0.03
 
 
-def interface_for(host: str) -> str | None:
+def interface_for(host: str, ps: Any = psutil) -> str | None:
     """The local interface the kernel would use to reach ``host`` (no packet is sent)."""
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -35,7 +39,7 @@ def interface_for(host: str) -> str | None:
             local = sock.getsockname()[0]
     except OSError:
         return None
-    for name, addrs in psutil.net_if_addrs().items():
+    for name, addrs in ps.net_if_addrs().items():
         if any(a.address.split("%")[0] == local for a in addrs):
             return name
     return None
@@ -70,20 +74,22 @@ class _Snap:
 class TrustMonitor:
     """``start()`` before the test, ``finish(test_rx, test_tx)`` after it."""
 
-    def __init__(self, iface: str | None, cpu_limit_share: float = 0.9) -> None:
+    def __init__(self, iface: str | None, cpu_limit_share: float = 0.9,
+                 ps: Any = psutil) -> None:
         self.iface = iface
         self.cpu_limit_share = cpu_limit_share
-        self._proc = psutil.Process()
+        self.ps = ps
+        self._proc = ps.Process()
         self._start: _Snap | None = None
 
     def _snap(self) -> _Snap:
         times = self._proc.cpu_times()
         rx = tx = None
         if self.iface:
-            counters = psutil.net_io_counters(pernic=True, nowrap=False).get(self.iface)
+            counters = self.ps.net_io_counters(pernic=True, nowrap=False).get(self.iface)
             if counters is not None:
                 rx, tx = counters.bytes_recv, counters.bytes_sent
-        return _Snap(time.monotonic(), psutil.cpu_times(percpu=True),
+        return _Snap(time.monotonic(), self.ps.cpu_times(percpu=True),
                      times.user + times.system, rx, tx)
 
     def start(self) -> None:

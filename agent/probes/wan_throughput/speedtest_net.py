@@ -19,9 +19,18 @@ import logging
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent.probes.speed_result import SpeedResult, classify, preflight, server_tag, split_url
+from agent.probes.wan_throughput.result import (
+    SpeedResult,
+    classify,
+    preflight,
+    server_tag,
+    split_url,
+)
+
+if TYPE_CHECKING:
+    from agent.probes.wan_throughput.probe import WanThroughputOptions
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -134,11 +143,11 @@ def exclude_isp_servers(servers: dict[float, list[dict[str, Any]]], isp: str) ->
             del servers[dist]
 
 
-def run(opts: dict[str, Any], timeout: float, progress: Progress) -> SpeedResult:
-    url = opts["server_url"]
-    streams = opts["streams"]
+def run(opts: WanThroughputOptions, timeout: float, progress: Progress) -> SpeedResult:
+    url = opts.server
+    streams = opts.streams
     # speedtest.net's own config says 10 s per direction; max_seconds replaces it.
-    length = max(1, round(opts.get("max_seconds", 10)))
+    length = max(1, round(opts.max_seconds))
     try:
         st = _speedtest_module()
     except ImportError:
@@ -156,10 +165,10 @@ def run(opts: dict[str, Any], timeout: float, progress: Progress) -> SpeedResult
             tester.get_best_server(tester.servers)
             tag = server_tag(url)
         else:
-            tester = st.Speedtest(timeout=timeout, secure=opts["secure"])
+            tester = st.Speedtest(timeout=timeout, secure=opts.secure)
             tester.config["length"] = {"upload": length, "download": length}
-            tester.get_servers(list(opts["include"]), list(opts["exclude"]))
-            if opts["exclude_isp"]:
+            tester.get_servers(list(opts.include), list(opts.exclude))
+            if opts.exclude_isp:
                 exclude_isp_servers(tester.servers, tester.config["client"].get("isp", ""))
             tester.get_best_server()
             tag = f"speedtest.net/{tester.best['id']}"

@@ -1,7 +1,9 @@
 """IPv6 facts the gateway's kernel already knows: addresses, default route, delegated prefix.
 
 Passive and cheap: psutil for addresses and ``/proc/net/ipv6_route`` for routes,
-so this part works without any capability and costs no traffic.
+so this part works without any capability and costs no traffic. Both are
+arguments (a psutil-like ``ps``, the route file), so tests give recorded
+contents without root.
 """
 
 from __future__ import annotations
@@ -9,10 +11,14 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
+
+from agent.probes.ipv6.level import Evidence
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +82,10 @@ def delegated_prefixes(routes: list[Route6]) -> list[ipaddress.IPv6Network]:
                    and r.dest.subnet_of(GLOBAL_UNICAST)}, key=str)
 
 
-def global_addresses(iface: str) -> list[ipaddress.IPv6Interface]:
+def global_addresses(iface: str, ps: Any = psutil) -> list[ipaddress.IPv6Interface]:
     """Global unicast (2000::/3) addresses held by ``iface``, with their prefix."""
     found = []
-    for addr in psutil.net_if_addrs().get(iface, []):
+    for addr in ps.net_if_addrs().get(iface, []):
         if addr.family != socket.AF_INET6:
             continue
         ip = ipaddress.IPv6Address(addr.address.split("%")[0])
@@ -100,3 +106,33 @@ def lan_prefix_delegated(wan: list[ipaddress.IPv6Interface],
     a LAN address inside the WAN's own /64 would instead be bridging or NDP proxy.
     """
     return any(not any(addr.ip in w.network for w in wan) for addr in lan)
+
+
+def wan_evidence(configured: str, routes: list[Route6],
+                 addresses: Callable[[str], list[ipaddress.IPv6Interface]],
+                 fallback_iface: Callable[[], str | None]
+                 ) -> tuple[Evidence, list[ipaddress.IPv6Interface]]:
+    """The WAN's fields and checks, and its global addresses (the LAN part needs them).
+
+    The WAN interface is the configured one, else the IPv6 default route's,
+    else ``fallback_iface()`` (the IPv4 default route's).
+    """
+    route = default_route(routes)
+    iface = configured or (route.dev if route else None) or fallback_iface()
+    addrs = addresses(iface) if iface else []
+    found = Evidence()
+    fields = found.fields
+    fields["wan_interface"] = iface or ""
+    fields["wan_global_addrs"] = len(addrs)
+    if addrs:
+        fields["wan_addr"] = str(addrs[0].ip)
+    found.checks["wan_global_addr"] = bool(addrs)
+    found.checks["default_route"] = route is not None
+    if route is not None:
+        fields["default_route_dev"] = route.dev
+        fields["default_route_via"] = str(route.gateway)
+    delegated = delegated_prefixes(routes)
+    if delegated:
+        fields["delegated_prefix"] = str(delegated[0])
+    fields["prefix_delegation"] = bool(delegated)
+    return found, addrs
