@@ -36,8 +36,8 @@ from pathlib import Path
 from agent.contract.errors import ConfigError
 from agent.contract.wire import RECEIPT_ROOT, TOPIC_ROOT
 from collector.errors import CollectorError
-from collector.registry import School
-from collector.registry import load as load_registry
+from collector.judge.registry import School
+from collector.judge.registry import load as load_registry
 
 log = logging.getLogger(__name__)
 

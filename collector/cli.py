@@ -9,7 +9,7 @@ from agent.contract.cli import EXIT_CONFIG, set_level, setup_logging, start
 from agent.contract.errors import ConfigError
 from collector import __version__, config
 from collector.errors import CollectorError
-from collector.registry import LEVELS
+from collector.judge.registry import LEVELS
 from collector.report import FORMATS
 
 
@@ -49,9 +49,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
     from agent.contract.mqttclient import make_client
-    from collector.alerts import apprise_sink, mqtt_sink
-    from collector.evaluate import Evaluator
-    from collector.writer import make_writer
+    from collector.ingest.writer import make_writer
+    from collector.judge.alerts import apprise_sink, mqtt_sink
+    from collector.judge.evaluate import Evaluator
 
     writer = make_writer(cfg.storage)
     client = None
@@ -80,10 +80,10 @@ def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
 
 
 def _report(cfg: config.CollectorConfig, args: argparse.Namespace) -> int:
-    from collector.reader import InfluxQLReader
-    from collector.registry import load as load_registry
+    from collector.judge.reader import InfluxQLReader
+    from collector.judge.registry import load as load_registry
+    from collector.judge.targets import load as load_targets
     from collector.report import latest_status, roll_up
-    from collector.targets import load as load_targets
 
     schools = list(load_registry(cfg.registry.file).values())
     max_age = max(t.max_age_days for t in load_targets(cfg.targets.file).values())

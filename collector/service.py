@@ -9,16 +9,16 @@ import threading
 import time
 
 from agent.contract.mqttclient import connect_async, make_client
-from collector.alerts import apprise_sink, mqtt_sink
 from collector.config import CollectorConfig
 from collector.errors import Unavailable
-from collector.evaluate import Evaluator
-from collector.ingest import Ingest
-from collector.pipeline import Message, Pipeline
-from collector.receipts import Receipts
-from collector.registry import Registry
-from collector.validate import Validator
-from collector.writer import Writer, make_writer
+from collector.ingest.mqtt5 import Ingest
+from collector.ingest.pipeline import Message, Pipeline
+from collector.ingest.receipts import Receipts
+from collector.ingest.validate import Validator
+from collector.ingest.writer import Writer, make_writer
+from collector.judge.alerts import apprise_sink, mqtt_sink
+from collector.judge.evaluate import Evaluator
+from collector.judge.registry import Registry
 
 log = logging.getLogger(__name__)
 DEAD_LETTER_PAYLOAD_BYTES = 4096
@@ -39,7 +39,7 @@ class Collector:
         self.cfg = cfg
         m = cfg.mqtt
         # Readings come in, and receipts go out, on a lean connection of their
-        # own (collector.ingest); dead letters and alerts go out through paho.
+        # own (collector.ingest.mqtt5); dead letters and alerts go out through paho.
         self.client = make_client(m, f"{m.client_id}-out")
         self.topic = f"$share/{m.share_group}/{m.topic}" if m.share_group else m.topic
         self.writer = writer or make_writer(cfg.storage)

@@ -28,8 +28,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from agent.contract.configschema import build
 from agent.contract.mqttconfig import MqttConfig
 from collector.brokeraccess import read_registry, write_accounts
-from collector.ingest import Ingest
-from collector.pipeline import Message
+from collector.ingest.mqtt5 import Ingest
+from collector.ingest.pipeline import Message
 from tests.deploy_support import REPO, write_registry
 from tests.services import Influxd, Service, free_port, wait_for
 from tests.support import running_collector

@@ -1,4 +1,4 @@
-"""The collector's inbound MQTT 5 connection (collector.ingest) against a real
+"""The collector's inbound MQTT 5 connection (collector.ingest.mqtt5) against a real
 Mosquitto: persistent session, backlog, redelivery, acks, keepalive; and its
 packet parser fuzzed at the byte level.
 """
@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from agent.contract.configschema import build
 from agent.contract.mqttconfig import MqttConfig
-from collector.ingest import Ingest, ProtocolError, varint
-from collector.pipeline import Message
+from collector.ingest.mqtt5 import Ingest, ProtocolError, varint
+from collector.ingest.pipeline import Message
 from tests.services import Mosquitto, wait_for
 from tests.support import Listener, publisher_client
 
@@ -173,7 +173,7 @@ def test_an_idle_connection_is_kept_alive(broker: Mosquitto, unique: str,
                                           caplog: pytest.LogCaptureFixture) -> None:
     # The broker drops a client silent for 1.5 x keepalive (7.5 s here).
     inbox = Inbox()
-    caplog.set_level(logging.INFO, logger="collector.ingest")
+    caplog.set_level(logging.INFO, logger="collector.ingest.mqtt5")
     with subscribed(config(broker.port, keepalive=5), f"in-{unique}", f"ingest/{unique}/#",
                     inbox):
         time.sleep(9)

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.contract.reading import Reading
-from collector.lineproto import line
-from collector.writer import InfluxV1Writer
+from collector.ingest.lineproto import line
+from collector.ingest.writer import InfluxV1Writer
 from tests.services import Influxd
 
 

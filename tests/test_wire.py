@@ -18,7 +18,7 @@ from agent.contract.wire import (
     encode_status,
     parse_topic,
 )
-from collector.validate import Validator
+from collector.ingest.validate import Validator
 
 ID = Identity("37", "3701", "370102", "370102-0001")
 TOPIC = ID.topic("wan_link")

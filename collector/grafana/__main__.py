@@ -17,8 +17,8 @@ from agent.contract.configschema import build
 from collector.config import Storage
 from collector.errors import CollectorError
 from collector.grafana import alerting, dashboards, demo
-from collector.lineproto import line
-from collector.writer import InfluxV1Writer
+from collector.ingest.lineproto import line
+from collector.ingest.writer import InfluxV1Writer
 
 log = logging.getLogger(__name__)
 BATCH = 5000

@@ -19,7 +19,7 @@ from agent.contract.wire import (
     parse_topic,
 )
 from collector.config import Validation
-from collector.registry import Registry
+from collector.judge.registry import Registry
 
 
 class Refused(WireError):

@@ -33,7 +33,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.contract.mqttconfig import SESSION_EXPIRY_SECONDS, MqttConfig
 from collector.errors import CollectorError
-from collector.pipeline import Message
+from collector.ingest.pipeline import Message
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from agent.contract.reading import Reading
 from agent.contract.wire import Envelope, Identity, Status, WireError
 from collector.errors import BadData, Unavailable
-from collector.lineproto import line
-from collector.validate import Refused, Validator
-from collector.writer import Writer
+from collector.ingest.lineproto import line
+from collector.ingest.validate import Refused, Validator
+from collector.ingest.writer import Writer
 
 log = logging.getLogger(__name__)
 
