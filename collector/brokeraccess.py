@@ -1,7 +1,7 @@
 """Mosquitto accounts and ACL for every school in the registry.
 
-    python -m collector.brokeraccess --registry schools.csv --out /etc/mosquitto/schoolnet \
-        --group mosquitto
+    schoolnet-collector broker-access --registry schools.csv \
+        --out /etc/mosquitto/schoolnet --group mosquitto
 
 writes, from the school registry CSV:
 
@@ -133,18 +133,8 @@ def write_accounts(schools: list[School], out: Path, collector_user: str,
     return accounts
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m collector.brokeraccess",
-                                     description="Mosquitto password file and ACL from the "
-                                                 "school registry")
-    parser.add_argument("--registry", required=True, type=Path, help="school registry CSV")
-    parser.add_argument("--out", required=True, type=Path,
-                        help="directory for acl, passwd and passwords.csv")
-    parser.add_argument("--collector-user", default="collector")
-    parser.add_argument("--group", default="",
-                        help="group that may read passwd and acl (the broker's: mosquitto)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+def run(args: argparse.Namespace) -> int:
+    """``schoolnet-collector broker-access``: its arguments are defined in collector.cli."""
     try:
         schools = read_registry(args.registry)
         write_accounts(schools, args.out, args.collector_user, args.group)
@@ -154,7 +144,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(schools)} schools: {args.out}/acl, {args.out}/passwd; hand out "
           f"{args.out}/passwords.csv and keep it private")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,7 +14,8 @@ from agent.contract.configschema import build
 from agent.contract.reading import Reading
 from agent.contract.wire import MAX_PAYLOAD_BYTES, Identity, encode
 from collector.config import Storage
-from collector.ingest.pipeline import Message, Pipeline
+from collector.ingest.pipeline import Pipeline
+from collector.ingest.transport import Message
 from collector.ingest.validate import Validator
 from collector.ingest.writer import InfluxV1Writer
 from tests.services import Influxd, wait_for
