@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from collector.grafana import DATASOURCE_UID, alerting, dashboards, demo
 from collector.cli import main
+from collector.grafana import DATASOURCE_UID, alerting, dashboards, demo
 from collector.grafana.commands import load_demo
 from tests.deploy_support import REPO
 from tests.services import Influxd
