@@ -29,7 +29,9 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dic
     tmp = tmp_path_factory.mktemp("install")
     wheel = wheelhouse(tmp / "wheels")
     root = tmp / "root"
-    env = {**os.environ, "DESTDIR": str(root),
+    # Not the test run's PYTHONPATH: pip would take the checkout (and the
+    # egg-info the wheel build leaves there) for an installed copy and skip it.
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "DESTDIR": str(root),
            "PIP_OPTS": f"--no-index --find-links {wheel.parent}"}
     out = subprocess.run(["sh", str(REPO / "deploy/install-agent.sh"), "--source", str(wheel)],
                          env=env, capture_output=True, text=True, timeout=180)
