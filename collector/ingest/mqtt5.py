@@ -11,6 +11,11 @@ SUBSCRIBE, PUBLISH in, PUBACK out, PINGREQ, DISCONNECT) and QoS 0 out for
 receipts, which are as many as the schools; dead letters and alerts go
 through paho at QoS 1.
 
+It keeps to what the broker's CONNACK announces (Server Keep Alive, Maximum
+Packet Size, Receive Maximum, Topic Alias Maximum, an assigned client id:
+MQTT 5, 3.2.2.3) and asks, in CONNECT, for packets no larger than a reading
+plus headers and for no topic aliases. The byte work is in ``packets``.
+
 All socket I/O happens in one thread, so a TLS connection is never read and
 written from two threads at once; other threads queue their PUBACKs and wake
 it through a socket pair.

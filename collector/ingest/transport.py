@@ -3,9 +3,9 @@
 A transport holds one persistent MQTT 5 subscription and hands the broker's
 messages, unacknowledged, to ``deliver`` a chunk at a time; the pipeline acks
 them through ``ack`` once they are stored. Two implementations: ``mqtt5``
-(the lean subscriber, the default, several times paho's throughput) and
-``paho`` (paho-mqtt, the conservative choice). Neither imports the
-processing: this module, and ``Message``, is all they share with it.
+(the lean subscriber, the default, built for backlog drains) and ``paho``
+(paho-mqtt, the conservative choice). Neither imports the processing: this
+module, and ``Message``, is all they share with it.
 """
 
 from __future__ import annotations
