@@ -5,7 +5,9 @@ persistent MQTT 5 session, QoS 1 messages handed over unacknowledged, a PUBACK
 only when the pipeline acks, receipts out at QoS 0, and the socket left
 unread while the pipeline's backlog is large. paho does the protocol, so
 this is the one to switch to if the lean subscriber ever misreads a broker;
-it costs throughput (a callback and a properties object per message).
+it costs throughput (a callback and a properties object per message): in
+tests/bench/bench_collector it drained a 50,000-reading backlog at 0.41 of the
+lean subscriber's rate (5,900/s against 14,300/s, same run).
 """
 
 from __future__ import annotations
