@@ -1,15 +1,18 @@
-"""``schoolnet-collector``: check-config, run."""
+"""``schoolnet-collector``: check-config, run, evaluate, report, speed-server,
+broker-access, grafana."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from pathlib import Path
 
 from agent.contract.cli import EXIT_CONFIG, set_level, setup_logging, start
 from agent.contract.errors import ConfigError
 from collector import __version__, config
 from collector.errors import CollectorError
-from collector.registry import LEVELS
+from collector.judge.registry import LEVELS
 from collector.report import FORMATS
 
 
@@ -26,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("-c", "--config", required=True, help="collector TOML config file")
         if name == "run":
-            cmd.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+            cmd.add_argument("--instance", type=_instance,
+                             help="one of several processes in a shared group (systemd's %%i):"
+                                  " client id <client_id>-NAME; only instance 1 judges")
         if name == "evaluate":
             cmd.add_argument("--dry-run", action="store_true",
                              help="print verdicts and the alerts that would be sent; "
@@ -44,14 +49,40 @@ def _parser() -> argparse.ArgumentParser:
                        help="largest download or upload per request")
     speed.add_argument("--max-connections", type=int, default=512)
     speed.add_argument("--max-per-client", type=int, default=32)
+    access = sub.add_parser("broker-access", help="Mosquitto password file and ACL from the "
+                            "school registry")
+    access.add_argument("--registry", required=True, type=Path, help="school registry CSV")
+    access.add_argument("--out", required=True, type=Path,
+                        help="directory for acl, passwd and passwords.csv")
+    access.add_argument("--collector-user", default="collector")
+    access.add_argument("--group", default="",
+                        help="group that may read passwd and acl (the broker's: mosquitto)")
+    grafana = sub.add_parser("grafana", help="write Grafana dashboards and alert rules, or "
+                             "load demo data").add_subparsers(dest="what", required=True)
+    grafana.add_parser("dashboards", help="write the dashboards' JSON").add_argument(
+        "--out", type=Path, required=True, help="directory (Grafana's dashboard provider path)")
+    grafana.add_parser("alerts", help="write the alert rules").add_argument(
+        "--out", type=Path, required=True, help="file in Grafana's provisioning/alerting/")
+    demo = grafana.add_parser("demo", help="write constructed demo data to InfluxDB 1.x")
+    demo.add_argument("--url", default="http://127.0.0.1:8086")
+    demo.add_argument("--database", default="schoolnet")
+    demo.add_argument("--username", default="")
+    demo.add_argument("--password", default="")
+    demo.add_argument("--days", type=int, default=3)
     return parser
+
+
+def _instance(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
+        raise argparse.ArgumentTypeError("letters, digits, _ or -, at most 32")
+    return name
 
 
 def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
     from agent.contract.mqttclient import make_client
-    from collector.alerts import apprise_sink, mqtt_sink
-    from collector.evaluate import Evaluator
-    from collector.writer import make_writer
+    from collector.ingest.writer import make_writer
+    from collector.judge.alerts import apprise_sink, mqtt_sink
+    from collector.judge.evaluate import Evaluator
 
     writer = make_writer(cfg.storage)
     client = None
@@ -80,10 +111,10 @@ def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
 
 
 def _report(cfg: config.CollectorConfig, args: argparse.Namespace) -> int:
-    from collector.reader import InfluxQLReader
-    from collector.registry import load as load_registry
+    from collector.judge.reader import InfluxQLReader
+    from collector.judge.registry import load as load_registry
+    from collector.judge.targets import load as load_targets
     from collector.report import latest_status, roll_up
-    from collector.targets import load as load_targets
 
     schools = list(load_registry(cfg.registry.file).values())
     max_age = max(t.max_age_days for t in load_targets(cfg.targets.file).values())
@@ -106,6 +137,16 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.listen, args.port, max_bytes=args.max_bytes,
               max_connections=args.max_connections, max_per_client=args.max_per_client)
         return 0
+    if args.command == "broker-access":
+        from collector import brokeraccess
+
+        setup_logging(args.verbose)
+        return brokeraccess.run(args)
+    if args.command == "grafana":
+        from collector.grafana import commands
+
+        setup_logging(args.verbose)
+        return commands.run(args)
     cfg = start(args.verbose, config.load, args.config)
     if cfg is None:
         return EXIT_CONFIG
@@ -131,12 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     from collector.service import Collector  # paho and the database client load only here
-    from collector.workers import supervise, worker_config
 
-    if args.worker is not None:
-        return Collector(worker_config(cfg, args.worker)).run()
-    if cfg.mqtt.workers > 1:
-        return supervise(cfg, list(argv if argv is not None else sys.argv[1:]))
+    if args.instance is not None:
+        cfg = config.instance(cfg, args.instance)
     return Collector(cfg).run()
 
 

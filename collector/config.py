@@ -39,8 +39,9 @@ class CollectorMqtt(MqttConfig):
     # Receipts to agents are gathered per school for this long (keep it
     # well below the agents' receipt_timeout).
     receipt_interval_seconds: float = opt(2.0, between(0.01, 30))
-    # Processes that split the traffic (a shared subscription); about one per core.
-    workers: int = opt(1, between(1, 64))
+    # "lean": the collector's own MQTT 5 subscriber (collector.ingest.mqtt5);
+    # "paho": paho-mqtt, slower, the conservative choice.
+    transport: str = opt("lean", one_of("lean", "paho"))
 
 
 @section
@@ -128,3 +129,14 @@ class CollectorConfig:
 def load(path: str | Path) -> CollectorConfig:
     cfg = configschema.load(path, CollectorConfig)
     return dataclasses.replace(cfg, file=str(path))
+
+
+def instance(cfg: CollectorConfig, name: str) -> CollectorConfig:
+    """The view of one of several processes started from one config (systemd's
+    ``schoolnet-collector@NAME``): its own client id and session, one shared
+    group to split the traffic, and only instance "1" judging compliance (once
+    per round, not once per process)."""
+    mqtt = dataclasses.replace(cfg.mqtt, client_id=f"{cfg.mqtt.client_id}-{name}",
+                               share_group=cfg.mqtt.share_group or cfg.mqtt.client_id)
+    targets = cfg.targets if name == "1" else dataclasses.replace(cfg.targets, file="")
+    return dataclasses.replace(cfg, mqtt=mqtt, targets=targets)

@@ -9,16 +9,16 @@ import threading
 import time
 
 from agent.contract.mqttclient import connect_async, make_client
-from collector.alerts import apprise_sink, mqtt_sink
 from collector.config import CollectorConfig
 from collector.errors import Unavailable
-from collector.evaluate import Evaluator
-from collector.ingest import Ingest
-from collector.pipeline import Message, Pipeline
-from collector.receipts import Receipts
-from collector.registry import Registry
-from collector.validate import Validator
-from collector.writer import Writer, make_writer
+from collector.ingest.pipeline import Pipeline
+from collector.ingest.receipts import Receipts
+from collector.ingest.transport import Message, make_transport
+from collector.ingest.validate import Validator
+from collector.ingest.writer import Writer, make_writer
+from collector.judge.alerts import apprise_sink, mqtt_sink
+from collector.judge.evaluate import Evaluator
+from collector.judge.registry import Registry
 
 log = logging.getLogger(__name__)
 DEAD_LETTER_PAYLOAD_BYTES = 4096
@@ -38,13 +38,13 @@ class Collector:
     def __init__(self, cfg: CollectorConfig, writer: Writer | None = None) -> None:
         self.cfg = cfg
         m = cfg.mqtt
-        # Readings come in, and receipts go out, on a lean connection of their
-        # own (collector.ingest); dead letters and alerts go out through paho.
+        # Readings come in, and receipts go out, on the transport's connection
+        # (collector.ingest.transport); dead letters and alerts go out through paho.
         self.client = make_client(m, f"{m.client_id}-out")
         self.topic = f"$share/{m.share_group}/{m.topic}" if m.share_group else m.topic
         self.writer = writer or make_writer(cfg.storage)
         # QoS 0: a lost receipt costs one resend, which overwrites itself.
-        self.receipts = Receipts(lambda topic, body: self.ingest.publish(topic, body),
+        self.receipts = Receipts(lambda topic, body: self.transport.publish(topic, body),
                                  cfg.mqtt.receipt_interval_seconds)
         registry = Registry(cfg.registry.file) if cfg.registry.file else None
         if registry is None:
@@ -59,13 +59,13 @@ class Collector:
                                  self._ack, self._dead_letter, cfg.batch.max_points,
                                  cfg.batch.max_delay_seconds, cfg.batch.max_backoff_seconds,
                                  self.receipts.add)
-        self.ingest = Ingest(m, m.client_id, self.topic, m.receive_maximum,
-                             self.pipeline.submit, lambda: self.pipeline.queued)
-        self.connected = self.ingest.connected  # set while the subscription stands
+        self.transport = make_transport(m, m.client_id, self.topic, self.pipeline.submit,
+                                        lambda: self.pipeline.queued)
+        self.connected = self.transport.connected  # set while the subscription stands
         self.stop_event = threading.Event()
 
     def _ack(self, messages: list[Message]) -> None:
-        self.ingest.ack(messages)
+        self.transport.ack(messages)
 
     def _dead_letter(self, message: Message, reason: str, detail: str) -> None:
         topic = f"{self.cfg.mqtt.dead_letter_prefix}/{reason}"
@@ -87,7 +87,7 @@ class Collector:
 
     def start(self) -> threading.Thread:
         connect_async(self.client, self.cfg.mqtt)
-        self.ingest.start()
+        self.transport.start()
         worker = threading.Thread(target=self.pipeline.run, name="pipeline",
                                   args=(self.stop_event, self.cfg.mqtt.receive_maximum))
         worker.start()
@@ -101,7 +101,7 @@ class Collector:
         self.stop_event.set()
         worker.join()
         self.receipts.flush()
-        self.ingest.stop()
+        self.transport.stop()
         self.client.disconnect()
         self.client.loop_stop()
         self.writer.close()

@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from collector.alerts import Alert, Alerter
-from collector.registry import COLUMNS, Registry
-from collector.rules import Health, Verdict
+from collector.judge.alerts import Alert, Alerter
+from collector.judge.registry import COLUMNS, Registry
+from collector.judge.rules import Health, Verdict
 from tests.services import Influxd
 from tests.test_report import school
 

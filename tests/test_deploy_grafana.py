@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from collector.cli import main
 from collector.grafana import DATASOURCE_UID, alerting, dashboards, demo
-from collector.grafana.__main__ import load_demo, main
+from collector.grafana.commands import load_demo
 from tests.deploy_support import REPO
 from tests.services import Influxd
 
@@ -175,10 +176,10 @@ def test_dashboard_json_is_consistent() -> None:
 
 
 def test_cli_writes_provisioning_files(tmp_path: Path) -> None:
-    assert main(["dashboards", "--out", str(tmp_path / "boards")]) == 0
+    assert main(["grafana", "dashboards", "--out", str(tmp_path / "boards")]) == 0
     written = sorted(p.name for p in (tmp_path / "boards").glob("*.json"))
     assert written == sorted(f"{b['uid']}.json" for b in dashboards.all_dashboards())
     assert json.loads((tmp_path / "boards/schoolnet-overview.json").read_text())["panels"]
-    assert main(["alerts", "--out", str(tmp_path / "alerting/schoolnet.yaml")]) == 0
+    assert main(["grafana", "alerts", "--out", str(tmp_path / "alerting/schoolnet.yaml")]) == 0
     rules = json.loads((tmp_path / "alerting/schoolnet.yaml").read_text())
     assert rules["apiVersion"] == 1 and len(rules["groups"][0]["rules"]) == 3

@@ -23,8 +23,8 @@ from agent.contract.configschema import build
 from agent.contract.reading import Reading
 from collector.config import Storage
 from collector.errors import Unavailable
-from collector.lineproto import line
-from collector.writer import InfluxV1Writer
+from collector.ingest.lineproto import line
+from collector.ingest.writer import InfluxV1Writer
 from tests.deploy_support import REPO
 from tests.services import Influxd
 

@@ -29,7 +29,9 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dic
     tmp = tmp_path_factory.mktemp("install")
     wheel = wheelhouse(tmp / "wheels")
     root = tmp / "root"
-    env = {**os.environ, "DESTDIR": str(root),
+    # Not the test run's PYTHONPATH: pip would take the checkout (and the
+    # egg-info the wheel build leaves there) for an installed copy and skip it.
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "DESTDIR": str(root),
            "PIP_OPTS": f"--no-index --find-links {wheel.parent}"}
     out = subprocess.run(["sh", str(REPO / "deploy/install-agent.sh"), "--source", str(wheel)],
                          env=env, capture_output=True, text=True, timeout=180)
@@ -107,20 +109,29 @@ def test_agent_unit_verifies_and_is_hardened(staged: tuple[Path, dict[str, str]]
     assert svc["User"] == "schoolnet-agent"
 
 
-def test_collector_unit_verifies(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("unit", "name"), [
+    ("schoolnet-collector.service", "schoolnet-collector.service"),
+    # The template, for several processes: verified as an instance of it.
+    ("schoolnet-collector@.service", "schoolnet-collector@2.service")])
+def test_collector_unit_verifies(tmp_path: Path, unit: str, name: str) -> None:
     root = tmp_path / "root"
     (root / "etc/systemd/system").mkdir(parents=True)
-    shutil.copy(UNITS / "schoolnet-collector.service", root / "etc/systemd/system")
+    shutil.copy(UNITS / unit, root / "etc/systemd/system")
     # The unit's ExecStart must exist in the root: the real console script.
     bindir = root / "opt/schoolnet-collector/bin"
     bindir.mkdir(parents=True)
     script = shutil.which("schoolnet-collector", path=str(Path(sys.executable).parent))
     assert script
     shutil.copy(script, bindir)
-    report = verify(root, "/etc/systemd/system/schoolnet-collector.service")
+    report = verify(root, f"/etc/systemd/system/{name}")
     assert report.split("\nexposure=")[0].strip() == "", report
     assert exposure(report) <= 2.0, report
-    assert "CapabilityBoundingSet=\n" in (UNITS / "schoolnet-collector.service").read_text()
+    text = (UNITS / unit).read_text()
+    assert "CapabilityBoundingSet=\n" in text
+    # The two differ only in what they say and in the instance argument.
+    plain = (UNITS / "schoolnet-collector.service").read_text()
+    body = text[text.index("[Unit]"):].replace(" %i (", " (").replace(" --instance %i", "")
+    assert body == plain[plain.index("[Unit]"):]
 
 
 def test_reinstall_keeps_config_and_uninstall_keeps_only_the_spool(

@@ -28,8 +28,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from agent.contract.configschema import build
 from agent.contract.mqttconfig import MqttConfig
 from collector.brokeraccess import read_registry, write_accounts
-from collector.ingest import Ingest
-from collector.pipeline import Message
+from collector.ingest.mqtt5 import LeanSubscriber
+from collector.ingest.transport import Message
 from tests.deploy_support import REPO, write_registry
 from tests.services import Influxd, Service, free_port, wait_for
 from tests.support import running_collector
@@ -282,11 +282,17 @@ def test_passwords_survive_regeneration(deployed: Setup, tmp_path: Path) -> None
     out = tmp_path / "accounts"
     out.mkdir()
     shutil.copy(deployed.etc / "passwords.csv", out / "passwords.csv")
-    again = write_accounts(read_registry(registry), out, "collector")
+    # As the README runs it: the collector's broker-access command.
+    done = subprocess.run([sys.executable, "-m", "collector.cli", "broker-access",
+                           "--registry", str(registry), "--out", str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "4 schools:" in done.stdout
+    with (out / "passwords.csv").open() as fh:
+        again = {row["username"]: row["password"] for row in csv.DictReader(fh)}
+    assert len(again) == 5
     assert {k: again[k] for k in deployed.passwords} == deployed.passwords
     assert "370102-0009" in again and (out / "passwd").stat().st_mode & 0o077 == 0
-    with (out / "passwords.csv").open() as fh:
-        assert len(list(csv.DictReader(fh))) == 5
     assert "topic write schoolnet/v1/37/3701/370102/370102-0009/#" in (out / "acl").read_text()
 
 
@@ -338,9 +344,9 @@ def test_collector_ingest_over_tls_and_a_refused_login(deployed: Setup,
                              "ca_file": str(deployed.etc / "ca.crt"), "username": "collector",
                              "password": deployed.passwords["collector"]})
     got: list[Message] = []
-    ingest = Ingest(cfg, "collector-tls", "$share/tls/schoolnet/v1/#", 100, got.extend)
-    wrong = Ingest(replace(cfg, password="not-it"), "collector-wrong", "schoolnet/v1/#", 100,
-                   got.extend)
+    ingest = LeanSubscriber(cfg, "collector-tls", "$share/tls/schoolnet/v1/#", 100, got.extend)
+    wrong = LeanSubscriber(replace(cfg, password="not-it"), "collector-wrong",
+                           "schoolnet/v1/#", 100, got.extend)
     ingest.start()
     wrong.start()
     try:

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from agent import config as agent_config
 from agent.contract.errors import ConfigError
 from agent.contract.wire import Identity, WireError, decode_receipt, parse_topic
-from collector.registry import load as load_registry
-from collector.validate import Validator
+from collector.ingest.validate import Validator
+from collector.judge.registry import load as load_registry
 
 VALIDATOR = Validator(64 * 1024, 300 * 10**9, 35 * 86400 * 10**9)
 ID = Identity("37", "3701", "370102", "s1")

@@ -1,4 +1,4 @@
-"""The collector's inbound MQTT 5 connection (collector.ingest) against a real
+"""The collector's inbound MQTT 5 connection (collector.ingest.mqtt5) against a real
 Mosquitto: persistent session, backlog, redelivery, acks, keepalive; and its
 packet parser fuzzed at the byte level.
 """
@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 
 from agent.contract.configschema import build
 from agent.contract.mqttconfig import MqttConfig
-from collector.ingest import Ingest, ProtocolError, varint
-from collector.pipeline import Message
+from collector.ingest.mqtt5 import LeanSubscriber
+from collector.ingest.packets import ProtocolError, varint
+from collector.ingest.transport import Message
 from tests.services import Mosquitto, wait_for
 from tests.support import Listener, publisher_client
 
@@ -46,8 +47,8 @@ class Inbox:
 
 @contextmanager
 def subscribed(cfg: dict[str, Any], client_id: str, topic: str,
-               inbox: Inbox) -> Iterator[Ingest]:
-    ingest = Ingest(cfg, client_id, topic, 1000, inbox.deliver)
+               inbox: Inbox) -> Iterator[LeanSubscriber]:
+    ingest = LeanSubscriber(cfg, client_id, topic, 1000, inbox.deliver)
     ingest.start()
     try:
         wait_for(ingest.connected.is_set, 10, "subscription")
@@ -108,8 +109,8 @@ def test_a_slow_consumer_holds_the_backlog_in_the_broker(broker: Mosquitto,
     sent = [b"%0300d" % i for i in range(20000)]
     publish(broker.port, f"ingest/{unique}/x", sent)
     inbox, acked, most = Inbox(), 0, 0
-    ingest = Ingest(cfg, f"in-{unique}", topic, 1000, inbox.deliver,
-                    backlog=lambda: len(inbox.payloads()) - acked)
+    ingest = LeanSubscriber(cfg, f"in-{unique}", topic, 1000, inbox.deliver,
+                            backlog=lambda: len(inbox.payloads()) - acked)
     ingest.start()
     try:
         deadline = time.monotonic() + 60
@@ -173,7 +174,7 @@ def test_an_idle_connection_is_kept_alive(broker: Mosquitto, unique: str,
                                           caplog: pytest.LogCaptureFixture) -> None:
     # The broker drops a client silent for 1.5 x keepalive (7.5 s here).
     inbox = Inbox()
-    caplog.set_level(logging.INFO, logger="collector.ingest")
+    caplog.set_level(logging.INFO, logger="collector.ingest.mqtt5")
     with subscribed(config(broker.port, keepalive=5), f"in-{unique}", f"ingest/{unique}/#",
                     inbox):
         time.sleep(9)
@@ -187,7 +188,7 @@ def test_unreachable_broker_is_retried_with_a_clear_log(caplog: pytest.LogCaptur
                                                          tmp_path: Any) -> None:
     broker = Mosquitto(tmp_path)
     inbox = Inbox()
-    ingest = Ingest(config(broker.port), "in-late", "ingest/late/#", 10, inbox.deliver)
+    ingest = LeanSubscriber(config(broker.port), "in-late", "ingest/late/#", 10, inbox.deliver)
     ingest.start()
     try:
         wait_for(lambda: "cannot connect to broker" in caplog.text, 10, "retry log")
@@ -218,9 +219,9 @@ packets = st.lists(st.tuples(
 
 
 @contextmanager
-def feeder() -> Iterator[tuple[Ingest, Inbox]]:
+def feeder() -> Iterator[tuple[LeanSubscriber, Inbox]]:
     inbox = Inbox()
-    ingest = Ingest(config(1), "parse", "t/#", 10, inbox.deliver)
+    ingest = LeanSubscriber(config(1), "parse", "t/#", 10, inbox.deliver)
     try:
         yield ingest, inbox
     finally:

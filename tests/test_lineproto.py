@@ -7,10 +7,17 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.contract.configschema import build
 from agent.contract.reading import Reading
-from collector.lineproto import line
-from collector.writer import InfluxV1Writer
+from collector.config import Storage
+from collector.ingest.lineproto import line
+from collector.ingest.writer import InfluxV1Writer
 from tests.services import Influxd
+
+
+def writer_for(influxd: Influxd, database: str) -> InfluxV1Writer:
+    return InfluxV1Writer(build(Storage, {"kind": "influxdb1", "url": influxd.url,
+                                         "database": database, "timeout_seconds": 5.0}))
 
 
 def test_awkward_values_round_trip(influxd: Influxd, database: str) -> None:
@@ -18,8 +25,7 @@ def test_awkward_values_round_trip(influxd: Influxd, database: str) -> None:
     fields = {"note": 'say "hi" \\ bye, a=b', "link_speed_mbps": 100, "oper_up": True,
               "ratio_share": 0.000012}
     reading = Reading("classroom_link", fields, tags, 1_700_000_000_123_456_789)
-    writer = InfluxV1Writer({"url": influxd.url, "database": database, "retention_policy": "",
-                             "username": "", "password": "", "timeout_seconds": 5.0})
+    writer = writer_for(influxd, database)
     writer.write([line(reading)])
     rows = influxd.rows("SELECT * FROM classroom_link", database)
     assert len(rows) == 1
@@ -51,8 +57,7 @@ def test_any_wire_valid_reading_round_trips(influxd: Influxd, database: str,
               **{f"n_{k}": v for k, v in numbers.items()}, "n": 1.0}
     ts = time.time_ns()
     reading = Reading("rt", fields, {f"t_{k}": v for k, v in tags.items()}, ts)
-    writer = InfluxV1Writer({"url": influxd.url, "database": database, "retention_policy": "",
-                             "username": "", "password": "", "timeout_seconds": 5.0})
+    writer = writer_for(influxd, database)
     writer.write([line(reading)])
     rows = influxd.rows(f"SELECT * FROM rt WHERE time = {ts}", database)
     assert len(rows) == 1

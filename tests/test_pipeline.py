@@ -14,9 +14,10 @@ from agent.contract.configschema import build
 from agent.contract.reading import Reading
 from agent.contract.wire import MAX_PAYLOAD_BYTES, Identity, encode
 from collector.config import Storage
-from collector.pipeline import Message, Pipeline
-from collector.validate import Validator
-from collector.writer import InfluxV1Writer
+from collector.ingest.pipeline import Pipeline
+from collector.ingest.transport import Message
+from collector.ingest.validate import Validator
+from collector.ingest.writer import InfluxV1Writer
 from tests.services import Influxd, wait_for
 
 ID = Identity("37", "3701", "370102", "pipe-1")

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from collector.registry import School
+from collector.judge.registry import School
 from collector.report import FORMATS, roll_up
 
 

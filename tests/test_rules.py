@@ -7,12 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from agent.contract.reading import Reading
-from collector.lineproto import line
-from collector.reader import InfluxQLReader
-from collector.registry import School
-from collector.rules import Rules
-from collector.targets import load as load_targets
-from collector.writer import InfluxV1Writer
+from collector.ingest.lineproto import line
+from collector.ingest.writer import InfluxV1Writer
+from collector.judge.reader import InfluxQLReader
+from collector.judge.registry import School
+from collector.judge.rules import Rules
+from collector.judge.targets import load as load_targets
 from tests.services import Influxd
 from tests.test_pipeline import storage
 

@@ -14,11 +14,14 @@ from agent.contract.wire import (
     Identity,
     WireError,
     decode,
+    decode_reading,
+    decode_status,
+    decode_status_of,
     encode,
     encode_status,
     parse_topic,
 )
-from collector.validate import Validator
+from collector.ingest.validate import Validator
 
 ID = Identity("37", "3701", "370102", "370102-0001")
 TOPIC = ID.topic("wan_link")
@@ -55,6 +58,22 @@ def test_status_round_trip() -> None:
 
 def test_topic_parts() -> None:
     assert parse_topic(TOPIC) == (ID, "wan_link")
+
+
+def test_decoding_a_parsed_topic_gives_what_decoding_the_topic_gives() -> None:
+    # The collector parses each topic once and hands the parts on.
+    payload = raw(body())
+    assert decode_reading(*parse_topic(TOPIC), payload) == decode(TOPIC, payload)
+    status = encode_status(ID, "online", 5, "0.1.0")
+    assert decode_status_of(ID, status) == decode_status(ID.status_topic, status)
+    # The payload is still checked against the identity and measurement given.
+    other = Identity("37", "3701", "370102", "370102-0002")
+    with pytest.raises(WireError) as err:
+        decode_reading(other, "wan_link", payload)
+    assert err.value.reason == "school_mismatch"
+    with pytest.raises(WireError) as err:
+        decode_reading(ID, "ipv6", payload)
+    assert err.value.reason == "measurement_mismatch"
 
 
 BAD: list[tuple[str, str, bytes]] = [

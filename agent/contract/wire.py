@@ -197,6 +197,12 @@ def decode_status(topic: str, payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES
     identity, measurement = parse_topic(topic)
     if measurement != STATUS:
         raise WireError("topic_malformed", "not a status topic")
+    return decode_status_of(identity, payload, max_bytes)
+
+
+def decode_status_of(identity: Identity, payload: bytes,
+                     max_bytes: int = MAX_PAYLOAD_BYTES) -> Status:
+    """decode_status for a topic already parsed (the collector's hot path)."""
     body = _load(payload, max_bytes)
     _keys(body, {"v", "school_id", "state", "ts", "agent_version"})
     _school(body, identity)
@@ -211,6 +217,13 @@ def decode_status(topic: str, payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES
 def decode(topic: str, payload: bytes, max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
     """Decode a reading strictly; raise WireError with the first problem found."""
     identity, measurement = parse_topic(topic)
+    return decode_reading(identity, measurement, payload, max_bytes)
+
+
+def decode_reading(identity: Identity, measurement: str, payload: bytes,
+                   max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
+    """decode for a topic already parsed by parse_topic (the collector's hot
+    path parses each topic once)."""
     body = _load(payload, max_bytes)
     _keys(body, {"v", "school_id", "measurement", "ts", "seq", "tags", "fields"})
     _school(body, identity)

@@ -55,7 +55,7 @@ class School:
                "wifi": "fail" if self.uncovered else "pass",
                "ipv6": "pass" if self.ipv6_level >= 2 else "fail"}
         seen = set(out.values())
-        # As collector.rules.summary judges the four together.
+        # As collector.judge.rules.summary judges the four together.
         out["all"] = ("fail" if "fail" in seen else "pass" if seen == {"pass"}
                       else "inconclusive" if "inconclusive" in seen else "no_data")
         return out
@@ -130,7 +130,7 @@ def _six_hourly(s: School, ts: int, rng: random.Random) -> Iterator[Reading]:
 
 
 def _compliance(s: School, ts: int) -> Iterator[Reading]:
-    """Verdicts shaped as collector.evaluate.compliance_point writes them."""
+    """Verdicts shaped as collector.judge.evaluate.compliance_point writes them."""
     statuses = s.statuses()
     speeds = s.classroom_speeds
     values = {"exit_bandwidth": (s.download_mbps, 800.0),

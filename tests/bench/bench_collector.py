@@ -65,13 +65,14 @@ def count(db: Influxd, name: str) -> int:
 
 class Collectors:
     def __init__(self, tmp: Path, port: int, storage: str, n: int, receive_max: int,
-                 group: str) -> None:
+                 group: str, transport: str = "lean") -> None:
         extra = ("[logging]\nstats_interval_seconds = 3600\n")
         self.configs = []
         for i in range(n):
             path = collector_toml(tmp, port, storage, f"bench-{group}-{i}", extra)
             text = path.read_text().replace(
                 "[mqtt]\n", f"[mqtt]\nreceive_maximum = {receive_max}\n"
+                f'transport = "{transport}"\n'
                 + (f'share_group = "{group}"\n' if n > 1 else ""))
             path.write_text(text.replace("max_delay_seconds = 0.05", "max_delay_seconds = 0.1"))
             self.configs.append(path)
@@ -159,16 +160,18 @@ def main() -> None:
         print(f"reference: mosquitto_sub (C) draining a {n} QoS 1 backlog: {ref:,.0f} msg/s")
         print(f"{'scenario':<44} {'stored/s':>10} {'vs C drain':>11} {'peak RSS MiB':>13}")
         run_id = 0
-        for label, procs, rmax in (("1 collector, receive_maximum 20", 1, 20),
-                                   ("1 collector, receive_maximum 1000", 1, 1000),
-                                   ("2 collectors, $share group, rmax 1000", 2, 1000)):
+        for label, procs, rmax, transport in (
+                ("1 collector, receive_maximum 20", 1, 20, "lean"),
+                ("1 collector, receive_maximum 1000", 1, 1000, "lean"),
+                ("1 collector, paho transport, rmax 1000", 1, 1000, "paho"),
+                ("2 collectors, $share group, rmax 1000", 2, 1000, "lean")):
             for mode in ("steady", "backlog"):
                 run_id += 1
                 name = f"b{run_id}"
                 db.create_db(name)
                 group = f"g{run_id}"
                 collectors = Collectors(tmp, broker.port, influx1_storage(db.url, name),
-                                        procs, rmax, group)
+                                        procs, rmax, group, transport)
                 messages = payloads(n, base + run_id * 10**9)
                 collectors.start()
                 start = None

@@ -3,7 +3,7 @@
     python -m tests.bench.bench_dashboard_queries [SCHOOLS ...]
 
 For each size: constructed compliance verdicts (5 targets, every 6 h for 7
-days, as collector.evaluate writes them) for SCHOOLS schools spread over 4
+days, as collector.judge.evaluate writes them) for SCHOOLS schools spread over 4
 provinces, 16 cities and 64 counties; then every query of the overview
 dashboard with all regions chosen, grouped by county, over 7 days. Reference:
 Grafana's default data source timeout is 30 s, and a panel that takes more
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from agent.contract.reading import Reading
 from collector.grafana import dashboards
-from collector.lineproto import line
+from collector.ingest.lineproto import line
 from tests.services import Influxd
 
 HOUR_NS = 3600 * 10**9

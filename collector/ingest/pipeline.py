@@ -25,21 +25,12 @@ from dataclasses import dataclass, field
 from agent.contract.reading import Reading
 from agent.contract.wire import Envelope, Identity, Status, WireError
 from collector.errors import BadData, Unavailable
-from collector.lineproto import line
-from collector.validate import Refused, Validator
-from collector.writer import Writer
+from collector.ingest.lineproto import line
+from collector.ingest.transport import Message
+from collector.ingest.validate import Refused, Validator
+from collector.ingest.writer import Writer
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Message:
-    topic: str
-    payload: bytes
-    mid: int = 0
-    qos: int = 1
-    received_ns: int = field(default_factory=time.time_ns)
-    conn: int = 0  # the broker connection it came on: only that one can ack it
 
 
 Ack = Callable[[list[Message]], None]
@@ -205,11 +196,11 @@ class Pipeline:
             self.queued -= len(batch)
         return batch
 
-    def run(self, stop: threading.Event, inflight_limit: int) -> None:
-        # The broker sends at most ``inflight_limit`` unacked messages, so a
+    def run(self, stop: threading.Event, receive_maximum: int) -> None:
+        # The broker sends at most ``receive_maximum`` unacked messages, so a
         # batch that big is all there will be until this one is acked.
-        limit = min(self.max_points, inflight_limit)
+        batch_limit = min(self.max_points, receive_maximum)
         while not stop.is_set():
-            batch = self.next_batch(stop, limit)
+            batch = self.next_batch(stop, batch_limit)
             if batch:
                 self.process(batch, stop)

@@ -1,8 +1,8 @@
-"""``python -m collector.grafana``: write dashboards and alert rules, or load demo data.
+"""``schoolnet-collector grafana``: write dashboards and alert rules, or load demo data.
 
-    python -m collector.grafana dashboards --out /var/lib/grafana/dashboards/schoolnet
-    python -m collector.grafana alerts --out /etc/grafana/provisioning/alerting/schoolnet.yaml
-    python -m collector.grafana demo --url http://127.0.0.1:8086 --database schoolnet
+    schoolnet-collector grafana dashboards --out /var/lib/grafana/dashboards/schoolnet
+    schoolnet-collector grafana alerts --out /etc/grafana/provisioning/alerting/schoolnet.yaml
+    schoolnet-collector grafana demo --url http://127.0.0.1:8086 --database schoolnet
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from agent.contract.configschema import build
 from collector.config import Storage
 from collector.errors import CollectorError
 from collector.grafana import alerting, dashboards, demo
-from collector.lineproto import line
-from collector.writer import InfluxV1Writer
+from collector.ingest.lineproto import line
+from collector.ingest.writer import InfluxV1Writer
 
 log = logging.getLogger(__name__)
 BATCH = 5000
@@ -53,26 +53,12 @@ def load_demo(url: str, database: str, username: str = "", password: str = "",
     return len(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m collector.grafana", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("dashboards", help="write the dashboards' JSON").add_argument(
-        "--out", type=Path, required=True, help="directory (Grafana's dashboard provider path)")
-    sub.add_parser("alerts", help="write the alert rules").add_argument(
-        "--out", type=Path, required=True, help="file in Grafana's provisioning/alerting/")
-    dem = sub.add_parser("demo", help="write constructed demo data to InfluxDB 1.x")
-    dem.add_argument("--url", default="http://127.0.0.1:8086")
-    dem.add_argument("--database", default="schoolnet")
-    dem.add_argument("--username", default="")
-    dem.add_argument("--password", default="")
-    dem.add_argument("--days", type=int, default=3)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "dashboards":
+def run(args: argparse.Namespace) -> int:
+    """The ``grafana`` subcommands; their arguments are defined in collector.cli."""
+    if args.what == "dashboards":
         for path in write_dashboards(args.out):
             print(path)
-    elif args.command == "alerts":
+    elif args.what == "alerts":
         print(write_alerts(args.out))
     else:
         try:
@@ -82,7 +68,3 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"wrote {count} demo points to {args.database} at {args.url}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

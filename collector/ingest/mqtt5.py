@@ -11,6 +11,11 @@ SUBSCRIBE, PUBLISH in, PUBACK out, PINGREQ, DISCONNECT) and QoS 0 out for
 receipts, which are as many as the schools; dead letters and alerts go
 through paho at QoS 1.
 
+It keeps to what the broker's CONNACK announces (Server Keep Alive, Maximum
+Packet Size, Receive Maximum, Topic Alias Maximum, an assigned client id:
+MQTT 5, 3.2.2.3) and asks, in CONNECT, for packets no larger than a reading
+plus headers and for no topic aliases. The byte work is in ``packets``.
+
 All socket I/O happens in one thread, so a TLS connection is never read and
 written from two threads at once; other threads queue their PUBACKs and wake
 it through a socket pair.
@@ -23,143 +28,39 @@ import logging
 import select
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections.abc import Callable
 
 from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.contract.mqttconfig import SESSION_EXPIRY_SECONDS, MqttConfig
-from collector.errors import CollectorError
-from collector.pipeline import Message
+from agent.contract.mqttconfig import MqttConfig
+from collector.ingest.packets import (
+    CONNACK,
+    DISCONNECT,
+    PINGREQ,
+    PINGRESP,
+    PUBACK,
+    PUBLISH,
+    SUBACK,
+    ProtocolError,
+    ServerLimits,
+    connect_packet,
+    parse_publish,
+    puback_packets,
+    publish_packet,
+    reason,
+    skip_properties,
+    split_packets,
+    subscribe_packet,
+)
+from collector.ingest.transport import Deliver, Message
 
 log = logging.getLogger(__name__)
-
-CONNACK, PUBLISH, PUBACK, SUBACK, PINGRESP, DISCONNECT = 2, 3, 4, 9, 13, 14
 READ_BYTES = 256 * 1024
 CONNECT_TIMEOUT = 10.0
-PINGREQ = b"\xc0\x00"
-SUBSCRIBE_ID = 1
 
-Deliver = Callable[[list[Message]], None]
-
-
-class ProtocolError(CollectorError):
-    """The broker sent something a QoS 1 subscriber cannot accept; reconnect."""
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | 0x80 if n else digit)
-        if not n:
-            return bytes(out)
-
-
-def _utf8(text: str) -> bytes:
-    raw = text.encode("utf-8")
-    return struct.pack("!H", len(raw)) + raw
-
-
-def _packet(first: int, body: bytes) -> bytes:
-    return bytes([first]) + varint(len(body)) + body
-
-
-def connect_packet(client_id: str, keepalive: int, receive_maximum: int,
-                   username: str = "", password: str = "") -> bytes:
-    # clean start off: the broker keeps the session, and queues for it, while
-    # the collector is away (that queue is what a restart drains).
-    flags = (0x80 if username else 0) | (0x40 if username and password else 0)
-    props = (b"\x11" + struct.pack("!I", SESSION_EXPIRY_SECONDS)
-             + b"\x21" + struct.pack("!H", receive_maximum))
-    body = (_utf8("MQTT") + bytes([5, flags]) + struct.pack("!H", keepalive)
-            + varint(len(props)) + props + _utf8(client_id))
-    if username:
-        body += _utf8(username)
-        if password:
-            body += _utf8(password)
-    return _packet(0x10, body)
-
-
-def subscribe_packet(topic: str) -> bytes:
-    # Options byte 1: maximum QoS 1. Properties: none.
-    return _packet(0x82, struct.pack("!H", SUBSCRIBE_ID) + b"\x00" + _utf8(topic) + b"\x01")
-
-
-def publish_packet(topic: str, payload: bytes) -> bytes:
-    """QoS 0, no properties."""
-    return _packet(0x30, _utf8(topic) + b"\x00" + payload)
-
-
-def puback_packets(mids: list[int]) -> bytes:
-    # Reason code and properties may be omitted for success (MQTT 5, 3.4.2.1).
-    return b"".join(struct.pack("!BBH", 0x40, 2, mid) for mid in mids)
-
-
-def _reason(packet_type: int, code: int) -> str:
-    try:
-        return f"{ReasonCode(packet_type, identifier=code)} (0x{code:02x})"
-    except Exception:  # an unknown code is still worth logging as a number
-        return f"0x{code:02x}"
-
-
-def split_packets(buf: bytes | bytearray) -> tuple[list[tuple[int, int, int]], int]:
-    """Complete packets at the start of ``buf`` as (first byte, body start, body
-    end), and the bytes they take."""
-    out: list[tuple[int, int, int]] = []
-    pos, end = 0, len(buf)
-    while pos + 2 <= end:
-        length, shift, i = 0, 0, pos + 1
-        while True:
-            if i >= end:
-                return out, pos
-            byte = buf[i]
-            length |= (byte & 0x7F) << shift
-            i += 1
-            if byte < 0x80:
-                break
-            shift += 7
-            if shift > 21:
-                raise ProtocolError("remaining length longer than 4 bytes")
-        if i + length > end:
-            break
-        out.append((buf[pos], i, i + length))
-        pos = i + length
-    return out, pos
-
-
-def _skip_properties(data: bytes, j: int) -> int:
-    length, shift = 0, 0
-    while True:
-        byte = data[j]
-        j += 1
-        length |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return j + length
-        shift += 7
-
-
-def parse_publish(data: bytes, first: int, start: int, end: int, conn: int,
-                  now_ns: int) -> Message:
-    qos = (first >> 1) & 3
-    if qos == 2:
-        raise ProtocolError("QoS 2 message on a QoS 1 subscription")
-    j = start + 2 + (data[start] << 8 | data[start + 1])
-    topic = data[start + 2:j].decode("utf-8", "replace")
-    mid = 0
-    if qos:
-        mid = data[j] << 8 | data[j + 1]
-        j += 2
-    j = _skip_properties(data, j)
-    if j > end:
-        raise ProtocolError("PUBLISH shorter than its topic and properties")
-    return Message(topic, data[j:end], mid, qos, now_ns, conn)
-
-
-class Ingest:
+class LeanSubscriber:
     """One persistent MQTT 5 subscription feeding ``deliver`` from its own thread."""
 
     def __init__(self, cfg: MqttConfig, client_id: str, topic: str,
@@ -168,15 +69,17 @@ class Ingest:
         self.cfg = cfg
         self.client_id = client_id
         self.topic = topic
+        # Sent in CONNECT: how many unacked QoS 1 messages the broker may send.
         self.receive_maximum = receive_maximum
         self.deliver = deliver
         # Mosquitto 2.0.11 honours the receive maximum only for the first
         # window after a reconnect, then sends whatever is queued (measured:
         # 17,000+ unacked at receive maximum 1000). So the socket is not read
-        # while more than twice that waits unprocessed: the backlog stays in
-        # the broker, not in this process.
+        # while this many wait unprocessed: the backlog stays in the broker,
+        # not in this process.
         self.backlog = backlog or (lambda: 0)
-        self.high_water = 2 * receive_maximum
+        self.stop_reading_at = 2 * receive_maximum
+        self.limits = ServerLimits(cfg.keepalive)
         self.connected = threading.Event()
         self.conn = 0  # connection generation; acks for an older one are dropped
         self._acks: list[int] = []
@@ -280,7 +183,8 @@ class Ingest:
                 raise ProtocolError(f"expected CONNACK, got packet type {first >> 4}")
             if body[1] >= 0x80:
                 raise ProtocolError("broker refused the collector: "
-                                    + _reason(PacketTypes.CONNACK, body[1]))
+                                    + reason(PacketTypes.CONNACK, body[1]))
+            self._connack(body)
             with self._lock:
                 self.conn += 1
                 self._acks.clear()  # for the old connection: the broker redelivers those
@@ -293,8 +197,30 @@ class Ingest:
             sock.close()
             raise
 
+    def _connack(self, body: bytes) -> None:
+        limits = ServerLimits.from_connack(body, self.cfg.keepalive)
+        if limits.assigned_client_id:
+            # Reconnect under this id, or the session and its queue are lost.
+            log.info("broker assigned client id %s", limits.assigned_client_id)
+            self.client_id = limits.assigned_client_id
+        if limits != self.limits:
+            log.info("broker limits: keepalive %d s, max packet %s bytes, receive maximum %d, "
+                     "topic aliases %d", limits.keepalive, limits.max_packet_size or "any",
+                     limits.receive_maximum, limits.topic_alias_maximum)
+        self.limits = limits
+
+    def _fits(self, packet: bytes) -> bool:
+        limit = self.limits.max_packet_size
+        if limit and len(packet) > limit:
+            # Sending it would get us disconnected (MQTT 5, 3.2.2.3.6); a lost
+            # receipt costs only a resend.
+            log.warning("dropped a %d-byte publish: the broker accepts at most %d",
+                        len(packet), limit)
+            return False
+        return True
+
     def _serve(self, sock: socket.socket, buf: bytearray) -> None:
-        keepalive = self.cfg.keepalive
+        keepalive = self.limits.keepalive
         out = bytearray()
         last_sent = time.monotonic()
         ping_sent = 0.0
@@ -305,18 +231,19 @@ class Ingest:
         self._handle(buf)
         while not self._stop.is_set():
             now = time.monotonic()
-            if not out and now - last_sent >= keepalive * 0.75:
+            if keepalive and not out and now - last_sent >= keepalive * 0.75:
                 out += PINGREQ
                 ping_sent = ping_sent or now
-            reading = self.backlog() < self.high_water
-            if reading and ping_sent and now - ping_sent > keepalive:
+            reading_socket = self.backlog() < self.stop_reading_at
+            if reading_socket and ping_sent and now - ping_sent > keepalive:
                 raise ProtocolError(f"no answer to a ping in {keepalive} s")
-            if not reading:  # the answer may be waiting unread behind the backlog
+            if not reading_socket:  # the answer may be waiting unread behind the backlog
                 wait, ping_sent = 0.05, 0.0
             else:
-                wait = 0.0 if buffered() else max(keepalive * 0.25, 0.5)
-            readable, _, _ = select.select([sock, self._wake_r] if reading else [self._wake_r],
-                                           [sock] if out else [], [], wait)
+                wait = 0.0 if buffered() else max((keepalive or 4) * 0.25, 0.5)
+            readable, _, _ = select.select(
+                [sock, self._wake_r] if reading_socket else [self._wake_r],
+                [sock] if out else [], [], wait)
             if self._wake_r in readable:
                 with contextlib.suppress(BlockingIOError):
                     self._wake_r.recv(4096)
@@ -324,8 +251,8 @@ class Ingest:
                     mids, self._acks = self._acks, []
                     publishes, self._publishes = self._publishes, []
                 out += puback_packets(mids)
-                out += b"".join(publishes)
-            if sock in readable or (reading and buffered()):
+                out += b"".join(p for p in publishes if self._fits(p))
+            if sock in readable or (reading_socket and buffered()):
                 try:
                     chunk = sock.recv(READ_BYTES)
                 except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
@@ -368,7 +295,7 @@ class Ingest:
                 elif kind == DISCONNECT:
                     code = data[start] if end > start else 0
                     raise ProtocolError("broker disconnected the collector: "
-                                        + _reason(PacketTypes.DISCONNECT, code))
+                                        + reason(PacketTypes.DISCONNECT, code))
                 elif kind != PUBACK:
                     raise ProtocolError(f"unexpected packet type {kind}")
         except IndexError as err:  # a packet shorter than its own fields say
@@ -379,10 +306,10 @@ class Ingest:
 
     def _suback(self, body: bytes) -> None:
         # packet id (2), properties, then one reason code per filter
-        code = body[_skip_properties(body, 2)]
+        code = body[skip_properties(body, 2)]
         if code >= 0x80:
             raise ProtocolError(f"subscription to {self.topic} refused: "
-                                + _reason(PacketTypes.SUBACK, code))
+                                + reason(PacketTypes.SUBACK, code))
         self.connected.set()
         log.info("subscribed to %s at QoS %d", self.topic, code)
 
@@ -390,7 +317,8 @@ class Ingest:
         # Normal disconnection: the session (and what the broker queues for
         # it) stays for SESSION_EXPIRY_SECONDS.
         with self._lock:
-            out += puback_packets(self._acks) + b"".join(self._publishes)
+            out += puback_packets(self._acks) + b"".join(
+                p for p in self._publishes if self._fits(p))
             self._acks.clear()
             self._publishes.clear()
         sock.setblocking(True)

@@ -6,14 +6,14 @@ import logging
 import time
 
 from agent.contract.reading import FieldValue, Reading
-from collector.alerts import Alert, Alerter, Send, apprise_sink, print_sink
 from collector.config import CollectorConfig
-from collector.lineproto import line
-from collector.reader import InfluxQLReader
-from collector.registry import Registry
-from collector.rules import Rules, Verdict, health
-from collector.targets import load as load_targets
-from collector.writer import Writer
+from collector.ingest.lineproto import line
+from collector.ingest.writer import Writer
+from collector.judge.alerts import Alert, Alerter, Send, apprise_sink, print_sink
+from collector.judge.reader import InfluxQLReader
+from collector.judge.registry import Registry
+from collector.judge.rules import Rules, Verdict, health
+from collector.judge.targets import load as load_targets
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from collector.reader import InfluxQLReader, Row
-from collector.registry import School
-from collector.targets import Targets
+from collector.judge.reader import InfluxQLReader, Row
+from collector.judge.registry import School
+from collector.judge.targets import Targets
 
 TARGETS = ("exit_bandwidth", "classroom_links", "wifi", "ipv6")
 

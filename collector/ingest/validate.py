@@ -14,12 +14,12 @@ from agent.contract.wire import (
     Identity,
     Status,
     WireError,
-    decode,
-    decode_status,
+    decode_reading,
+    decode_status_of,
     parse_topic,
 )
 from collector.config import Validation
-from collector.registry import Registry
+from collector.judge.registry import Registry
 
 
 class Refused(WireError):
@@ -57,8 +57,8 @@ class Validator:
         identity, measurement = parse_topic(topic)
         self._registered(identity)
         if measurement == STATUS:
-            return decode_status(topic, payload, self.max_payload_bytes)
-        envelope = decode(topic, payload, self.max_payload_bytes)
+            return decode_status_of(identity, payload, self.max_payload_bytes)
+        envelope = decode_reading(identity, measurement, payload, self.max_payload_bytes)
         ts = envelope.reading.ts_ns
         if ts > now_ns + self.max_future_ns:
             raise Refused("ts_future", f"{(ts - now_ns) / 1e9:.0f} s ahead of the collector",

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.registry import School
-from collector.rules import Health, Verdict
+from collector.judge.registry import School
+from collector.judge.rules import Health, Verdict
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Ingest: the transport (MQTT in) and the processing after it (validate, write, receipts)."""

@@ -1,0 +1,1 @@
+"""Judge: the school registry, targets, compliance rules, evaluation and alerts."""
