@@ -26,8 +26,9 @@ import pytest
 
 from agent.contract.configschema import build
 from agent.contract.mqttconfig import MqttConfig
-from collector.ingest import Ingest
-from collector.pipeline import Message
+from collector.ingest.mqtt5 import LeanSubscriber
+from collector.ingest.paho import PahoSubscriber
+from collector.ingest.transport import Message, Transport
 from tests.ejabberd_support import Recorder, publish
 from tests.services import Ejabberd, wait_for
 
@@ -49,12 +50,15 @@ class Inbox:
             return [m.payload for m in self.messages]
 
 
+TRANSPORTS: dict[str, type[LeanSubscriber] | type[PahoSubscriber]] = {
+    "lean": LeanSubscriber, "paho": PahoSubscriber}
+
+
 def subscriber(cfg: MqttConfig, client_id: str, topic: str, receive_maximum: int,
                deliver: Callable[[list[Message]], None],
-               backlog: Callable[[], int] | None = None) -> Ingest:
-    """The transport under test: every test builds it here, so another with
-    the same signature is tested by changing this line."""
-    return Ingest(cfg, client_id, topic, receive_maximum, deliver, backlog)
+               backlog: Callable[[], int] | None = None, kind: str = "lean") -> Transport:
+    """The transport under test (the collector's default unless ``kind`` says)."""
+    return TRANSPORTS[kind](cfg, client_id, topic, receive_maximum, deliver, backlog)
 
 
 def config(broker: Ejabberd, **over: Any) -> MqttConfig:
@@ -63,8 +67,9 @@ def config(broker: Ejabberd, **over: Any) -> MqttConfig:
 
 
 @contextmanager
-def subscribed(cfg: MqttConfig, client_id: str, topic: str, inbox: Inbox) -> Iterator[Ingest]:
-    ingest = subscriber(cfg, client_id, topic, 1000, inbox.deliver)
+def subscribed(cfg: MqttConfig, client_id: str, topic: str, inbox: Inbox,
+               kind: str = "lean") -> Iterator[Transport]:
+    ingest = subscriber(cfg, client_id, topic, 1000, inbox.deliver, kind=kind)
     ingest.start()
     try:
         wait_for(ingest.connected.is_set, 10, "subscription")
@@ -73,7 +78,7 @@ def subscribed(cfg: MqttConfig, client_id: str, topic: str, inbox: Inbox) -> Ite
         ingest.stop()
 
 
-def drain(ingest: Ingest, inbox: Inbox, count: int, timeout: float = 60) -> int:
+def drain(ingest: Transport, inbox: Inbox, count: int, timeout: float = 60) -> int:
     """Ack what arrives until ``count`` came; the most ever unacked at once."""
     acked = most = 0
     deadline = time.monotonic() + timeout
@@ -89,15 +94,16 @@ def drain(ingest: Ingest, inbox: Inbox, count: int, timeout: float = 60) -> int:
     return most
 
 
+@pytest.mark.parametrize("kind", sorted(TRANSPORTS))
 def test_backlog_queued_while_away_arrives_whole_and_in_order(ejabberd: Ejabberd,
-                                                              unique: str) -> None:
+                                                              unique: str, kind: str) -> None:
     cfg, topic = config(ejabberd), f"ingest/{unique}/#"
-    with subscribed(cfg, f"in-{unique}", topic, Inbox()):
+    with subscribed(cfg, f"in-{unique}", topic, Inbox(), kind):
         pass  # the session (and its subscription) now outlives the connection
     sent = [b"%d" % i for i in range(3000)]
     publish(ejabberd, f"ingest/{unique}/x", sent)
     inbox = Inbox()
-    with subscribed(cfg, f"in-{unique}", topic, inbox) as ingest:
+    with subscribed(cfg, f"in-{unique}", topic, inbox, kind) as ingest:
         # Not the 1000 our receive maximum allows: one, until it is acked.
         wait_for(lambda: inbox.payloads(), 10, "the first message")
         time.sleep(0.5)
@@ -111,21 +117,23 @@ def test_backlog_queued_while_away_arrives_whole_and_in_order(ejabberd: Ejabberd
         time.sleep(0.5)  # the last PUBACK goes out on the I/O thread
     log.info("ejabberd: 3000 messages, each acked on arrival, in %.2f s", elapsed)
     again = Inbox()
-    with subscribed(cfg, f"in-{unique}", topic, again):
+    with subscribed(cfg, f"in-{unique}", topic, again, kind):
         time.sleep(1.0)
     assert again.payloads() == []  # acked once, never redelivered
 
 
-def test_unacked_message_comes_back_after_a_reconnect(ejabberd: Ejabberd, unique: str) -> None:
+@pytest.mark.parametrize("kind", sorted(TRANSPORTS))
+def test_unacked_message_comes_back_after_a_reconnect(ejabberd: Ejabberd, unique: str,
+                                                      kind: str) -> None:
     cfg, topic = config(ejabberd), f"ingest/{unique}/#"
     inbox = Inbox()
-    with subscribed(cfg, f"in-{unique}", topic, inbox) as ingest:
+    with subscribed(cfg, f"in-{unique}", topic, inbox, kind) as ingest:
         publish(ejabberd, f"ingest/{unique}/x", [b"a", b"b", b"c"])
         wait_for(lambda: inbox.payloads() == [b"a"], 10, "the first")
         ingest.ack(inbox.messages[:1])
         wait_for(lambda: inbox.payloads() == [b"a", b"b"], 10, "the next after the ack")
     again = Inbox()
-    with subscribed(cfg, f"in-{unique}", topic, again) as ingest:
+    with subscribed(cfg, f"in-{unique}", topic, again, kind) as ingest:
         wait_for(lambda: again.payloads() == [b"b"], 10, "redelivery")
         time.sleep(0.5)
         assert again.payloads() == [b"b"]  # c waits behind it
