@@ -9,6 +9,9 @@ import pytest
 
 from tests.services import Influxd, Mosquitto, VictoriaMetrics
 
+# The tier guard: unmarked tests may not start processes or services.
+pytest_plugins = ["tests.tiers"]
+
 _names = itertools.count(1)
 
 

@@ -11,11 +11,15 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, encode
 from tests.services import Influxd, Mosquitto, wait_for
 from tests.support import collector_toml, influx1_storage, publisher_client
+
+# Integration tier: collector worker processes, a real Mosquitto and influxd.
+pytestmark = pytest.mark.integration
 
 N = 2000
 

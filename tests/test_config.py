@@ -96,6 +96,7 @@ def test_collector_needs_token_for_v2(tmp_path: Path) -> None:
     assert err.value.key == "storage.token" and err.value.line == 3
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("script", "example"), [("agent.cli", "agent.example.toml"),
                                                  ("collector.cli", "collector.example.toml")])
 def test_cli_exits_2_and_names_the_key(tmp_path: Path, script: str, example: str) -> None:
@@ -107,6 +108,7 @@ def test_cli_exits_2_and_names_the_key(tmp_path: Path, script: str, example: str
     assert f"{path}:" in out.stderr and "bogus" in out.stderr
 
 
+@pytest.mark.integration
 def test_check_config_needs_no_network(tmp_path: Path) -> None:
     """In a network namespace with no interfaces up, a config naming a DNS host loads."""
     assert shutil.which("unshare"), "util-linux unshare is needed (deploy/test.sh installs it)"
@@ -118,6 +120,7 @@ def test_check_config_needs_no_network(tmp_path: Path) -> None:
     assert "OK" in out.stdout and "wan_link every 30s" in out.stdout
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("script", ["agent.cli", "collector.cli"])
 def test_version(script: str) -> None:
     out = subprocess.run([sys.executable, "-m", script, "--version"],
@@ -125,6 +128,7 @@ def test_version(script: str) -> None:
     assert out.returncode == 0 and "0.1.0" in out.stdout
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("script", "example"), [("agent.cli", "agent.example.toml"),
                                                  ("collector.cli", "collector.example.toml")])
 def test_check_config_lists_every_problem_at_once(tmp_path: Path, script: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -11,6 +12,9 @@ from agent.contract.reading import Reading
 from collector.lineproto import line
 from collector.writer import InfluxV1Writer
 from tests.services import Influxd
+
+# Integration tier: a real influxd.
+pytestmark = pytest.mark.integration
 
 
 def test_awkward_values_round_trip(influxd: Influxd, database: str) -> None:

@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from agent.probes import speed_cli
 from collector.speedserver import LEGACY_FILES, SpeedServer
 from tests.services import wait_for
@@ -88,6 +90,7 @@ def test_many_schools_at_once() -> None:
     assert all(status == 200 and len(body) == 3_000_000 for status, body in results)
 
 
+@pytest.mark.integration
 def test_static_server_is_why_speedtest_upload_fails(tmp_path: Path) -> None:
     """Why speedtest-cli's upload failed against a plain local server (DESIGN: 1.1 Mbps):
     a static file server answers POST with 501 without reading the body, and

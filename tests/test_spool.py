@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from agent.spool import Spool
 
 
@@ -57,6 +59,7 @@ while True:
 """
 
 
+@pytest.mark.integration
 def test_survives_kill_9_mid_write(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE)

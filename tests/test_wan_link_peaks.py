@@ -6,6 +6,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from agent.probes.rate_sampler import RateSampler, percentile, summary
 from agent.probes.wan_link import WanLink
 from tests.netns import veth_link
@@ -13,6 +15,7 @@ from tests.services import free_port
 from tests.speed_support import SPEED_NET, ctx
 
 
+@pytest.mark.integration
 def test_burst_shows_in_peak_and_p95(tmp_path: Path) -> None:
     with veth_link(SPEED_NET) as link:
         port = free_port()

@@ -138,6 +138,7 @@ def test_example_config_block_loads_and_matches_the_docstring(tmp_path: Path) ->
     assert block.strip() in example.read_text(encoding="utf-8")
 
 
+@pytest.mark.integration
 def test_probe_module_loads_no_heavy_library() -> None:
     import subprocess
     import sys

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.test_wifi_scanner import SCAN1, stand_in
 from tests.wifi_support import collect, make_probe, one
 
@@ -47,6 +49,7 @@ def test_beacons_from_a_capture(tmp_path: Path) -> None:
     assert found["00:e0:fc:00:00:02"].hidden
 
 
+@pytest.mark.integration
 def test_probe_local_scan_covers_its_area(tmp_path: Path) -> None:
     probe = make_probe(tmp_path, """
 [probes.wifi]

@@ -12,8 +12,13 @@ import shutil
 import stat
 from pathlib import Path
 
+import pytest
+
 from agent.wlan.scanner import iw_scan
 from tests.wifi_support import IW
+
+# Integration tier: iw (real or a recorded stand-in) as a process.
+pytestmark = pytest.mark.integration
 
 SCAN1 = IW / "jc_centos-7.7_iw-scan1.txt"
 
