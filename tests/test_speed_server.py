@@ -130,6 +130,8 @@ def test_static_server_is_why_speedtest_upload_fails(tmp_path: Path) -> None:
     assert up_ref > 90e6
 
 
+# Seconds of full-speed transfer that take both cores: a measurement, not logic.
+@pytest.mark.integration
 def test_ipv6_server_and_tester() -> None:
     from agent.probes.speed_http import HttpTester
 
