@@ -9,8 +9,9 @@ import pytest
 
 from tests.services import Influxd, Mosquitto, VictoriaMetrics
 
-# The tier guard: unmarked tests may not start processes or services.
-pytest_plugins = ["tests.tiers"]
+# The tier guard: unmarked tests may not start processes or services;
+# pytester runs a session of its own to test that guard.
+pytest_plugins = ["tests.tiers", "pytester"]
 
 _names = itertools.count(1)
 
