@@ -8,9 +8,10 @@ import dataclasses
 import json
 import sys
 
-from agent import __version__, config, survey
+from agent import __version__, config
 from agent.contract.cli import EXIT_CONFIG, set_level, start
 from agent.contract.reading import Reading
+from agent.probes.wifi import survey
 from agent.runtime import probe_context, publish_once, run_daemon
 from agent.scheduler import Scheduler
 

@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from agent.contract.configschema import (
-    INVALID,
     Opt,
     Source,
     Table,
     between,
     check,
-    check_value,
     load_toml,
     matches,
     one_of,
@@ -76,7 +74,7 @@ class ProbeConfig:
     cls: type[Probe]
     interval: float
     timeout: float
-    opts: Any  # the probe's own options: its Options section, or a dict
+    opts: Any  # the probe's own Options section
 
 
 @dataclass(frozen=True)
@@ -108,11 +106,7 @@ def _probe(name: str, raw: Any, src: Source) -> ProbeConfig | None:
               "timeout": Opt(float, cls.default_timeout, positive)}
     before = len(src.errors)
     shared = check({k: v for k, v in raw.items() if k in common}, Table(common), src, path)
-    opts = check_value({k: v for k, v in raw.items() if k not in common},
-                       cls.options_table(), src, path)
-    if opts is not INVALID and isinstance(opts, dict):
-        for sub, message in cls.check_options(opts):
-            src.report((*path, *sub), message)
+    opts = check({k: v for k, v in raw.items() if k not in common}, cls.Options, src, path)
     if len(src.errors) > before or not shared["enabled"]:
         return None
     return ProbeConfig(name, cls, shared["interval"], shared["timeout"], opts)

@@ -6,17 +6,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/common.sh
 
-# Test peers: real brokers, databases and network tools, all from Debian.
-TEST_PACKAGES="victoria-metrics iperf3 iproute2 iputils-ping util-linux chromium fonts-wqy-zenhei radvd dnsmasq-base openssl snmpd snmp iw nftables"
-# Deployment tests: systemd-analyze (unit checks), openssl (broker certificates),
-# shellcheck (the shipped shell scripts).
+# Test peers: real brokers (Mosquitto; ejabberd as a second MQTT 5 broker),
+# databases and network tools, all from Debian.
+TEST_PACKAGES="victoria-metrics ejabberd iperf3 iproute2 iputils-ping util-linux chromium fonts-wqy-zenhei radvd dnsmasq-base openssl snmpd snmp iw nftables"
+# Deployment tests: systemd-analyze (unit checks), openssl (broker certificates)
+# and shellcheck (the shipped shell scripts).
 TEST_PACKAGES="$TEST_PACKAGES systemd openssl shellcheck"
+had_ejabberd=$(dpkg-query -W -f='${Status}' ejabberd 2>/dev/null || true)
 # shellcheck disable=SC2086
 apt_install $BASE_PACKAGES $TEST_PACKAGES
+# The tests start their own ejabberd instances; the package's system one,
+# enabled on install, would take ports 1883 and 5222 at the next boot.
+case $had_ejabberd in
+    *"install ok installed"*) ;;
+    *) systemctl disable --now ejabberd >/dev/null 2>&1 || true ;;
+esac
 
 VENV=${VENV:-.venv}
 make_venv "$VENV" "agent,collector,alerts,ipv6,snmp,wifi-sniff,test"
-export PATH="$(realpath "$VENV")/bin:$PATH"
+PATH="$(realpath "$VENV")/bin:$PATH"
+export PATH
 
 ruff check agent collector tests
 mypy

@@ -1,4 +1,4 @@
-"""Shared fixtures: real Mosquitto, influxd and VictoriaMetrics, one of each per session."""
+"""Shared fixtures: real Mosquitto, ejabberd, influxd and VictoriaMetrics, one per session."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.services import Influxd, Mosquitto, VictoriaMetrics
+from tests.services import Ejabberd, Influxd, Mosquitto, VictoriaMetrics
 
 # The tier guard: unmarked tests may not start processes or services;
 # pytester runs a session of its own to test that guard.
@@ -19,6 +19,13 @@ _names = itertools.count(1)
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
     with Mosquitto(tmp_path_factory.mktemp("mosquitto")).running() as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def ejabberd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ejabberd]:
+    """ejabberd's mod_mqtt, started only by the tests that ask for it."""
+    with Ejabberd(tmp_path_factory.mktemp("ejabberd")).running() as service:
         yield service
 
 

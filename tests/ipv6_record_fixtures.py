@@ -18,7 +18,7 @@ from tests.ipv6_support import LAN_V6, Scenario, World
 OUT = Path(__file__).parent / "fixtures" / "ipv6"
 CAPTURE_RA = r'''
 import socket, time
-from agent.probes.ipv6_lan import open_icmp, solicit
+from agent.probes.ipv6.lan import open_icmp, solicit
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
 s.bind(("lan0", 3))  # Python converts this protocol to network order itself
 s.settimeout(6)
@@ -34,7 +34,7 @@ while time.time() < end:
 '''
 CAPTURE_DHCP = r'''
 import socket
-from agent.probes import ipv6_dhcp as d
+from agent.probes.ipv6 import dhcp as d
 idx = socket.if_nametoindex("lan0")
 for stateful in (False, True):
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)

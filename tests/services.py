@@ -1,4 +1,4 @@
-"""Real services for tests: Mosquitto, influxd 1.x and VictoriaMetrics on loopback.
+"""Real services for tests: Mosquitto, ejabberd, influxd 1.x and VictoriaMetrics on loopback.
 
 Each runs from Debian's package, on a free port, with its files in a temp dir,
 and is stopped (or killed, for fault tests) by the test that started it.
@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -64,6 +66,10 @@ class Service:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def environment(self) -> dict[str, str] | None:
+        """The service's environment; None inherits the test's."""
+        return None
+
     def ready(self) -> bool:
         return _port_open(self.port)
 
@@ -73,7 +79,8 @@ class Service:
             raise RuntimeError(f"{binary} is not installed (deploy/test.sh installs it)")
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                         cwd=self.workdir, start_new_session=True)
+                                         cwd=self.workdir, env=self.environment(),
+                                         start_new_session=True)
         try:
             wait_for(lambda: self.proc and self.proc.poll() is None and self.ready(), timeout,
                      f"{self.name} on port {self.port}")
@@ -127,6 +134,120 @@ class Mosquitto(Service):
 
     def command(self) -> list[str]:
         return ["mosquitto", "-c", str(self.conf)]
+
+
+class Ejabberd(Service):
+    """ejabberd's MQTT 5 broker (mod_mqtt, Debian's ejabberd 23.01): a second,
+    independent implementation to test the collector's transport against.
+
+    Several instances run side by side and beside a system one: each has its
+    own node name, Erlang cookie (in its own HOME), Mnesia spool and
+    distribution port, and none needs epmd. Every listener is on loopback.
+    Clients log in as one of ``users`` with ``password``.
+    """
+
+    name = "ejabberd"
+    users = ("collector", "school")
+
+    def __init__(self, workdir: Path, max_queue: int | str = "unlimited",
+                 session_expiry: int = 7 * 86400, queue_type: str = "ram") -> None:
+        super().__init__(workdir)
+        self.dist_port = free_port()
+        self.node = f"schoolnet-{secrets.token_hex(4)}@localhost"
+        self.password = secrets.token_hex(8)
+        self.conf = self.workdir / "ejabberd.yml"
+        # The instance's own cookie, read by the server and by ejabberdctl
+        # through HOME, so that no other node can talk to it.
+        cookie = self.workdir / ".erlang.cookie"
+        cookie.write_text(secrets.token_hex(16))
+        cookie.chmod(0o400)
+        self.conf.write_text(f"""
+hosts: [localhost]
+loglevel: info
+log_rotate_count: 0
+certfiles: []
+listen:
+  - port: {self.port}
+    ip: "127.0.0.1"
+    module: mod_mqtt
+    backlog: 1000
+auth_method: internal
+acl:
+  local:
+    user_regexp: ""
+access_rules:
+  local:
+    allow: local
+api_permissions:
+  "console commands":
+    from: [ejabberd_ctl]
+    who: all
+    what: "*"
+modules:
+  mod_mqtt:
+    session_expiry: {session_expiry}
+    max_queue: {max_queue}
+    queue_type: {queue_type}
+""")
+        self._registered = False
+
+    def environment(self) -> dict[str, str]:
+        # The Erlang library dir of Debian's package (arch-qualified).
+        libs = sorted(Path("/usr/lib").glob("*/ejabberd-*"))
+        return {**os.environ, "HOME": str(self.workdir),
+                "EJABBERD_CONFIG_PATH": str(self.conf),
+                "EJABBERD_LOG_PATH": str(self.workdir / "log" / "ejabberd.log"),
+                "ERL_LIBS": str(libs[0].parent) if libs else "",
+                "ERL_CRASH_DUMP_BYTES": "0"}
+
+    def _erl(self, name: str) -> list[str]:
+        # No epmd: the node listens on, and ejabberdctl dials, dist_port.
+        return ["erl", "-sname", f"{name}@localhost", "-erl_epmd_port", str(self.dist_port),
+                "-start_epmd", "false", "-noinput"]
+
+    def command(self) -> list[str]:
+        # As root, like the Mosquitto above: ejabberdctl would switch to the
+        # ejabberd user, who cannot enter pytest's root-only temp dirs.
+        return [*self._erl(self.node.split("@")[0]),
+                "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
+                "-mnesia", "dir", f'"{self.workdir / "spool"}"', "-s", "ejabberd"]
+
+    def ctl(self, *args: str) -> str:
+        """``ejabberdctl ARGS`` against this instance; its output."""
+        cmd = [*self._erl(f"ctl-{secrets.token_hex(4)}"), "-hidden", "-dist_listen", "false",
+               "-s", "ejabberd_ctl", "-extra", self.node, *args]
+        done = subprocess.run(cmd, env=self.environment(), capture_output=True, text=True,
+                              timeout=60, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"ejabberdctl {' '.join(args)}: {done.stdout}{done.stderr}")
+        return done.stdout
+
+    def start(self, timeout: float = 30.0) -> None:
+        if not self.environment()["ERL_LIBS"]:
+            raise RuntimeError("ejabberd is not installed (deploy/test.sh installs it)")
+        super().start(timeout)
+        if not self._registered:  # accounts live in the spool, across restarts
+            self.ctl_each([("register", user, "localhost", self.password)
+                           for user in self.users])
+            self._registered = True
+
+    def ctl_each(self, commands: list[tuple[str, ...]]) -> None:
+        """Several ejabberdctl commands at once: each starts an Erlang VM."""
+        errors: list[BaseException] = []
+
+        def run(args: tuple[str, ...]) -> None:
+            try:
+                self.ctl(*args)
+            except BaseException as err:  # reported below, in this thread
+                errors.append(err)
+
+        threads = [threading.Thread(target=run, args=(c,)) for c in commands]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
 
 
 class Influxd(Service):

@@ -266,21 +266,17 @@ def snmp_set(host: str, port: int, oid: str, value: object, community: str = "te
     asyncio.run(main())
 
 
-def probe_opts(raw: dict[str, Any]) -> dict[str, Any]:
-    """A classroom_links options dict checked exactly as config loading checks it."""
-    from agent.contract.configschema import Source, Table, check_value
-    from agent.probes.classroom_links import ClassroomLinks
+def probe_opts(raw: dict[str, Any]) -> Any:
+    """classroom_links options checked exactly as config loading checks them."""
+    from agent.contract.configschema import build
+    from agent.probes.classroom_links.map import Options
 
-    opts: dict[str, Any] = check_value(raw, Table(ClassroomLinks.options), Source("test", ""),
-                                       ("probes", "classroom_links"))
-    problems = ClassroomLinks.check_options(opts)
-    assert not problems, problems
-    return opts
+    return build(Options, raw)
 
 
 def make_probe(raw: dict[str, Any], state_dir: Path) -> Any:
     from agent.probes import ProbeContext
-    from agent.probes.classroom_links import ClassroomLinks
+    from agent.probes.classroom_links.probe import ClassroomLinks
 
     return ClassroomLinks(probe_opts(raw), ProbeContext(IDENTITY, "primary", state_dir))
 

@@ -57,7 +57,7 @@ def test_defaults_are_filled(tmp_path: Path) -> None:
     cfg = agent_config.load(write(tmp_path, GOOD))
     assert cfg.mqtt.port == 8883 and cfg.mqtt.tls is True
     probe = cfg.probes[0]
-    assert (probe.interval, probe.timeout, probe.opts["interface"]) == (30.0, 30.0, "")
+    assert (probe.interval, probe.timeout, probe.opts.interface) == (30.0, 30.0, "")
 
 
 @pytest.mark.parametrize(("change", "key", "line", "words"), [

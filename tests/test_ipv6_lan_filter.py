@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.probes import ipv6_lan
+from agent.probes.ipv6 import lan as ipv6_lan
 from tests.ipv6_support import Scenario, World
 
 LISTEN = """
 import json, socket, sys, time
-from agent.probes.ipv6_lan import _attach_ra_filter
+from agent.probes.ipv6.lan import _attach_ra_filter
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
 _attach_ra_filter(s, "lan0")
 s.bind(("lan0", 3))

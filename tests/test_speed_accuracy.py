@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from agent.contract.configschema import build
 from agent.contract.reading import Reading
 from agent.contract.wire import decode, encode
-from agent.probes.wan_throughput import WanThroughput
+from agent.probes.wan_throughput.probe import WanThroughput, WanThroughputOptions
 from tests.speed_support import CTX_IDENTITY, IPERF_PORT, ctx, wan
 
 # Integration tier: tc-shaped namespaced links and iperf3.
@@ -31,7 +32,7 @@ def probe(method: str, server: str, state: Path, **extra: Any) -> WanThroughput:
             "stable_tolerance": 0.03, "include": [], "exclude": [], "exclude_isp": False,
             "secure": False, "connect_timeout": 3.0, "interface": "", "cpu_limit_share": 1.0,
             "windows": [], "max_tests_per_day": 0, "daily_budget_mb": 0.0, **extra}
-    return WanThroughput(opts, ctx(state))
+    return WanThroughput(build(WanThroughputOptions, opts), ctx(state))
 
 
 def measure(method: str, server: str, state: Path, **extra: Any) -> Reading:

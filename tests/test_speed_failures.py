@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.probes.speed_iperf3 import classify_error
+from agent.probes.wan_throughput.iperf3 import classify_error
 from tests.netns import ip
 from tests.services import free_port
 from tests.speed_support import ROOT, drop_randomly, wan
@@ -104,7 +104,7 @@ def test_iperf3_error_texts() -> None:
 def test_isp_servers_can_be_excluded() -> None:
     # Constructed: the shape speedtest-cli's get_servers() returns (distance ->
     # server dicts); no speedtest.net list can be fetched here.
-    from agent.probes.speed_cli import exclude_isp_servers
+    from agent.probes.wan_throughput.speedtest_net import exclude_isp_servers
 
     servers = {12.5: [{"id": "1", "sponsor": "China Telecom JiNan"},
                       {"id": "2", "sponsor": "Shandong CERNET"}],

@@ -13,7 +13,7 @@ import pytest
 
 from agent import config as agent_config
 from agent.contract.errors import ConfigError
-from agent.probes.speed_schedule import SpeedSchedule, current_window
+from agent.probes.wan_throughput.schedule import SpeedSchedule, current_window
 from tests.speed_support import ROOT, wan
 from tests.support import AGENT_HEAD
 
@@ -91,7 +91,7 @@ def test_config_is_checked_at_load(tmp_path: Path) -> None:
     cfg = agent_config.load(write(tmp_path))
     probe = cfg.probes[0]
     assert probe.name == "wan_throughput" and probe.timeout == 180
-    assert probe.opts["streams"] == 4 and probe.opts["windows"] == ["22:00-06:00"]
+    assert probe.opts.streams == 4 and probe.opts.windows == ["22:00-06:00"]
     with pytest.raises(ConfigError) as err:
         agent_config.load(write(tmp_path, windows='["after school"]'))
     assert err.value.line == 15 and "windows" in str(err.value)

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.probes import speed_cli
+from agent.contract.configschema import build
+from agent.probes.wan_throughput import speedtest_net
+from agent.probes.wan_throughput.probe import WanThroughputOptions
 from collector.speedserver import LEGACY_FILES, SpeedServer
 from tests.services import wait_for
 from tests.speed_support import wan
@@ -102,7 +104,6 @@ def test_static_server_is_why_speedtest_upload_fails(tmp_path: Path) -> None:
     for size in (350, 500):
         (root / f"random{size}x{size}.jpg").write_bytes(os.urandom(LEGACY_FILES[size]))
     (tmp_path / "index.html").write_text('upload_extension: "php"')
-    opts = {"streams": 4, "secure": False, "include": [], "exclude": [], "exclude_isp": False}
     port = 8081
     with wan(100, 100) as w:
         static = subprocess.Popen(["ip", "netns", "exec", w.link.ns, sys.executable, "-m",
@@ -112,8 +113,9 @@ def test_static_server_is_why_speedtest_upload_fails(tmp_path: Path) -> None:
         try:
             wait_for(lambda: socket.create_connection((w.server, port), 1).close() or True, 10,
                      "static server")
-            plain = speed_cli.run({**opts, "server_url": f"http://{w.server}:{port}/"}, 5,
-                                  lambda _t: None)
+            opts = build(WanThroughputOptions, {"method": "speedtest", "streams": 4,
+                                                "server": f"http://{w.server}:{port}/"})
+            plain = speedtest_net.run(opts, 5, lambda _t: None)
         finally:
             static.terminate()
             _, log = static.communicate(timeout=10)
@@ -121,7 +123,7 @@ def test_static_server_is_why_speedtest_upload_fails(tmp_path: Path) -> None:
     assert "code 501" in log and "POST /speedtest/upload.php" in log
     posts = [line for line in log.splitlines() if '"POST /speedtest/upload.php' in line]
     assert posts and all(line.endswith(" 501 -") for line in posts)  # never read, never 200
-    planned = sum(n * c for n, c in zip(speed_cli.STATIC_CONFIG["sizes"]["upload"], (17,) * 3,
+    planned = sum(n * c for n, c in zip(speedtest_net.STATIC_CONFIG["sizes"]["upload"], (17,) * 3,
                                          strict=True))
     # Only the bytes written before each 501 and reset count (under 5% of the
     # 151 MB planned), so the "upload rate" is noise: 1 Mbps at 1 Gbit in
@@ -133,7 +135,7 @@ def test_static_server_is_why_speedtest_upload_fails(tmp_path: Path) -> None:
 # Seconds of full-speed transfer that take both cores: a measurement, not logic.
 @pytest.mark.integration
 def test_ipv6_server_and_tester() -> None:
-    from agent.probes.speed_http import HttpTester
+    from agent.probes.wan_throughput.http import HttpTester
 
     srv = SpeedServer(("::1", 0))
     threading.Thread(target=srv.serve_forever, daemon=True).start()

@@ -68,7 +68,7 @@ def test_saturated_cpu_makes_the_result_inconclusive(tmp_path: Path) -> None:
 
 def test_cpu_verdict() -> None:
     # Constructed shares: the two ways a gateway limits its own test.
-    from agent.probes.speed_trust import cpu_limited
+    from agent.probes.wan_throughput.trust import cpu_limited
 
     assert cpu_limited(0.95, 0.3, 0.9)  # every core busy (other work, softirq)
     assert cpu_limited(0.26, 0.97, 0.9)  # 4-core box, the agent's one core pegged

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from agent.contract.configschema import build
 from agent.contract.wire import Identity
 from agent.netinfo import default_route_interface
 from agent.probes import ProbeContext
-from agent.probes.wan_link import WanLink
+from agent.probes.wan_link.probe import WanLink, WanLinkOptions
 from tests.netns import ip, veth_link
 from tests.services import free_port
 
@@ -20,8 +21,8 @@ RATE_MBPS = 40
 
 
 def probe(iface: str, contracted: float = 100.0) -> WanLink:
-    return WanLink({"interface": iface, "contracted_mbps": contracted,
-                    "sample_seconds": 1.5}, CTX)
+    return WanLink(build(WanLinkOptions, {"interface": iface, "contracted_mbps": contracted,
+                                          "sample_seconds": 1.5}), CTX)
 
 
 @pytest.mark.integration

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.probes.rate_sampler import RateSampler, percentile, summary
-from agent.probes.wan_link import WanLink
+from agent.contract.configschema import build
+from agent.probes.wan_link.probe import WanLink, WanLinkOptions
+from agent.probes.wan_link.rates import RateSampler, percentile, summary
 from tests.netns import veth_link
 from tests.services import free_port
 from tests.speed_support import SPEED_NET, ctx
@@ -21,8 +22,9 @@ def test_burst_shows_in_peak_and_p95(tmp_path: Path) -> None:
         port = free_port()
         server = subprocess.Popen(["iperf3", "-s", "-1", "-B", link.host_addr, "-p", str(port)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wan = WanLink({"interface": link.host_if, "contracted_mbps": 100.0,
-                       "sample_seconds": 0.2, "sample_every": 0.25}, ctx(tmp_path))
+        wan = WanLink(build(WanLinkOptions, {"interface": link.host_if, "contracted_mbps": 100.0,
+                                             "sample_seconds": 0.2, "sample_every": 0.25}),
+                      ctx(tmp_path))
         first = wan.collect()[0]  # starts the sampler
         time.sleep(0.5)
         # 3 s at 40 Mbit/s into the school, then 3 s quiet, in one reporting interval.

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from agent import config as agent_config
+from agent.contract.configschema import build
 from agent.contract.errors import ConfigError
-from agent.probes.wan_link import WanLink
-from agent.probes.wan_upstream import Poll, delta64, rebooted
+from agent.probes.wan_link.probe import WanLink, WanLinkOptions
+from agent.probes.wan_link.upstream import Poll, delta64, rebooted
 from tests.netns import veth_link
 from tests.services import free_port
 from tests.snmp_support import running_snmpd
@@ -26,11 +27,10 @@ SNMP_PORT = 16161
 
 
 def wan_link(upstream: dict[str, Any], state: Path) -> WanLink:
-    defaults = {"port": 161, "version": "2c", "community": "public", "user": "",
-                "auth_protocol": "sha", "auth_key": "", "priv_protocol": "aes", "priv_key": "",
-                "context": "", "timeout": 1.0, "retries": 0, "max_repetitions": 25}
-    return WanLink({"interface": "lo", "contracted_mbps": 100.0, "sample_seconds": 3.0,
-                    "sample_every": 0, "upstream": {**defaults, **upstream}}, ctx(state))
+    opts = build(WanLinkOptions, {"interface": "lo", "contracted_mbps": 100.0,
+                                  "sample_seconds": 3.0, "sample_every": 0,
+                                  "upstream": {"timeout": 1.0, "retries": 0, **upstream}})
+    return WanLink(opts, ctx(state))
 
 
 @pytest.mark.integration
@@ -104,4 +104,4 @@ def test_upstream_config_is_checked(tmp_path: Path) -> None:
     assert "upstream.interface" in str(err.value)
     path.write_text(path.read_text() + 'interface = "Gi0/0/1"\n')
     cfg = agent_config.load(path)
-    assert cfg.probes[0].opts["upstream"]["interface"] == "Gi0/0/1"
+    assert cfg.probes[0].opts.upstream.interface == "Gi0/0/1"

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from agent import example
 from agent.config import load
 from agent.contract.errors import ConfigError
-from agent.wlan.aps import OFFLINE, ONLINE, STANDBY, ApState, merge_ha
-from agent.wlan.areas import Area, judge_area
+from agent.probes.wifi.aps import OFFLINE, ONLINE, STANDBY, ApState, merge_ha
+from agent.probes.wifi.areas import Area, judge_area
 from tests.wifi_support import make_probe, write_config
 
 TEACH = Area("A", "teaching", True, ("T-*", "T-9"), ("teach",))
@@ -123,19 +124,12 @@ def test_cross_key_errors_at_load(tmp_path: Path, toml: str, key: str, words: st
     assert info.value.line is not None and info.value.file == str(path)
 
 
-def test_example_config_block_loads_and_matches_the_docstring(tmp_path: Path) -> None:
-    import agent.probes.wifi as module
-    from agent.probes import ProbeContext
-
-    example = Path(__file__).parent.parent / "configs" / "agent.example.toml"
-    cfg = load(example)
-    [pc] = [p for p in cfg.probes if p.name == "wifi"]
-    probe = module.Wifi(pc.opts, ProbeContext(cfg.identity, "primary", tmp_path))
-    assert [a.name for a in probe.areas] == ["教学楼A"]
-    assert pc.interval == 300 and pc.opts["controllers"]["ac1"]["vendor"] == "huawei"
-    doc = (module.__doc__ or "").split("Sample config::\n\n", 1)[1]
-    block = "\n".join(line[4:] for line in doc.strip("\n").splitlines())
-    assert block.strip() in example.read_text(encoding="utf-8")
+def test_the_sample_builds_a_probe(tmp_path: Path) -> None:
+    probe = make_probe(tmp_path, example.probe_sample("wifi"))
+    assert [(a.name, a.kind, a.required) for a in probe.areas] == [("教学楼A", "teaching", True)]
+    ac1 = probe.opts.controllers["ac1"]
+    assert (ac1.vendor, ac1.role, ac1.target.label) == ("huawei", "primary", "10.0.0.2:161")
+    assert probe.opts.min_signal_dbm == -67.0
 
 
 @pytest.mark.integration
@@ -143,7 +137,7 @@ def test_probe_module_loads_no_heavy_library() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, agent.probes.wifi, agent.survey; "
+    code = ("import sys, agent.probes.wifi.probe, agent.probes.wifi.survey; "
             "heavy = [m for m in ('pysnmp', 'scapy') if m in sys.modules]; "
             "sys.exit(str(heavy) if heavy else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -3,7 +3,7 @@
 No monitor-mode radio exists here. The beacon frames below are CONSTRUCTED
 with scapy (the layout of 802.11 beacons and the BSS Load element) and
 read back from a pcap through scapy's own sniff(); the local ``iw`` scan
-replays RECORDED output through a stand-in ``iw``.
+replays RECORDED output through the probe's runner seam.
 """
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.test_wifi_scanner import SCAN1, stand_in
-from tests.wifi_support import collect, make_probe, one
+from tests.wifi_support import ReplayIw, collect, make_probe, one
 
 
 def beacon(bssid: str, ssid: bytes, signal: int, freq: int, load: bytes | None = None) -> Any:
@@ -32,7 +29,7 @@ def beacon(bssid: str, ssid: bytes, signal: int, freq: int, load: bytes | None =
 def test_beacons_from_a_capture(tmp_path: Path) -> None:
     from scapy.utils import wrpcap
 
-    from agent.wlan.beacons import sniff_beacons
+    from agent.probes.wifi.beacons import sniff_beacons
 
     pcap = tmp_path / "beacons.pcap"
     wrpcap(str(pcap), [
@@ -49,7 +46,15 @@ def test_beacons_from_a_capture(tmp_path: Path) -> None:
     assert found["00:e0:fc:00:00:02"].hidden
 
 
-@pytest.mark.integration
+def test_beacon_ssids_decode_like_iw_scans() -> None:
+    from agent.probes.wifi.beacons import beacon_to_bss
+
+    gbk = beacon_to_bss(beacon("00:e0:fc:00:00:03", "校园网".encode("gb18030"), -50, 2412))
+    assert gbk is not None and (gbk.ssid, gbk.hidden) == ("校园网", False)
+    odd = beacon_to_bss(beacon("00:e0:fc:00:00:04", b"\xff\x01ab", -50, 2412))
+    assert odd is not None and odd.ssid.isprintable() and odd.ssid.endswith("ab")
+
+
 def test_probe_local_scan_covers_its_area(tmp_path: Path) -> None:
     probe = make_probe(tmp_path, """
 [probes.wifi]
@@ -60,7 +65,7 @@ scan_area = "office"
 [probes.wifi.areas.office]
 kind = "office"
 """)
-    probe.iw = stand_in(tmp_path, f"cat '{SCAN1}'; exit 0")
+    probe.run_iw = ReplayIw()
     readings = collect(probe)
     scan = one(readings, "wifi_scan", iface="wlan0", method="iw")
     assert (scan["result"], scan["bss_total"], scan["school_bss"], scan["hidden_bss"]) == \

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.wlan import surveys
+from agent.probes.wifi import surveys
 from tests.snmp_support import free_udp_port
 from tests.wifi_support import SNMP, collect, make_probe, one, snmpsim
 

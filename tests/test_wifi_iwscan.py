@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.wlan.iwscan import decode_ssid, frequency_to_channel, merge_scans, parse_scan
+from agent.probes.wifi.iwscan import decode_ssid, frequency_to_channel, merge_scans, parse_scan
 from tests.wifi_support import IW
 
 SCAN0 = (IW / "jc_centos-7.7_iw-scan0.txt").read_text()

@@ -1,7 +1,8 @@
 """Site survey: ``schoolnet-agent survey --area NAME`` and how the probe uses its result.
 
 No radio exists here, so the survey reads RECORDED ``iw`` scans with
-``--from-file``; the Chinese-SSID scan below is CONSTRUCTED from a recorded one.
+``--from-file`` or replays them through its ``iw`` runner; the Chinese-SSID
+scan below is CONSTRUCTED from a recorded one.
 """
 
 from __future__ import annotations
@@ -13,10 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from agent import survey
 from agent.contract.reading import Reading
-from agent.wlan import surveys
-from tests.wifi_support import IW, collect, make_probe, one, write_config
+from agent.probes.wifi import survey, surveys
+from agent.probes.wifi.scanner import Runner, run_command
+from tests.wifi_support import (
+    BUSY,
+    IW,
+    NO_DEVICE,
+    ReplayIw,
+    collect,
+    make_probe,
+    one,
+    write_config,
+)
 
 SCAN1 = IW / "jc_centos-7.7_iw-scan1.txt"
 SCAN2 = IW / "jc_centos-7.7_iw-scan2.txt"
@@ -44,10 +54,11 @@ def args(config: Path, area: str, *files: Path, extra: list[str] | None = None
     return parser.parse_args(argv)
 
 
-def run(ns: argparse.Namespace) -> tuple[int, str, str, list[Reading]]:
+def run(ns: argparse.Namespace, runner: Runner = run_command
+        ) -> tuple[int, str, str, list[Reading]]:
     out, err = io.StringIO(), io.StringIO()
     published: list[Reading] = []
-    code = survey.run(ns, publish=published.extend, out=out, err=err)
+    code = survey.run(ns, publish=published.extend, out=out, err=err, runner=runner)
     return code, out.getvalue(), err.getvalue(), published
 
 
@@ -94,6 +105,20 @@ def test_latest_survey_of_an_area_wins_and_the_probe_uses_it(tmp_path: Path) -> 
     assert (a["best_signal_dbm"], a["covered"]) == (-30.0, True)
     cov = one(readings, "wifi_coverage")
     assert (cov["required_areas"], cov["covered_areas"], cov["coverage_share"]) == (2, 1, 0.5)
+
+
+def test_survey_scans_with_the_radio(tmp_path: Path) -> None:
+    config = write_config(tmp_path, PROBE)
+    iw = ReplayIw(BUSY)  # the radio serves clients: each scan reads the cached results
+    code, out, err, published = run(args(config, "教学楼A", extra=[
+        "--interface", "wlan1", "--scans", "2", "--interval", "0"]), runner=iw)
+    assert code == 0 and err.count("partial, 26 networks") == 2, err
+    assert [c[:3] for c in iw.calls] == [["iw", "dev", "wlan1"]] * 4
+    assert published[0].fields["survey_scans"] == 2 and "-> covered" in out
+    code, _, err, published = run(args(config, "教学楼A", extra=["--interface", "wlan1",
+                                                                 "--interval", "0"]),
+                                  runner=ReplayIw(NO_DEVICE))
+    assert code == 1 and err.count("unavailable") == 3 and not published
 
 
 def test_older_survey_never_replaces_a_newer_one(tmp_path: Path) -> None:

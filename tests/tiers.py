@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 # Session fixtures that start a real service (tests/conftest.py).
-SERVICE_FIXTURES = frozenset({"broker", "influxd", "victoria", "database"})
+SERVICE_FIXTURES = frozenset({"broker", "ejabberd", "influxd", "victoria", "database"})
 
 # Audit events raised when a child process is about to start.
 _SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.exec",

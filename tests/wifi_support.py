@@ -20,7 +20,7 @@ from agent.config import load
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, decode, encode
 from agent.probes import ProbeContext
-from agent.probes.wifi import Wifi
+from agent.probes.wifi.probe import Wifi
 from tests.snmp_support import running_snmpsim
 from tests.support import AGENT_HEAD
 
@@ -60,6 +60,36 @@ def make_probe(tmp: Path, probe_toml: str) -> Wifi:
     probe = Wifi(pc.opts, ProbeContext(cfg.identity, "primary", cfg.state_dir))
     assert isinstance(probe, Wifi)
     return probe
+
+
+SCAN1 = IW / "jc_centos-7.7_iw-scan1.txt"
+
+# What iw prints on stderr when a scan cannot start (its "command failed:
+# <strerror> (<-errno>)" format) and the exit codes it gives for them.
+BUSY = (240, "", "command failed: Device or resource busy (-16)\n")
+NO_DEVICE = (237, "", "command failed: No such device (-19)\n")
+NOT_PERMITTED = (255, "", "command failed: Operation not permitted (-1)\n")
+NO_NL80211 = (1, "", "nl80211 not found.\n")
+
+
+class ReplayIw:
+    """Runs "iw" without a radio or a process: answers each command with RECORDED
+    output. ``scan`` is what ``iw dev IF scan`` gives, (exit code, stdout,
+    stderr), or an exception to raise as running it would; ``scan dump``
+    answers with the recorded scan."""
+
+    def __init__(self, scan: tuple[int, str, str] | BaseException | None = None,
+                 dump: Path = SCAN1) -> None:
+        self.dump = (0, dump.read_text(encoding="utf-8"), "")
+        self.scan = self.dump if scan is None else scan
+        self.calls: list[list[str]] = []
+
+    def __call__(self, cmd: list[str], timeout: float) -> tuple[int, str, str]:
+        self.calls.append(cmd)
+        answer = self.dump if cmd[-1] == "dump" else self.scan
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
 
 
 def collect(probe: Wifi) -> list[Reading]:

@@ -1,8 +1,9 @@
 """Probe registry.
 
-A probe is a class with a ``name``, an ``options`` schema for its config
-table ``[probes.NAME]`` and a ``collect()`` (plain or ``async``) returning
-readings. Registering a probe is one line in ``REGISTRY`` below; modules are
+A probe is a package ``agent/probes/NAME/`` holding a class with a ``name``,
+an ``Options`` section for its config table ``[probes.NAME]`` (documented in
+the package's ``sample.toml``) and a ``collect()`` (plain or ``async``)
+returning readings. Registering a probe is one line in ``REGISTRY`` below; modules are
 imported only when a config enables them, so a router never loads scapy or
 pysnmp for a probe it does not run.
 """
@@ -10,21 +11,21 @@ pysnmp for a probe it does not run.
 from __future__ import annotations
 
 import pkgutil
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from agent.contract.configschema import Opt, Table, schema_of
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity
 
+# The order is the example config's: the exit (passive, then active) first.
 REGISTRY: dict[str, str] = {
-    "wan_link": "agent.probes.wan_link:WanLink",
-    "ipv6": "agent.probes.ipv6:Ipv6",
-    "wan_throughput": "agent.probes.wan_throughput:WanThroughput",
-    "classroom_links": "agent.probes.classroom_links:ClassroomLinks",
-    "wifi": "agent.probes.wifi:Wifi",
+    "wan_link": "agent.probes.wan_link.probe:WanLink",
+    "wan_throughput": "agent.probes.wan_throughput.probe:WanThroughput",
+    "ipv6": "agent.probes.ipv6.probe:Ipv6",
+    "classroom_links": "agent.probes.classroom_links.probe:ClassroomLinks",
+    "wifi": "agent.probes.wifi.probe:Wifi",
 }
 
 
@@ -39,29 +40,19 @@ class ProbeContext:
 
 class Probe:
     name: ClassVar[str]
-    # The probe's config keys: a section class (typed), or a legacy mapping.
-    Options: ClassVar[type | None] = None
-    options: ClassVar[Mapping[str, Opt | Table]] = {}
+    # The probe's config keys, cross-key checks in its ``problems()``.
+    Options: ClassVar[type]
     default_interval: ClassVar[float] = 60.0
     default_timeout: ClassVar[float] = 30.0
 
-    def __init__(self, opts: dict[str, Any], ctx: ProbeContext) -> None:
-        self.opts = opts
+    def __init__(self, opts: Any, ctx: ProbeContext) -> None:
+        # The checked ``Options`` instance; a probe narrows it with
+        # ``opts: Options`` in its class body.
+        self.opts: Any = opts
         self.ctx = ctx
 
     def collect(self) -> list[Reading] | Awaitable[list[Reading]]:
         raise NotImplementedError
-
-    @classmethod
-    def options_table(cls) -> Table:
-        return schema_of(cls.Options) if cls.Options is not None else Table(cls.options)
-
-    @classmethod
-    def check_options(cls, opts: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
-        """Checks across keys that ``options`` cannot express (a classroom naming a
-        switch that is not configured, SNMPv3 without a user): a list of (key path
-        below the probe's table, message). Runs at config load; no network."""
-        return []
 
 
 def probe_class(name: str) -> type[Probe]:

@@ -2,8 +2,8 @@
 
 API (stable; additions only):
 
-- :class:`~agent.snmp.target.Target`, ``SNMP_TARGET_OPTIONS``, ``target_problems``:
-  re-exported from :mod:`agent.snmp.target` (config schema, no pysnmp needed).
+- :class:`~agent.snmp.target.Target`: re-exported from :mod:`agent.snmp.target`,
+  where device tables' config section lives (no pysnmp needed there).
 - ``SnmpClient()``: one per probe run or kept across runs; ``await client.close()``
   (or ``async with SnmpClient() as client``) releases its sockets.
 - ``await client.get(target, ["1.3.6.1.2.1.1.3.0", ...]) -> GetResult``:
@@ -13,7 +13,7 @@ API (stable; additions only):
   returns ``rows[index_tuple][column_name] = value``; ``missing`` names columns
   the agent has no rows for.
 - Values: INTEGER, Counter32/64, Gauge32, TimeTicks -> ``int``; OCTET STRING ->
-  ``bytes`` (``text()`` decodes UTF-8, then GB 18030 as Chinese switches use);
+  ``bytes`` (``text()`` decodes UTF-8, then GB 18030 as older Chinese firmware uses);
   IpAddress and OBJECT IDENTIFIER -> dotted ``str``.
 - ``result`` is one of the reading results: ok, timeout (no answer: host down,
   filtered, or a wrong v2c community, which agents ignore silently),
@@ -34,10 +34,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.snmp.target import SNMP_TARGET_OPTIONS, Target, target_problems
+from agent.devicetext import device_text
+from agent.snmp.target import Target
 
-__all__ = ["SNMP_TARGET_OPTIONS", "GetResult", "SnmpClient", "Target", "Value",
-           "WalkResult", "oid_tuple", "target_problems", "text"]
+__all__ = ["GetResult", "SnmpClient", "Target", "Value", "WalkResult", "oid_tuple", "text"]
 
 log = logging.getLogger(__name__)
 
@@ -72,20 +72,16 @@ def oid_tuple(oid: str | Sequence[int]) -> Index:
 
 
 def text(value: Value | None) -> str:
-    """An OCTET STRING as text: UTF-8, else GB 18030 (older Chinese firmware), else hex."""
+    """An OCTET STRING as text (see :func:`agent.devicetext.device_text`); one that
+    is not text in either encoding (a MAC address, binary) as colon-separated hex,
+    the way net-snmp shows a Hex-STRING."""
     if value is None:
         return ""
     if not isinstance(value, bytes):
         return str(value)
     raw = value.rstrip(b"\x00")
-    for codec in ("utf-8", "gb18030"):
-        try:
-            decoded = raw.decode(codec)
-        except UnicodeDecodeError:
-            continue
-        if decoded.isprintable():
-            return decoded
-    return raw.hex(":")
+    decoded = device_text(raw)
+    return raw.hex(":") if decoded is None else decoded
 
 
 class SnmpClient:

@@ -1,8 +1,9 @@
 """How to reach one SNMP agent (a switch, a wireless controller): config schema and value.
 
 Kept apart from :mod:`agent.snmp.client` so that loading a config never imports
-pysnmp: probes embed :data:`SNMP_TARGET_OPTIONS` in their own schema (a table
-per device) and build a :class:`Target` from the checked table.
+pysnmp: a probe's device table (a switch, a controller) subclasses
+:class:`SnmpTargetSection`, adds its own keys, and hands the client the
+section's ``.target``.
 
 Sample (one device table inside a probe's config)::
 
@@ -23,28 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from agent.contract.configschema import Opt, Problem, between, matches, one_of, opt, section
+from agent.contract.configschema import Problem, between, matches, one_of, opt, section
 
 AUTH_PROTOCOLS = ("none", "md5", "sha", "sha224", "sha256", "sha384", "sha512")
 PRIV_PROTOCOLS = ("none", "des", "3des", "aes", "aes192", "aes256")
-
-# Keys every SNMP device table accepts; a probe adds its own beside them.
-SNMP_TARGET_OPTIONS: dict[str, Opt] = {
-    "host": Opt(str, check=matches(r"[A-Za-z0-9_.:\-]{1,253}", "an IP address or host name")),
-    "port": Opt(int, 161, between(1, 65535)),
-    "version": Opt(str, "2c", one_of("2c", "3")),
-    "community": Opt(str, "public"),
-    "user": Opt(str, ""),
-    "auth_protocol": Opt(str, "sha", one_of(*AUTH_PROTOCOLS)),
-    "auth_key": Opt(str, ""),
-    "priv_protocol": Opt(str, "aes", one_of(*PRIV_PROTOCOLS)),
-    "priv_key": Opt(str, ""),
-    "context": Opt(str, ""),
-    "timeout": Opt(float, 2.0, between(0.1, 60)),
-    "retries": Opt(int, 1, between(0, 10)),
-    "max_repetitions": Opt(int, 25, between(1, 200)),
-}
-
 
 @section
 class SnmpTargetSection:
@@ -70,7 +53,7 @@ class SnmpTargetSection:
 
     @property
     def target(self) -> Target:
-        return Target.from_opts(vars(self))
+        return Target(**{f.name: getattr(self, f.name) for f in fields(Target)})
 
 
 def target_problems(opts: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -119,12 +102,6 @@ class Target:
     timeout: float = 2.0
     retries: int = 1
     max_repetitions: int = 25
-
-    @classmethod
-    def from_opts(cls, opts: Mapping[str, Any]) -> Target:
-        """Build from a checked device table; keys that are not SNMP's are ignored."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in opts.items() if k in names})
 
     @property
     def label(self) -> str:

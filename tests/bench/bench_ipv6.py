@@ -24,15 +24,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.probes.ipv6 import Ipv6
+from agent.probes.ipv6.probe import Ipv6
 from tests.ipv6_support import REPO, Scenario, World
 
 RUNS = 5
 LISTEN = """
 import sys
-from agent.probes import ipv6_lan
+from agent.probes.ipv6 import lan as ipv6_lan
 if sys.argv[1] == "nofilter":
-    ipv6_lan._attach_ra_filter = lambda sock, iface: None
+    ipv6_lan._attach_ra_filter = lambda sock, iface, sysfs=None: None
 result = ipv6_lan.listen("lan0", 3.0, grace=10.0)
 print(result.result, len(result.adverts))
 """

@@ -18,8 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.wlan.controllers.huawei import AP_TABLE, Huawei
-from agent.wlan.controllers.poll import poll_all
+from agent.contract.configschema import build as build_section
+from agent.probes.wifi.controllers import ControllerSection
+from agent.probes.wifi.controllers.huawei import AP_TABLE, Huawei
+from agent.probes.wifi.controllers.poll import poll_all
 from tests.wifi_support import snmpsim
 
 
@@ -42,8 +44,9 @@ def bench(n: int) -> None:
         walk = Path(tmp) / "big.snmprec"
         build(n, walk)
         with snmpsim({"big": walk}) as port:
-            opts = {"vendor": "huawei", "host": "127.0.0.1", "port": port, "community": "big",
-                    "timeout": 5.0, "retries": 1, "max_repetitions": 25}
+            opts = build_section(ControllerSection, {
+                "vendor": "huawei", "host": "127.0.0.1", "port": port, "community": "big",
+                "timeout": 5.0, "retries": 1, "max_repetitions": 25})
             started = time.perf_counter()
             [poll] = asyncio.run(poll_all({"ac": opts}, deadline=300))
             ours = time.perf_counter() - started

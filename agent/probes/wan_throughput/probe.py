@@ -1,0 +1,135 @@
+"""Probe ``wan_throughput``: active exit-bandwidth test for 千兆进校, without the public internet.
+
+Methods (all give the same reading):
+
+* ``http``: the built-in multi-stream tester against ``schoolnet-collector
+  speed-server``; stops once throughput is stable, so a gigabit costs little.
+* ``iperf3``: Debian's iperf3 against the county/province iperf3 server.
+* ``speedtest``: speedtest-cli (pip extra ``speedtest``), against a
+  self-hosted server given by ``server`` (no speedtest.net config fetch) or,
+  with ``server = ""``, against speedtest.net's servers.
+
+Each result records the bytes it used, CPU use during the test (a saturated
+gateway makes the result ``inconclusive``) and other traffic on the WAN
+interface. Tests run only in ``windows``, at a random moment in each, within
+``max_tests_per_day`` and ``daily_budget_mb``; ``schoolnet-agent once
+--probe wan_throughput`` runs one at once and logs its progress.
+
+Config: ``sample.toml`` beside this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import psutil
+
+from agent.contract.configschema import Problem, between, one_of, opt, section
+from agent.contract.reading import Reading
+from agent.netinfo import default_route_interface
+from agent.probes import Probe, ProbeContext
+from agent.probes.wan_throughput.result import SpeedResult, split_url
+from agent.probes.wan_throughput.schedule import SpeedSchedule, check_windows
+from agent.probes.wan_throughput.trust import TrustMonitor, interface_for
+
+log = logging.getLogger(__name__)
+
+
+def _ids(value: list[Any]) -> str | None:
+    ok = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    return None if ok else "must be a list of speedtest.net server ids (integers)"
+
+
+@section
+class WanThroughputOptions:
+    method: str = opt("http", one_of("http", "iperf3", "speedtest"))
+    server: str = opt()
+    streams: int = opt(4, between(1, 32))
+    max_seconds: float = opt(10.0, between(1, 60))
+    stable_tolerance: float = opt(0.03, between(0.005, 0.5))
+    include: list[int] = opt([], _ids)
+    exclude: list[int] = opt([], _ids)
+    exclude_isp: bool = opt(False)
+    secure: bool = opt(False)
+    connect_timeout: float = opt(5.0, between(0.5, 60))
+    interface: str = opt("")
+    cpu_limit_share: float = opt(0.9, between(0.1, 1.0))
+    windows: list[str] = opt([], check_windows)
+    max_tests_per_day: int = opt(0, between(0, 1000))
+    daily_budget_mb: float = opt(0.0, between(0, 1e7))
+
+    def problems(self) -> list[Problem]:
+        if self.method != "speedtest" and not self.server:
+            return [(("server",), f"is required with method = \"{self.method}\"")]
+        schemes = {"http": ("http://",), "speedtest": ("http://", "https://")}
+        wanted = schemes.get(self.method)
+        if self.server and wanted and not self.server.startswith(wanted):
+            return [(("server",), f"must be a {' or '.join(wanted)} URL for this method")]
+        return []
+
+
+class WanThroughput(Probe):
+    name = "wan_throughput"
+    default_interval = 300.0
+    default_timeout = 180.0
+    Options = WanThroughputOptions
+    opts: WanThroughputOptions
+
+    def __init__(self, opts: WanThroughputOptions, ctx: ProbeContext, *,
+                 ps: Any = psutil) -> None:
+        super().__init__(opts, ctx)
+        self.ps = ps  # psutil, or a stand-in for the CPU and counter readings
+        self.schedule = SpeedSchedule(ctx.state_dir / "wan_throughput.json", opts.windows,
+                                      opts.max_tests_per_day, opts.daily_budget_mb * 1e6)
+
+    def collect(self) -> list[Reading]:
+        due, why = self.schedule.due()
+        if not due:
+            if not self.ctx.interactive:
+                log.debug("wan_throughput not due: %s", why)
+                return []
+            log.info("running now on request (the schedule would not: %s)", why)
+        host, _ = split_url(self.opts.server) if self.opts.server else ("", 0)
+        # speedtest.net's server is not known yet: then the default route's interface.
+        iface = self.opts.interface or (interface_for(host, self.ps) if host else None) \
+            or default_route_interface()
+        monitor = TrustMonitor(iface, self.opts.cpu_limit_share, self.ps)
+        started = time.monotonic()
+        monitor.start()
+        result = self._measure()
+        trust = monitor.finish(result.download_bytes, result.upload_bytes)
+        fields = result.fields()
+        fields.update(trust)
+        fields["duration_seconds"] = round(time.monotonic() - started, 3)
+        if trust["cpu_limited"] and result.result in ("ok", "partial"):
+            fields["result"] = "inconclusive"
+            log.warning("CPU was %.0f%% busy during the test: result is inconclusive",
+                        float(trust["cpu_busy_share"]) * 100)
+        # Only tests that moved bytes count against the day's budget.
+        if result.download_bytes or result.upload_bytes:
+            self.schedule.record(result.download_bytes + result.upload_bytes)
+        return [Reading(self.name, fields, {"method": result.method or self.opts.method,
+                                            "server": result.server or "none"})]
+
+    def _progress(self, text: str) -> None:
+        log.info("%s", text)
+
+    def _measure(self) -> SpeedResult:
+        opts = self.opts
+        if opts.method == "http":
+            from agent.probes.wan_throughput.http import HttpTester
+
+            return HttpTester(opts.server, opts.streams, tolerance=opts.stable_tolerance,
+                              max_seconds=opts.max_seconds, timeout=opts.connect_timeout,
+                              progress=self._progress).run()
+        if opts.method == "iperf3":
+            from agent.probes.wan_throughput import iperf3
+
+            host, port = split_url(opts.server, default_port=5201)
+            return iperf3.run(host, port, opts.max_seconds, opts.streams, opts.connect_timeout,
+                              self._progress)
+        from agent.probes.wan_throughput import speedtest_net
+
+        return speedtest_net.run(opts, opts.connect_timeout, self._progress)
