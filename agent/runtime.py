@@ -28,14 +28,15 @@ def open_spool(cfg: AgentConfig) -> Spool:
                  cfg.agent.spool_max_age_days * 86400)
 
 
-def health(started: float, spool: Spool, scheduler: Scheduler, publisher: Publisher) -> Reading:
+def health(uptime_seconds: float, spool: Spool, probe_errors: int, published: int) -> Reading:
+    """The agent's own reading; the caller reads the clock, so this is pure."""
     return Reading("agent", {
         "version": __version__,
-        "uptime_seconds": round(time.monotonic() - started, 1),
+        "uptime_seconds": round(uptime_seconds, 1),
         "spool_depth": spool.depth(),
         "spool_dropped": spool.dropped,
-        "probe_errors": scheduler.errors,
-        "published": publisher.published,
+        "probe_errors": probe_errors,
+        "published": published,
         "result": "ok",
     })
 
@@ -44,7 +45,7 @@ async def _heartbeat(cfg: AgentConfig, sink: Publisher, spool: Spool, scheduler:
                      stop: asyncio.Event) -> None:
     started = time.monotonic()
     while not stop.is_set():
-        sink.submit(health(started, spool, scheduler, sink))
+        sink.submit(health(time.monotonic() - started, spool, scheduler.errors, sink.published))
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), cfg.agent.heartbeat_interval)
 

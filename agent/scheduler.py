@@ -12,7 +12,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from agent.config import ProbeConfig
@@ -22,6 +22,14 @@ from agent.probes import Probe, ProbeContext
 
 log = logging.getLogger(__name__)
 Sink = Callable[[Reading], object]
+Clock = Callable[[], float]
+# Waits until the stop event is set or the given seconds have passed.
+Wait = Callable[[asyncio.Event, float], Awaitable[None]]
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 @dataclass
@@ -40,8 +48,14 @@ class Scheduled:
 
 
 class Scheduler:
-    def __init__(self, probes: Iterable[ProbeConfig], ctx: ProbeContext) -> None:
+    """``clock`` and ``wait`` are the scheduler's only view of time, so tests can
+    check cadence and overruns on a simulated clock instead of sleeping."""
+
+    def __init__(self, probes: Iterable[ProbeConfig], ctx: ProbeContext, *,
+                 clock: Clock = time.monotonic, wait: Wait = wait_or_stop) -> None:
         self.items = [Scheduled(p, p.cls(p.opts, ctx)) for p in probes]
+        self._clock = clock
+        self._wait = wait
 
     @property
     def errors(self) -> int:
@@ -50,7 +64,7 @@ class Scheduler:
     async def run_one(self, item: Scheduled) -> list[Reading]:
         """Run one probe once; returns its readings plus a ``probe_run`` reading."""
         name, timeout = item.config.name, item.config.timeout
-        start = time.monotonic()
+        start = self._clock()
         readings: list[Reading] = []
         failed = True  # the probe itself misbehaved, as opposed to reporting a failure
         try:
@@ -71,7 +85,7 @@ class Scheduler:
             outcome = "error"
         if failed:
             readings = []
-        duration = time.monotonic() - start
+        duration = self._clock() - start
         stats = item.stats
         stats.runs += 1
         stats.last_duration = duration
@@ -92,15 +106,21 @@ class Scheduler:
 
     async def _loop(self, item: Scheduled, sink: Sink, stop: asyncio.Event) -> None:
         interval = item.config.interval
-        next_at = time.monotonic()
+        next_at = self._clock()
         while not stop.is_set():
             for reading in await self.run_one(item):
                 sink(reading)
-            # Keep a fixed cadence; if a run overran, skip the missed slots
-            # instead of running back to back.
-            next_at += interval * max(1, int((time.monotonic() - next_at) // interval) + 1)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(0.0, next_at - time.monotonic()))
+            next_at = next_slot(next_at, self._clock(), interval)
+            await self._wait(stop, max(0.0, next_at - self._clock()))
+
+
+def next_slot(due: float, now: float, interval: float) -> float:
+    """The next start after a run that was due at ``due`` and ended at ``now``.
+
+    Keep a fixed cadence; if a run overran, skip the missed slots instead of
+    running back to back.
+    """
+    return due + interval * max(1, int((now - due) // interval) + 1)
 
 
 def _worst(readings: list[Reading]) -> str:

@@ -39,7 +39,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
 class Spool:
     def __init__(self, path: Path, max_readings: int = 200_000,
-                 max_age_seconds: float = 30 * 86400) -> None:
+                 max_age_seconds: float = 30 * 86400, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        # Wall-clock time, as it is stored and must mean the same after a
+        # reboot; a seam so tests check expiry and backoff without sleeping.
+        self._clock = clock
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -66,7 +70,7 @@ class Spool:
             with self._db:
                 self._db.execute("BEGIN")
                 self._db.execute("INSERT INTO spool (seq, topic, payload, created) "
-                                 "VALUES (?, ?, ?, ?)", (seq, topic, payload, time.time()))
+                                 "VALUES (?, ?, ?, ?)", (seq, topic, payload, self._clock()))
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('next_seq', ?)",
                                  (seq + 1,))
             self._next_seq = seq + 1
@@ -88,7 +92,7 @@ class Spool:
     def mark_sent(self, seq: int) -> None:
         with self._lock:
             self._db.execute("UPDATE spool SET sent = ?, tries = tries + 1 WHERE seq = ?",
-                             (time.time(), seq))
+                             (self._clock(), seq))
 
     def confirm(self, ranges: list[tuple[int, int]]) -> int:
         """Forget readings the collector stored; returns how many were still here."""
@@ -103,7 +107,7 @@ class Spool:
             return self._db.execute(
                 "UPDATE spool SET sent = NULL WHERE sent IS NOT NULL AND "
                 "sent < ? - ? * (1 << MIN(MAX(tries - 1, 0), 8))",
-                (time.time(), timeout)).rowcount
+                (self._clock(), timeout)).rowcount
 
     def unsent(self) -> int:
         """Readings the broker has not acknowledged yet."""
@@ -116,7 +120,7 @@ class Spool:
             return int(self._db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
 
     def _enforce_bounds(self) -> None:
-        cutoff = time.time() - self.max_age_seconds
+        cutoff = self._clock() - self.max_age_seconds
         with self._db:
             self._db.execute("BEGIN")
             old = self._db.execute("DELETE FROM spool WHERE created < ?", (cutoff,)).rowcount

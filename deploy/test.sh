@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh Debian machine, then run
-# lint, type checks and the whole suite against real services.
+# lint, type and layer checks and the whole suite against real services.
 #   deploy/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,4 +29,5 @@ export PATH
 
 ruff check agent collector tests
 mypy
+lint-imports --no-logo   # the layers (pyproject.toml [tool.importlinter])
 exec pytest "$@"

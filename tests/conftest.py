@@ -9,6 +9,10 @@ import pytest
 
 from tests.services import Ejabberd, Influxd, Mosquitto, VictoriaMetrics
 
+# The tier guard: unmarked tests may not start processes or services;
+# pytester runs a session of its own to test that guard.
+pytest_plugins = ["tests.tiers", "pytester"]
+
 _names = itertools.count(1)
 
 

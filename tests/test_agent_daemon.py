@@ -14,8 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.services import Mosquitto, wait_for
 from tests.support import Listener, agent_toml
+
+# Integration tier: the agent daemon as a process against a real Mosquitto.
+pytestmark = pytest.mark.integration
 
 PROBES = """
 [probes.wan_link]

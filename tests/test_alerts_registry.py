@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from collector.judge.alerts import Alert, Alerter
 from collector.judge.registry import COLUMNS, Registry
 from collector.judge.rules import Health, Verdict
@@ -56,6 +58,7 @@ def test_rate_limit_folds_the_rest_into_one_digest(tmp_path: Path) -> None:
     assert [a.kind for a in recovered] == ["recovered"] * 5
 
 
+@pytest.mark.integration
 def test_dry_run_prints_and_writes_nothing(tmp_path: Path, influxd: Influxd,
                                            database: str) -> None:
     registry = tmp_path / "schools.csv"

@@ -11,6 +11,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, encode
 from tests.services import Influxd, Mosquitto, wait_for
@@ -22,6 +24,9 @@ from tests.support import (
     running_collector,
 )
 from tests.test_wire import BAD
+
+# Integration tier: a real Mosquitto and influxd.
+pytestmark = pytest.mark.integration
 
 GOOD = 1000
 

@@ -30,6 +30,9 @@ from tests.support import (
     running_collector,
 )
 
+# Integration tier: a real Mosquitto and influxd, the CLI as a process.
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[1]
 HEADER = ("school_id,name,province_code,province_name,city_code,city_name,county_code,"
           "county_name,school_type,classes,contracted_mbps\n")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -96,17 +99,41 @@ def test_collector_needs_token_for_v2(tmp_path: Path) -> None:
     assert err.value.key == "storage.token" and err.value.line == 3
 
 
+@dataclass
+class Cli:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(script: str, argv: list[str], capsys: pytest.CaptureFixture[str]) -> Cli:
+    """The command's main() in this process: its exit code and what it printed.
+
+    The console scripts call the same main(); test_version covers that wiring
+    in a real process.
+    """
+    root = logging.getLogger()
+    level = root.level
+    try:
+        code = importlib.import_module(script).main(argv)
+    finally:
+        root.setLevel(level)  # main() applies the config's log level
+    out = capsys.readouterr()
+    return Cli(code, out.out, out.err)
+
+
 @pytest.mark.parametrize(("script", "example"), [("agent.cli", "agent.example.toml"),
                                                  ("collector.cli", "collector.example.toml")])
-def test_cli_exits_2_and_names_the_key(tmp_path: Path, script: str, example: str) -> None:
+def test_cli_exits_2_and_names_the_key(tmp_path: Path, script: str, example: str,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
     text = (REPO / "configs" / example).read_text(encoding="utf-8")
     path = write(tmp_path, text.replace("[mqtt]\n", "[mqtt]\nbogus = 1\n"))
-    out = subprocess.run([sys.executable, "-m", script, "check-config", "-c", str(path)],
-                         capture_output=True, text=True, timeout=60)
+    out = run_cli(script, ["check-config", "-c", str(path)], capsys)
     assert out.returncode == 2
     assert f"{path}:" in out.stderr and "bogus" in out.stderr
 
 
+@pytest.mark.integration
 def test_check_config_needs_no_network(tmp_path: Path) -> None:
     """In a network namespace with no interfaces up, a config naming a DNS host loads."""
     assert shutil.which("unshare"), "util-linux unshare is needed (deploy/test.sh installs it)"
@@ -118,6 +145,7 @@ def test_check_config_needs_no_network(tmp_path: Path) -> None:
     assert "OK" in out.stdout and "wan_link every 30s" in out.stdout
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("script", ["agent.cli", "collector.cli"])
 def test_version(script: str) -> None:
     out = subprocess.run([sys.executable, "-m", script, "--version"],
@@ -127,13 +155,12 @@ def test_version(script: str) -> None:
 
 @pytest.mark.parametrize(("script", "example"), [("agent.cli", "agent.example.toml"),
                                                  ("collector.cli", "collector.example.toml")])
-def test_check_config_lists_every_problem_at_once(tmp_path: Path, script: str,
-                                                  example: str) -> None:
+def test_check_config_lists_every_problem_at_once(tmp_path: Path, script: str, example: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     text = (REPO / "configs" / example).read_text(encoding="utf-8")
     text = text.replace("[mqtt]\n", "[mqtt]\nbogus = 1\nkeepalive = 0\n", 1)
     path = write(tmp_path, text.replace("keepalive = 60", ""))
-    out = subprocess.run([sys.executable, "-m", script, "check-config", "-c", str(path)],
-                         capture_output=True, text=True, timeout=60)
+    out = run_cli(script, ["check-config", "-c", str(path)], capsys)
     assert out.returncode == 2
     lines = out.stderr.splitlines()
     assert any("'mqtt.bogus': unknown key" in line for line in lines), out.stderr

@@ -67,6 +67,7 @@ def share(statuses: list[str]) -> float:
     return statuses.count("pass") / len(statuses)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("board", dashboards.all_dashboards(), ids=lambda b: b["uid"])
 def test_every_panel_query_returns_series(influxd: Influxd, db: str,
                                           board: dict[str, Any]) -> None:
@@ -77,6 +78,7 @@ def test_every_panel_query_returns_series(influxd: Influxd, db: str,
             assert series and values(series), (board["uid"], p["title"], target["refId"])
 
 
+@pytest.mark.integration
 def test_variables_narrow_by_region(influxd: Influxd, db: str) -> None:
     board = dashboards.school()
     queries = {v["name"]: v["query"] for v in board["templating"]["list"]}
@@ -96,6 +98,7 @@ def values_rows(series: list[dict[str, Any]]) -> list[list[Any]]:
     return [row for s in series for row in s["values"]]
 
 
+@pytest.mark.integration
 def test_overview_shares_match_the_demo_data(influxd: Influxd, db: str) -> None:
     board = dashboards.overview()
     for n, target in enumerate(("exit_bandwidth", "classroom_links", "wifi", "ipv6")):
@@ -113,6 +116,7 @@ def test_overview_shares_match_the_demo_data(influxd: Influxd, db: str) -> None:
                                            for s in SCHOOLS if s.city == c])) for c in cities}
 
 
+@pytest.mark.integration
 def test_overview_status_counts(influxd: Influxd, db: str) -> None:
     query = panel(dashboards.overview(), "Schools by overall status")["targets"][0]["query"]
     for level in ("province", "county"):
@@ -130,6 +134,7 @@ def test_overview_status_counts(influxd: Influxd, db: str) -> None:
     assert all(statuses[st] for st in ("pass", "fail", "inconclusive", "no_data")), statuses
 
 
+@pytest.mark.integration
 def test_classroom_and_ipv6_figures(influxd: Influxd, db: str) -> None:
     room = dashboards.classrooms()
     variables = {**ALL, "school": REPORTING.sid}
@@ -143,6 +148,7 @@ def test_classroom_and_ipv6_figures(influxd: Influxd, db: str) -> None:
     assert counts == [sum(s.ipv6_level == n for s in SCHOOLS) for n in range(5)]
 
 
+@pytest.mark.integration
 def test_alert_queries_find_exactly_the_schools_in_trouble(influxd: Influxd, db: str) -> None:
     found: dict[str, set[tuple[str, ...]]] = {}
     for rule in alerting.rules():

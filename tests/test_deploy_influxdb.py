@@ -28,6 +28,9 @@ from collector.ingest.writer import InfluxV1Writer
 from tests.deploy_support import REPO
 from tests.services import Influxd
 
+# Integration tier: a real influxd with authentication.
+pytestmark = pytest.mark.integration
+
 SCRIPT = REPO / "deploy/influxdb/bootstrap-influxdb1.sh"
 PASSWORDS = {"INFLUX_ADMIN_PASSWORD": "adm'in\\pw", "COLLECTOR_PASSWORD": "c0ll'ector",
              "GRAFANA_PASSWORD": "gr af\"ana"}

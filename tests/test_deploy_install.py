@@ -21,6 +21,9 @@ import pytest
 
 from tests.deploy_support import REPO, tree, wheelhouse
 
+# Integration tier: the install script, systemd-analyze and shellcheck.
+pytestmark = pytest.mark.integration
+
 UNITS = REPO / "deploy" / "systemd"
 
 

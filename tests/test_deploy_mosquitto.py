@@ -34,6 +34,9 @@ from tests.deploy_support import REPO, write_registry
 from tests.services import Influxd, Service, free_port, wait_for
 from tests.support import running_collector
 
+# Integration tier: real Mosquitto brokers with TLS and ACLs, influxd.
+pytestmark = pytest.mark.integration
+
 A, B = "370102-0001", "370102-0002"  # same county
 C = "110101-0003"  # another province
 TOPIC_A = f"schoolnet/v1/37/3701/370102/{A}/wan_link"

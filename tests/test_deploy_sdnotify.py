@@ -50,6 +50,7 @@ def receive(sock: socket.socket, seconds: float) -> list[str]:
     return got
 
 
+@pytest.mark.integration
 def test_daemon_ready_watchdog_stopping(tmp_path: Path, notify_socket: socket.socket,
                                         broker: Mosquitto) -> None:
     config = agent_toml(tmp_path, broker.port, PROBES, {"id": "notify-1"})

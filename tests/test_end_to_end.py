@@ -14,8 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.services import Influxd, Mosquitto, VictoriaMetrics, wait_for
 from tests.support import SCHOOL, agent_toml, collector_toml, influx1_storage, running_collector
+
+# Integration tier: a real Mosquitto, influxd and VictoriaMetrics.
+pytestmark = pytest.mark.integration
 
 PROBES = """
 [probes.wan_link]

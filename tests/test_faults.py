@@ -22,6 +22,9 @@ from tests.netns import ip, veth_link
 from tests.services import Influxd, Mosquitto, free_port, wait_for
 from tests.support import collector_toml, influx1_storage
 
+# Integration tier: killed brokers, collectors and namespaced links.
+pytestmark = pytest.mark.integration
+
 COUNT = 3000
 RATE = 300  # readings/s: each scenario publishes for about 10 s
 

@@ -66,6 +66,7 @@ def publish(port: int, topic: str, payloads: list[bytes]) -> None:
     client.loop_stop()
 
 
+@pytest.mark.integration
 def test_backlog_queued_while_away_arrives_whole_and_in_order(broker: Mosquitto,
                                                               unique: str) -> None:
     # Mosquitto sends a resumed session's queue right behind CONNACK, often in
@@ -97,6 +98,7 @@ def test_backlog_queued_while_away_arrives_whole_and_in_order(broker: Mosquitto,
     assert again.payloads() == []  # acked once, never redelivered
 
 
+@pytest.mark.integration
 def test_a_slow_consumer_holds_the_backlog_in_the_broker(broker: Mosquitto,
                                                          unique: str) -> None:
     # After a reconnect Mosquitto 2.0.11 stops honouring the receive maximum
@@ -131,6 +133,7 @@ def test_a_slow_consumer_holds_the_backlog_in_the_broker(broker: Mosquitto,
     assert most <= 2000 + 900, most
 
 
+@pytest.mark.integration
 def test_unacked_messages_come_back_after_a_broker_restart(broker: Mosquitto,
                                                            unique: str) -> None:
     cfg, topic = config(broker.port), f"ingest/{unique}/#"
@@ -155,6 +158,7 @@ def test_unacked_messages_come_back_after_a_broker_restart(broker: Mosquitto,
         wait_for(lambda: len(again.payloads()) == 2, 10, "still unacked")
 
 
+@pytest.mark.integration
 def test_receipts_go_out_on_the_same_connection(broker: Mosquitto, unique: str) -> None:
     listener = Listener(broker.port, f"receipts/{unique}/#")
     inbox = Inbox()
@@ -170,6 +174,7 @@ def test_receipts_go_out_on_the_same_connection(broker: Mosquitto, unique: str) 
     assert listener.json()[7] == {"v": 1, "ranges": [[7, 7]]}
 
 
+@pytest.mark.integration
 def test_an_idle_connection_is_kept_alive(broker: Mosquitto, unique: str,
                                           caplog: pytest.LogCaptureFixture) -> None:
     # The broker drops a client silent for 1.5 x keepalive (7.5 s here).
@@ -184,6 +189,7 @@ def test_an_idle_connection_is_kept_alive(broker: Mosquitto, unique: str,
     assert caplog.text.count("connected to") == 1
 
 
+@pytest.mark.integration
 def test_unreachable_broker_is_retried_with_a_clear_log(caplog: pytest.LogCaptureFixture,
                                                          tmp_path: Any) -> None:
     broker = Mosquitto(tmp_path)

@@ -56,6 +56,7 @@ icmp.sendto(bytes([134, 0, 0, 0, 64, 0, 0, 0]) + bytes(8), ("ff02::1", 0, 0, idx
 """
 
 
+@pytest.mark.integration
 def test_bpf_filter_passes_only_router_advertisements(tmp_path: Path) -> None:
     with World(tmp_path, Scenario(radvd="", dhcpv6=False)) as world:
         listener = world.start(world.gw, sys.executable, "-c", LISTEN, ready="ready")

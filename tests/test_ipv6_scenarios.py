@@ -11,7 +11,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.ipv6_support import DELEGATED, GW_V6, ISP_V6, LAN_PREFIX, LAN_V6, Scenario, World
+
+# Integration tier: network namespaces with radvd and dnsmasq.
+pytestmark = pytest.mark.integration
 
 
 def _fields(readings: dict, key: str = "ipv6") -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +14,9 @@ from collector.config import Storage
 from collector.ingest.lineproto import line
 from collector.ingest.writer import InfluxV1Writer
 from tests.services import Influxd
+
+# Integration tier: a real influxd.
+pytestmark = pytest.mark.integration
 
 
 def writer_for(influxd: Influxd, database: str) -> InfluxV1Writer:

@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from agent.contract.configschema import build
 from agent.contract.reading import Reading
 from agent.contract.wire import MAX_PAYLOAD_BYTES, Identity, encode
@@ -19,6 +21,9 @@ from collector.ingest.transport import Message
 from collector.ingest.validate import Validator
 from collector.ingest.writer import InfluxV1Writer
 from tests.services import Influxd, wait_for
+
+# Integration tier: a real influxd.
+pytestmark = pytest.mark.integration
 
 ID = Identity("37", "3701", "370102", "pipe-1")
 

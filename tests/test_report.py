@@ -9,6 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from collector.judge.registry import School
 from collector.report import FORMATS, roll_up
 
@@ -51,6 +53,7 @@ def test_text_formats() -> None:
     assert data[0]["exit_bandwidth_share"] == "0.3333" and data[1]["classroom_links_count"] == "1"
 
 
+@pytest.mark.integration
 def test_html_report_renders_in_chromium(tmp_path: Path) -> None:
     browser = shutil.which("chromium")
     assert browser, "Debian's chromium is needed (deploy/test.sh installs it)"

@@ -6,6 +6,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from agent.contract.reading import Reading
 from collector.ingest.lineproto import line
 from collector.ingest.writer import InfluxV1Writer
@@ -15,6 +17,9 @@ from collector.judge.rules import Rules
 from collector.judge.targets import load as load_targets
 from tests.services import Influxd
 from tests.test_pipeline import storage
+
+# Integration tier: a real influxd.
+pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,11 +7,14 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
+
 from agent.config import ProbeConfig
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity
 from agent.probes import Probe, ProbeContext
-from agent.scheduler import Scheduler
+from agent.scheduler import Scheduler, next_slot
+from tests.simclock import SimTime
 
 CTX = ProbeContext(Identity("37", "3701", "370102", "s1"), "primary", Path("/tmp"))
 
@@ -74,15 +77,68 @@ def test_failures_are_contained() -> None:
     assert scheduler.errors == 3
 
 
+def run_simulated(scheduler: Scheduler, sim: SimTime) -> list[tuple[float, Reading]]:
+    """Run the scheduler until ``sim.until``; each reading with the time it was sunk."""
+    sunk: list[tuple[float, Reading]] = []
+
+    async def run() -> None:
+        await scheduler.run_forever(lambda r: sunk.append((sim.now, r)), asyncio.Event())
+
+    asyncio.run(run())
+    return sunk
+
+
+def runs(sunk: list[tuple[float, Reading]], probe: str) -> list[tuple[float, Any]]:
+    return [(at, r.fields) for at, r in sunk
+            if r.measurement == "probe_run" and r.tags["probe"] == probe]
+
+
 def test_each_probe_keeps_its_own_interval() -> None:
+    sim = SimTime(loops=3, until=3.5)
+    scheduler = Scheduler([item(Good, interval=1.0), item(Raises, interval=1.0),
+                           item(Timeout, interval=1.5)], CTX, clock=sim, wait=sim.wait)
+    sunk = run_simulated(scheduler, sim)
+    assert [at for at, _ in runs(sunk, "good")] == [0.0, 1.0, 2.0, 3.0]
+    assert [at for at, _ in runs(sunk, "timeout_result")] == [0.0, 1.5, 3.0]
+    assert scheduler.items[1].stats.errors == 4
+    assert all(fields["duration_seconds"] == 0 for _, fields in runs(sunk, "good"))
+
+
+class Slow(Probe):
+    """Takes 2.5 s of simulated time, longer than its 1 s interval."""
+
+    name = "slow"
+
+    def collect(self) -> list[Reading]:
+        self.opts["sim"].advance(2.5)
+        return [Reading("slow", {"result": "ok"})]
+
+
+def test_an_overrun_skips_the_missed_slots() -> None:
+    sim = SimTime(loops=1, until=7.0)
+    probe = ProbeConfig(Slow.name, Slow, 1.0, 10.0, {"sim": sim})
+    sunk = run_simulated(Scheduler([probe], CTX, clock=sim, wait=sim.wait), sim)
+    # Started at 0, 3 and 6 (the next whole slot), never back to back at 2.5.
+    assert runs(sunk, "slow") == [(at + 2.5, {"duration_seconds": 2.5, "readings": 1,
+                                              "result": "ok"}) for at in (0.0, 3.0, 6.0)]
+
+
+def test_next_slot() -> None:
+    assert next_slot(10.0, 10.2, 1.0) == 11.0  # on time
+    assert next_slot(10.0, 11.0, 1.0) == 12.0  # ended exactly at the next slot
+    assert next_slot(10.0, 13.7, 1.0) == 14.0  # overran: 11, 12 and 13 are skipped
+
+
+@pytest.mark.integration
+def test_cadence_on_the_real_clock() -> None:
+    """The defaults (monotonic clock, the event loop's timer) keep the same cadence."""
     Good.calls.clear()
     scheduler = Scheduler([item(Good, interval=1.0), item(Raises, interval=1.0)], CTX)
-    sunk: list[Reading] = []
 
     async def run() -> None:
         stop = asyncio.Event()
         asyncio.get_running_loop().call_later(3.5, stop.set)
-        await scheduler.run_forever(sunk.append, stop)
+        await scheduler.run_forever(lambda r: None, stop)
 
     asyncio.run(run())
     assert len(Good.calls) == 4  # at 0, 1, 2 and 3 s

@@ -49,6 +49,7 @@ def walk(target: Target, columns: dict[str, str], deadline: float | None = None)
     return asyncio.run(main())
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("make", [v2c, v3], ids=["v2c", "v3-authpriv"])
 def test_get_and_walk_read_the_real_agent(snmpd: Snmpd, make: object) -> None:
     target = make(snmpd)  # type: ignore[operator]
@@ -64,6 +65,7 @@ def test_get_and_walk_read_the_real_agent(snmpd: Snmpd, make: object) -> None:
     assert all(isinstance(row["in_hc"], int) for row in table.rows.values())
 
 
+@pytest.mark.integration
 def test_small_bulk_size_walks_in_many_requests(snmpd: Snmpd) -> None:
     table = walk(v2c(snmpd, max_repetitions=1), IF_COLUMNS)
     full = walk(v2c(snmpd), IF_COLUMNS)
@@ -72,6 +74,7 @@ def test_small_bulk_size_walks_in_many_requests(snmpd: Snmpd) -> None:
     assert set(table.rows) == set(full.rows)
 
 
+@pytest.mark.integration
 def test_missing_columns_are_named(snmpd: Snmpd) -> None:
     table = walk(v2c(snmpd), {**IF_COLUMNS, "nothing": "1.3.6.1.4.1.99999.1.1"})
     assert table.result == "ok"
@@ -80,12 +83,14 @@ def test_missing_columns_are_named(snmpd: Snmpd) -> None:
     assert none.result == "unavailable"
 
 
+@pytest.mark.integration
 def test_wrong_community_is_a_timeout(snmpd: Snmpd) -> None:
     # Agents drop v2c requests with an unknown community without a word.
     got = get(v2c(snmpd, community="wrong", timeout=0.3, retries=0), [SYS_UPTIME])
     assert got.result == "timeout"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("kw", [{"auth_key": "not-the-key-1"}, {"user": "nobody"},
                                 {"priv_key": "not-the-key-2"}],
                          ids=["wrong-auth-key", "unknown-user", "wrong-priv-key"])
@@ -104,6 +109,7 @@ def test_unresolvable_host_is_unreachable() -> None:
     assert got.result == "unreachable"
 
 
+@pytest.mark.integration
 def test_hung_agent_times_out_and_deadline_bounds_the_walk(snmpd: Snmpd) -> None:
     snmpd.pause()
     try:
@@ -118,6 +124,7 @@ def test_hung_agent_times_out_and_deadline_bounds_the_walk(snmpd: Snmpd) -> None
     assert get(v2c(snmpd), [SYS_UPTIME]).result == "ok"
 
 
+@pytest.mark.integration
 def test_one_client_keeps_v3_keys_of_the_same_user_apart(snmpd: Snmpd) -> None:
     """Targets share pysnmp engines by credentials; a wrong key must not poison a right one."""
     async def main() -> list[str]:
@@ -131,6 +138,7 @@ def test_one_client_keeps_v3_keys_of_the_same_user_apart(snmpd: Snmpd) -> None:
     assert asyncio.run(main()) == ["auth_failed", "ok", "ok", "auth_failed"]
 
 
+@pytest.mark.integration
 def test_ipv6_switch_address(tmp_path: Path) -> None:
     with running_snmpd(tmp_path, address="::1") as agent:
         target = Target("::1", agent.port)

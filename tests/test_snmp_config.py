@@ -115,6 +115,7 @@ def test_nothing_to_poll_is_an_error(tmp_path: Path) -> None:
         load(write(tmp_path, text))
 
 
+@pytest.mark.integration
 def test_loading_does_not_import_pysnmp(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD)
     code = ("import sys; from agent.config import load; load(sys.argv[1]); "

@@ -29,6 +29,9 @@ from tests.snmp_support import (
     summary,
 )
 
+# Integration tier: snmpd in network namespaces.
+pytestmark = pytest.mark.integration
+
 VIEWS = """
 view sysonly included .1.3.6.1.2.1.1
 rocommunity sysonly default -V sysonly

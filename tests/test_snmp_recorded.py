@@ -16,6 +16,9 @@ import pytest
 
 from tests.snmp_support import FIXTURES, by_classroom, collect, make_probe, running_snmpsim, summary
 
+# Integration tier: snmpsim serving recorded walks.
+pytestmark = pytest.mark.integration
+
 RECORDINGS = ("vrp_nac", "comware", "ruijie", "comware_a5500")
 HUAWEI_PATTERN = "Cust: ACME-building-1er*"
 

@@ -34,6 +34,9 @@ from tests.snmp_support import (
 )
 from tests.support import AGENT_HEAD
 
+# Integration tier: snmpd in network namespaces.
+pytestmark = pytest.mark.integration
+
 IF_HIGH_SPEED, IF_SPEED, IF_ALIAS = "1.3.6.1.2.1.31.1.1.1.15", "1.3.6.1.2.1.2.2.1.5", \
     "1.3.6.1.2.1.31.1.1.1.18"
 IF_HC_IN, IF_HC_OUT = "1.3.6.1.2.1.31.1.1.1.6", "1.3.6.1.2.1.31.1.1.1.10"

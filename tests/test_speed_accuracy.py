@@ -19,6 +19,9 @@ from agent.contract.wire import decode, encode
 from agent.probes.wan_throughput.probe import WanThroughput, WanThroughputOptions
 from tests.speed_support import CTX_IDENTITY, IPERF_PORT, ctx, wan
 
+# Integration tier: tc-shaped namespaced links and iperf3.
+pytestmark = pytest.mark.integration
+
 # Tolerances against the iperf3 reference on this shared 2-core machine; the
 # issue's targets (3% built-in, 5% speedtest-cli) are checked by the benchmark.
 TOLERANCE = {"http": 0.04, "iperf3": 0.05, "speedtest": 0.06}

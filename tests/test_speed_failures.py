@@ -17,7 +17,8 @@ from tests.speed_support import ROOT, drop_randomly, wan
 from tests.test_speed_accuracy import measure
 
 
-@pytest.mark.parametrize("method", ["http", "iperf3", "speedtest"])
+@pytest.mark.parametrize("method", [
+    "http", pytest.param("iperf3", marks=pytest.mark.integration), "speedtest"])
 def test_refused(method: str, tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     reading = measure(method, f"http://127.0.0.1:{port}/" if method != "iperf3"
@@ -27,6 +28,7 @@ def test_refused(method: str, tmp_path: Path) -> None:
     assert reading.tags == {"method": method, "server": f"127.0.0.1:{port}"}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("method", ["http", "iperf3"])
 def test_server_that_drops_everything_times_out(method: str, tmp_path: Path) -> None:
     with wan() as w:
@@ -36,6 +38,7 @@ def test_server_that_drops_everything_times_out(method: str, tmp_path: Path) -> 
     assert reading.fields["result"] == "timeout", reading.fields
 
 
+@pytest.mark.integration
 def test_busy_server_is_unavailable(tmp_path: Path) -> None:
     with wan() as w:
         # A second client holds the iperf3 server: iperf3 serves one test at a time.
@@ -65,6 +68,7 @@ _ISOLATED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.integration
 def test_dns_and_no_route_in_an_isolated_namespace(tmp_path: Path) -> None:
     ns = f"snwiso{free_port()}"
     ip("netns", "add", ns)

@@ -24,6 +24,9 @@ from tests.netns import ip
 from tests.services import free_port
 from tests.speed_support import ROOT
 
+# Integration tier: network namespaces and measurement servers.
+pytestmark = pytest.mark.integration
+
 CONFIG = """<?xml version="1.0" encoding="UTF-8"?>
 <settings>
 <client ip="127.0.0.1" lat="36.65" lon="117.12" isp="China Telecom" isprating="3.7" rating="0"

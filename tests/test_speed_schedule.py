@@ -99,6 +99,7 @@ def test_config_is_checked_at_load(tmp_path: Path) -> None:
         agent_config.load(write(tmp_path, method="ookla"))
 
 
+@pytest.mark.integration
 def test_once_runs_now_and_shows_progress(tmp_path: Path) -> None:
     with wan(100, 100) as w:
         # Outside its window and past its daily limit the daemon would not

@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from agent.contract.configschema import build
 from agent.probes.wan_throughput import speedtest_net
 from agent.probes.wan_throughput.probe import WanThroughputOptions
@@ -90,6 +92,7 @@ def test_many_schools_at_once() -> None:
     assert all(status == 200 and len(body) == 3_000_000 for status, body in results)
 
 
+@pytest.mark.integration
 def test_static_server_is_why_speedtest_upload_fails(tmp_path: Path) -> None:
     """Why speedtest-cli's upload failed against a plain local server (DESIGN: 1.1 Mbps):
     a static file server answers POST with 501 without reading the body, and
@@ -129,6 +132,8 @@ def test_static_server_is_why_speedtest_upload_fails(tmp_path: Path) -> None:
     assert up_ref > 90e6
 
 
+# Seconds of full-speed transfer that take both cores: a measurement, not logic.
+@pytest.mark.integration
 def test_ipv6_server_and_tester() -> None:
     from agent.probes.wan_throughput.http import HttpTester
 

@@ -8,10 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.speed_support import IPERF_PORT, wan
 from tests.test_speed_accuracy import measure
 
 
+@pytest.mark.integration
 def test_quiet_link_reports_no_other_traffic(tmp_path: Path) -> None:
     with wan(100, 100) as w:
         reading = measure("http", w.speed_url, tmp_path)
@@ -25,6 +28,7 @@ def test_quiet_link_reports_no_other_traffic(tmp_path: Path) -> None:
     assert 0 < float(f["agent_cpu_share"]) <= 1
 
 
+@pytest.mark.integration
 def test_other_traffic_during_the_test_is_reported(tmp_path: Path) -> None:
     with wan(100, 100) as w:
         # 20 Mbit/s of UDP from the server side: the school's users downloading.
@@ -44,6 +48,7 @@ def test_other_traffic_during_the_test_is_reported(tmp_path: Path) -> None:
     assert float(f["download_bps"]) < 85e6
 
 
+@pytest.mark.integration
 def test_saturated_cpu_makes_the_result_inconclusive(tmp_path: Path) -> None:
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
                for _ in range(os.cpu_count() or 1)]

@@ -9,7 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from agent.spool import Spool
+from tests.simclock import SimClock
 
 
 def test_sequence_rises_across_restarts(tmp_path: Path) -> None:
@@ -35,18 +38,21 @@ def test_oldest_dropped_and_counted_past_the_bound(tmp_path: Path) -> None:
 
 
 def test_old_readings_expire(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "s.db", max_age_seconds=1)
+    clock = SimClock()
+    spool = Spool(tmp_path / "s.db", max_age_seconds=86400, clock=clock)
     spool.append("t", lambda s: b"old")
-    time.sleep(1.1)
+    clock.advance(86400.5)
     for _ in range(999):
         spool.append("t", lambda s: b"new")
     assert spool.dropped == 1 and spool.depth() == 999
+    assert spool.after(0, 1)[0][2] == b"new"
 
 
 WRITER = """
 import sys
 from pathlib import Path
 from agent.spool import Spool
+from tests.simclock import SimClock
 spool = Spool(Path(sys.argv[1]))
 n = 0
 while True:
@@ -57,6 +63,7 @@ while True:
 """
 
 
+@pytest.mark.integration
 def test_survives_kill_9_mid_write(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE)
@@ -74,18 +81,19 @@ def test_survives_kill_9_mid_write(tmp_path: Path) -> None:
 
 
 def test_sent_readings_wait_for_a_receipt_and_are_resent_with_backoff(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "s.db")
+    clock = SimClock()
+    spool = Spool(tmp_path / "s.db", clock=clock)
     seqs = [spool.append("t", lambda s: b"x") for _ in range(5)]
     for seq in seqs:
         spool.mark_sent(seq)
     assert spool.after(0, 10) == [] and spool.depth() == 5  # acked by the broker, kept
     assert spool.confirm([(1, 2), (4, 4)]) == 3
     assert spool.depth() == 2
-    time.sleep(0.25)
+    clock.advance(0.25)
     assert spool.resend_unconfirmed(0.2) == 2  # no receipt within 0.2 s: send again
     assert [row[0] for row in spool.after(0, 10)] == [3, 5]
     spool.mark_sent(3)  # second try: the wait doubles to 0.4 s
-    time.sleep(0.25)
+    clock.advance(0.25)
     assert spool.resend_unconfirmed(0.2) == 0
-    time.sleep(0.2)
+    clock.advance(0.2)
     assert spool.resend_unconfirmed(0.2) == 1

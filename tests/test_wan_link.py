@@ -6,6 +6,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from agent.contract.configschema import build
 from agent.contract.wire import Identity
 from agent.netinfo import default_route_interface
@@ -23,6 +25,7 @@ def probe(iface: str, contracted: float = 100.0) -> WanLink:
                                           "sample_seconds": 1.5}), CTX)
 
 
+@pytest.mark.integration
 def test_rate_matches_iperf3_load() -> None:
     with veth_link() as link:
         port = free_port()
@@ -50,6 +53,7 @@ def test_rate_matches_iperf3_load() -> None:
     assert 0.36 < float(fields["utilisation"]) < 0.46  # of a 100 Mbps contract
 
 
+@pytest.mark.integration
 def test_counter_reset_gives_no_false_rate() -> None:
     with veth_link() as link:
         wan = probe(link.host_if)

@@ -6,6 +6,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from agent.contract.configschema import build
 from agent.probes.wan_link.probe import WanLink, WanLinkOptions
 from agent.probes.wan_link.rates import RateSampler, percentile, summary
@@ -14,6 +16,7 @@ from tests.services import free_port
 from tests.speed_support import SPEED_NET, ctx
 
 
+@pytest.mark.integration
 def test_burst_shows_in_peak_and_p95(tmp_path: Path) -> None:
     with veth_link(SPEED_NET) as link:
         port = free_port()

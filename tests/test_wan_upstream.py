@@ -33,6 +33,7 @@ def wan_link(upstream: dict[str, Any], state: Path) -> WanLink:
     return WanLink(opts, ctx(state))
 
 
+@pytest.mark.integration
 def test_router_counters_match_a_known_load(tmp_path: Path) -> None:
     with veth_link(SPEED_NET) as link, running_snmpd(tmp_path / "snmpd", netns=link.ns,
                                             address=link.peer_addr, port=SNMP_PORT) as snmpd:
@@ -68,6 +69,7 @@ def test_router_counters_match_a_known_load(tmp_path: Path) -> None:
     assert "tx_bps" not in third.fields
 
 
+@pytest.mark.integration
 def test_router_down_or_wrong_port_is_a_result(tmp_path: Path) -> None:
     silent = wan_link({"host": "127.0.0.1", "port": free_port(), "interface": "eth0"}, tmp_path)
     assert silent.collect()[-1].fields["result"] == "timeout"

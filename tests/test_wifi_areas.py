@@ -132,6 +132,7 @@ def test_the_sample_builds_a_probe(tmp_path: Path) -> None:
     assert probe.opts.min_signal_dbm == -67.0
 
 
+@pytest.mark.integration
 def test_probe_module_loads_no_heavy_library() -> None:
     import subprocess
     import sys

@@ -67,6 +67,7 @@ retries = 0
 """
 
 
+@pytest.mark.integration
 def test_recorded_huawei_ac6605(sim: int, tmp_path: Path) -> None:
     probe = make_probe(tmp_path, '[probes.wifi]\nssids = ["acme"]\n'
                        + controller("ac", "huawei", "ac6605", sim) + """
@@ -86,6 +87,7 @@ aps = ["TestAP-NAME"]
     assert (cov["required_areas"], cov["covered_areas"], cov["coverage_share"]) == (1, 1, 1.0)
 
 
+@pytest.mark.integration
 def test_huawei_states_groups_and_missing_aps(sim: int, tmp_path: Path) -> None:
     probe = make_probe(tmp_path, "[probes.wifi]\n" + controller("ac1", "huawei", "hwactive", sim)
                        + AREAS)
@@ -103,6 +105,7 @@ def test_huawei_states_groups_and_missing_aps(sim: int, tmp_path: Path) -> None:
     assert (cov["required_areas"], cov["covered_areas"], cov["coverage_share"]) == (4, 3, 0.75)
 
 
+@pytest.mark.integration
 def test_ha_pair_standby_is_never_down(sim: int, tmp_path: Path) -> None:
     both = controller("ac1", "huawei", "hwactive", sim) + controller("ac2", "huawei",
                                                                       "hwstandby", sim)
@@ -138,6 +141,7 @@ def test_unreachable_controller_is_data(tmp_path: Path) -> None:
     assert cov["areas_no_data"] == 4
 
 
+@pytest.mark.integration
 def test_h3c_constructed(sim: int, tmp_path: Path) -> None:
     readings = collect(make_probe(tmp_path, "[probes.wifi]\n" + controller("wx", "h3c", "h3c", sim)
                                   + """
@@ -153,6 +157,7 @@ aps = ["H3C-AP-*"]
     assert north["aps_standby"] == 1 and north["covered"] is True
 
 
+@pytest.mark.integration
 def test_ruijie_constructed_and_backup_role(sim: int, tmp_path: Path) -> None:
     areas = """
 [probes.wifi.areas.c]
@@ -175,12 +180,14 @@ aps = ["RJ-操场-*"]
     assert (c["aps_total"], c["aps_online"], c["aps_standby"]) == (1, 1, 1)
 
 
+@pytest.mark.integration
 def test_wrong_vendor_is_unavailable(sim: int, tmp_path: Path) -> None:
     readings = collect(make_probe(tmp_path, "[probes.wifi]\n"
                                   + controller("ac", "ruijie", "hwactive", sim) + AREAS))
     assert one(readings, "wifi_controller", controller="ac")["result"] == "unavailable"
 
 
+@pytest.mark.integration
 def test_survey_signal_and_controller_combine(sim: int, tmp_path: Path) -> None:
     # Surveys as `schoolnet-agent survey` stores them (values constructed): the
     # playground heard the school SSID only at -75 dBm, office A at -52 dBm.

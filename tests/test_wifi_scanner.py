@@ -14,6 +14,8 @@ import stat
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from agent.probes.wifi.scanner import iw_scan
 from tests.wifi_support import (
     BUSY,
@@ -36,6 +38,7 @@ if [ "$3 $4" = "scan dump" ]; then cat '{SCAN1}'; exit 0; fi
     return str(path)
 
 
+@pytest.mark.integration
 def test_real_iw_without_a_radio_is_unavailable() -> None:
     iw = shutil.which("iw") or "/usr/sbin/iw"
     assert Path(iw).exists(), "apt-get install iw"
@@ -44,6 +47,7 @@ def test_real_iw_without_a_radio_is_unavailable() -> None:
     assert out.detail
 
 
+@pytest.mark.integration
 def test_a_stand_in_iw_really_runs(tmp_path: Path) -> None:
     out = iw_scan("wlan0", iw=stand_in(tmp_path, f"cat '{SCAN1}'; exit 0"))
     assert out.result == "ok" and len(out.bsses) == 26
@@ -53,6 +57,7 @@ def test_a_stand_in_iw_really_runs(tmp_path: Path) -> None:
     assert iw_scan("wlan0", iw=str(tmp_path / "no-iw")).result == "unavailable"
 
 
+@pytest.mark.integration
 def test_hung_iw_times_out(tmp_path: Path) -> None:
     out = iw_scan("wlan0", timeout=0.5, iw=stand_in(tmp_path, "sleep 5"))
     assert out.result == "timeout"

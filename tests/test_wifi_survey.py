@@ -12,6 +12,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from agent.contract.reading import Reading
 from agent.probes.wifi import survey, surveys
 from agent.probes.wifi.scanner import Runner, run_command
@@ -135,6 +137,7 @@ def test_stale_survey_is_ignored(tmp_path: Path) -> None:
     assert pg["result"] == "no_data" and "best_signal_dbm" not in pg
 
 
+@pytest.mark.integration
 def test_survey_errors(tmp_path: Path) -> None:
     config = write_config(tmp_path, PROBE)
     code, _, err, published = run(args(config, "nowhere", SCAN1))
