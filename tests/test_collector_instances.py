@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, encode
 from collector import config as collector_config
@@ -42,6 +44,7 @@ def stored(log: Path) -> int:
     return int(lines[-1].split("stored=")[1].split()[0])
 
 
+@pytest.mark.integration  # real Mosquitto, influxd and collector processes
 def test_two_instances_share_the_load(tmp_path: Path, broker: Mosquitto, influxd: Influxd,
                                       database: str, unique: str) -> None:
     config = collector_toml(tmp_path, broker.port, influx1_storage(influxd.url, database),

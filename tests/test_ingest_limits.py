@@ -48,6 +48,7 @@ def test_connect_asks_for_small_packets_and_no_topic_aliases() -> None:
     assert props.TopicAliasMaximum == 0 and props.ReceiveMaximum == 1000
 
 
+@pytest.mark.integration  # a real Mosquitto
 def test_the_servers_limits_are_recorded_and_its_keepalive_kept(
         strict: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="collector.ingest.mqtt5")
@@ -72,6 +73,7 @@ def test_the_servers_limits_are_recorded_and_its_keepalive_kept(
         in caplog.text
 
 
+@pytest.mark.integration  # a real Mosquitto
 def test_a_publish_larger_than_the_server_accepts_is_not_sent(
         strict: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
     # Sending it would be a protocol error that costs the connection (and a
@@ -94,6 +96,7 @@ def test_a_publish_larger_than_the_server_accepts_is_not_sent(
         listener.close()
 
 
+@pytest.mark.integration  # a real Mosquitto
 def test_the_broker_withholds_what_exceeds_our_maximum_packet_size(
         broker: Mosquitto, unique: str) -> None:
     # Mosquitto 2.0.11 drops such a message for this client (MQTT 5,
@@ -130,6 +133,7 @@ def test_the_broker_withholds_what_exceeds_our_maximum_packet_size(
         sub.stop()
 
 
+@pytest.mark.integration  # a real Mosquitto
 def test_an_assigned_client_id_is_kept_for_the_session(tmp_path: Path, unique: str,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     # An empty client id: the broker names the session and says so in CONNACK;

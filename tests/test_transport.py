@@ -49,6 +49,7 @@ def test_the_config_picks_the_transport() -> None:
     assert mqtt(1, "lean").transport == build(CollectorMqtt, {"host": "h"}).transport
 
 
+@pytest.mark.integration  # a real Mosquitto
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_backlog_arrives_whole_and_only_acked_messages_are_forgotten(
         broker: Mosquitto, unique: str, kind: str) -> None:
@@ -81,6 +82,7 @@ def test_a_backlog_arrives_whole_and_only_acked_messages_are_forgotten(
         time.sleep(0.5)
 
 
+@pytest.mark.integration  # a real Mosquitto
 @pytest.mark.parametrize("kind", KINDS)
 def test_acks_for_an_older_connection_are_not_sent(tmp_path: Path, unique: str,
                                                    kind: str) -> None:
@@ -104,6 +106,7 @@ def test_acks_for_an_older_connection_are_not_sent(tmp_path: Path, unique: str,
         wait_for(lambda: len(again.payloads()) == 2, 10, "still unacked")
 
 
+@pytest.mark.integration  # a real Mosquitto
 @pytest.mark.parametrize("kind", KINDS)
 def test_receipts_go_out_at_qos_0(broker: Mosquitto, unique: str, kind: str) -> None:
     listener = Listener(broker.port, f"rc/{unique}/#")
@@ -118,6 +121,7 @@ def test_receipts_go_out_at_qos_0(broker: Mosquitto, unique: str, kind: str) -> 
     assert [p for _, p, _ in listener.messages] == [b"%d" % i for i in range(100)]
 
 
+@pytest.mark.integration  # a real Mosquitto
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_collector_stores_through_either_transport(
         tmp_path: Path, broker: Mosquitto, influxd: Influxd, database: str, unique: str,
