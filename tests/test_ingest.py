@@ -46,7 +46,7 @@ class Inbox:
 
 
 @contextmanager
-def subscribed(cfg: dict[str, Any], client_id: str, topic: str,
+def subscribed(cfg: MqttConfig, client_id: str, topic: str,
                inbox: Inbox) -> Iterator[LeanSubscriber]:
     ingest = LeanSubscriber(cfg, client_id, topic, 1000, inbox.deliver)
     ingest.start()

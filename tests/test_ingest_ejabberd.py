@@ -16,7 +16,6 @@ tests of tests/test_ingest.py that matter, where ejabberd differs:
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,23 +30,10 @@ from collector.ingest.paho import PahoSubscriber
 from collector.ingest.transport import Message, Transport
 from tests.ejabberd_support import Recorder, publish
 from tests.services import Ejabberd, wait_for
+from tests.test_ingest import Inbox
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.lock = threading.Lock()
-
-    def deliver(self, messages: list[Message]) -> None:
-        with self.lock:
-            self.messages += messages
-
-    def payloads(self) -> list[bytes]:
-        with self.lock:
-            return [m.payload for m in self.messages]
 
 
 TRANSPORTS: dict[str, type[LeanSubscriber] | type[PahoSubscriber]] = {

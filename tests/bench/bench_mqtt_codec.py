@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from collector.ingest.packets import parse_publish, puback_packets, split_packets
+from collector.ingest.packets import parse_publish, puback_packets, split_packets, varint
 from collector.ingest.transport import Message
 
 CHUNK = 256 * 1024
@@ -34,17 +34,8 @@ def chunk() -> tuple[bytes, int]:
     while len(out) < CHUNK:
         mid = mid % 65535 + 1
         body = len(topic).to_bytes(2, "big") + topic + mid.to_bytes(2, "big") + b"\0" + payload
-        out += bytes([0x32]) + _varint(len(body)) + body
+        out += bytes([0x32]) + varint(len(body)) + body
     return bytes(out[:CHUNK]), len(payload)
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | 0x80 if n else digit)
-        if not n:
-            return bytes(out)
 
 
 def hand(data: bytes) -> tuple[int, bytes]:
