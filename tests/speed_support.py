@@ -56,9 +56,10 @@ def drop_randomly(ns: str, loss_percent: float) -> None:
     per_10k = round(loss_percent * 100)
     rule = "counter drop" if per_10k >= 10000 else \
         f"numgen random mod 10000 < {per_10k} counter drop"
+    # The first rule counts every packet, so a test can check the drop ratio.
     rules = (f"table inet snwloss {{\n"
-             f" chain out {{ type filter hook output priority 0; {rule}; }}\n"
-             f" chain in {{ type filter hook input priority 0; {rule}; }}\n}}\n")
+             f" chain out {{ type filter hook output priority 0; counter; {rule}; }}\n"
+             f" chain in {{ type filter hook input priority 0; counter; {rule}; }}\n}}\n")
     subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True,
                    check=True, capture_output=True)
 
@@ -80,12 +81,19 @@ class Wan:
         shape(self.link.peer_if, down_mbit, self.link.ns, delay_ms / 2)
         shape(self.link.host_if, up_mbit, None, delay_ms / 2)
 
-    def dropped(self) -> int:
-        """Packets drop_randomly() has dropped so far, both ways."""
+    def loss_counters(self) -> tuple[int, int]:
+        """(packets seen, packets dropped) by drop_randomly() so far, both ways."""
         out = subprocess.run(["ip", "netns", "exec", self.link.ns, "nft", "list", "table",
                               "inet", "snwloss"], capture_output=True, text=True,
                              check=True).stdout
-        return sum(int(n) for n in re.findall(r"counter packets (\d+)", out))
+        seen = dropped = 0
+        for line in out.splitlines():
+            count = re.search(r"counter packets (\d+)", line)
+            if count and "drop" in line:
+                dropped += int(count.group(1))
+            elif count:
+                seen += int(count.group(1))
+        return seen, dropped
 
     def iperf3(self, reverse: bool, seconds: float = 4, streams: int = 4) -> float:
         """The reference: iperf3's goodput in bit/s, first second omitted (slow start)."""

@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 READ_BYTES = 256 * 1024
 CONNECT_TIMEOUT = 10.0
 
+
 class LeanSubscriber:
     """One persistent MQTT 5 subscription feeding ``deliver`` from its own thread."""
 
