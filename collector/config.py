@@ -84,6 +84,9 @@ class Validation:
 @section
 class RegistrySection:
     file: str = opt("", optional_file)
+    # A reload that would drop more than this share of the schools is taken
+    # for a broken edit (a truncated export) and refused; a restart accepts it.
+    max_drop_share: float = opt(0.2, between(0, 1))
 
 
 @section
@@ -98,6 +101,10 @@ class Alerts:
     urls: list[str] = opt([], _urls)
     language: str = opt("zh", one_of("zh", "en"))
     max_per_hour: int = opt(60, between(1, 100_000))
+    # Shares of the hourly budget, so one school's (or county's) flood of
+    # alerts cannot hold back another's.
+    max_per_school_per_hour: int = opt(6, between(1, 100_000))
+    max_per_county_per_hour: int = opt(20, between(1, 100_000))
     state_file: str = opt("")
 
 

@@ -4,7 +4,10 @@ a probe failing and recovering.
 State (the last status per school and target) is kept in a JSON file, so a
 collector restart does not repeat every alert. Alerts go to an MQTT topic and,
 through apprise, to webhooks, e-mail, DingTalk or WeCom; past a per-hour
-budget they are counted and folded into one digest.
+budget they are counted and folded into one digest. The budget has shares
+per school and per county, so one school's flood cannot hold back another's
+alert, and texts name only what the registry and the contract's vocabularies
+hold: never a string from a school's payload.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.contract.configschema import read_text
+from agent.contract.errors import ConfigError
+from agent.contract.probes import PROBE_NAMES
 from collector.judge.registry import School
 from collector.judge.rules import Health, Verdict
 
@@ -56,6 +62,8 @@ class Alert:
 
     def text(self, lang: str) -> str:
         subject = TARGET_NAMES[lang].get(self.subject, self.subject)
+        if self.kind.startswith("probe_") and subject not in PROBE_NAMES:
+            subject = "?"  # never reached from transitions(); a text must not carry it
         return TEXT[lang][self.kind].format(name=self.school.name, sid=self.school.school_id,
                                             subject=subject, detail=self.detail)
 
@@ -76,16 +84,56 @@ def evidence(v: Verdict) -> str:
 Send = Callable[[Alert | str], None]
 
 
+def load_state(path: str) -> dict[str, object]:
+    """The alert state file (absent: empty); ConfigError if it cannot be used."""
+    if not path or not Path(path).exists():
+        return {}
+    text = read_text(path)
+    try:
+        state = json.loads(text)
+    except ValueError as err:
+        raise ConfigError(path, "", None, f"alert state is not valid JSON ({err}); "
+                          "fix it, or delete it to start afresh") from None
+    if not isinstance(state, dict):
+        raise ConfigError(path, "", None, "alert state must be a JSON object; "
+                          "delete it to start afresh")
+    return state
+
+
+def interleave(alerts: list[Alert]) -> list[Alert]:
+    """Each school's first alert, then each one's second, ...: a school with many
+    alerts waits behind the others, not they behind it."""
+    rank: Counter[str] = Counter()
+    keyed = []
+    for i, alert in enumerate(alerts):
+        keyed.append((rank[alert.school.school_id], i, alert))
+        rank[alert.school.school_id] += 1
+    return [alert for _, _, alert in sorted(keyed, key=lambda k: (k[0], k[1]))]
+
+
 class Alerter:
-    def __init__(self, state_file: str, sinks: list[Send], max_per_hour: int = 60) -> None:
+    def __init__(self, state_file: str, sinks: list[Send], max_per_hour: int = 60,
+                 max_per_school: int = 6, max_per_county: int = 20) -> None:
         self.path = Path(state_file) if state_file else None
-        self.state: dict[str, object] = {}
-        if self.path and self.path.exists():
-            self.state = json.loads(self.path.read_text(encoding="utf-8"))
+        self.state: dict[str, object] = load_state(state_file)
         self.sinks = sinks
         self.max_per_hour = max_per_hour
-        self._sent: deque[float] = deque()
+        self.max_per_school = max_per_school
+        self.max_per_county = max_per_county
+        # When each alert of the last hour went out, and for whom.
+        self._sent: deque[tuple[float, str, str]] = deque()
         self.held_back = 0
+
+    def prune(self, registered: set[str]) -> int:
+        """Forget schools no longer registered and probe names outside the vocabulary."""
+        def keep(key: str) -> bool:
+            sid, _, what = key.partition("|")
+            return sid in registered and (not what.startswith("probe:")
+                                          or what[6:] in PROBE_NAMES)
+        gone = [key for key in self.state if not keep(key)]
+        for key in gone:
+            del self.state[key]
+        return len(gone)
 
     def transitions(self, verdicts: Iterable[Verdict], health: dict[str, Health],
                     now_ns: int) -> list[Alert]:
@@ -118,7 +166,9 @@ class Alerter:
                 change(f"{sid}|silent", h.silent, school, "silent", "back_online", "",
                        f"last reading {seen}")
             probes = {k.split(":", 1)[1] for k in self.state if k.startswith(f"{sid}|probe:")}
-            for probe in sorted(probes | h.failing_probes):
+            # A probe name comes from the school's payload: only the contract's
+            # names may become state, and so text.
+            for probe in sorted((probes | h.failing_probes) & PROBE_NAMES):
                 change(f"{sid}|probe:{probe}", probe in h.failing_probes, school,
                        "probe_failing", "probe_recovered", probe, "")
         return alerts
@@ -129,20 +179,26 @@ class Alerter:
             tmp.write_text(json.dumps(self.state, sort_keys=True), encoding="utf-8")
             tmp.replace(self.path)
 
+    def _budget_left(self, alert: Alert) -> bool:
+        sid, county = alert.school.school_id, alert.school.county
+        return (len(self._sent) < self.max_per_hour
+                and sum(1 for _, s, _ in self._sent if s == sid) < self.max_per_school
+                and sum(1 for _, _, c in self._sent if c == county) < self.max_per_county)
+
     def send(self, alerts: list[Alert]) -> None:
         now = time.monotonic()
-        while self._sent and now - self._sent[0] > 3600:
+        while self._sent and now - self._sent[0][0] > 3600:
             self._sent.popleft()
-        for alert in alerts:
-            if len(self._sent) >= self.max_per_hour:
+        for alert in interleave(alerts):
+            if not self._budget_left(alert):
                 self.held_back += 1
                 continue
-            self._sent.append(now)
+            self._sent.append((now, alert.school.school_id, alert.school.county))
             self._deliver(alert)
         if self.held_back and len(self._sent) < self.max_per_hour:
             self._deliver(TEXT["zh"]["digest"].format(count=self.held_back) + " / "
                           + TEXT["en"]["digest"].format(count=self.held_back))
-            self._sent.append(now)
+            self._sent.append((now, "", ""))
             self.held_back = 0
         elif self.held_back:
             log.warning("%d alerts held back by the %d/hour limit", self.held_back,

@@ -32,7 +32,8 @@ def compliance_point(v: Verdict, now_ns: int) -> Reading:
 class Evaluator:
     def __init__(self, cfg: CollectorConfig, writer: Writer, sinks: list[Send] | None = None,
                  registry: Registry | None = None, dry_run: bool = False) -> None:
-        self.registry = registry or Registry(cfg.registry.file)
+        self.registry = registry or Registry(cfg.registry.file,
+                                                 max_drop_share=cfg.registry.max_drop_share)
         self.targets = load_targets(cfg.targets.file)
         self.reader = InfluxQLReader(cfg.storage)
         self.writer = writer
@@ -42,7 +43,8 @@ class Evaluator:
             sinks = [print_sink(alerts.language)]
         elif sinks is None:
             sinks = [apprise_sink(alerts.urls, alerts.language)] if alerts.urls else []
-        self.alerter = Alerter(alerts.state_file, sinks, alerts.max_per_hour)
+        self.alerter = Alerter(alerts.state_file, sinks, alerts.max_per_hour,
+                               alerts.max_per_school_per_hour, alerts.max_per_county_per_hour)
 
     def run_once(self) -> tuple[list[Verdict], list[Alert]]:
         """Judge every registered school; a dry run writes, saves and sends nothing."""
@@ -52,6 +54,9 @@ class Evaluator:
         verdicts = Rules(self.reader, self.targets).evaluate(schools)
         states = health(self.reader, schools, self.targets, now)
         alerts = self.alerter.transitions(verdicts, states, now)
+        pruned = self.alerter.prune(set(self.registry.schools))
+        if pruned:
+            log.info("alert state: forgot %d entries of schools no longer registered", pruned)
         if not self.dry_run:
             self.writer.write([line(compliance_point(v, now)) for v in verdicts])
         self.alerter.send(alerts)
