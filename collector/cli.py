@@ -8,8 +8,8 @@ import re
 import sys
 from pathlib import Path
 
-from agent.contract.cli import EXIT_CONFIG, set_level, setup_logging, start
-from agent.contract.errors import ConfigError
+from agent.contract.cli import EXIT_CONFIG, config_error, set_level, setup_logging, start
+from agent.contract.errors import ConfigError, ConfigErrors
 from collector import __version__, config
 from collector.errors import CollectorError
 from collector.judge.registry import LEVELS
@@ -76,6 +76,26 @@ def _instance(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
         raise argparse.ArgumentTypeError("letters, digits, _ or -, at most 32")
     return name
+
+
+def check_files(cfg: config.CollectorConfig) -> list[ConfigError]:
+    """Load every file the config names (registry, targets, alert state): all problems."""
+    from collector.judge.alerts import load_state
+    from collector.judge.registry import load as load_registry
+    from collector.judge.targets import load as load_targets
+
+    problems: list[ConfigError] = []
+    for path, load in ((cfg.registry.file, load_registry), (cfg.targets.file, load_targets),
+                       (cfg.alerts.state_file, load_state)):
+        if not path:
+            continue
+        try:
+            load(path)
+        except ConfigErrors as err:
+            problems += err.errors
+        except ConfigError as err:
+            problems.append(err)
+    return problems
 
 
 def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
@@ -151,9 +171,17 @@ def main(argv: list[str] | None = None) -> int:
     if cfg is None:
         return EXIT_CONFIG
     set_level(args.verbose, cfg.logging.level)
+    problems = check_files(cfg)
+    if problems:
+        config_error(ConfigErrors(problems))
+        return EXIT_CONFIG
     if args.command == "check-config":
+        named = [f"{what} {path}" for what, path in (
+            ("registry", cfg.registry.file), ("targets", cfg.targets.file),
+            ("alert state", cfg.alerts.state_file)) if path]
         print(f"{cfg.file}: OK — {cfg.storage.kind} at {cfg.storage.url}, "
-              f"broker {cfg.mqtt.host}:{cfg.mqtt.port}")
+              f"broker {cfg.mqtt.host}:{cfg.mqtt.port}"
+              + (", " + ", ".join(named) if named else ""))
         return 0
     if args.command in ("evaluate", "report") and not (cfg.registry.file
                                                       and cfg.targets.file):
@@ -175,7 +203,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.instance is not None:
         cfg = config.instance(cfg, args.instance)
-    return Collector(cfg).run()
+    try:
+        collector = Collector(cfg)
+    except ConfigError as err:  # a file changed between the check and now
+        config_error(err)
+        return EXIT_CONFIG
+    return collector.run()
 
 
 if __name__ == "__main__":
