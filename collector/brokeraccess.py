@@ -60,7 +60,8 @@ def acl_text(schools: list[School], collector_user: str) -> str:
         "# The collector reads every school's readings, publishes rejects and alerts",
         "# (which operators read with the same account) and each school's receipts.",
         f"user {collector_user}",
-        f"topic read {TOPIC_ROOT}/#",
+        # write: to delete retained messages other than status (collector.retained).
+        f"topic readwrite {TOPIC_ROOT}/#",
         f"topic readwrite {DEAD_LETTER}/#",
         f"topic readwrite {ALERTS}/#",
         f"topic write {RECEIPT_ROOT}/#",

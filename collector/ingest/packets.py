@@ -80,8 +80,9 @@ def connect_packet(client_id: str, keepalive: int, receive_maximum: int,
 
 
 def subscribe_packet(topic: str) -> bytes:
-    # Options byte 1: maximum QoS 1. Properties: none.
-    return _packet(0x82, struct.pack("!H", SUBSCRIBE_ID) + b"\x00" + _utf8(topic) + b"\x01")
+    # Options byte 0x09: maximum QoS 1, Retain As Published (so the collector
+    # sees, and clears, a retained publish as it happens). Properties: none.
+    return _packet(0x82, struct.pack("!H", SUBSCRIBE_ID) + b"\x00" + _utf8(topic) + b"\x09")
 
 
 def publish_packet(topic: str, payload: bytes) -> bytes:
@@ -151,7 +152,7 @@ def parse_publish(data: bytes, first: int, start: int, end: int, conn: int,
     j = skip_properties(data, j)
     if j > end:
         raise ProtocolError("PUBLISH shorter than its topic and properties")
-    return Message(topic, data[j:end], mid, qos, now_ns, conn)
+    return Message(topic, data[j:end], mid, qos, now_ns, conn, bool(first & 1))
 
 
 @dataclass

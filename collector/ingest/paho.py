@@ -21,6 +21,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from agent.contract.mqttclient import make_client
 from agent.contract.mqttconfig import SESSION_EXPIRY_SECONDS, MqttConfig
@@ -92,7 +93,7 @@ class PahoSubscriber:
             self.conn += 1
         log.info("connected to %s:%s, subscribing to %s (session present: %s)",
                  self.cfg.host, self.cfg.port, self.topic, flags.session_present)
-        client.subscribe(self.topic, qos=1)
+        client.subscribe(self.topic, options=SubscribeOptions(qos=1, retainAsPublished=True))
 
     def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int,
                       codes: list[Any], _props: Properties | None) -> None:
@@ -118,4 +119,4 @@ class PahoSubscriber:
         except UnicodeDecodeError:  # brokers check this; validation names the topic bad
             topic = "\ufffd"
         self.deliver([Message(topic, bytes(msg.payload), msg.mid, msg.qos, time.time_ns(),
-                              self.conn)])
+                              self.conn, bool(msg.retain))])

@@ -28,6 +28,7 @@ class Message:
     qos: int = 1
     received_ns: int = field(default_factory=time.time_ns)
     conn: int = 0  # the broker connection it came on: only that one can ack it
+    retain: bool = False  # kept by the broker (only a school's status may be)
 
 
 Deliver = Callable[[list[Message]], None]
