@@ -8,8 +8,9 @@ import logging
 import signal
 import time
 
-from agent import __version__, sdnotify
+from agent import __version__
 from agent.config import AgentConfig
+from agent.contract import sdnotify
 from agent.contract.reading import Reading
 from agent.probes import ProbeContext
 from agent.publisher import Publisher

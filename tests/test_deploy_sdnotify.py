@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import sdnotify
+from agent.contract import sdnotify
 from tests.services import Mosquitto
 from tests.support import agent_toml
 
