@@ -1,13 +1,27 @@
-"""The collector process: MQTT subscription in, pipeline, dead letters out."""
+"""The collector process: MQTT subscription in, pipeline, dead letters out.
+
+Crash-only: an exception nobody handles, in any thread, ends the process with
+``EXIT_CRASH`` and systemd starts it again. Nothing is lost by that: a reading
+is acked to the broker only once stored, so the broker redelivers whatever was
+in flight, and a lost receipt costs the agent one resend. What is expected
+(the database down, a broken registry edit, an alert channel failing) is
+handled where it happens, with a logged reason. systemd's watchdog is fed
+only while the pipeline makes progress, or waits with nothing to do.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
+from agent.contract import sdnotify
 from agent.contract.mqttclient import connect_async, make_client
 from collector.config import CollectorConfig
 from collector.errors import Unavailable
@@ -19,9 +33,11 @@ from collector.ingest.writer import Writer, make_writer
 from collector.judge.alerts import apprise_sink, mqtt_sink
 from collector.judge.evaluate import Evaluator
 from collector.judge.registry import Registry
+from collector.retained import RetainedGuard
 
 log = logging.getLogger(__name__)
 DEAD_LETTER_PAYLOAD_BYTES = 4096
+EXIT_CRASH = 70  # EX_SOFTWARE: systemd's Restart= starts the collector again
 
 
 def dead_letter_body(message: Message, reason: str, detail: str) -> bytes:
@@ -32,6 +48,21 @@ def dead_letter_body(message: Message, reason: str, detail: str) -> bytes:
         "payload": raw.decode("utf-8", "replace"), "payload_bytes": len(message.payload),
         "received_ns": message.received_ns,
     }, ensure_ascii=False).encode("utf-8")
+
+
+class BeatingPipeline(Pipeline):
+    """The pipeline, noting when its loop comes round for the next batch and
+    whether it is waiting for one (idle, nothing to do)."""
+
+    beat = 0.0
+    waiting = False
+
+    def next_batch(self, stop: threading.Event, limit: int) -> list[Message]:
+        self.beat, self.waiting = time.monotonic(), True
+        try:
+            return super().next_batch(stop, limit)
+        finally:
+            self.beat, self.waiting = time.monotonic(), False
 
 
 class Collector:
@@ -46,7 +77,8 @@ class Collector:
         # QoS 0: a lost receipt costs one resend, which overwrites itself.
         self.receipts = Receipts(lambda topic, body: self.transport.publish(topic, body),
                                  cfg.mqtt.receipt_interval_seconds)
-        registry = Registry(cfg.registry.file) if cfg.registry.file else None
+        registry = (Registry(cfg.registry.file, max_drop_share=cfg.registry.max_drop_share)
+                    if cfg.registry.file else None)
         if registry is None:
             log.warning("no school registry configured: readings from any school are accepted")
         self.evaluator: Evaluator | None = None
@@ -55,14 +87,18 @@ class Collector:
             if cfg.alerts.urls:
                 sinks.append(apprise_sink(cfg.alerts.urls, cfg.alerts.language))
             self.evaluator = Evaluator(cfg, self.writer, sinks, registry)
-        self.pipeline = Pipeline(Validator.from_config(cfg.validation, registry), self.writer,
-                                 self._ack, self._dead_letter, cfg.batch.max_points,
-                                 cfg.batch.max_delay_seconds, cfg.batch.max_backoff_seconds,
-                                 self.receipts.add)
-        self.transport = make_transport(m, m.client_id, self.topic, self.pipeline.submit,
+        self.pipeline = BeatingPipeline(
+            Validator.from_config(cfg.validation, registry), self.writer, self._ack,
+            self._dead_letter, cfg.batch.max_points, cfg.batch.max_delay_seconds,
+            cfg.batch.max_backoff_seconds, self.receipts.add)
+        self.retained = RetainedGuard(self._clear_retained, self._ack, self._dead_letter)
+        self.transport = make_transport(m, m.client_id, self.topic,
+                                        self.retained.filter(self.pipeline.submit),
                                         lambda: self.pipeline.queued)
         self.connected = self.transport.connected  # set while the subscription stands
         self.stop_event = threading.Event()
+        self.failure: str | None = None  # why the process must end, once a thread died
+        self.threads: list[threading.Thread] = []
 
     def _ack(self, messages: list[Message]) -> None:
         self.transport.ack(messages)
@@ -74,27 +110,53 @@ class Collector:
     def _publish_alert(self, topic: str, payload: bytes) -> None:
         self.client.publish(topic, payload, qos=1)
 
+    def _clear_retained(self, topic: str) -> None:
+        # An empty retained publish deletes what the broker keeps for the topic.
+        self.client.publish(topic, b"", qos=1, retain=True)
+
+    def fail(self, why: str) -> None:
+        """A thread died: stop everything; ``run`` exits with EXIT_CRASH."""
+        if self.failure is None:
+            self.failure = why
+        self.stop_event.set()
+
+    def _guarded(self, name: str, target: Callable[..., None], *args: Any) -> threading.Thread:
+        def body() -> None:
+            try:
+                target(*args)
+            except BaseException as err:
+                log.critical("thread %s died: %r; the collector exits for a restart", name,
+                             err, exc_info=True)
+                self.fail(f"thread {name} died: {err!r}")
+                return
+            if not self.stop_event.is_set():
+                log.critical("thread %s ended on its own; the collector exits for a restart",
+                             name)
+                self.fail(f"thread {name} ended")
+        thread = threading.Thread(target=body, name=name, daemon=True)
+        self.threads.append(thread)
+        return thread
+
     def _evaluate_loop(self) -> None:
         assert self.evaluator is not None
         interval = self.cfg.targets.evaluate_interval_seconds
         while not self.stop_event.wait(interval):
             try:
                 self.evaluator.run_once()
-            except Unavailable as err:
+            except Unavailable as err:  # the database is down: the next round will do
                 log.warning("compliance not evaluated this round: %s", err)
-            except Exception:  # a rules bug must not stop the storing of readings
-                log.exception("compliance evaluation failed")
+            # Anything else is a bug: it ends the process (crash-only), and
+            # readings already acked are stored, so nothing is lost.
 
     def start(self) -> threading.Thread:
         connect_async(self.client, self.cfg.mqtt)
         self.transport.start()
-        worker = threading.Thread(target=self.pipeline.run, name="pipeline",
-                                  args=(self.stop_event, self.cfg.mqtt.receive_maximum))
+        worker = self._guarded("pipeline", self.pipeline.run, self.stop_event,
+                               self.cfg.mqtt.receive_maximum)
         worker.start()
-        threading.Thread(target=self.receipts.run, args=(self.stop_event,), name="receipts",
-                         daemon=True).start()
+        self._guarded("receipts", self.receipts.run, self.stop_event).start()
         if self.evaluator is not None:
-            threading.Thread(target=self._evaluate_loop, name="evaluate", daemon=True).start()
+            self._guarded("evaluate", self._evaluate_loop).start()
         return worker
 
     def stop(self, worker: threading.Thread) -> None:
@@ -107,16 +169,55 @@ class Collector:
         self.writer.close()
         log.info("collector stopped: %s", self.pipeline.stats.summary())
 
+    def progressing(self, since: float, failures_then: int) -> bool:
+        """Whether the pipeline came round for a batch since ``since``, waits
+        for one, or is retrying a database that is down (a restart would not
+        help that)."""
+        return (self.pipeline.beat >= since or self.pipeline.waiting
+                or self.pipeline.stats.write_failures != failures_then)
+
+    def _hook(self, args: threading.ExceptHookArgs) -> None:
+        # Threads not started here (the transport's, paho's) end up here.
+        name = args.thread.name if args.thread else "?"
+        log.critical("thread %s died: %r; the collector exits for a restart", name,
+                     args.exc_value, exc_info=args.exc_value)
+        self.fail(f"thread {name} died: {args.exc_value!r}")
+
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_event.set())
+        threading.excepthook = self._hook
         worker = self.start()
+        sdnotify.notify("READY=1")
+        period = sdnotify.watchdog_period()
         interval = self.cfg.logging.stats_interval_seconds
+        tick = min(1.0, period) if period else 1.0
         next_log = time.monotonic() + interval
-        while not self.stop_event.wait(1.0):
-            if time.monotonic() >= next_log:
+        window_start, failures_then = time.monotonic(), 0
+        while not self.stop_event.wait(tick):
+            now = time.monotonic()
+            dead = [t.name for t in self.threads if not t.is_alive()]
+            if dead:
+                self.fail(f"thread {', '.join(dead)} is gone")
+                break
+            if period and now - window_start >= period:
+                if self.progressing(window_start, failures_then):
+                    sdnotify.notify("WATCHDOG=1")
+                else:
+                    log.error("pipeline made no progress for %.0f s: not feeding the watchdog",
+                              now - window_start)
+                window_start, failures_then = now, self.pipeline.stats.write_failures
+            if now >= next_log:
                 log.info("stats: %s backlog=%d", self.pipeline.stats.summary(),
                          self.pipeline.queued)
                 next_log += interval
+        if self.failure is not None:
+            # Crash-only: no orderly stop that could hang on the broken part;
+            # unacked readings are redelivered to the next run.
+            log.critical("exiting (%s): %s", self.failure, self.pipeline.stats.summary())
+            logging.shutdown()
+            sys.stderr.flush()
+            os._exit(EXIT_CRASH)
+        sdnotify.notify("STOPPING=1")
         self.stop(worker)
         return 0

@@ -148,8 +148,9 @@ class LeanSubscriber:
             except (OSError, ProtocolError) as err:
                 if not self._stop.is_set():
                     log.warning("disconnected from broker: %s", err)
-            except Exception:  # a bug here must not leave the collector deaf
-                log.exception("inbound connection failed; reconnecting")
+            # Anything else is a bug: it ends this thread, and with it the
+            # process (threading.excepthook), so systemd restarts a collector
+            # that would otherwise stay deaf or retry the same fault forever.
             finally:
                 self.connected.clear()
                 sock.close()
