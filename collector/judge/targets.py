@@ -48,6 +48,7 @@ def load(path: str | Path) -> dict[str, Targets]:
     """Targets for every school type, defaults merged with the type's overrides."""
     data, src = load_toml(path)
     cfg = check(data, SCHEMA, src)
+    src.raise_errors()  # a bad value must be reported, not reach the merge below
     defaults = cfg["defaults"]
     if defaults["breaches"] > defaults["window"]:
         raise src.error(("defaults", "breaches"), "must not exceed window")
