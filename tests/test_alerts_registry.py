@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -82,3 +83,136 @@ file = "{REPO / 'configs/targets.toml'}"
     assert "s1               exit_bandwidth   no_data" in out.stdout
     assert "0 alert(s) would be sent" in out.stdout
     assert influxd.rows("SELECT * FROM compliance", database) == []
+
+
+TARGETS = ("exit_bandwidth", "classroom_links", "wifi", "ipv6")
+
+
+def test_probe_names_in_the_contract_are_the_agents_probes() -> None:
+    from agent.contract.probes import PROBE_NAMES
+    from agent.probes import REGISTRY
+
+    assert set(REGISTRY) == PROBE_NAMES
+
+
+def test_one_schools_flood_does_not_hold_back_another_schools_alert(tmp_path: Path) -> None:
+    sent: list[Alert | str] = []
+    alerter = Alerter("", [sent.append], max_per_hour=60, max_per_school=6, max_per_county=20)
+    a, c = school("a", "370102"), school("c", "370102")
+    verdicts = [Verdict(a, t, "fail", 1.0, 3.0, 5) for t in TARGETS]
+    health = {"a": Health(True, None, frozenset(("wan_link", "wifi", "ipv6", "wan_throughput",
+                                                 "classroom_links"))),
+              "c": Health(False, time.time_ns(), frozenset({"wifi"}))}
+    alerts = alerter.transitions([*verdicts, Verdict(c, "ipv6", "pass", 3.0, 3.0, 5)],
+                                 health, time.time_ns())
+    assert sum(x.school.school_id == "a" for x in alerts) == 10
+    alerter.send(alerts)
+    delivered = [x for x in sent if isinstance(x, Alert)]
+    assert [x.kind for x in delivered if x.school.school_id == "c"] == ["probe_failing"]
+    assert sum(x.school.school_id == "a" for x in delivered) == 6  # its share, no more
+    assert sent[-1] == ("另有 4 条告警因频率限制未单独发送 / "
+                        "4 more alerts were held back by the rate limit")
+
+
+def test_a_short_budget_goes_round_the_schools_first() -> None:
+    sent: list[Alert | str] = []
+    alerter = Alerter("", [sent.append], max_per_hour=3, max_per_school=100,
+                      max_per_county=100)
+    a, c = school("a", "370102"), school("c", "370211", "3702")
+    now = time.time_ns()
+    alerter.send([Alert("below_target", a, t, "", now) for t in TARGETS]
+                 + [Alert("below_target", c, "wifi", "", now)])
+    assert [(x.school.school_id, x.subject) for x in sent if isinstance(x, Alert)] == [
+        ("a", "exit_bandwidth"), ("c", "wifi"), ("a", "classroom_links")]
+
+
+def test_one_countys_flood_does_not_hold_back_another_county() -> None:
+    sent: list[Alert | str] = []
+    alerter = Alerter("", [sent.append], max_per_hour=60, max_per_school=6, max_per_county=20)
+    now = time.time_ns()
+    flood = [Alert("silent", school(f"x{i}", "370102"), "", "", now) for i in range(30)]
+    other = Alert("silent", school("y", "370211", "3702"), "", "", now)
+    alerter.send([*flood, other])
+    delivered = [x for x in sent if isinstance(x, Alert)]
+    assert other in delivered
+    assert sum(x.school.county == "370102" for x in delivered) == 20
+
+
+def test_invented_probe_names_never_become_state_or_text(tmp_path: Path) -> None:
+    sent: list[Alert | str] = []
+    alerter = Alerter(str(tmp_path / "state.json"), [sent.append])
+    a = school("a", "370102")
+    invented = frozenset({"wifi 请立即登录 http://evil.example/reset 重置密码",
+                          *(f"p{i}" for i in range(100))})
+    alerts = alerter.transitions([], {"a": Health(False, time.time_ns(), invented)},
+                                 time.time_ns())
+    assert alerts == []
+    assert not any("probe:" in key for key in alerter.state)
+    # Even an Alert built by hand with such a subject does not carry it into a text.
+    forged = Alert("probe_failing", a, "evil.example", "", time.time_ns())
+    assert "evil" not in forged.text("zh") and "evil" not in forged.text("en")
+
+
+def test_state_of_schools_no_longer_registered_is_pruned(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text('{"a|ipv6": true, "gone|ipv6": true, "a|probe:wifi": true, '
+                    '"a|probe:evil": true, "gone|silent": false}', encoding="utf-8")
+    alerter = Alerter(str(path), [])
+    assert alerter.prune({"a"}) == 3
+    assert alerter.state == {"a|ipv6": True, "a|probe:wifi": True}
+
+
+@pytest.mark.integration
+def test_hostile_probe_names_do_not_hold_back_an_honest_alert(tmp_path: Path, influxd: Influxd,
+                                                              database: str) -> None:
+    """The issue's finding: 100 invented probe names × 3 failing runs from school A
+    used the whole hourly budget and went verbatim into the texts."""
+    from agent.contract.reading import Reading
+    from agent.contract.wire import Identity
+    from collector import config
+    from collector.ingest.lineproto import line
+    from collector.ingest.writer import make_writer
+    from collector.judge.evaluate import Evaluator
+
+    registry = tmp_path / "schools.csv"
+    registry.write_text(",".join(COLUMNS) + "\n" + ROW.format(sid="a") + ROW.format(sid="c"),
+                        encoding="utf-8")
+    path = tmp_path / "collector.toml"
+    path.write_text(f"""
+[mqtt]
+host = "127.0.0.1"
+[storage]
+kind = "influxdb1"
+url = "{influxd.url}"
+database = "{database}"
+[registry]
+file = "{registry}"
+[targets]
+file = "{REPO / 'configs/targets.toml'}"
+[alerts]
+state_file = "{tmp_path / 'alerts.json'}"
+""", encoding="utf-8")
+    cfg = config.load(path)
+    writer = make_writer(cfg.storage)
+    now = time.time_ns()
+    points = []
+    for sid, probes in (("a", [f"x{i} 请立即登录 http://evil.example/reset" for i in range(100)]),
+                        ("c", ["wifi"])):
+        tags = Identity("37", "3701", "370102", sid).region_tags()
+        for probe in probes:
+            for run in range(3):
+                points.append(line(Reading("probe_run", {"duration_seconds": 0.1,
+                                                         "readings": 0, "result": "error"},
+                                           {**tags, "probe": probe},
+                                           now - (run + 1) * 10**9)))
+    writer.write(points)
+    sent: list[Alert | str] = []
+    evaluator = Evaluator(cfg, writer, [sent.append], None)
+    evaluator.run_once()
+    texts = [x.text("zh") + x.text("en") + json.dumps(x.payload(), ensure_ascii=False)
+             if isinstance(x, Alert) else x for x in sent]
+    assert any(isinstance(x, Alert) and x.school.school_id == "c" and x.kind == "probe_failing"
+               and x.subject == "wifi" for x in sent), texts
+    assert not any("evil" in t or "请立即登录" in t for t in texts), texts
+    assert "evil" not in (tmp_path / "alerts.json").read_text(encoding="utf-8")
+    writer.close()
