@@ -24,7 +24,7 @@ from typing import Any
 from agent.contract import sdnotify
 from agent.contract.mqttclient import connect_async, make_client
 from collector.config import CollectorConfig
-from collector.errors import Unavailable
+from collector.errors import CollectorError, Unavailable
 from collector.ingest.pipeline import Pipeline
 from collector.ingest.receipts import Receipts
 from collector.ingest.transport import Message, make_transport
@@ -145,6 +145,8 @@ class Collector:
                 self.evaluator.run_once()
             except Unavailable as err:  # the database is down: the next round will do
                 log.warning("compliance not evaluated this round: %s", err)
+            except CollectorError as err:  # e.g. the database refused the verdicts
+                log.error("compliance not evaluated this round: %s", err)
             # Anything else is a bug: it ends the process (crash-only), and
             # readings already acked are stored, so nothing is lost.
 

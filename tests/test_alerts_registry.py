@@ -216,3 +216,20 @@ state_file = "{tmp_path / 'alerts.json'}"
     assert not any("evil" in t or "请立即登录" in t for t in texts), texts
     assert "evil" not in (tmp_path / "alerts.json").read_text(encoding="utf-8")
     writer.close()
+
+
+def test_a_failing_channel_or_state_file_is_logged_not_fatal(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    sent: list[Alert | str] = []
+
+    def broken(_item: Alert | str) -> None:
+        raise ConnectionError("injected: webhook down")
+
+    alerter = Alerter(str(tmp_path / "missing-dir" / "state.json"), [broken, sent.append])
+    a = school("a", "370102")
+    alerter.send(alerter.transitions([Verdict(a, "ipv6", "fail", 1.0, 3.0, 5)], {},
+                                     time.time_ns()))
+    alerter.save()
+    assert [x.kind for x in sent if isinstance(x, Alert)] == ["below_target"]
+    assert "alert channel" in caplog.text and "injected: webhook down" in caplog.text
+    assert "alert state not saved" in caplog.text

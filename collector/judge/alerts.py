@@ -174,10 +174,16 @@ class Alerter:
         return alerts
 
     def save(self) -> None:
-        if self.path:
-            tmp = self.path.with_suffix(".tmp")
+        if not self.path:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        try:
             tmp.write_text(json.dumps(self.state, sort_keys=True), encoding="utf-8")
             tmp.replace(self.path)
+        except OSError as err:
+            # A full or read-only disk costs repeated alerts after a restart,
+            # not the judging itself.
+            log.error("alert state not saved to %s: %s", self.path, err)
 
     def _budget_left(self, alert: Alert) -> bool:
         sid, county = alert.school.school_id, alert.school.county
