@@ -185,21 +185,24 @@ class Alerter:
             # not the judging itself.
             log.error("alert state not saved to %s: %s", self.path, err)
 
-    def _budget_left(self, alert: Alert) -> bool:
-        sid, county = alert.school.school_id, alert.school.county
-        return (len(self._sent) < self.max_per_hour
-                and sum(1 for _, s, _ in self._sent if s == sid) < self.max_per_school
-                and sum(1 for _, _, c in self._sent if c == county) < self.max_per_county)
-
     def send(self, alerts: list[Alert]) -> None:
         now = time.monotonic()
         while self._sent and now - self._sent[0][0] > 3600:
             self._sent.popleft()
+        # Counted once per round: a province-wide outage is thousands of alerts.
+        per_school = Counter(sid for _, sid, _ in self._sent)
+        per_county = Counter(county for _, _, county in self._sent)
         for alert in interleave(alerts):
-            if not self._budget_left(alert):
+            school = alert.school
+            # Slugs may repeat under other cities: the county is its whole path.
+            sid, county = school.school_id, f"{school.province}/{school.city}/{school.county}"
+            if (len(self._sent) >= self.max_per_hour or per_school[sid] >= self.max_per_school
+                    or per_county[county] >= self.max_per_county):
                 self.held_back += 1
                 continue
-            self._sent.append((now, alert.school.school_id, alert.school.county))
+            self._sent.append((now, sid, county))
+            per_school[sid] += 1
+            per_county[county] += 1
             self._deliver(alert)
         if self.held_back and len(self._sent) < self.max_per_hour:
             self._deliver(TEXT["zh"]["digest"].format(count=self.held_back) + " / "
