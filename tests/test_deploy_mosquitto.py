@@ -367,3 +367,45 @@ def test_collector_ingest_over_tls_and_a_refused_login(deployed: Setup,
     finally:
         ingest.stop()
         wrong.stop()
+
+
+def test_collector_deletes_a_schools_retained_reading_behind_the_acl(
+        deployed: Setup, influxd: Influxd, database: str, tmp_path: Path) -> None:
+    """The ACL lets the collector's account delete what a school retained (only its
+    status may stay), here with a shared subscription as several processes use."""
+    config = tmp_path / "collector.toml"
+    config.write_text(f"""
+[mqtt]
+host = "127.0.0.1"
+port = {deployed.broker.local_port}
+username = "collector"
+password = "{deployed.passwords['collector']}"
+client_id = "collector-retain-test"
+share_group = "retain"
+[storage]
+kind = "influxdb1"
+url = "{influxd.url}"
+database = "{database}"
+""")
+    prefix = f"schoolnet/v1/11/1101/110101/{C}"
+    with running_collector(config) as collector:
+        school = Client(deployed.broker.port, "pw-c-retain", ca=deployed.etc / "ca.crt",
+                        user=C, password=deployed.passwords[C])
+        assert school.accepted()
+        for name in ("status", "wan_link", "anything"):
+            info = school.client.publish(f"{prefix}/{name}", b'{"marker": "retained"}',
+                                         qos=1, retain=True)
+            info.wait_for_publish(5)
+        school.close()
+        wait_for(lambda: collector.retained.cleared == 2, 10, "retained readings cleared")
+
+        def held() -> list[str]:
+            probe = Client(deployed.broker.local_port, "retain-probe", user="collector",
+                           password=deployed.passwords["collector"])
+            assert probe.accepted()
+            probe.client.subscribe(f"{prefix}/#", qos=1)
+            time.sleep(0.5)
+            probe.close()
+            return sorted(t for t, _ in probe.messages)
+
+        wait_for(lambda: held() == [f"{prefix}/status"], 10, "only the status retained")
