@@ -93,6 +93,8 @@ WIFI_AREA = Measurement({
     "covered": _FLAG, "required": _FLAG, "result": _RESULT, "source": _SHORT,
     "aps_total": _COUNT, "aps_online": _COUNT, "aps_standby": _COUNT, "clients": _COUNT,
     "best_signal_dbm": _DBM,
+    # from a walking survey (``schoolnet-agent wifi-survey``)
+    "survey_scans": _COUNT, "bss_total": _COUNT, "school_bss": _COUNT,
 }, {"area": T(), "area_kind": T(values=one_of("teaching", "office", "activity", "other"))},
     1000, "coverage of one teaching, office or activity area")
 

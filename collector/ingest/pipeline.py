@@ -24,7 +24,7 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -163,8 +163,7 @@ class Pipeline:
         (or ``stop`` is set while the database is down)."""
         good: list[tuple[Message, str]] = []
         readings: dict[int, Envelope] = {}  # id(message) -> its decoded reading
-        done: set[int] = set()  # id() of messages stored or dead-lettered so far
-        unstored: set[int] = set()  # of those, refused by the database: no receipt
+        stored: set[int] = set()  # id() of messages the database confirmed
         refused: list[tuple[Envelope, str]] = []
         statuses = 0
         for message in batch:
@@ -192,30 +191,52 @@ class Pipeline:
             self.stats.received += len(batch)
             self.stats.statuses += statuses
         try:
-            self._store_all(good, done, unstored, stop)
+            self._store_all(good, stored, stop)
         finally:
-            self._send_receipts([e for key, e in readings.items()
-                                 if key in done and key not in unstored], refused)
+            self._send_receipts([e for key, e in readings.items() if key in stored], refused)
 
-    def _store_all(self, good: list[tuple[Message, str]], done: set[int],
-                   unstored: set[int], stop: threading.Event | None) -> None:
+    def _store_all(self, good: list[tuple[Message, str]], stored: set[int],
+                   stop: threading.Event | None) -> None:
+        """Store every chunk; a chunk the database refuses is halved, at most
+        ``max_splits`` times per pass. Chunks left when the budget is spent (or
+        the database is down) are held and retried with backoff, so each pass
+        makes progress and none costs more than ``max_splits + 1`` writes."""
         backoff = 0.5
-        while pending := [item for item in good if id(item[0]) not in done]:
-            budget = [self.max_splits]
+        chunks: deque[list[tuple[Message, str]]] = deque([good] if good else [])
+        while chunks:
+            budget = self.max_splits
             try:
-                self._store(pending, done, unstored, budget)
+                while chunks:
+                    chunk = chunks.popleft()
+                    try:
+                        self._write(chunk, stored)
+                    except (BadData, UnicodeEncodeError) as err:
+                        if len(chunk) == 1:
+                            # Not receipted: the agent resends it, and it is
+                            # stored once whatever the database disliked is fixed.
+                            self._reject(chunk[0][0], "db_refused", str(err))
+                        elif budget > 0:
+                            budget -= 1
+                            with self._stats_lock:
+                                self.stats.splits += 1
+                            half = len(chunk) // 2
+                            chunks.extendleft((chunk[half:], chunk[:half]))
+                        else:
+                            chunks.appendleft(chunk)
+                            with self._stats_lock:
+                                self.stats.held += 1
+                            log.warning("database refused content; split budget spent, "
+                                        "holding %d readings, retry in %.1f s",
+                                        sum(map(len, chunks)), backoff)
+                            break
             except Unavailable as err:
+                chunks.appendleft(chunk)
                 with self._stats_lock:
                     self.stats.write_failures += 1
                 log.warning("database unavailable (%s); holding %d readings, retry in %.1f s",
-                            err, len(pending), backoff)
-            else:
-                if budget[0] >= 0:
-                    continue  # everything stored or dead-lettered
-                with self._stats_lock:
-                    self.stats.held += 1
-                log.warning("database refused content; split budget spent, holding the "
-                            "rest of %d readings, retry in %.1f s", len(pending), backoff)
+                            err, sum(map(len, chunks)), backoff)
+            if not chunks:
+                return
             if stop is not None and stop.wait(backoff):
                 return  # unacked: the broker redelivers them to the next run
             if stop is None:
@@ -238,36 +259,14 @@ class Pipeline:
             else:
                 self.receipt(identity, seqs)
 
-    def _store(self, items: list[tuple[Message, str]], done: set[int], unstored: set[int],
-               budget: list[int]) -> None:
-        """Write items and ack them; on refused content, halve until the bad line is
-        alone, spending one of ``budget``'s splits per halving (below zero: stop)."""
-        if budget[0] < 0:
-            return
-        try:
-            self.writer.write([text for _, text in items])
-        except (BadData, UnicodeEncodeError) as err:
-            if len(items) == 1:
-                # Not receipted: the agent resends it, and it is stored once
-                # whatever the database disliked is fixed.
-                self._reject(items[0][0], "db_refused", str(err))
-                done.add(id(items[0][0]))
-                unstored.add(id(items[0][0]))
-                return
-            budget[0] -= 1
-            with self._stats_lock:
-                self.stats.splits += 1
-            if budget[0] < 0:
-                return
-            half = len(items) // 2
-            self._store(items[:half], done, unstored, budget)
-            self._store(items[half:], done, unstored, budget)
-            return
+    def _write(self, items: list[tuple[Message, str]], stored: set[int]) -> None:
+        """Write items and ack them; raises BadData or Unavailable as the writer does."""
+        self.writer.write([text for _, text in items])
+        stored.update(id(message) for message, _ in items)
         with self._stats_lock:
             self.stats.batches += 1
             self.stats.stored += len(items)
         self.ack([message for message, _ in items])
-        done.update(id(message) for message, _ in items)
 
     def next_batch(self, stop: threading.Event, limit: int) -> list[Message]:
         """Block for the first messages, then gather more for up to ``max_delay``."""
