@@ -20,6 +20,7 @@ backoff; the broker keeps the rest queued.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -152,8 +153,12 @@ class Pipeline:
         with self._stats_lock:
             self.stats.count(school_of(message.topic), reason)
         log.debug("rejected %s: %s %s", safe_text(message.topic, 120), reason, detail)
+        topic = safe_text(message.topic, 300)
+        # The dead letter carries the topic as text: one the broker let through
+        # but that is not encodable (a lone surrogate) is shown escaped instead.
+        shown = message if topic == message.topic else dataclasses.replace(message, topic=topic)
         try:
-            self.dead_letter(message, reason, detail)
+            self.dead_letter(shown, reason, detail)
         except Exception:  # a dead-letter hiccup must not stop the storing of readings
             log.exception("could not dead-letter a %s message", reason)
         self.ack([message])
