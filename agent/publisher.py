@@ -29,7 +29,14 @@ from agent import __version__
 from agent.config import AgentMqtt
 from agent.contract.mqttclient import connect_async, make_client
 from agent.contract.reading import Reading
-from agent.contract.wire import Identity, WireError, decode_receipt, encode, encode_status
+from agent.contract.wire import (
+    Identity,
+    Receipt,
+    WireError,
+    decode_receipt_full,
+    encode,
+    encode_status,
+)
 from agent.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -42,6 +49,8 @@ class Publisher:
         self.window = mqtt_cfg.max_inflight
         self.published = 0
         self.confirmed = 0
+        self.refused = 0  # readings the collector refused for good, dropped from the spool
+        self._refusals_logged: set[str] = set()  # warn once per reason, not per receipt
         self.receipts = mqtt_cfg.receipts
         self.receipt_timeout = mqtt_cfg.receipt_timeout
         self._inflight: dict[int, int] = {}  # paho mid -> spool seq; pump thread only
@@ -90,7 +99,7 @@ class Publisher:
             if isinstance(event, tuple) and event[0] == "ack":
                 self._acked(event[1], event[2])
             elif isinstance(event, tuple) and event[0] == "receipt":
-                self.confirmed += self.spool.confirm(event[1])
+                self._receipted(event[1])
             if self.receipts and time.monotonic() - self._swept >= 1.0:
                 self._swept = time.monotonic()
                 again = self.spool.resend_unconfirmed(self.receipt_timeout)
@@ -99,6 +108,17 @@ class Publisher:
                              again)
                     self._cursor = 0
             self._fill()
+
+    def _receipted(self, receipt: Receipt) -> None:
+        self.confirmed += self.spool.confirm(receipt.stored)
+        for reason, ranges in receipt.refused.items():
+            # Refused for good: resending would be refused again, so they go.
+            gone = self.spool.confirm(ranges)
+            self.refused += gone
+            if reason not in self._refusals_logged:
+                self._refusals_logged.add(reason)
+                log.warning("the collector refused %d readings for good (%s), e.g. seq %d; "
+                            "they are dropped from the spool", gone, reason, ranges[0][0])
 
     def _acked(self, mid: int, failed: bool) -> None:
         seq = self._inflight.pop(mid, None)
@@ -156,7 +176,7 @@ class Publisher:
 
     def _on_receipt(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
-            self._events.put(("receipt", decode_receipt(bytes(msg.payload))))
+            self._events.put(("receipt", decode_receipt_full(bytes(msg.payload))))
         except WireError as err:
             log.warning("ignoring a malformed receipt on %s: %s", msg.topic, err)
 

@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from agent.config import ProbeConfig
+from agent.contract.measurements import COLLECTOR_MEASUREMENTS, SCHEMA
 from agent.contract.reading import Reading
+from agent.contract.schema import check_reading
 from agent.contract.wire import WireError, check_fields, check_tags
 from agent.probes import Probe, ProbeContext
 
@@ -129,7 +131,8 @@ def _worst(readings: list[Reading]) -> str:
 
 
 def _check_readings(name: str, readings: object) -> str:
-    """'ok' when every reading fits the wire contract, else 'invalid'."""
+    """'ok' when every reading fits the wire contract and the measurement
+    schema (the collector would refuse it otherwise), else 'invalid'."""
     if not isinstance(readings, list) or not all(isinstance(r, Reading) for r in readings):
         log.error("probe %s returned %r, not a list of readings", name, type(readings))
         return "invalid"
@@ -137,6 +140,7 @@ def _check_readings(name: str, readings: object) -> str:
         try:
             check_tags(reading.tags)
             check_fields(reading.fields)
+            check_reading(SCHEMA, COLLECTOR_MEASUREMENTS, reading)
         except WireError as err:
             log.error("probe %s produced an invalid %s reading: %s", name,
                       reading.measurement, err)

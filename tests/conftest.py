@@ -10,8 +10,9 @@ import pytest
 from tests.services import Ejabberd, Influxd, Mosquitto, VictoriaMetrics
 
 # The tier guard: unmarked tests may not start processes or services;
-# pytester runs a session of its own to test that guard.
-pytest_plugins = ["tests.tiers", "pytester"]
+# pytester runs a session of its own to test that guard. The schema guard:
+# every reading a probe builds fits the measurement schema.
+pytest_plugins = ["tests.tiers", "tests.schema_guard", "pytester"]
 
 _names = itertools.count(1)
 

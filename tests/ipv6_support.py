@@ -26,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from agent.contract.measurements import COLLECTOR_MEASUREMENTS, SCHEMA
+from agent.contract.schema import check_reading
 from agent.contract.wire import decode
 
 REPO = Path(__file__).resolve().parent.parent
@@ -304,6 +306,8 @@ class World:
         for line in out.stdout.splitlines():
             topic, _, payload = line.partition("\t")
             reading = decode(topic, payload.encode()).reading  # the collector's strict check
+            # ... and the measurement schema, as the agent's scheduler checks it.
+            check_reading(SCHEMA, COLLECTOR_MEASUREMENTS, reading)
             key = reading.tags.get("target", reading.measurement)
             readings[key] = reading
         return readings

@@ -56,17 +56,51 @@ def pipeline(url: str, db: str, rec: Recorder) -> Pipeline:
                     max_backoff=0.5)
 
 
-def test_refused_line_is_isolated(influxd: Influxd, database: str) -> None:
+def poison(influxd: Influxd, database: str, field: str, ts: int) -> None:
+    """A field stored as a string before the schema existed: the database now
+    refuses that field as a number, whoever sends it."""
+    InfluxV1Writer(storage(influxd.url, database)).write(
+        [f'classroom_link,school=old {field}="x" {ts}'])
+
+
+def test_refused_line_is_isolated_and_not_receipted(influxd: Influxd, database: str) -> None:
     rec = Recorder()
+    receipts: list[list[int]] = []
     base = time.time_ns() - 10**11
-    # A type conflict: 'mode' is a string everywhere but in one reading.
-    batch = [message(i, {"link_speed_mbps": 100.0, "mode": "auto"}, base + i) for i in range(64)]
-    batch[37] = message(37, {"link_speed_mbps": 100.0, "mode": 5.0}, base + 37)
-    pipeline(influxd.url, database, rec).process(batch)
+    poison(influxd, database, "rx_bps", base)
+    batch = [message(i, {"link_speed_mbps": 100.0}, base + i) for i in range(64)]
+    batch[37] = message(37, {"link_speed_mbps": 100.0, "rx_bps": 5.0}, base + 37)
+    pipe = Pipeline(Validator(MAX_PAYLOAD_BYTES, 300 * 10**9, 35 * 86400 * 10**9),
+                    InfluxV1Writer(storage(influxd.url, database)), rec.ack, rec.dead_letter,
+                    receipt=lambda identity, seqs, refused=None: receipts.append(seqs))
+    pipe.process(batch)
     assert rec.dead == [(37, "db_refused")]
     assert sorted(rec.acked) == list(range(64))
+    # Not stored, so not receipted: the agent resends it.
+    assert sorted(s for r in receipts for s in r) == [i for i in range(64) if i != 37]
+    assert pipe.stats.by_school[(ID.school_id, "db_refused")] == 1
     rows = influxd.rows("SELECT count(link_speed_mbps) FROM classroom_link", database)
     assert rows[0]["count"] == 63
+
+
+def test_bisection_of_a_refused_batch_is_bounded(influxd: Influxd, database: str) -> None:
+    rec = Recorder()
+    base = time.time_ns() - 10**11
+    poison(influxd, database, "tx_bps", base)
+    bad = {3, 20, 41, 60}
+    batch = [message(i, {"link_speed_mbps": 100.0, **({"tx_bps": 1.0} if i in bad else {})},
+                     base + i) for i in range(64)]
+    pipe = Pipeline(Validator(MAX_PAYLOAD_BYTES, 300 * 10**9, 35 * 86400 * 10**9),
+                    InfluxV1Writer(storage(influxd.url, database)), rec.ack, rec.dead_letter,
+                    max_backoff=0.1, max_splits=4)
+    pipe.process(batch)
+    # Each pass spends at most 4 splits, then holds the rest and retries.
+    assert pipe.stats.held >= 1
+    assert pipe.stats.splits <= 4 * (pipe.stats.held + 1)
+    assert sorted(mid for mid, _ in rec.dead) == sorted(bad)
+    assert sorted(rec.acked) == list(range(64))
+    rows = influxd.rows("SELECT count(link_speed_mbps) FROM classroom_link", database)
+    assert rows[0]["count"] == 60
 
 
 def test_database_outage_holds_acks_until_stored(tmp_path: Path) -> None:
@@ -101,14 +135,17 @@ def test_readings_refused_for_their_time_are_receipted(influxd: Influxd, databas
     """A gateway whose clock is years off must hear that its readings will never
     be stored, or it would resend them until its spool expires them."""
     rec = Recorder()
-    receipts: list[tuple[Identity, list[int]]] = []
+    receipts: list[tuple[Identity, list[int], dict[str, list[int]] | None]] = []
     pipe = Pipeline(Validator(MAX_PAYLOAD_BYTES, 300 * 10**9, 35 * 86400 * 10**9),
                     InfluxV1Writer(storage(influxd.url, database)), rec.ack, rec.dead_letter,
-                    receipt=lambda identity, seqs: receipts.append((identity, seqs)))
+                    receipt=lambda identity, seqs, refused=None: receipts.append(
+                        (identity, seqs, refused)))
     now = time.time_ns()
     pipe.process([message(1, {"link_speed_mbps": 100.0}, now - 10**9),
                   message(2, {"link_speed_mbps": 100.0}, 86400 * 10**9),  # 1970
                   Message(ID.topic("classroom_link"), b"{not json", mid=3)])
     assert rec.dead == [(2, "ts_past"), (3, "not_json")]
     assert sorted(rec.acked) == [1, 2, 3]
-    assert receipts == [(ID, [1, 2])]  # the unreadable one has no number to confirm
+    # Stored and refused-for-good apart, the refusal with its reason; the
+    # unreadable one has no number to confirm.
+    assert receipts == [(ID, [1], {"ts_past": [2]})]

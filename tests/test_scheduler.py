@@ -25,7 +25,7 @@ class Good(Probe):
 
     def collect(self) -> list[Reading]:
         Good.calls.append(time.monotonic())
-        return [Reading("good", {"value_bps": 1.0, "result": "ok"})]
+        return [Reading("wan_link", {"rx_bps": 1.0, "result": "ok"}, {"iface": "eth0"})]
 
 
 class Raises(Probe):
@@ -47,14 +47,14 @@ class Invalid(Probe):
     name = "invalid"
 
     def collect(self) -> Any:
-        return [Reading("invalid", {"rx_bps": -1.0})]
+        return [Reading("wan_link", {"rx_bps": -1.0})]
 
 
 class Timeout(Probe):
     name = "timeout_result"
 
     def collect(self) -> list[Reading]:
-        return [Reading("thing", {"result": "timeout"})]
+        return [Reading("wan_throughput", {"result": "timeout"})]
 
 
 def item(cls: type[Probe], interval: float = 60.0, timeout: float = 0.5) -> ProbeConfig:
@@ -73,8 +73,34 @@ def test_failures_are_contained() -> None:
                     "invalid": "invalid", "timeout_result": "timeout"}
     data = [r.measurement for r in readings if r.measurement != "probe_run"]
     # Bad readings are dropped at the source; an expected failure is still data.
-    assert data == ["good", "thing"]
+    assert data == ["wan_link", "wan_throughput"]
     assert scheduler.errors == 3
+
+
+class Undeclared(Probe):
+    name = "undeclared"
+
+    def collect(self) -> list[Reading]:
+        # Fine by the generic checks, but a field the schema does not declare,
+        # which every collector would refuse.
+        return [Reading("wan_link", {"rx_bps": 1.0, "rx_errors": 3}, {"iface": "eth0"})]
+
+
+class Mistyped(Probe):
+    name = "mistyped"
+
+    def collect(self) -> list[Reading]:
+        return [Reading("wan_link", {"mtu": 1500.0}, {"iface": "eth0"})]
+
+
+def test_a_reading_outside_the_schema_is_a_probe_error_at_the_source(
+        caplog: pytest.LogCaptureFixture) -> None:
+    scheduler = Scheduler([item(Undeclared), item(Mistyped)], CTX)
+    readings = asyncio.run(scheduler.run_once())
+    assert [(r.measurement, r.fields["result"]) for r in readings] == [
+        ("probe_run", "invalid"), ("probe_run", "invalid")]
+    assert scheduler.errors == 2
+    assert "unknown_field" in caplog.text and "field_type" in caplog.text
 
 
 def run_simulated(scheduler: Scheduler, sim: SimTime) -> list[tuple[float, Reading]]:
@@ -111,7 +137,7 @@ class Slow(Probe):
 
     def collect(self) -> list[Reading]:
         self.opts["sim"].advance(2.5)
-        return [Reading("slow", {"result": "ok"})]
+        return [Reading("wifi_coverage", {"result": "ok"})]
 
 
 def test_an_overrun_skips_the_missed_slots() -> None:

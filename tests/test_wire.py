@@ -38,7 +38,8 @@ def body(**changes: Any) -> dict[str, Any]:
 
 
 def raw(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False).encode()
+    # ASCII escapes, so a lone surrogate travels as JSON "\ud800", as a hostile school sends it.
+    return json.dumps(data).encode()
 
 
 def test_round_trip_keeps_every_value() -> None:
@@ -89,22 +90,35 @@ BAD: list[tuple[str, str, bytes]] = [
     ("bad_type", TOPIC, raw(body(ts="2026-01-01T00:00:00Z"))),
     ("bad_type", TOPIC, raw(body(seq=-1))),
     ("bad_type", TOPIC, raw(body(seq=True))),
-    ("bad_type", TOPIC, raw(body(fields={"rx_bps": [1, 2]}))),
-    ("bad_type", TOPIC, raw(body(tags={"iface": 3}))),
-    ("bad_name", TOPIC, raw(body(fields={"Rx Bps": 1.0}))),
-    ("bad_name", TOPIC, raw(body(tags={"if-ace": "eth0"}))),
+    ("field_type", TOPIC, raw(body(fields={"rx_bps": [1, 2]}))),
+    ("field_type", TOPIC, raw(body(fields={"rx_bps": "fast"}))),
+    ("field_type", TOPIC, raw(body(fields={"mtu": 1500.5}))),
+    ("field_type", TOPIC, raw(body(fields={"oper_up": 1}))),
+    ("tag_value", TOPIC, raw(body(tags={"iface": 3}))),
+    ("unknown_field", TOPIC, raw(body(fields={"Rx Bps": 1.0}))),
+    ("unknown_field", TOPIC, raw(body(fields={"rx_bps": 1.0, "\ud800": 1}))),
+    ("unknown_tag", TOPIC, raw(body(tags={"if-ace": "eth0"}))),
     ("reserved_tag", TOPIC, raw(body(tags={"school": "other"}))),
-    ("bad_value", TOPIC, raw(body(tags={"iface": "eth0\n"}))),
-    ("bad_value", TOPIC, raw(body(tags={"iface": ""}))),
-    ("bad_value", TOPIC, raw(body(tags={"iface": "eth0\\"}))),
-    ("bad_value", TOPIC, raw(body(fields={"note": "x" * 300}))),
+    ("tag_value", TOPIC, raw(body(tags={"iface": "eth0\n"}))),
+    ("tag_value", TOPIC, raw(body(tags={"iface": ""}))),
+    ("tag_value", TOPIC, raw(body(tags={"iface": "eth0\\"}))),
+    ("tag_value", TOPIC, raw(body(tags={"iface": "\ud800"}))),
+    ("tag_value", TOPIC, raw(body(tags={"source": "ssh"}))),
+    ("bad_value", TOPIC, raw(body(fields={"error": "x" * 300}))),
+    ("bad_value", TOPIC, raw(body(fields={"error": "a\ud800"}))),
+    ("bad_value", TOPIC, raw(body(fields={"result": "pass"}))),
     ("not_finite", TOPIC, raw(body()).replace(b"150000000.0", b"NaN")),
     ("not_finite", TOPIC, raw(body()).replace(b"150000000.0", b"Infinity")),
     ("out_of_range", TOPIC, raw(body(fields={"rx_bps": -5.0}))),
-    ("out_of_range", TOPIC, raw(body(fields={"signal_dbm": 300}))),
-    ("out_of_range", TOPIC, raw(body(fields={"count": 2**70}))),
-    ("too_many", TOPIC, raw(body(fields={f"f{i}": 1 for i in range(65)}))),
-    ("too_many", TOPIC, raw(body(tags={f"t{i}": "x" for i in range(17)}))),
+    ("out_of_range", TOPIC, raw(body(fields={"contracted_mbps": 2e6}))),
+    ("out_of_range", TOPIC, raw(body(fields={"mtu": 2**70}))),
+    ("unknown_field", TOPIC, raw(body(fields={f"f{i}": 1 for i in range(65)}))),
+    ("unknown_measurement", TOPIC.replace("wan_link", "wan_lnk"),
+     raw(body(measurement="wan_lnk"))),
+    ("collector_owned", TOPIC.replace("wan_link", "compliance"),
+     raw(body(measurement="compliance", fields={"status": "pass"}))),
+    ("collector_owned", TOPIC.replace("wan_link", "agent_status"),
+     raw(body(measurement="agent_status", fields={"online": True}))),
     ("missing_key", TOPIC, raw(body(fields={}))),
     ("ts_future", TOPIC, raw(body(ts=time.time_ns() + 3600 * 10**9))),
     ("ts_past", TOPIC, raw(body(ts=time.time_ns() - 40 * 86400 * 10**9))),
@@ -123,6 +137,38 @@ def test_rejects_with_reason(reason: str, topic: str, payload: bytes) -> None:
     with pytest.raises(WireError) as err:
         VALIDATOR.check(topic, payload, time.time_ns())
     assert err.value.reason == reason
+
+
+# The contract's generic checks, which the agent runs before the schema's.
+GENERIC: list[tuple[str, dict[str, Any]]] = [
+    ("bad_type", {"fields": {"rx_bps": [1, 2]}}),
+    ("bad_type", {"tags": {"iface": 3}}),
+    ("bad_name", {"fields": {"Rx Bps": 1.0}}),
+    ("bad_name", {"tags": {"if-ace": "eth0"}}),
+    ("bad_value", {"tags": {"iface": "eth0\n"}}),
+    ("bad_value", {"tags": {"iface": "\ud800"}}),
+    ("bad_value", {"fields": {"note": "x" * 300}}),
+    ("out_of_range", {"fields": {"signal_dbm": 300}}),
+    ("out_of_range", {"fields": {"count": 2**70}}),
+    ("too_many", {"fields": {f"f{i}": 1 for i in range(65)}}),
+    ("too_many", {"tags": {f"t{i}": "x" for i in range(17)}}),
+]
+
+
+@pytest.mark.parametrize(("reason", "change"), GENERIC,
+                         ids=[f"{i}-{g[0]}" for i, g in enumerate(GENERIC)])
+def test_generic_checks_reject_with_reason(reason: str, change: dict[str, Any]) -> None:
+    with pytest.raises(WireError) as err:
+        decode(TOPIC, raw(body(**change)))
+    assert err.value.reason == reason
+
+
+def test_status_with_an_unprintable_version_is_refused() -> None:
+    payload = raw({"v": 1, "school_id": ID.school_id, "state": "online", "ts": 1,
+                   "agent_version": "1.0\ud800"})
+    with pytest.raises(WireError) as err:
+        VALIDATOR.check(ID.status_topic, payload, time.time_ns())
+    assert err.value.reason == "bad_value"
 
 
 def test_encoder_refuses_nan() -> None:

@@ -11,8 +11,9 @@ Status:  schoolnet/v1/.../{school_id}/status, retained:
          {"v": 1, "school_id": str, "state": "online"|"offline", "ts": int,
           "agent_version": str}
 Receipt: schoolnet/receipts/v1/{province}/{city}/{county}/{school_id}, from the
-         collector once readings are stored (or refused for good):
-         {"v": 1, "ranges": [[first_seq, last_seq], ...]}
+         collector once readings are stored, or refused for good with the reason:
+         {"v": 1, "ranges": [[first_seq, last_seq], ...],
+          "refused": {reason: [[first_seq, last_seq], ...]}}   ("refused": optional)
 """
 
 from __future__ import annotations
@@ -211,6 +212,9 @@ def decode_status_of(identity: Identity, payload: bytes,
     version = body["agent_version"]
     if not isinstance(version, str) or len(version) > 32:
         raise WireError("bad_type", "agent_version must be a short string")
+    if not version.isprintable():
+        # It is stored as a string field: a newline or lone surrogate would break the write.
+        raise WireError("bad_value", "agent_version must be printable")
     return Status(identity, body["state"], _int(body, "ts"), version)
 
 
@@ -224,16 +228,22 @@ def decode_reading(identity: Identity, measurement: str, payload: bytes,
                    max_bytes: int = MAX_PAYLOAD_BYTES) -> Envelope:
     """decode for a topic already parsed by parse_topic (the collector's hot
     path parses each topic once)."""
+    seq, ts_ns, tags, fields = decode_envelope(identity, measurement, payload, max_bytes)
+    return Envelope(identity, seq, Reading(measurement, check_fields(fields), check_tags(tags),
+                                           ts_ns))
+
+
+def decode_envelope(identity: Identity, measurement: str, payload: bytes,
+                    max_bytes: int = MAX_PAYLOAD_BYTES) -> tuple[int, int, Any, Any]:
+    """The envelope's seq and ts, and its tags and fields still unchecked: the
+    caller checks those (generically, or against the measurement schema)."""
     body = _load(payload, max_bytes)
     _keys(body, {"v", "school_id", "measurement", "ts", "seq", "tags", "fields"})
     _school(body, identity)
     if body["measurement"] != measurement:
         raise WireError("measurement_mismatch",
                         f"payload {str(body['measurement'])[:64]!r} != topic {measurement!r}")
-    ts_ns, seq = _int(body, "ts"), _int(body, "seq")
-    tags = check_tags(body["tags"])
-    fields = check_fields(body["fields"])
-    return Envelope(identity, seq, Reading(measurement, fields, tags, ts_ns))
+    return _int(body, "seq"), _int(body, "ts"), body["tags"], body["fields"]
 
 
 def check_tags(tags: Any) -> dict[str, str]:
@@ -299,18 +309,44 @@ def seq_ranges(seqs: list[int]) -> list[list[int]]:
     return ranges
 
 
-def encode_receipt(seqs: list[int]) -> bytes:
-    return json.dumps({"v": SCHEMA_VERSION, "ranges": seq_ranges(seqs)},
-                      separators=(",", ":")).encode()
+def encode_receipt(seqs: list[int], refused: dict[str, list[int]] | None = None) -> bytes:
+    body: dict[str, Any] = {"v": SCHEMA_VERSION, "ranges": seq_ranges(seqs)}
+    if refused:
+        body["refused"] = {reason: seq_ranges(s) for reason, s in refused.items()}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    stored: list[tuple[int, int]]
+    refused: dict[str, list[tuple[int, int]]]  # reason -> ranges refused for good
+
+
+def _ranges(value: Any, what: str) -> list[tuple[int, int]]:
+    if not isinstance(value, list) or not all(
+            isinstance(r, list) and len(r) == 2 and all(
+                isinstance(x, int) and not isinstance(x, bool) for x in r) and r[0] <= r[1]
+            for r in value):
+        raise WireError("bad_type", f"{what} must be a list of [first, last] integer pairs")
+    return [(r[0], r[1]) for r in value]
 
 
 def decode_receipt(payload: bytes) -> list[tuple[int, int]]:
-    """The collector's receipt; the agent trusts only the broker it logged in to."""
+    """The stored ranges of a receipt (what a receipt meant before refusals travelled)."""
+    return decode_receipt_full(payload).stored
+
+
+def decode_receipt_full(payload: bytes) -> Receipt:
+    """The collector's receipt; the agent trusts only the broker it logged in to.
+    A receipt without ``refused`` (older collectors) refuses nothing."""
     body = _load(payload, MAX_PAYLOAD_BYTES)
-    ranges = body.get("ranges")
-    if not isinstance(ranges, list) or not all(
-            isinstance(r, list) and len(r) == 2 and all(
-                isinstance(x, int) and not isinstance(x, bool) for x in r) and r[0] <= r[1]
-            for r in ranges):
-        raise WireError("bad_type", "ranges must be a list of [first, last] integer pairs")
-    return [(r[0], r[1]) for r in ranges]
+    stored = _ranges(body.get("ranges"), "ranges")
+    refused_body = body.get("refused", {})
+    if not isinstance(refused_body, dict):
+        raise WireError("bad_type", "refused must be an object of reason: ranges")
+    refused = {}
+    for reason, ranges in refused_body.items():
+        if not NAME.fullmatch(reason):
+            raise WireError("bad_name", f"refusal reason {reason[:64]!r}")
+        refused[reason] = _ranges(ranges, f"refused {reason}")
+    return Receipt(stored, refused)

@@ -5,23 +5,32 @@ reject is dead-lettered and acked at once (it will never become valid), good
 readings are written together and acked only after the database confirmed
 the write, then a receipt tells each agent which of its readings are safe, so
 it can forget them (a broker crash can lose what it acked but had not yet
-delivered; the agent resends whatever gets no receipt). If the database
-refuses a batch's content, the batch is split in halves until the bad line is
-isolated, so one bad reading never blocks the
-rest. If the database is down, nothing is acked and the same batch is retried
-with backoff; the broker keeps the rest queued.
+delivered; the agent resends whatever gets no receipt). A receipt means
+stored, or refused for good with the reason (schema, registry, time window).
+
+Every field is written with the schema's type, so no school's data can make
+the database refuse another's. Should the database still refuse a batch's
+content, the batch is split in halves to isolate the bad line, at most
+``max_splits`` times per batch so the cost is bounded; what is left is held
+and retried with backoff. A line refused on its own (``db_refused``) is
+dead-lettered and acked but never receipted: the agent resends it later.
+If the database is down, nothing is acked and the same batch is retried with
+backoff; the broker keeps the rest queued.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from agent.contract.measurements import SCHEMA
 from agent.contract.reading import Reading
 from agent.contract.wire import Envelope, Identity, Status, WireError
 from collector.errors import BadData, Unavailable
@@ -35,7 +44,27 @@ log = logging.getLogger(__name__)
 
 Ack = Callable[[list[Message]], None]
 DeadLetter = Callable[[Message, str, str], None]
-Receipt = Callable[[Identity, list[int]], None]
+# Bounds the per-school counters, whatever school ids arrive.
+MAX_SCHOOL_KEYS = 10_000
+OTHER = "(other)"
+
+
+class Receipt(Protocol):
+    def __call__(self, identity: Identity, seqs: list[int],
+                 refused: dict[str, list[int]] | None = None) -> None: ...
+
+
+def safe_text(text: str, limit: int = 500) -> str:
+    """Any string made safe to encode as UTF-8 and to log on one line."""
+    text = text[:limit]
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def school_of(topic: str) -> str:
+    parts = topic.split("/", 6)
+    return safe_text(parts[5], 64) if len(parts) == 7 else "(no school)"
 
 
 @dataclass
@@ -45,13 +74,29 @@ class Stats:
     statuses: int = 0
     batches: int = 0
     write_failures: int = 0
+    splits: int = 0  # halvings of batches the database refused
+    held: int = 0  # times a refused batch's split budget ran out and the rest was held
     rejected: Counter[str] = field(default_factory=Counter)
+    # (school id, reason) -> count; at most MAX_SCHOOL_KEYS schools, then "(other)".
+    by_school: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _schools: set[str] = field(default_factory=set)
+
+    def count(self, school: str, reason: str) -> None:
+        self.rejected[reason] += 1
+        if school not in self._schools:
+            if len(self._schools) >= MAX_SCHOOL_KEYS:
+                school = OTHER
+            else:
+                self._schools.add(school)
+        self.by_school[(school, reason)] += 1
 
     def summary(self) -> str:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.rejected.items())) or "none"
+        worst = ", ".join(f"{s}:{r}={n}" for (s, r), n in self.by_school.most_common(3))
         return (f"received={self.received} stored={self.stored} statuses={self.statuses} "
                 f"rejected={sum(self.rejected.values())} ({reasons}) batches={self.batches} "
-                f"write_failures={self.write_failures}")
+                f"write_failures={self.write_failures} splits={self.splits} held={self.held}"
+                + (f" top_rejected=[{worst}]" if worst else ""))
 
 
 def to_point(item: Envelope | Status, received_ns: int) -> Reading:
@@ -68,11 +113,20 @@ def to_point(item: Envelope | Status, received_ns: int) -> Reading:
                    {**reading.tags, **tags}, reading.ts_ns)
 
 
+def encode_point(item: Envelope | Status, received_ns: int) -> str:
+    """The line to store, each field in its schema type."""
+    kinds = _KINDS.get(item.reading.measurement) if isinstance(item, Envelope) else None
+    return line(to_point(item, received_ns), kinds)
+
+
+_KINDS = {name: spec.kinds() for name, spec in SCHEMA.items()}
+
+
 class Pipeline:
     def __init__(self, validator: Validator, writer: Writer, ack: Ack,
                  dead_letter: DeadLetter, max_points: int = 5000,
                  max_delay: float = 0.2, max_backoff: float = 30.0,
-                 receipt: Receipt | None = None) -> None:
+                 receipt: Receipt | None = None, max_splits: int = 32) -> None:
         self.validator = validator
         self.writer = writer
         self.ack = ack
@@ -81,6 +135,7 @@ class Pipeline:
         self.max_delay = max_delay
         self.max_backoff = max_backoff
         self.receipt = receipt
+        self.max_splits = max_splits
         self.queue: queue.Queue[list[Message]] = queue.Queue()
         self.queued = 0  # messages submitted and not yet taken into a batch
         self._carry: list[Message] = []  # taken from the queue beyond a batch's limit
@@ -94,10 +149,18 @@ class Pipeline:
         self.queue.put(messages)
 
     def _reject(self, message: Message, reason: str, detail: str) -> None:
+        reason, detail = safe_text(reason, 64), safe_text(detail)
         with self._stats_lock:
-            self.stats.rejected[reason] += 1
-        log.debug("rejected %s: %s %s", message.topic[:120], reason, detail)
-        self.dead_letter(message, reason, detail)
+            self.stats.count(school_of(message.topic), reason)
+        log.debug("rejected %s: %s %s", safe_text(message.topic, 120), reason, detail)
+        topic = safe_text(message.topic, 300)
+        # The dead letter carries the topic as text: one the broker let through
+        # but that is not encodable (a lone surrogate) is shown escaped instead.
+        shown = message if topic == message.topic else dataclasses.replace(message, topic=topic)
+        try:
+            self.dead_letter(shown, reason, detail)
+        except Exception:  # a dead-letter hiccup must not stop the storing of readings
+            log.exception("could not dead-letter a %s message", reason)
         self.ack([message])
 
     def process(self, batch: list[Message], stop: threading.Event | None = None) -> None:
@@ -105,75 +168,110 @@ class Pipeline:
         (or ``stop`` is set while the database is down)."""
         good: list[tuple[Message, str]] = []
         readings: dict[int, Envelope] = {}  # id(message) -> its decoded reading
-        done: set[int] = set()  # id() of messages acked so far
+        stored: set[int] = set()  # id() of messages the database confirmed
+        refused: list[tuple[Envelope, str]] = []
         statuses = 0
         for message in batch:
             try:
                 item = self.validator.check(message.topic, message.payload, message.received_ns)
+                text = encode_point(item, message.received_ns)
+            except Refused as err:
+                # A well-formed reading refused for good (schema, registry, a
+                # gateway clock years off): the receipt stops endless resending.
+                self._reject(message, err.reason, err.detail)
+                refused.append((err.envelope, safe_text(err.reason, 64)))
+                continue
             except WireError as err:
                 self._reject(message, err.reason, err.detail)
-                if isinstance(err, Refused):
-                    # A well-formed reading refused for good (e.g. a gateway
-                    # clock years off): the receipt stops endless resending.
-                    readings[id(message)] = err.envelope
-                    done.add(id(message))
+                continue
+            except Exception as err:  # a bug here must cost one message, not the region
+                log.exception("could not process a message on %s", safe_text(message.topic))
+                self._reject(message, "internal", f"{type(err).__name__}: {err}")
                 continue
             if isinstance(item, Envelope):
                 readings[id(message)] = item
             statuses += isinstance(item, Status)
-            good.append((message, line(to_point(item, message.received_ns))))
+            good.append((message, text))
         with self._stats_lock:
             self.stats.received += len(batch)
             self.stats.statuses += statuses
         try:
-            self._store_all(good, done, stop)
+            self._store_all(good, stored, stop)
         finally:
-            self._send_receipts([e for key, e in readings.items() if key in done])
+            self._send_receipts([e for key, e in readings.items() if key in stored], refused)
 
-    def _store_all(self, good: list[tuple[Message, str]], done: set[int],
+    def _store_all(self, good: list[tuple[Message, str]], stored: set[int],
                    stop: threading.Event | None) -> None:
+        """Store every chunk; a chunk the database refuses is halved, at most
+        ``max_splits`` times per pass. Chunks left when the budget is spent (or
+        the database is down) are held and retried with backoff, so each pass
+        makes progress and none costs more than ``max_splits + 1`` writes."""
         backoff = 0.5
-        while pending := [item for item in good if id(item[0]) not in done]:
+        chunks: deque[list[tuple[Message, str]]] = deque([good] if good else [])
+        while chunks:
+            budget = self.max_splits
             try:
-                self._store(pending, done)
+                while chunks:
+                    chunk = chunks.popleft()
+                    try:
+                        self._write(chunk, stored)
+                    except (BadData, UnicodeEncodeError) as err:
+                        if len(chunk) == 1:
+                            # Not receipted: the agent resends it, and it is
+                            # stored once whatever the database disliked is fixed.
+                            self._reject(chunk[0][0], "db_refused", str(err))
+                        elif budget > 0:
+                            budget -= 1
+                            with self._stats_lock:
+                                self.stats.splits += 1
+                            half = len(chunk) // 2
+                            chunks.extendleft((chunk[half:], chunk[:half]))
+                        else:
+                            chunks.appendleft(chunk)
+                            with self._stats_lock:
+                                self.stats.held += 1
+                            log.warning("database refused content; split budget spent, "
+                                        "holding %d readings, retry in %.1f s",
+                                        sum(map(len, chunks)), backoff)
+                            break
             except Unavailable as err:
+                chunks.appendleft(chunk)
                 with self._stats_lock:
                     self.stats.write_failures += 1
                 log.warning("database unavailable (%s); holding %d readings, retry in %.1f s",
-                            err, len(pending), backoff)
-                if stop is not None and stop.wait(backoff):
-                    return  # unacked: the broker redelivers them to the next run
-                if stop is None:
-                    time.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
-
-    def _send_receipts(self, stored: list[Envelope]) -> None:
-        if self.receipt is None or not stored:
-            return
-        by_school: dict[Identity, list[int]] = {}
-        for envelope in stored:
-            by_school.setdefault(envelope.identity, []).append(envelope.seq)
-        for identity, seqs in by_school.items():
-            self.receipt(identity, seqs)
-
-    def _store(self, items: list[tuple[Message, str]], done: set[int]) -> None:
-        """Write items and ack them; on refused content, halve until the bad line is alone."""
-        try:
-            self.writer.write([text for _, text in items])
-        except BadData as err:
-            if len(items) == 1:
-                self._reject(items[0][0], "db_refused", str(err))
-                done.add(id(items[0][0]))
+                            err, sum(map(len, chunks)), backoff)
+            if not chunks:
                 return
-            half = len(items) // 2
-            self._store(items[:half], done)
-            self._store(items[half:], done)
+            if stop is not None and stop.wait(backoff):
+                return  # unacked: the broker redelivers them to the next run
+            if stop is None:
+                time.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+
+    def _send_receipts(self, stored: list[Envelope], refused: list[tuple[Envelope, str]]
+                       ) -> None:
+        if self.receipt is None or not (stored or refused):
             return
+        by_school: dict[Identity, tuple[list[int], dict[str, list[int]]]] = {}
+        for envelope in stored:
+            by_school.setdefault(envelope.identity, ([], {}))[0].append(envelope.seq)
+        for envelope, reason in refused:
+            by_school.setdefault(envelope.identity, ([], {}))[1].setdefault(
+                reason, []).append(envelope.seq)
+        for identity, (seqs, why) in by_school.items():
+            if why:
+                self.receipt(identity, seqs, why)
+            else:
+                self.receipt(identity, seqs)
+
+    def _write(self, items: list[tuple[Message, str]], stored: set[int]) -> None:
+        """Write items and ack them; raises BadData or Unavailable as the writer does."""
+        self.writer.write([text for _, text in items])
+        stored.update(id(message) for message, _ in items)
         with self._stats_lock:
             self.stats.batches += 1
             self.stats.stored += len(items)
         self.ack([message for message, _ in items])
-        done.update(id(message) for message, _ in items)
 
     def next_batch(self, stop: threading.Event, limit: int) -> list[Message]:
         """Block for the first messages, then gather more for up to ``max_delay``."""

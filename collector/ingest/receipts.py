@@ -3,7 +3,9 @@
 A receipt per school per stored batch cost the collector a sixth of its time
 when thousands of schools drained a backlog at once; gathering them for a
 second or two sends one per school per interval instead, well inside the
-agents' receipt timeout.
+agents' receipt timeout. A receipt carries what was stored and, by reason,
+what was refused for good; a reading the database refused is in neither, so
+its agent resends it.
 """
 
 from __future__ import annotations
@@ -19,17 +21,24 @@ class Receipts:
         self.publish = publish
         self.interval = interval
         self._pending: dict[Identity, list[int]] = {}
+        self._refused: dict[Identity, dict[str, list[int]]] = {}
         self._lock = threading.Lock()
 
-    def add(self, identity: Identity, seqs: list[int]) -> None:
+    def add(self, identity: Identity, seqs: list[int],
+            refused: dict[str, list[int]] | None = None) -> None:
         with self._lock:
             self._pending.setdefault(identity, []).extend(seqs)
+            if refused:
+                mine = self._refused.setdefault(identity, {})
+                for reason, refused_seqs in refused.items():
+                    mine.setdefault(reason, []).extend(refused_seqs)
 
     def flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
+            refused, self._refused = self._refused, {}
         for identity, seqs in pending.items():
-            self.publish(identity.receipt_topic, encode_receipt(seqs))
+            self.publish(identity.receipt_topic, encode_receipt(seqs, refused.get(identity)))
 
     def run(self, stop: threading.Event) -> None:
         while not stop.wait(self.interval):

@@ -1,20 +1,31 @@
 """The collector's checks on untrusted messages: the wire contract plus policy.
 
-The wire module checks shape and types; here the collector adds what only it
-can judge: the time window around its own clock.
+The wire module checks the envelope; here the collector adds what only it can
+judge: the measurement schema (so no school can store a field of another
+type, a measurement the collector owns, or anything undeclared), the school
+registry and the time window around its own clock.
+
+A message too broken to name its sequence number is a plain ``WireError``: it
+is dead-lettered and the agent never hears of it. A well-formed reading that
+breaks the contract for good (schema, registry, time window) is ``Refused``:
+dead-lettered *and* receipted as refused with its reason, so the agent stops
+resending what will never be accepted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agent.contract.measurements import COLLECTOR_MEASUREMENTS, SCHEMA
+from agent.contract.reading import Reading
+from agent.contract.schema import check
 from agent.contract.wire import (
     STATUS,
     Envelope,
     Identity,
     Status,
     WireError,
-    decode_reading,
+    decode_envelope,
     decode_status_of,
     parse_topic,
 )
@@ -23,7 +34,7 @@ from collector.judge.registry import Registry
 
 
 class Refused(WireError):
-    """A well-formed reading from a known school that policy refuses (its time)."""
+    """A well-formed reading that breaks the contract for good (schema, registry, time)."""
 
     def __init__(self, reason: str, detail: str, envelope: Envelope) -> None:
         super().__init__(reason, detail)
@@ -42,24 +53,36 @@ class Validator:
         return cls(cfg.max_payload_bytes, int(cfg.max_future_seconds * 1e9),
                    int(cfg.max_age_days * 86400e9), registry)
 
-    def _registered(self, identity: Identity) -> None:
+    def _registered(self, identity: Identity) -> WireError | None:
         if self.registry is None:
-            return
+            return None
         school = self.registry.get(identity.school_id)
         if school is None:
-            raise WireError("unknown_school", f"{identity.school_id} is not in the registry")
+            return WireError("unknown_school", f"{identity.school_id} is not in the registry")
         if school.identity != identity:
-            raise WireError("region_mismatch", f"topic says {identity.prefix}, registry says "
-                            f"{school.identity.prefix}")
+            return WireError("region_mismatch", f"topic says {identity.prefix}, registry says "
+                             f"{school.identity.prefix}")
+        return None
 
     def check(self, topic: str, payload: bytes, now_ns: int) -> Envelope | Status:
-        """Return the decoded message or raise WireError with a reason code."""
+        """Return the decoded message or raise WireError (Refused) with a reason code."""
         identity, measurement = parse_topic(topic)
-        self._registered(identity)
+        unregistered = self._registered(identity)
         if measurement == STATUS:
+            if unregistered is not None:
+                raise unregistered
             return decode_status_of(identity, payload, self.max_payload_bytes)
-        envelope = decode_reading(identity, measurement, payload, self.max_payload_bytes)
-        ts = envelope.reading.ts_ns
+        seq, ts, tags, fields = decode_envelope(identity, measurement, payload,
+                                                self.max_payload_bytes)
+        if unregistered is not None:
+            raise Refused(unregistered.reason, unregistered.detail,
+                          Envelope(identity, seq, Reading(measurement, {}, {}, ts)))
+        try:
+            check(SCHEMA, COLLECTOR_MEASUREMENTS, measurement, tags, fields)
+        except WireError as err:
+            raise Refused(err.reason, err.detail,
+                          Envelope(identity, seq, Reading(measurement, {}, {}, ts))) from None
+        envelope = Envelope(identity, seq, Reading(measurement, fields, tags, ts))
         if ts > now_ns + self.max_future_ns:
             raise Refused("ts_future", f"{(ts - now_ns) / 1e9:.0f} s ahead of the collector",
                           envelope)
