@@ -2,7 +2,7 @@
 
     python -m tests.fault_agent HOST PORT STATE_DIR SCHOOL COUNT RATE
 
-Publishes readings n = 1..COUNT (measurement ``fault_test``) at RATE per
+Publishes readings n = 1..COUNT (measurement ``agent``, field ``published`` = n) at RATE per
 second through agent.spool + agent.publisher, then waits until the broker
 acknowledged all of them, and exits 0 (1 if it gave up after 120 s).
 """
@@ -34,7 +34,7 @@ def main() -> int:
     interval = 1 / float(rate)
     next_at = time.monotonic()
     for n in range(1, int(count) + 1):
-        publisher.submit(Reading("fault_test", {"n": n, "result": "ok"}, {}, base + n * 1000))
+        publisher.submit(Reading("agent", {"published": n, "result": "ok"}, {}, base + n * 1000))
         next_at += interval
         time.sleep(max(0.0, next_at - time.monotonic()))
     print("submitted", flush=True)

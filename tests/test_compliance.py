@@ -170,7 +170,7 @@ state_file = "{tmp_path / 'alerts.json'}"
         county.alive("b-fail", ago_ns=2 * HOUR)  # reported, then went quiet
         county.tests("c-inconclusive", [300, 310], result="inconclusive")
         county.alive("c-inconclusive")
-        county.send("c-inconclusive", "agent_x", {"result": "ok"})  # any measurement name
+        county.send("c-inconclusive", "agent_x", {"result": "ok"})  # not in the schema
         county.send("e-slow-port", "wan_link", {"link_speed_mbps": 100, "result": "ok"},
                     {"iface": "eth0"})
         county.tests("e-slow-port", [950])
@@ -189,7 +189,7 @@ state_file = "{tmp_path / 'alerts.json'}"
         wait_for(lambda: collector.pipeline.stats.received >= county.seq + 2, 20, "readings")
         rejected = dict(collector.pipeline.stats.rejected)
         county.close()
-    assert rejected == {"unknown_school": 1, "region_mismatch": 1}
+    assert rejected == {"unknown_school": 1, "region_mismatch": 1, "unknown_measurement": 1}
 
     out = evaluate(config)
     v = verdicts(influxd, database)

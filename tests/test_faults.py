@@ -90,7 +90,7 @@ def agent(host: str, port: int, tmp: Path, school: str,
 
 def check(db: Influxd, school: str) -> dict[str, int]:
     def stored() -> list[float]:
-        rows = db.rows(f"SELECT n FROM fault_test WHERE school = '{school}'", "faults")
+        rows = db.rows(f"SELECT published AS n FROM agent WHERE school = '{school}'", "faults")
         return [r["n"] for r in rows]
 
     # Wait for the collector to catch up, then judge.

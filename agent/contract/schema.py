@@ -106,9 +106,6 @@ class Measurement:
     max_series: int
     doc: str = ""
 
-    def kinds(self) -> dict[str, type]:
-        return {key: spec.kind for key, spec in self.fields.items()}
-
 
 def one_of(*values: str) -> frozenset[str]:
     return frozenset(values)
@@ -146,9 +143,3 @@ def check(schema: Mapping[str, Measurement], owned: frozenset[str], measurement:
 def check_reading(schema: Mapping[str, Measurement], owned: frozenset[str],
                   reading: Reading) -> None:
     check(schema, owned, reading.measurement, reading.tags, reading.fields)
-
-
-def typed(fields: Mapping[str, FieldValue], kinds: Mapping[str, type]) -> dict[str, FieldValue]:
-    """Fields coerced to their declared kinds (JSON's 1000 for a float field)."""
-    return {k: float(v) if kinds.get(k) is float and type(v) is int else v
-            for k, v in fields.items()}

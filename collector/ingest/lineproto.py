@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from agent.contract.reading import FieldValue, Reading
 
 # str.translate: one pass per string, on the collector's hottest path. In
@@ -34,27 +32,15 @@ def _value(value: FieldValue) -> str:
     return '"' + str(value).translate(_STRING) + '"'
 
 
-def _typed(value: FieldValue, kind: type | None) -> str:
-    # The schema's type, not the JSON's: an integer in a float field is a
-    # float, an int field is written with the ``i`` suffix, so InfluxDB never
-    # sees one field in two types whatever order schools send them in.
-    if kind is int and type(value) is int:
-        return f"{value}i"
-    return _value(value)
-
-
-def line(reading: Reading, kinds: Mapping[str, type] | None = None) -> str:
+def line(reading: Reading) -> str:
     """One line: measurement,tags fields timestamp(ns). Tags are sorted, as InfluxDB prefers.
 
-    ``kinds`` (field -> declared type, from the measurement schema) decides
-    how each field is stored; without it every number is stored as a float.
+    The schema's int/float distinction is for checking what a school sends;
+    storage keeps every number a float, as deployed databases already hold
+    them, so a field's stored type never changes with the schema.
     """
     name = reading.measurement
     head = name if name.isidentifier() else name.translate(_NAME)
     tags = "".join([f",{_key(k)}={_key(v)}" for k, v in sorted(reading.tags.items())])
-    if kinds is None:
-        fields = ",".join([f"{_key(k)}={_value(v)}" for k, v in reading.fields.items()])
-    else:
-        fields = ",".join([f"{_key(k)}={_typed(v, kinds.get(k))}"
-                           for k, v in reading.fields.items()])
+    fields = ",".join([f"{_key(k)}={_value(v)}" for k, v in reading.fields.items()])
     return f"{head}{tags} {fields} {reading.ts_ns}"

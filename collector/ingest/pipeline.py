@@ -30,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent.contract.measurements import SCHEMA
 from agent.contract.reading import Reading
 from agent.contract.wire import Envelope, Identity, Status, WireError
 from collector.errors import BadData, Unavailable
@@ -114,12 +113,8 @@ def to_point(item: Envelope | Status, received_ns: int) -> Reading:
 
 
 def encode_point(item: Envelope | Status, received_ns: int) -> str:
-    """The line to store, each field in its schema type."""
-    kinds = _KINDS.get(item.reading.measurement) if isinstance(item, Envelope) else None
-    return line(to_point(item, received_ns), kinds)
-
-
-_KINDS = {name: spec.kinds() for name, spec in SCHEMA.items()}
+    """The line to store."""
+    return line(to_point(item, received_ns))
 
 
 class Pipeline:

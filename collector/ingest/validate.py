@@ -5,9 +5,10 @@ judge: the measurement schema (so no school can store a field of another
 type, a measurement the collector owns, or anything undeclared), the school
 registry and the time window around its own clock.
 
-A message too broken to name its sequence number is a plain ``WireError``: it
-is dead-lettered and the agent never hears of it. A well-formed reading that
-breaks the contract for good (schema, registry, time window) is ``Refused``:
+A message too broken to name its sequence number, or from a school the
+registry does not (yet) list as it names itself, is a plain ``WireError``: it
+is dead-lettered and the agent keeps it. A well-formed reading that breaks the
+contract for good (schema, time window) is ``Refused``:
 dead-lettered *and* receipted as refused with its reason, so the agent stops
 resending what will never be accepted.
 """
@@ -34,7 +35,7 @@ from collector.judge.registry import Registry
 
 
 class Refused(WireError):
-    """A well-formed reading that breaks the contract for good (schema, registry, time)."""
+    """A well-formed reading that breaks the contract for good (schema, time window)."""
 
     def __init__(self, reason: str, detail: str, envelope: Envelope) -> None:
         super().__init__(reason, detail)
@@ -75,8 +76,9 @@ class Validator:
         seq, ts, tags, fields = decode_envelope(identity, measurement, payload,
                                                 self.max_payload_bytes)
         if unregistered is not None:
-            raise Refused(unregistered.reason, unregistered.detail,
-                          Envelope(identity, seq, Reading(measurement, {}, {}, ts)))
+            # Not receipted: the school keeps the reading and resends it, so a
+            # registry fixed later loses nothing of what was measured meanwhile.
+            raise unregistered
         try:
             check(SCHEMA, COLLECTOR_MEASUREMENTS, measurement, tags, fields)
         except WireError as err:
