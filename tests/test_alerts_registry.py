@@ -21,6 +21,29 @@ REPO = Path(__file__).resolve().parents[1]
 ROW = "{sid},学校,37,山东省,3701,济南市,370102,历下区,primary,10,1000\n"
 
 
+def judge_config(tmp: Path, influxd: Influxd, database: str, schools: list[str],
+                 extra: str = "") -> Path:
+    """A collector config for evaluate: these schools registered, the shipped targets."""
+    registry = tmp / "schools.csv"
+    registry.write_text(",".join(COLUMNS) + "\n" + "".join(ROW.format(sid=s) for s in schools),
+                        encoding="utf-8")
+    config = tmp / "collector.toml"
+    config.write_text(f"""
+[mqtt]
+host = "127.0.0.1"
+[storage]
+kind = "influxdb1"
+url = "{influxd.url}"
+database = "{database}"
+[registry]
+file = "{registry}"
+[targets]
+file = "{REPO / 'configs/targets.toml'}"
+{extra}
+""", encoding="utf-8")
+    return config
+
+
 def test_registry_reloads_and_keeps_the_last_good_file(tmp_path: Path) -> None:
     path = tmp_path / "schools.csv"
     path.write_text(",".join(COLUMNS) + "\n" + ROW.format(sid="s1"), encoding="utf-8")
@@ -62,21 +85,7 @@ def test_rate_limit_folds_the_rest_into_one_digest(tmp_path: Path) -> None:
 @pytest.mark.integration
 def test_dry_run_prints_and_writes_nothing(tmp_path: Path, influxd: Influxd,
                                            database: str) -> None:
-    registry = tmp_path / "schools.csv"
-    registry.write_text(",".join(COLUMNS) + "\n" + ROW.format(sid="s1"), encoding="utf-8")
-    config = tmp_path / "collector.toml"
-    config.write_text(f"""
-[mqtt]
-host = "127.0.0.1"
-[storage]
-kind = "influxdb1"
-url = "{influxd.url}"
-database = "{database}"
-[registry]
-file = "{registry}"
-[targets]
-file = "{REPO / 'configs/targets.toml'}"
-""", encoding="utf-8")
+    config = judge_config(tmp_path, influxd, database, ["s1"])
     out = subprocess.run([sys.executable, "-m", "collector.cli", "evaluate", "-c", str(config),
                           "--dry-run"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -174,24 +183,8 @@ def test_hostile_probe_names_do_not_hold_back_an_honest_alert(tmp_path: Path, in
     from collector.ingest.writer import make_writer
     from collector.judge.evaluate import Evaluator
 
-    registry = tmp_path / "schools.csv"
-    registry.write_text(",".join(COLUMNS) + "\n" + ROW.format(sid="a") + ROW.format(sid="c"),
-                        encoding="utf-8")
-    path = tmp_path / "collector.toml"
-    path.write_text(f"""
-[mqtt]
-host = "127.0.0.1"
-[storage]
-kind = "influxdb1"
-url = "{influxd.url}"
-database = "{database}"
-[registry]
-file = "{registry}"
-[targets]
-file = "{REPO / 'configs/targets.toml'}"
-[alerts]
-state_file = "{tmp_path / 'alerts.json'}"
-""", encoding="utf-8")
+    path = judge_config(tmp_path, influxd, database, ["a", "c"],
+                        f'[alerts]\nstate_file = "{tmp_path / "alerts.json"}"')
     cfg = config.load(path)
     writer = make_writer(cfg.storage)
     now = time.time_ns()

@@ -27,6 +27,7 @@ from collector.judge.registry import COLUMNS
 from collector.service import EXIT_CRASH
 from tests.services import Influxd, Mosquitto, wait_for
 from tests.support import collector_toml, influx1_storage, publisher_client
+from tests.test_deploy_sdnotify import receive
 
 pytestmark = pytest.mark.integration
 
@@ -148,14 +149,7 @@ def test_watchdog_is_fed_only_while_the_pipeline_makes_progress(run: Run,
     sock.settimeout(0.1)
 
     def heard(seconds: float) -> list[str]:
-        got: list[str] = []
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                got.append(sock.recv(4096).decode())
-            except TimeoutError:
-                continue
-        return got
+        return receive(sock, seconds)
 
     env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
            "WATCHDOG_USEC": "1000000"}  # WatchdogSec=1: a ping every 0.5 s while healthy
