@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,14 @@ from collector.cli import main
 from collector.grafana import DATASOURCE_UID, alerting, dashboards, demo
 from collector.grafana.commands import load_demo
 from tests.deploy_support import REPO
+from tests.grafana_emulation import Range, alert_query, panel_query
 from tests.services import Influxd
 
 ALL = {"province": ".*", "city": ".*", "county": ".*", "level": "province"}
 SCHOOLS = demo.schools()
+# Every variable of every dashboard, by name (the same definitions on each board).
+VARIABLES = list({v["name"]: v for b in dashboards.all_dashboards()
+                  for v in b["templating"]["list"]}.values())
 REPORTING = next(s for s in SCHOOLS if not s.silent and min(s.classroom_speeds) < 100)
 
 
@@ -39,19 +43,27 @@ def db(influxd: Influxd) -> Iterator[str]:
 
 
 def substitute(query: str, variables: dict[str, str], window: str = "7d",
-               interval: str = "1h") -> str:
-    """What Grafana does before sending a query (regex-formatted variables)."""
-    query = query.replace("$timeFilter", f"time > now() - {window}")
-    query = query.replace("$__interval", interval)
-    for name in sorted(variables, key=len, reverse=True):
-        query = query.replace("${" + name + "}", variables[name])
-        query = query.replace("$" + name, variables[name])
+               interval: str = "") -> str:
+    """What Grafana does before sending a query (tests/grafana_emulation.py).
+
+    Region values are given as the regex they stand for: ".*" is "All",
+    "(a|b)" a multi-value choice.
+    """
+    chosen: dict[str, Sequence[str] | str] = {}
+    for name, value in variables.items():
+        if name in ("level", "school"):
+            chosen[name] = value
+        elif value == ".*":
+            chosen[name] = "All"
+        else:
+            chosen[name] = value.strip("()").split("|")
+    query = panel_query(query, Range.relative(f"now-{window}"), VARIABLES, chosen, interval)
     assert not re.search(r"\$[A-Za-z_{]", query), query  # a variable left over
     return query
 
 
 def run(influxd: Influxd, db: str, query: str, variables: dict[str, str],
-        interval: str = "1h") -> list[dict[str, Any]]:
+        interval: str = "") -> list[dict[str, Any]]:
     return influxd.query(substitute(query, variables, interval=interval), db, method="POST")
 
 
@@ -74,7 +86,7 @@ def test_every_panel_query_returns_series(influxd: Influxd, db: str,
     variables = {**ALL, "school": REPORTING.sid}
     for p in board["panels"]:
         for target in p["targets"]:
-            series = run(influxd, db, target["query"], variables, p.get("interval") or "1h")
+            series = run(influxd, db, target["query"], variables, p.get("interval", ""))
             assert series and values(series), (board["uid"], p["title"], target["refId"])
 
 
@@ -152,9 +164,7 @@ def test_classroom_and_ipv6_figures(influxd: Influxd, db: str) -> None:
 def test_alert_queries_find_exactly_the_schools_in_trouble(influxd: Influxd, db: str) -> None:
     found: dict[str, set[tuple[str, ...]]] = {}
     for rule in alerting.rules():
-        query = rule["data"][0]["model"]["query"]
-        window = f"{rule['data'][0]['relativeTimeRange']['from']}s"
-        series = influxd.query(substitute(query, {}, window), db, method="POST")
+        series = influxd.query(alert_query(rule), db, method="POST")
         assert all(s["tags"]["province"] and s["tags"]["county"] for s in series)
         found[rule["uid"]] = {tuple(v for k, v in sorted(s["tags"].items())
                                     if k in ("school", "target")) for s in series}

@@ -4,12 +4,23 @@ Each rule's query returns one series per school (and target) that is in
 trouble, labelled with its region tags; the series of a school that recovers
 disappears and Grafana sends the "resolved" notification. Missing series are
 therefore normal (``noDataState: OK``).
+
+No query uses ``$timeFilter``: each reads the newest state as of now, with a
+lookback that does not depend on the rule's ``relativeTimeRange``. An agent's
+status is written only when it changes, so the offline rule reads the newest
+status however old it is: an agent offline for 30 days still fires.
 """
 
 from __future__ import annotations
 
 from collector.grafana import DATASOURCE_UID
-from collector.grafana.influxql import REGION_TAGS, q
+from collector.grafana.influxql import (
+    ALERT_END,
+    REGION_TAGS,
+    VERDICT_LOOKBACK,
+    as_of,
+    q,
+)
 from collector.grafana.panels import Json
 
 FOLDER = "schoolnet-audit"
@@ -17,15 +28,21 @@ EXPR = {"type": "__expr__", "uid": "__expr__"}  # Grafana's server-side expressi
 GROUP_TAGS = ", ".join(q(t) for t in ("school", *REGION_TAGS))
 
 
-def latest_is(measurement: str, field: str, value: str, extra_group: str = "",
+VERDICTS = as_of(ALERT_END, VERDICT_LOOKBACK)
+EVER = as_of(ALERT_END)
+# Grafana requires a range per query; none of these queries reads it.
+WINDOW_SECONDS = 25 * 3600
+
+
+def latest_is(measurement: str, field: str, value: str, window: str, extra_group: str = "",
               condition: str = "") -> str:
     """One series per school whose latest ``field`` equals ``value`` (its value: 1)."""
     group = GROUP_TAGS + (f", {q(extra_group)}" if extra_group else "")
     cond = f" AND {condition}" if condition else ""
     inner = (f"SELECT last({q(field)}) AS {q('s')} FROM {q(measurement)} "
-             f"WHERE $timeFilter{cond} GROUP BY {group}")
+             f"WHERE {window}{cond} GROUP BY {group}")
     return (f"SELECT count({q('s')}) AS {q('n')} FROM ({inner}) "
-            f"WHERE $timeFilter AND {q('s')} = '{value}' GROUP BY {group}")
+            f"WHERE {q('s')} = '{value}' GROUP BY {group}")
 
 
 def rule(uid: str, title: str, query: str, window_seconds: int, pending: str,
@@ -55,18 +72,20 @@ def rule(uid: str, title: str, query: str, window_seconds: int, pending: str,
 def rules() -> list[Json]:
     return [
         rule("schoolnet-below-target", "School below target",
-             latest_is("compliance", "status", "fail", "target", f"{q('target')} != 'all'"),
-             2 * 86400, "6h",
+             latest_is("compliance", "status", "fail", VERDICTS, "target",
+                       f"{q('target')} != 'all'"),
+             WINDOW_SECONDS, "6h",
              "School {{ $labels.school }} ({{ $labels.province }}/{{ $labels.city }}/"
              "{{ $labels.county }}) is below the {{ $labels.target }} target",
              "warning"),
         rule("schoolnet-school-silent", "School silent (no readings judged)",
-             latest_is("compliance", "status", "no_data", condition=f"{q('target')} = 'all'"),
-             2 * 86400, "2h",
+             latest_is("compliance", "status", "no_data", VERDICTS,
+                       condition=f"{q('target')} = 'all'"),
+             WINDOW_SECONDS, "2h",
              "No readings from school {{ $labels.school }} ({{ $labels.county }}) to judge",
              "warning"),
         rule("schoolnet-agent-offline", "Agent offline (last will)",
-             latest_is("agent_status", "state", "offline"), 7 * 86400, "1h",
+             latest_is("agent_status", "state", "offline", EVER), WINDOW_SECONDS, "1h",
              "The agent of school {{ $labels.school }} ({{ $labels.county }}) is offline",
              "info"),
     ]

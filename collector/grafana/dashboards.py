@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collector.grafana.influxql import (
+    ALL_TIME,
+    READING_LOOKBACK,
     TARGETS,
     WHOLE_RANGE,
+    as_of,
+    count_where,
     last_fields,
     q,
     region_filter,
     series,
     share_query,
     status_table_query,
+    verdict_window,
     where,
 )
 from collector.grafana.panels import (
@@ -30,11 +35,12 @@ LEVEL = q("$level")
 MBPS = 1_000_000
 
 
-def count_where(inner: str, field: str, condition: str, alias: str, group: str = "") -> str:
-    """Count the rows of a per-entity subquery that meet a condition (0 when none do)."""
-    by = f"{WHOLE_RANGE}, {group}" if group else WHOLE_RANGE
-    return (f"SELECT count({q(field)}) AS {q(alias)} FROM ({inner}) "
-            f"WHERE $timeFilter AND {condition} GROUP BY {by} fill(0)")
+# Time series that carry thresholds keep one colour per series and draw the
+# threshold as a line; the default colour mode for thresholds would paint
+# every series in the threshold's colour.
+PALETTE = {"mode": "palette-classic"}
+HIDE_TIME = [{"id": "organize", "options": {"excludeByName": {"Time": True}}}]
+LATEST = as_of(lookback=READING_LOOKBACK)
 
 
 def overview() -> Json:
@@ -75,7 +81,8 @@ def overview() -> Json:
 def school() -> Json:
     exit_target = f"{q('target')} = 'exit_bandwidth'"
     status = Panel("table", "Compliance of $school", [last_fields(
-        "compliance", ["status", "value", "threshold", "readings"], ["target"])],
+        "compliance", ["status", "value", "threshold", "readings"], ["target"],
+        window=verdict_window())],
         width=24, height=7, table=True)
     bandwidth = Panel(
         "timeseries", "Exit bandwidth against the 1000 Mbps target", [
@@ -87,7 +94,7 @@ def school() -> Json:
              ""),
         ],
         width=24, height=10, unit="bps", steps=thresholds((None, "red"), (1e9, "green")),
-        custom={"thresholdsStyle": {"mode": "line"}, "spanNulls": True},
+        custom={"thresholdsStyle": {"mode": "line"}, "spanNulls": True}, color=PALETTE,
         description="Measured throughput tests, passive WAN counters and the contract; "
                     "the red/green line is the 1000 Mbps target.")
     judged = Panel("timeseries", "Exit bandwidth as judged (value vs threshold)", [
@@ -105,11 +112,11 @@ def school() -> Json:
 
 def classrooms() -> Json:
     inner = (f"SELECT last({q('link_speed_mbps')}) AS {q('v')} FROM {q('classroom_link')}"
-             f"{where(region_filter(school=True))} GROUP BY "
+             f"{where(region_filter(school=True), window=LATEST)} GROUP BY "
              f"{q('classroom')}, {q('switch')}, {q('port')}")
     share = (f"SELECT count({q('p')}) / count({q('v')}) AS {q('share')} FROM "
              f"(SELECT {q('v')} AS {q('p')} FROM ({inner}) WHERE {q('v')} >= 100), ({inner}) "
-             f"WHERE $timeFilter GROUP BY {WHOLE_RANGE} fill(0)")
+             f"GROUP BY {WHOLE_RANGE} fill(0)")
     panels = [
         Panel("stat", "Classrooms at ≥ 100 Mbps", [share], width=6, height=6,
               unit="percentunit", steps=SHARE_STEPS, minmax=(0, 1)),
@@ -135,12 +142,12 @@ def classrooms() -> Json:
 
 def wifi() -> Json:
     uncovered = (f"SELECT last({q('covered')}) AS {q('c')} FROM {q('wifi_area')}"
-                 f"{where(region_filter(), q('required') + ' = true')} "
+                 f"{where(region_filter(), q('required') + ' = true', window=LATEST)} "
                  f"GROUP BY {q('school')}, {q('area')}")
     panels = [
         Panel("table", "Required areas without coverage, by school",
               [count_where(uncovered, "c", f"{q('c')} = false", "uncovered", q("school"))],
-              width=8, height=10, table=True,
+              width=8, height=10, table=True, transformations=HIDE_TIME,
               description="Across the chosen region (the school choice is ignored here)."),
         Panel("table", "Areas of $school (latest)", [last_fields(
             "wifi_area", ["covered", "required", "aps_online", "aps_total", "clients",
@@ -153,7 +160,7 @@ def wifi() -> Json:
             "wifi_area", [(f"mean({q('best_signal_dbm')})", "signal")], ["area"]),
             "$tag_area")],
             width=12, height=8, unit="dBm", steps=thresholds((None, "red"), (-67, "green")),
-            custom={"thresholdsStyle": {"mode": "line"}}),
+            custom={"thresholdsStyle": {"mode": "line"}}, color=PALETTE),
     ]
     return dashboard("schoolnet-wifi", "schoolnet · Wi-Fi areas 无线校园",
                      "Coverage of teaching, office and activity areas.",
@@ -162,7 +169,7 @@ def wifi() -> Json:
 
 def ipv6() -> Json:
     levels = (f"SELECT last({q('level')}) AS {q('l')} FROM {q('ipv6')}"
-              f"{where(region_filter())} GROUP BY {q('school')}")
+              f"{where(region_filter(), window=LATEST)} GROUP BY {q('school')}")
     names = ("0 none", "1 WAN address", "2 IPv6 internet", "3 LAN clients", "4 services")
     panels = [
         Panel("bargauge", "Schools by IPv6 level",
@@ -183,8 +190,9 @@ def ipv6() -> Json:
 
 
 def agents() -> Json:
+    # Status is written only on a change: read the newest one, however old.
     states = (f"SELECT last({q('state')}) AS {q('s')} FROM {q('agent_status')}"
-              f"{where(region_filter())} GROUP BY {q('school')}")
+              f"{where(region_filter(), window=ALL_TIME)} GROUP BY {q('school')}")
     not_ok = q("result") + " != 'ok'"
     failed_runs = (f"SELECT count({q('duration_seconds')}) AS {q('failed')} "
                    f"FROM {q('probe_run')}{where(region_filter(), not_ok)} "
@@ -194,11 +202,12 @@ def agents() -> Json:
                                                          "offline")],
               width=6, height=6, steps=thresholds((None, "green"), (1, "red"))),
         Panel("table", "Agent status per school (time = last change)", [last_fields(
-            "agent_status", ["state", "agent_version"], ["school"], school=False)],
+            "agent_status", ["state", "agent_version"], ["school"], school=False,
+            window=ALL_TIME)],
             width=9, height=12, table=True),
         Panel("table", "Last heartbeat per school (time = last seen)", [last_fields(
             "agent", ["uptime_seconds", "spool_depth", "probe_errors", "version"], ["school"],
-            school=False)], width=9, height=12, table=True),
+            school=False, window=ALL_TIME)], width=9, height=12, table=True),
         Panel("timeseries", "Spool depth (unsent readings)", [(series(
             "agent", [(f"max({q('spool_depth')})", "spool")], ["school"], school=False),
             "$tag_school")], width=12, height=8),

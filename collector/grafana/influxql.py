@@ -1,9 +1,17 @@
 """InfluxQL for the dashboards and alerts, with Grafana's template variables.
 
-Grafana replaces ``$timeFilter``, ``$__interval`` and ``$name`` variables
-before the query reaches InfluxDB; multi-value variables become regex
-alternations, so every region filter is a ``=~ /^$var$/`` match and "All" is
-the regex ``.*``.
+Grafana replaces ``$timeFilter``, ``$__interval``, ``${__to}`` and ``$name``
+variables before the query reaches InfluxDB; multi-value variables become
+regex alternations, so every region filter is a ``=~ /^$var$/`` match and
+"All" is the regex ``.*``.
+
+Two kinds of panel. A *state* panel ("agents offline now", "share of schools
+meeting a target") shows the newest value of each school as of the end of the
+chosen range, whatever its start: agent_status is written only when an agent
+connects or its last will arrives, so a ``$timeFilter`` would lose every agent
+whose status changed before the range. State queries therefore bound time by
+``STATE_END`` only, or by a fixed lookback that does not depend on the range.
+A *history* panel (lines over time) uses ``$timeFilter``.
 
 Compliance shares follow one pattern: take each school's latest status per
 target (``last()`` grouped by school), then count the schools whose status is
@@ -22,6 +30,24 @@ STATUSES = ("pass", "fail", "inconclusive", "no_data")
 # A single bucket wider than any dashboard range: lets fill(0) turn "no school
 # passes" into a share of 0 instead of no value at all.
 WHOLE_RANGE = "time(36500d)"
+# The end of the dashboard's range (epoch ms, a Grafana global variable); the
+# alert rules, which Grafana evaluates without a dashboard, use now().
+STATE_END = "${__to}ms"
+ALERT_END = "now()"
+# The judge writes every registered school's verdict every
+# evaluate_interval_seconds (at most 86400): a verdict older than this lookback
+# means the collector stopped judging, not that the school is fine.
+VERDICT_LOOKBACK = "25h"
+# A probe's reading older than this is not the school's present state.
+READING_LOOKBACK = "7d"
+
+
+ALL_TIME = f"time <= {STATE_END}"  # the newest point before the range's end, however old
+
+
+def as_of(end: str = STATE_END, lookback: str = "") -> str:
+    """Time bounds of a state query: up to ``end``, back ``lookback`` (none: ever)."""
+    return f"time <= {end}" + (f" AND time > {end} - {lookback}" if lookback else "")
 
 
 def q(name: str) -> str:
@@ -37,18 +63,43 @@ def region_filter(levels: Sequence[str] = REGION_TAGS, school: bool = False) -> 
     return " AND ".join(parts)
 
 
-def where(*conditions: str) -> str:
-    return " WHERE " + " AND ".join(["$timeFilter", *[c for c in conditions if c]])
+def where(*conditions: str, window: str = "$timeFilter") -> str:
+    return " WHERE " + " AND ".join([window, *[c for c in conditions if c]])
+
+
+def verdict_window(end: str = STATE_END) -> str:
+    return as_of(end, VERDICT_LOOKBACK)
 
 
 def latest_status(target: str, bucket: str = "") -> str:
-    """Each school's latest compliance status for one target (field ``s``)."""
+    """Each school's latest compliance status for one target (field ``s``).
+
+    With a bucket: per ``$__interval`` within the range (history); without:
+    as of the range's end (state).
+    """
     group = ", ".join(q(t) for t in ("school", *REGION_TAGS))
+    window = "$timeFilter" if bucket else verdict_window()
     if bucket:
         group = f"{bucket}, {group}"
     target_is = f"{q('target')} = '{target}'"
     return (f"SELECT last({q('status')}) AS {q('s')} FROM {q('compliance')}"
-            f"{where(target_is, region_filter())} GROUP BY {group}")
+            f"{where(target_is, region_filter(), window=window)} GROUP BY {group}")
+
+
+def count_where(inner: str, field: str, condition: str, alias: str, group: str = "") -> str:
+    """Count the rows of a per-entity subquery that meet a condition; 0 when none do.
+
+    ``count(x)`` alone over an empty subquery returns no series at all ("No
+    data" in Grafana). Merged with the full subquery, every group has a row,
+    and ``+ 0 * count(all)`` keeps that row while fill(0) turns the missing
+    count into 0. The subquery's rows carry the time of each entity's newest
+    point, so the outer query must not filter on the dashboard's range.
+    """
+    by = f"{WHOLE_RANGE}, {group}" if group else WHOLE_RANGE
+    hit = f"{field}_hit"
+    return (f"SELECT count({q(hit)}) + 0 * count({q(field)}) AS {q(alias)} "
+            f"FROM (SELECT {q(field)} AS {q(hit)} FROM ({inner}) WHERE {condition}), ({inner}) "
+            f"GROUP BY {by} fill(0)")
 
 
 def share_query(target: str, group_by: str, over_time: bool = False) -> str:
@@ -61,10 +112,17 @@ def share_query(target: str, group_by: str, over_time: bool = False) -> str:
     inner = latest_status(target, bucket)
     passing = f"SELECT {q('s')} AS {q('p')} FROM ({inner}) WHERE {q('s')} = 'pass'"
     groups = ["time($__interval)" if over_time else WHOLE_RANGE, *([group_by] if group_by else [])]
-    fill = "fill(none)" if over_time else "fill(0)"
-    return (f"SELECT count({q('p')}) / count({q('s')}) AS {q(target)} "
-            f"FROM ({passing}), ({inner}) WHERE $timeFilter "
-            f"GROUP BY {', '.join(groups)} {fill}")
+    if not over_time:
+        return (f"SELECT count({q('p')}) / count({q('s')}) AS {q(target)} "
+                f"FROM ({passing}), ({inner}) GROUP BY {', '.join(groups)} fill(0)")
+    # Per bucket: fill(0) makes "nobody passes" 0 rather than null (no line),
+    # and the outer ns > 0 drops buckets without any verdict, which fill(0)
+    # would otherwise draw as a false 0%.
+    counts = (f"SELECT count({q('p')}) AS {q('np')}, count({q('s')}) AS {q('ns')} "
+              f"FROM ({passing}), ({inner}) WHERE $timeFilter "
+              f"GROUP BY {', '.join(groups)} fill(0)")
+    return (f"SELECT {q('np')} / {q('ns')} AS {q(target)} FROM ({counts}) "
+            f"WHERE {q('ns')} > 0")
 
 
 def status_table_query(target: str, group_by: str) -> str:
@@ -79,17 +137,18 @@ def status_table_query(target: str, group_by: str) -> str:
     cols = ", ".join(f"count({q(st)}) AS {q(st)}" for st in STATUSES)
     return (f"SELECT {cols}, count({q('s')}) AS {q('schools')}, "
             f"count({q('pass')}) / count({q('s')}) AS {q('share')} "
-            f"FROM {', '.join(parts)}, ({inner}) WHERE $timeFilter "
+            f"FROM {', '.join(parts)}, ({inner}) "
             f"GROUP BY {WHOLE_RANGE}, {group_by} fill(0)")
 
 
 def last_fields(measurement: str, fields: Sequence[str], group_by: Sequence[str],
-                school: bool = True, extra: str = "") -> str:
-    """The latest value of each field, one row per tag combination (for tables)."""
+                school: bool = True, extra: str = "", window: str = "") -> str:
+    """The latest value of each field as of the range's end, one row per tag combination."""
     cols = ", ".join(f"last({q(f)}) AS {q(f)}" for f in fields)
     group = ", ".join(q(g) for g in group_by)
+    window = window or as_of(lookback=READING_LOOKBACK)
     return (f"SELECT {cols} FROM {q(measurement)}"
-            f"{where(region_filter(school=school), extra)} GROUP BY {group}")
+            f"{where(region_filter(school=school), extra, window=window)} GROUP BY {group}")
 
 
 def series(measurement: str, exprs: Sequence[tuple[str, str]], group_by: Sequence[str] = (),

@@ -59,11 +59,14 @@ class Panel:
     transformations: list[Json] = field(default_factory=list)
     minmax: tuple[float | None, float | None] = (None, None)
     interval: str = ""  # smallest $__interval Grafana may choose for this panel
+    color: Json | None = None  # fieldConfig colour mode (default: thresholds if steps)
 
     def json(self, panel_id: int, x: int, y: int) -> Json:
         defaults: Json = {"custom": self.custom}
         if self.unit:
             defaults["unit"] = self.unit
+        if self.color:
+            defaults["color"] = self.color
         if self.steps:
             defaults["thresholds"] = self.steps
             defaults.setdefault("color", {"mode": "thresholds"})

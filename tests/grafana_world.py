@@ -1,0 +1,153 @@
+"""Readings built for the edges of dashboard time ranges, and what each panel must show.
+
+Four schools, stored as the collector stores them (region tags, numbers as
+floats):
+
+* ``a``: online for 100 days (its only status change is older than the
+  90-day range); meets every target but Wi-Fi (one area uncovered).
+* ``b``: offline for 30 days (last will); judged ``no_data`` since then.
+* ``c``: went offline 5 hours ago; fails every target.
+* ``d``: online since 36 hours ago; inconclusive exit and Wi-Fi, no area
+  uncovered, IPv6 level 4.
+
+Nobody passes Wi-Fi (a 0% share and a 0% line) and nobody is at IPv6 level 3.
+The judge writes every school's verdicts every 6 hours; agents send readings
+hourly (the last 10 days of each online period). Expected values are computed
+here from the same timeline in plain Python, independent of InfluxQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from agent.contract.reading import FieldValue, Reading
+
+MINUTE = 60 * 1000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+JUDGE_EVERY = 6 * HOUR
+VERDICT_LOOKBACK = 25 * HOUR   # collector.grafana.influxql.VERDICT_LOOKBACK
+READING_LOOKBACK = 7 * DAY     # collector.grafana.influxql.READING_LOOKBACK
+TARGETS = ("exit_bandwidth", "classroom_links", "wifi", "ipv6")
+AREAS = ("教学楼A", "办公楼", "操场")
+
+
+@dataclass(frozen=True)
+class School:
+    sid: str
+    province: str
+    city: str
+    county: str
+    online: tuple[int, int]          # ms before now: came online, went offline (0: still)
+    judged_since: int                # ms before now
+    statuses: dict[str, str]         # per target, "all" derived
+    speeds: tuple[int, ...]
+    uncovered: frozenset[str]
+    ipv6_level: int
+    earlier: dict[str, str] = field(default_factory=dict)  # statuses before ``changed``
+    changed: int = 0                 # ms before now
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"school": self.sid, "province": self.province, "city": self.city,
+                "county": self.county}
+
+    def status_changes(self, now: int) -> list[tuple[int, str]]:
+        came, went = self.online
+        out = [(now - came, "online")]
+        if went:
+            out.append((now - went, "offline"))
+        return out
+
+    def state_at(self, now: int, end: int) -> str | None:
+        seen = [s for t, s in self.status_changes(now) if t <= end]
+        return seen[-1] if seen else None
+
+    def verdict_times(self, now: int) -> list[int]:
+        # A few minutes off the hour, so that no point sits on a range's edge.
+        return [t - 7 * MINUTE for t in range(now - self.judged_since + JUDGE_EVERY, now + 1,
+                                              JUDGE_EVERY)]
+
+    def verdicts_at(self, now: int, ts: int) -> dict[str, str]:
+        base = self.earlier if self.earlier and ts < now - self.changed else self.statuses
+        seen = set(base.values())
+        overall = ("fail" if "fail" in seen else "pass" if seen == {"pass"}
+                   else "inconclusive" if "inconclusive" in seen else "no_data")
+        return {**base, "all": overall}
+
+    def verdict(self, now: int, end: int, target: str) -> str | None:
+        """The status a state panel shows as of ``end``: newest within the lookback."""
+        times = [t for t in self.verdict_times(now) if end - VERDICT_LOOKBACK < t <= end]
+        return self.verdicts_at(now, times[-1])[target] if times else None
+
+    def reading_times(self, now: int) -> list[int]:
+        came, went = self.online
+        start = max(now - came, now - went - 10 * DAY)
+        return [t - 3 * MINUTE for t in range(start + HOUR, now - went + 1, HOUR)]
+
+    def reports(self, now: int, end: int) -> bool:
+        """Has a reading within the reading lookback before ``end``."""
+        return any(end - READING_LOOKBACK < t <= end for t in self.reading_times(now))
+
+
+SCHOOLS = (
+    School("a", "p1", "c1", "k1", (100 * DAY, 0), 100 * DAY,
+           {"exit_bandwidth": "pass", "classroom_links": "pass", "wifi": "fail", "ipv6": "pass"},
+           (1000, 100), frozenset({"操场"}), 2),
+    School("b", "p1", "c1", "k1", (40 * DAY, 30 * DAY), 100 * DAY,
+           dict.fromkeys(TARGETS, "no_data"), (1000, 1000), frozenset(), 1,
+           earlier={"exit_bandwidth": "pass", "classroom_links": "pass", "wifi": "fail",
+                    "ipv6": "fail"}, changed=30 * DAY),
+    School("c", "p1", "c1", "k2", (10 * DAY, 5 * HOUR), 10 * DAY,
+           dict.fromkeys(TARGETS, "fail"), (1000, 10), frozenset({"操场", "办公楼"}), 0),
+    School("d", "p2", "c2", "k3", (36 * HOUR, 0), 36 * HOUR,
+           {"exit_bandwidth": "inconclusive", "classroom_links": "pass", "wifi": "inconclusive",
+            "ipv6": "pass"}, (1000, 1000, 100), frozenset(), 4),
+)
+BY_ID = {s.sid: s for s in SCHOOLS}
+
+
+def _r(measurement: str, s: School, fields: dict[str, FieldValue], ts_ms: int,
+       **tags: str) -> Reading:
+    return Reading(measurement, fields, {**s.tags, **tags}, ts_ms * 1_000_000)
+
+
+def _hourly(s: School, ts: int) -> Iterator[Reading]:
+    yield _r("agent", s, {"uptime_seconds": 3600.0, "spool_depth": 0.0, "probe_errors": 0.0,
+                          "version": "0.1.0", "result": "ok"}, ts)
+    yield _r("probe_run", s, {"duration_seconds": 1.0, "readings": 1.0,
+                              "result": "error" if s.sid == "c" else "ok"}, ts, probe="wan")
+    yield _r("wan_throughput", s, {"download_bps": 9e8, "upload_bps": 5e8, "rtt_seconds": 0.01,
+                                   "jitter_seconds": 0.001, "result": "ok"}, ts,
+             method="http", server="county")
+    yield _r("wan_link", s, {"rx_bps": 1e8, "tx_bps": 5e7, "contracted_mbps": 1000.0,
+                             "result": "ok"}, ts, iface="wan", source="snmp")
+    for n, speed in enumerate(s.speeds, 1):
+        yield _r("classroom_link", s, {"link_speed_mbps": float(speed), "oper_up": True,
+                                       "rx_bps": 1e6, "tx_bps": 1e6, "result": "ok"}, ts,
+                 classroom=f"{n}班", switch="sw1", port=f"GE0/0/{n}")
+    for area in AREAS:
+        covered = area not in s.uncovered
+        yield _r("wifi_area", s, {"covered": covered, "required": True, "clients": 10.0,
+                                  "aps_online": 1.0, "aps_total": 1.0, "result": "ok",
+                                  "best_signal_dbm": -50.0 if covered else -85.0}, ts,
+                 area=area, area_kind="teaching")
+    yield _r("ipv6", s, {"level": float(s.ipv6_level), "level_name": f"level{s.ipv6_level}",
+                         "result": "ok"}, ts)
+
+
+def readings(now: int) -> list[Reading]:
+    out: list[Reading] = []
+    for s in SCHOOLS:
+        for ts, state in s.status_changes(now):
+            out.append(_r("agent_status", s, {"online": state == "online", "state": state,
+                                              "agent_version": "0.1.0"}, ts))
+        for ts in s.verdict_times(now):
+            for target, status in s.verdicts_at(now, ts).items():
+                out.append(_r("compliance", s, {"status": status, "pass": status == "pass",
+                                                "threshold": 1.0, "readings": 4.0}, ts,
+                              target=target))
+        for ts in s.reading_times(now):
+            out.extend(_hourly(s, ts))
+    return out
