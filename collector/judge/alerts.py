@@ -178,6 +178,7 @@ class Alerter:
             return
         tmp = self.path.with_suffix(".tmp")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(json.dumps(self.state, sort_keys=True), encoding="utf-8")
             tmp.replace(self.path)
         except OSError as err:
