@@ -10,6 +10,7 @@ from pathlib import Path
 
 from agent.contract.cli import EXIT_CONFIG, config_error, set_level, setup_logging, start
 from agent.contract.errors import ConfigError, ConfigErrors
+from agent.contract.filecheck import tls_problems, writable_dir_problem
 from collector import __version__, config
 from collector.errors import CollectorError
 from collector.judge.registry import LEVELS
@@ -79,12 +80,18 @@ def _instance(name: str) -> str:
 
 
 def check_files(cfg: config.CollectorConfig) -> list[ConfigError]:
-    """Load every file the config names (registry, targets, alert state): all problems."""
+    """Load every file the config names (registry, targets, alert state, TLS
+    material) as the daemon will, and check the alert state can be saved: all problems."""
     from collector.judge.alerts import load_state
     from collector.judge.registry import load as load_registry
     from collector.judge.targets import load as load_targets
 
-    problems: list[ConfigError] = []
+    m = cfg.mqtt
+    problems = tls_problems(m.ca_file, m.cert_file, m.key_file)
+    if cfg.alerts.state_file:
+        unwritable = writable_dir_problem(str(Path(cfg.alerts.state_file).parent),
+                                          "alerts.state_file's directory")
+        problems += [unwritable] if unwritable else []
     for path, load in ((cfg.registry.file, load_registry), (cfg.targets.file, load_targets),
                        (cfg.alerts.state_file, load_state)):
         if not path:

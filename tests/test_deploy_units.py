@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import configparser
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+
+from agent import config as agent_config
+from collector import config as collector_config
 
 REPO = Path(__file__).resolve().parents[1]
 UNITS = sorted((REPO / "deploy/systemd").glob("*.service"))
@@ -42,11 +44,11 @@ def test_collector_alert_state_lies_in_its_state_directory(name: str) -> None:
     svc = service(REPO / "deploy/systemd" / name)
     assert svc["ProtectSystem"] == "strict"  # nothing else is writable
     state_dir = Path("/var/lib") / svc["StateDirectory"]
-    example = tomllib.loads((REPO / "configs/collector.example.toml").read_text("utf-8"))
-    assert Path(example["alerts"]["state_file"]).parent == state_dir
+    example = collector_config.load(REPO / "configs/collector.example.toml")
+    assert Path(example.alerts.state_file).parent == state_dir
 
 
 def test_agent_spool_lies_in_its_state_directory() -> None:
     svc = service(REPO / "deploy/systemd/schoolnet-agent.service")
-    example = tomllib.loads((REPO / "configs/agent.example.toml").read_text("utf-8"))
-    assert Path(example["agent"]["state_dir"]) == Path("/var/lib") / svc["StateDirectory"]
+    example = agent_config.load(REPO / "configs/agent.example.toml")
+    assert example.state_dir == Path("/var/lib") / svc["StateDirectory"]
