@@ -6,6 +6,9 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import logging
+import os
+import stat
 import sys
 
 from agent import __version__, config
@@ -16,6 +19,8 @@ from agent.contract.reading import Reading
 from agent.probes.wifi import survey
 from agent.runtime import probe_context, publish_once, run_daemon
 from agent.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,12 +86,25 @@ def check_files(cfg: config.AgentConfig) -> list[ConfigError]:
     return problems + ([unwritable] if unwritable else [])
 
 
+def warn_if_world_readable(path: str) -> None:
+    """The config holds the broker's (and switches') credentials; an install
+    by hand or an older installer may have left it readable by every user."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if mode & stat.S_IROTH:
+        log.warning("%s is readable by every user of this host (mode %04o) and holds "
+                    "credentials: chmod 0640 %s", path, stat.S_IMODE(mode), path)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cfg = start(args.verbose, config.load, args.config)
     if cfg is None:
         return EXIT_CONFIG
     set_level(args.verbose, cfg.agent.log_level)
+    warn_if_world_readable(cfg.file)
     if args.command in ("check-config", "run") and (problems := check_files(cfg)):
         config_error(ConfigErrors(problems))
         return EXIT_CONFIG

@@ -323,3 +323,15 @@ def test_collector_state_unwritable_for_the_service_user(pki: Path) -> None:
     assert out.returncode == 2, out
     assert f"alerts.state_file's directory: {root / 'state'} is not writable as user nobody" \
            in out.stderr, out.stderr
+
+
+def test_agent_warns_while_its_config_is_world_readable(tmp_path: Path) -> None:
+    path = agent_config(tmp_path)
+    path.chmod(0o644)
+    out = agent_cli("check-config", "-c", str(path))
+    assert out.returncode == 0, out.stderr
+    assert (f"{path} is readable by every user of this host (mode 0644) and holds "
+            f"credentials: chmod 0640 {path}") in out.stderr
+    path.chmod(0o640)
+    out = agent_cli("check-config", "-c", str(path))
+    assert out.returncode == 0 and "readable" not in out.stderr, out.stderr
