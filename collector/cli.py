@@ -4,6 +4,7 @@ broker-access, grafana."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -67,8 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     demo = grafana.add_parser("demo", help="write constructed demo data to InfluxDB 1.x")
     demo.add_argument("--url", default="http://127.0.0.1:8086")
     demo.add_argument("--database", default="schoolnet")
-    demo.add_argument("--username", default="")
-    demo.add_argument("--password", default="")
+    demo.add_argument("--username", default=os.environ.get("SCHOOLNET_INFLUX_USER", ""),
+                      help="default: $SCHOOLNET_INFLUX_USER")
+    # A command line is visible to every user of the host (ps): prefer the environment.
+    demo.add_argument("--password", default=os.environ.get("SCHOOLNET_INFLUX_PASSWORD", ""),
+                      help="default: $SCHOOLNET_INFLUX_PASSWORD (better than this option, "
+                           "which every user of the host can see)")
     demo.add_argument("--days", type=int, default=3)
     return parser
 
@@ -186,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         named = [f"{what} {path}" for what, path in (
             ("registry", cfg.registry.file), ("targets", cfg.targets.file),
             ("alert state", cfg.alerts.state_file)) if path]
-        print(f"{cfg.file}: OK — {cfg.storage.kind} at {cfg.storage.url}, "
+        user, _, _ = cfg.storage.reader()
+        accounts = (f" (writes as {cfg.storage.username!r}, queries as {user!r})"
+                    if cfg.storage.kind == "influxdb1" and cfg.storage.username else "")
+        print(f"{cfg.file}: OK — {cfg.storage.kind} at {cfg.storage.url}{accounts}, "
               f"broker {cfg.mqtt.host}:{cfg.mqtt.port}"
               + (", " + ", ".join(named) if named else ""))
         return 0

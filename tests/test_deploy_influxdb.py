@@ -198,7 +198,9 @@ def test_deployed_accounts_run_the_whole_audit(secured: AuthInfluxd, broker: Mos
     config = deployed_config(tmp_path, secured, broker.port, unique)
     agent = agent_toml(tmp_path, broker.port, "[probes.wan_link]\ninterface = \"lo\"\n"
                        "contracted_mbps = 1000\nsample_seconds = 0.2\n")
-    assert cli("collector.cli", "check-config", "-c", str(config)).returncode == 0
+    checked = cli("collector.cli", "check-config", "-c", str(config))
+    assert checked.returncode == 0, checked.stderr
+    assert "(writes as 'collector', queries as 'reader')" in checked.stdout
     collector = subprocess.Popen([sys.executable, "-m", "collector.cli", "run", "-c",
                                   str(config)], cwd=REPO, env={**os.environ,
                                                                "PYTHONPATH": str(REPO)},
@@ -252,3 +254,17 @@ def test_deployed_accounts_run_the_whole_audit(secured: AuthInfluxd, broker: Mos
     assert "InfluxDB refused a query on 'schoolnet' with user 'collector' (HTTP 403): set " \
            "[storage] read_username and read_password" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_demo_data_loads_with_the_password_from_the_environment(secured: AuthInfluxd) -> None:
+    bootstrap(secured)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SCHOOLNET_INFLUX_USER": "collector",
+           "SCHOOLNET_INFLUX_PASSWORD": PASSWORDS["COLLECTOR_PASSWORD"]}
+    out = subprocess.run([sys.executable, "-m", "collector.cli", "grafana", "demo", "--url",
+                          secured.url, "--database", "schoolnet", "--days", "1"], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("wrote ") and "demo points to schoolnet" in out.stdout
+    got = query(secured, "SELECT count(*) FROM compliance", "reader",
+                PASSWORDS["READER_PASSWORD"])
+    assert got["results"][0]["series"][0]["values"], got
