@@ -268,3 +268,17 @@ def test_demo_data_loads_with_the_password_from_the_environment(secured: AuthInf
     got = query(secured, "SELECT count(*) FROM compliance", "reader",
                 PASSWORDS["READER_PASSWORD"])
     assert got["results"][0]["series"][0]["values"], got
+
+
+def test_a_wrong_reader_password_is_named_as_such(secured: AuthInfluxd, broker: Mosquitto,
+                                                  tmp_path: Path, unique: str) -> None:
+    bootstrap(secured)
+    config = deployed_config(tmp_path, secured, broker.port, unique)
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        f"read_password = {json.dumps(PASSWORDS['READER_PASSWORD'])}",
+        'read_password = "wrong"'), encoding="utf-8")
+    out = cli("collector.cli", "report", "-c", str(config))
+    assert out.returncode == 1, out
+    assert ("InfluxDB did not accept the credentials of user 'reader' (HTTP 401): check "
+            "[storage] read_username/read_password") in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr

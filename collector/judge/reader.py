@@ -41,11 +41,16 @@ class InfluxQLReader:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 body = json.load(response)
         except urllib.error.HTTPError as err:
-            if err.code in (401, 403):
-                # The deployed writer account may not read: say which key to set.
+            if err.code == 401:
+                raise Unavailable(
+                    f"InfluxDB did not accept the credentials of {self.account} (HTTP 401): "
+                    "check [storage] read_username/read_password (read_token for "
+                    "influxdb2; without them username/password)") from err
+            if err.code == 403:
+                # The deployed writer account may not read: say which keys to set.
                 raise Unavailable(
                     f"InfluxDB refused a query on {self.db!r} with {self.account} "
-                    f"(HTTP {err.code}): set [storage] read_username and read_password "
+                    "(HTTP 403): set [storage] read_username and read_password "
                     "(read_token for influxdb2) to an account that may READ it; "
                     "deploy/influxdb/bootstrap-influxdb1.sh creates one ('reader')") from err
             raise Unavailable(f"InfluxQL query failed: {err}") from err
