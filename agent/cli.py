@@ -6,14 +6,21 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import logging
+import os
+import stat
 import sys
 
 from agent import __version__, config
-from agent.contract.cli import EXIT_CONFIG, set_level, start
+from agent.contract.cli import EXIT_CONFIG, config_error, set_level, start
+from agent.contract.errors import ConfigError, ConfigErrors
+from agent.contract.filecheck import tls_problems, writable_dir_problem
 from agent.contract.reading import Reading
 from agent.probes.wifi import survey
 from agent.runtime import probe_context, publish_once, run_daemon
 from agent.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,12 +73,41 @@ def _once(cfg: config.AgentConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def check_files(cfg: config.AgentConfig) -> list[ConfigError]:
+    """Every file the config names, read as the daemon will, and the spool
+    directory it must write: all problems."""
+    m = cfg.mqtt
+    problems = tls_problems(m.ca_file, m.cert_file, m.key_file)
+    for probe in cfg.probes:
+        ca_file = getattr(probe.opts, "ca_file", "")
+        if isinstance(ca_file, str) and ca_file:
+            problems += tls_problems(ca_file, "", "", f"probes.{probe.name}")
+    unwritable = writable_dir_problem(cfg.agent.state_dir, "agent.state_dir")
+    return problems + ([unwritable] if unwritable else [])
+
+
+def warn_if_world_readable(path: str) -> None:
+    """The config holds the broker's (and switches') credentials; an install
+    by hand or an older installer may have left it readable by every user."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if mode & stat.S_IROTH:
+        log.warning("%s is readable by every user of this host (mode %04o) and holds "
+                    "credentials: chmod 0640 %s", path, stat.S_IMODE(mode), path)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cfg = start(args.verbose, config.load, args.config)
     if cfg is None:
         return EXIT_CONFIG
     set_level(args.verbose, cfg.agent.log_level)
+    warn_if_world_readable(cfg.file)
+    if args.command in ("check-config", "run") and (problems := check_files(cfg)):
+        config_error(ConfigErrors(problems))
+        return EXIT_CONFIG
     if args.command == "check-config":
         probes = ", ".join(f"{p.name} every {p.interval:g}s" for p in cfg.probes) or "none"
         print(f"{cfg.file}: OK — school {cfg.identity.school_id} "

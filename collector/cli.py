@@ -4,12 +4,14 @@ broker-access, grafana."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
 
 from agent.contract.cli import EXIT_CONFIG, config_error, set_level, setup_logging, start
 from agent.contract.errors import ConfigError, ConfigErrors
+from agent.contract.filecheck import tls_problems, writable_dir_problem
 from collector import __version__, config
 from collector.errors import CollectorError
 from collector.judge.registry import LEVELS
@@ -66,8 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     demo = grafana.add_parser("demo", help="write constructed demo data to InfluxDB 1.x")
     demo.add_argument("--url", default="http://127.0.0.1:8086")
     demo.add_argument("--database", default="schoolnet")
-    demo.add_argument("--username", default="")
-    demo.add_argument("--password", default="")
+    demo.add_argument("--username", default=os.environ.get("SCHOOLNET_INFLUX_USER", ""),
+                      help="default: $SCHOOLNET_INFLUX_USER")
+    # A command line is visible to every user of the host (ps): prefer the environment.
+    demo.add_argument("--password", default=os.environ.get("SCHOOLNET_INFLUX_PASSWORD", ""),
+                      help="default: $SCHOOLNET_INFLUX_PASSWORD (better than this option, "
+                           "which every user of the host can see)")
     demo.add_argument("--days", type=int, default=3)
     return parser
 
@@ -79,12 +85,18 @@ def _instance(name: str) -> str:
 
 
 def check_files(cfg: config.CollectorConfig) -> list[ConfigError]:
-    """Load every file the config names (registry, targets, alert state): all problems."""
+    """Load every file the config names (registry, targets, alert state, TLS
+    material) as the daemon will, and check the alert state can be saved: all problems."""
     from collector.judge.alerts import load_state
     from collector.judge.registry import load as load_registry
     from collector.judge.targets import load as load_targets
 
-    problems: list[ConfigError] = []
+    m = cfg.mqtt
+    problems = tls_problems(m.ca_file, m.cert_file, m.key_file)
+    if cfg.alerts.state_file:
+        unwritable = writable_dir_problem(str(Path(cfg.alerts.state_file).parent),
+                                          "alerts.state_file's directory")
+        problems += [unwritable] if unwritable else []
     for path, load in ((cfg.registry.file, load_registry), (cfg.targets.file, load_targets),
                        (cfg.alerts.state_file, load_state)):
         if not path:
@@ -179,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         named = [f"{what} {path}" for what, path in (
             ("registry", cfg.registry.file), ("targets", cfg.targets.file),
             ("alert state", cfg.alerts.state_file)) if path]
-        print(f"{cfg.file}: OK — {cfg.storage.kind} at {cfg.storage.url}, "
+        user, _, _ = cfg.storage.reader()
+        accounts = (f" (writes as {cfg.storage.username!r}, queries as {user!r})"
+                    if cfg.storage.kind == "influxdb1" and cfg.storage.username else "")
+        print(f"{cfg.file}: OK — {cfg.storage.kind} at {cfg.storage.url}{accounts}, "
               f"broker {cfg.mqtt.host}:{cfg.mqtt.port}"
               + (", " + ", ".join(named) if named else ""))
         return 0

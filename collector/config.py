@@ -54,16 +54,32 @@ class Storage:
     retention_policy: str = opt("")
     username: str = opt("")
     password: str = opt("")
+    # The account evaluate and report query with (READ): the writer above
+    # holds WRITE only. Empty: queries use username/password.
+    read_username: str = opt("")
+    read_password: str = opt("")
     # influxdb2: InfluxDB 2.x/3.x through influxdb-client
     token: str = opt("")
     org: str = opt("")
     bucket: str = opt("schoolnet")
+    # A token with read access to the bucket, for InfluxQL queries; empty: token.
+    read_token: str = opt("")
+
+    def reader(self) -> tuple[str, str, str]:
+        """(username, password, token) the queries use."""
+        token = self.read_token or self.token
+        if self.read_username:
+            return self.read_username, self.read_password, token
+        return self.username, self.password, token
 
     def problems(self) -> list[Problem]:
+        out: list[Problem] = []
+        if self.read_password and not self.read_username:
+            out.append((("read_username",), "is required when read_password is set"))
         if self.kind != "influxdb2":
-            return []
-        return [((key,), 'is required for kind = "influxdb2"')
-                for key in ("token", "org") if not getattr(self, key)]
+            return out
+        return out + [((key,), 'is required for kind = "influxdb2"')
+                      for key in ("token", "org") if not getattr(self, key)]
 
 
 @section

@@ -13,7 +13,7 @@
 #              for gateways that cannot reach PyPI
 #
 # Layout: venv /opt/schoolnet-agent, config /etc/schoolnet/agent.toml (never
-# overwritten), unit /etc/systemd/system/schoolnet-agent.service, spool
+# overwritten; root:schoolnet-agent 0640, also when it exists), unit /etc/systemd/system/schoolnet-agent.service, spool
 # /var/lib/schoolnet-agent, command /usr/local/bin/schoolnet-agent.
 set -eu
 
@@ -97,6 +97,9 @@ install -d -m 0750 "$D$CONF_DIR/agent"  # certificates and keys go here
 FRESH=0
 if [ -e "$D$CONF_DIR/agent.toml" ]; then
     say "keeping the existing $D$CONF_DIR/agent.toml"
+    # It holds the broker password: an older install or a copy by hand may
+    # have left it readable by every user of the gateway.
+    chmod 0640 "$D$CONF_DIR/agent.toml"
 else
     # The config holds the broker password: readable by the agent's group only.
     install -m 0640 "$HERE/../configs/agent.example.toml" "$D$CONF_DIR/agent.toml"
@@ -114,7 +117,7 @@ if [ -z "$D" ]; then
     elif ! id "$USER_NAME" >/dev/null 2>&1; then
         useradd --system --home-dir "$STATE" --shell /usr/sbin/nologin "$USER_NAME"
     fi
-    chgrp -R "$USER_NAME" "$CONF_DIR/agent.toml" "$CONF_DIR/agent"
+    chown -R "root:$USER_NAME" "$CONF_DIR/agent.toml" "$CONF_DIR/agent"
 fi
 
 if live_systemd; then

@@ -32,8 +32,11 @@ def repack(dist_name: str, out: Path) -> Path:
     files = [f for f in dist.files or [] if not str(f).endswith(".pyc")]
     info_dir = next(str(f).split("/")[0] for f in files if ".dist-info/" in str(f))
     wheel_meta = dist.read_text("WHEEL") or ""
-    tag = next(line.split(": ", 1)[1] for line in wheel_meta.splitlines()
-               if line.startswith("Tag: "))
+    # A universal wheel lists one Tag line per python (py2-none-any, py3-none-any):
+    # its file name joins them (py2.py3-none-any), or pip sees a py2-only wheel.
+    tags = [line.split(": ", 1)[1].split("-") for line in wheel_meta.splitlines()
+            if line.startswith("Tag: ")]
+    tag = "-".join(".".join(dict.fromkeys(t[i] for t in tags)) for i in range(3))
     name = dist.metadata["Name"].replace("-", "_")
     path = out / f"{name}-{dist.version}-{tag}.whl"
     record = []
@@ -52,13 +55,33 @@ def repack(dist_name: str, out: Path) -> Path:
     return path
 
 
-def wheelhouse(out: Path) -> Path:
-    """This project's wheel plus the agent's dependencies; returns the project wheel."""
+def closure(*names: str) -> list[str]:
+    """The distributions names need, as installed here (extras and markers evaluated)."""
+    from packaging.requirements import Requirement
+
+    seen: dict[str, str] = {}
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        key = name.lower().replace("_", "-")
+        if key in seen:
+            continue
+        seen[key] = name
+        for text in metadata.requires(name) or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return sorted(seen.values())
+
+
+def wheelhouse(out: Path, deps: tuple[str, ...] | list[str] = AGENT_DEPS) -> Path:
+    """This project's wheel plus the dependencies (the agent's by default, with
+    theirs); returns the project wheel."""
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
                     "--no-build-isolation", "--no-index", "-w", str(out), str(REPO)],
                    check=True, capture_output=True, timeout=120)
-    for dep in AGENT_DEPS:
+    for dep in closure(*deps):
         repack(dep, out)
     # The wheel build leaves build/ and *.egg-info in the checkout.
     shutil.rmtree(REPO / "build", ignore_errors=True)

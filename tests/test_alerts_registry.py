@@ -218,7 +218,8 @@ def test_a_failing_channel_or_state_file_is_logged_not_fatal(
     def broken(_item: Alert | str) -> None:
         raise ConnectionError("injected: webhook down")
 
-    alerter = Alerter(str(tmp_path / "missing-dir" / "state.json"), [broken, sent.append])
+    (tmp_path / "a-file").write_text("")  # a missing directory is created; this cannot be
+    alerter = Alerter(str(tmp_path / "a-file" / "state.json"), [broken, sent.append])
     a = school("a", "370102")
     alerter.send(alerter.transitions([Verdict(a, "ipv6", "fail", 1.0, 3.0, 5)], {},
                                      time.time_ns()))

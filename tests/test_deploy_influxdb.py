@@ -1,4 +1,6 @@
-"""deploy/influxdb/bootstrap-influxdb1.sh against a real influxd 1.6.7 with auth on.
+"""deploy/influxdb/bootstrap-influxdb1.sh against a real influxd 1.6.7 with auth on,
+and the deployed stack on the accounts it creates: collector run -> an agent's
+reading -> evaluate -> report, each with the least privilege it needs.
 
 (The 2.x script cannot be tested here: no InfluxDB 2.x server installs on
 this machine; its header says so.)
@@ -10,6 +12,8 @@ import base64
 import json
 import os
 import subprocess
+import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,19 +25,21 @@ import pytest
 
 from agent.contract.configschema import build
 from agent.contract.reading import Reading
+from agent.contract.wire import Identity, encode
 from collector.config import Storage
 from collector.errors import Unavailable
 from collector.ingest.lineproto import line
 from collector.ingest.writer import InfluxV1Writer
 from tests.deploy_support import REPO
-from tests.services import Influxd
+from tests.services import Influxd, Mosquitto, wait_for
+from tests.support import agent_toml, publisher_client
 
 # Integration tier: a real influxd with authentication.
 pytestmark = pytest.mark.integration
 
 SCRIPT = REPO / "deploy/influxdb/bootstrap-influxdb1.sh"
 PASSWORDS = {"INFLUX_ADMIN_PASSWORD": "adm'in\\pw", "COLLECTOR_PASSWORD": "c0ll'ector",
-             "GRAFANA_PASSWORD": "gr af\"ana"}
+             "READER_PASSWORD": "re\\ad\"er pw", "GRAFANA_PASSWORD": "gr af\"ana"}
 
 
 class AuthInfluxd(Influxd):
@@ -94,9 +100,13 @@ def test_bootstrap_creates_database_policy_and_least_privilege_users(
     denied = query(secured, "SELECT rx_bps FROM wan_link", "collector",
                    PASSWORDS["COLLECTOR_PASSWORD"])
     assert "not authorized" in json.dumps(denied)
-    # Grafana's user cannot write, and a wrong password is refused outright.
-    with pytest.raises(Unavailable, match="HTTP 403"):
-        writer(secured, "grafana", PASSWORDS["GRAFANA_PASSWORD"]).write([line(reading)])
+    # The collector's reader (evaluate, report) reads too; neither reader may write,
+    # and a wrong password is refused outright.
+    got = query(secured, "SELECT rx_bps FROM wan_link", "reader", PASSWORDS["READER_PASSWORD"])
+    assert got["results"][0]["series"][0]["values"][0][1] == 1.0e8
+    for user in ("grafana", "reader"):
+        with pytest.raises(Unavailable, match="HTTP 403"):
+            writer(secured, user, PASSWORDS[f"{user.upper()}_PASSWORD"]).write([line(reading)])
     with pytest.raises(Unavailable, match="HTTP 401"):
         writer(secured, "collector", "wrong").write([line(reading)])
 
@@ -113,3 +123,162 @@ def test_bootstrap_is_idempotent_and_changes_passwords(secured: AuthInfluxd) -> 
     writer(secured, "collector", "rotated").write([line(reading)])
     with pytest.raises(Unavailable, match="HTTP 401"):
         writer(secured, "collector", PASSWORDS["COLLECTOR_PASSWORD"]).write([line(reading)])
+
+
+def test_no_password_appears_on_any_command_line(secured: AuthInfluxd, tmp_path: Path) -> None:
+    """Every process the script starts, traced: a command line is visible to
+    every user of the host (ps, /proc/PID/cmdline); the environment is not."""
+    trace = tmp_path / "execve.trace"
+    env = {**os.environ, "INFLUX_URL": secured.url, **PASSWORDS}
+    out = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-s", "65535",
+                          "-o", str(trace), "sh", str(SCRIPT)],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    calls = trace.read_text(errors="replace")
+    assert calls.count('execve("/usr/bin/curl"') >= 10, calls[:2000]  # the trace saw them
+    for name, password in PASSWORDS.items():
+        # As given, and as the script quotes it for InfluxQL and for curl.
+        forms = {password, password.replace("\\", "\\\\").replace("'", "\\'"),
+                 password.replace("\\", "\\\\").replace('"', '\\"')}
+        for form in forms:
+            assert form not in calls and json.dumps(form)[1:-1] not in calls, name
+
+
+def registry(path: Path) -> Path:
+    path.write_text("school_id,name,province_code,province_name,city_code,city_name,"
+                    "county_code,county_name,school_type,classes,contracted_mbps\n"
+                    "370102-0001,历下实验学校,37,山东省,3701,济南市,370102,历下区,primary,"
+                    "12,1000\n", encoding="utf-8")
+    return path
+
+
+def deployed_config(tmp: Path, server: Influxd, port: int, client_id: str,
+                    reader: bool = True) -> Path:
+    """The collector's config as the README deploys it, on the bootstrap's accounts."""
+    def toml(text: str) -> str:
+        return json.dumps(text, ensure_ascii=False)  # a TOML basic string
+    read = (f"read_username = \"reader\"\nread_password = {toml(PASSWORDS['READER_PASSWORD'])}"
+            if reader else "")
+    path = tmp / ("collector.toml" if reader else "collector-writer-only.toml")
+    path.write_text(f"""
+[mqtt]
+host = "127.0.0.1"
+port = {port}
+tls = false
+client_id = "{client_id}"
+[storage]
+kind = "influxdb1"
+url = "{server.url}"
+database = "schoolnet"
+username = "collector"
+password = {toml(PASSWORDS['COLLECTOR_PASSWORD'])}
+{read}
+[batch]
+max_delay_seconds = 0.05
+[registry]
+file = "{registry(tmp / 'schools.csv')}"
+[targets]
+file = "{REPO / 'configs/targets.toml'}"
+[alerts]
+topic_prefix = "alerts-{client_id}"
+state_file = "{tmp / 'state' / 'alerts.json'}"
+""", encoding="utf-8")
+    return path
+
+
+def cli(program: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", program, *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_deployed_accounts_run_the_whole_audit(secured: AuthInfluxd, broker: Mosquitto,
+                                               tmp_path: Path, unique: str) -> None:
+    bootstrap(secured)
+    config = deployed_config(tmp_path, secured, broker.port, unique)
+    agent = agent_toml(tmp_path, broker.port, "[probes.wan_link]\ninterface = \"lo\"\n"
+                       "contracted_mbps = 1000\nsample_seconds = 0.2\n")
+    checked = cli("collector.cli", "check-config", "-c", str(config))
+    assert checked.returncode == 0, checked.stderr
+    assert "(writes as 'collector', queries as 'reader')" in checked.stdout
+    collector = subprocess.Popen([sys.executable, "-m", "collector.cli", "run", "-c",
+                                  str(config)], cwd=REPO, env={**os.environ,
+                                                               "PYTHONPATH": str(REPO)},
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        # The agent waits for the collector's receipt: stored with the writer account.
+        sent = cli("agent.cli", "once", "-c", str(agent), "--probe", "wan_link", "--publish",
+                   "--timeout", "60")
+        assert sent.returncode == 0, sent.stderr
+        assert "the collector confirmed that all" in sent.stderr, sent.stderr
+        # Throughput tests, as the agent would send them, give the school a verdict.
+        school = Identity("37", "3701", "370102", "370102-0001")
+        client = publisher_client(broker.port)
+        now = time.time_ns()
+        for n, mbps in enumerate((950.0, 940.0, 960.0)):
+            reading = Reading("wan_throughput", {"download_bps": mbps * 1e6, "result": "ok"},
+                              {"method": "iperf3"}, now - (3 - n) * 60 * 10**9)
+            client.publish(school.topic("wan_throughput"), encode(school, reading, 10**6 + n),
+                           qos=1).wait_for_publish(10)
+        client.disconnect()
+        client.loop_stop()
+        wait_for(lambda: query(secured, "SELECT count(download_bps) FROM wan_throughput",
+                               "reader", PASSWORDS["READER_PASSWORD"])["results"][0].get(
+                                   "series"), 30, "throughput stored")
+    finally:
+        collector.terminate()
+        log = collector.communicate(timeout=60)[0]
+    assert collector.returncode == 0, log
+    assert "Traceback" not in log and "HTTP 403" not in log, log
+
+    evaluated = cli("collector.cli", "evaluate", "-c", str(config))
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "370102-0001" in evaluated.stdout and "alert(s) sent" in evaluated.stdout
+    admin = ("admin", PASSWORDS["INFLUX_ADMIN_PASSWORD"])
+    stored = query(secured, "SELECT status FROM compliance WHERE school = '370102-0001' "
+                   "AND target = 'exit_bandwidth'", *admin)
+    assert stored["results"][0]["series"][0]["values"][-1][1] == "pass", stored  # the writer's
+    assert (tmp_path / "state" / "alerts.json").is_file()
+
+    report = cli("collector.cli", "report", "-c", str(config), "--level", "county",
+                 "--format", "json", "--lang", "en")
+    assert report.returncode == 0, report.stderr
+    rows = {r["code"]: r for r in json.loads(report.stdout)}
+    assert rows["370102"]["registered"] == 1 and rows["370102"]["reported"] == 1
+    assert rows["370102"]["targets"]["exit_bandwidth"] == {"count": 1, "share": 1.0}
+
+    # The writer alone cannot judge: the command says which keys to set.
+    writer_only = deployed_config(tmp_path, secured, broker.port, unique, reader=False)
+    refused = cli("collector.cli", "evaluate", "-c", str(writer_only))
+    assert refused.returncode == 1, refused
+    assert "InfluxDB refused a query on 'schoolnet' with user 'collector' (HTTP 403): set " \
+           "[storage] read_username and read_password" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_demo_data_loads_with_the_password_from_the_environment(secured: AuthInfluxd) -> None:
+    bootstrap(secured)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SCHOOLNET_INFLUX_USER": "collector",
+           "SCHOOLNET_INFLUX_PASSWORD": PASSWORDS["COLLECTOR_PASSWORD"]}
+    out = subprocess.run([sys.executable, "-m", "collector.cli", "grafana", "demo", "--url",
+                          secured.url, "--database", "schoolnet", "--days", "1"], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("wrote ") and "demo points to schoolnet" in out.stdout
+    got = query(secured, "SELECT count(*) FROM compliance", "reader",
+                PASSWORDS["READER_PASSWORD"])
+    assert got["results"][0]["series"][0]["values"], got
+
+
+def test_a_wrong_reader_password_is_named_as_such(secured: AuthInfluxd, broker: Mosquitto,
+                                                  tmp_path: Path, unique: str) -> None:
+    bootstrap(secured)
+    config = deployed_config(tmp_path, secured, broker.port, unique)
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        f"read_password = {json.dumps(PASSWORDS['READER_PASSWORD'])}",
+        'read_password = "wrong"'), encoding="utf-8")
+    out = cli("collector.cli", "report", "-c", str(config))
+    assert out.returncode == 1, out
+    assert ("InfluxDB did not accept the credentials of user 'reader' (HTTP 401): check "
+            "[storage] read_username/read_password") in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr

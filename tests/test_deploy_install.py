@@ -142,9 +142,11 @@ def test_reinstall_keeps_config_and_uninstall_keeps_only_the_spool(
     root, env = staged
     config = root / "etc/schoolnet/agent.toml"
     config.write_text(config.read_text().replace('id = "370102-0001"', 'id = "edited-1"'))
+    config.chmod(0o644)  # as an older install or a copy by hand left it
     wheel = next(Path(env["PIP_OPTS"].split()[-1]).glob("schoolnet_audit-*.whl"))
     assert "keeping the existing" in run_install(env, "--source", str(wheel))
     assert 'id = "edited-1"' in config.read_text()
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640  # it holds the broker password
     state = root / "var/lib/schoolnet-agent"
     state.mkdir(parents=True)
     for name in ("spool.sqlite3", "spool.sqlite3-wal", "other.tmp"):
@@ -155,6 +157,40 @@ def test_reinstall_keeps_config_and_uninstall_keeps_only_the_spool(
     assert not (root / "etc/schoolnet").exists() and not (root / "opt/schoolnet-agent").exists()
     run_install(env, "--uninstall")
     assert tree(root) == set()
+
+
+def documented_config_steps(readme: Path) -> list[str]:
+    """The lines of a README's shell blocks that create /etc/schoolnet or agent.toml."""
+    blocks = re.findall(r"```sh\n(.*?)```", readme.read_text(encoding="utf-8"), re.S)
+    lines = [line for block in blocks for line in block.splitlines()]
+    return [line.split("#")[0].strip() for line in lines
+            if line.startswith("umask")
+            or (re.match(r"(mkdir|install|cp|chmod)\b", line) and "/etc/schoolnet" in line
+                and ("agent.toml" in line or line.startswith("mkdir")))]
+
+
+@pytest.mark.parametrize("readme", ["README.md", "deploy/openwrt/README.md"])
+@pytest.mark.parametrize("existing", [False, True], ids=["fresh", "over-an-existing-file"])
+def test_documented_manual_install_writes_the_config_0640(tmp_path: Path, readme: str,
+                                                          existing: bool) -> None:
+    """The README's own commands, run as written with /etc moved into a temp root."""
+    steps = documented_config_steps(REPO / readme)
+    assert any("agent.toml" in step for step in steps), steps
+    etc = tmp_path / "etc/schoolnet"
+    if existing:
+        etc.mkdir(parents=True)
+        (etc / "agent.toml").write_text("# an older copy\n")
+        (etc / "agent.toml").chmod(0o644)
+    example = REPO / "configs/agent.example.toml"
+    script = "set -e\numask 022\n" + "\n".join(
+        step.replace("/etc/schoolnet", str(etc)).replace("configs/agent.example.toml", "EX")
+        .replace(" agent.example.toml", " EX").replace("EX", str(example)) for step in steps)
+    out = subprocess.run(["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, (script, out.stderr)
+    config = etc / "agent.toml"
+    assert config.read_text() == example.read_text()
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640, script
 
 
 def test_openwrt_init_script_registers_the_daemon(tmp_path: Path) -> None:
@@ -197,7 +233,8 @@ start_service
 
 def test_shipped_shell_scripts_pass_shellcheck() -> None:
     """The scripts run on gateways with only a POSIX sh (dash, busybox ash)."""
-    scripts = [REPO / "deploy/install-agent.sh", REPO / "deploy/mosquitto/make-certs.sh",
+    scripts = [REPO / "deploy/install-agent.sh", REPO / "deploy/install-collector.sh",
+               REPO / "deploy/mosquitto/make-certs.sh",
                *sorted((REPO / "deploy/influxdb").glob("*.sh"))]
     out = subprocess.run(["shellcheck", "-s", "sh", *map(str, scripts)], capture_output=True,
                          text=True, timeout=60)

@@ -350,6 +350,9 @@ def matches(pattern: str, what: str) -> Check:
 
 
 def optional_file(value: str) -> str | None:
-    if value and not Path(value).is_file():
-        return "names a file that does not exist"
+    try:
+        if value and not Path(value).is_file():
+            return "names a file that does not exist"
+    except OSError as err:  # a directory on the way the user may not enter
+        return f"names a file that cannot be reached ({err.strerror or err})"
     return None

@@ -88,7 +88,14 @@ def load_state(path: str) -> dict[str, object]:
     """The alert state file (absent: empty); ConfigError if it cannot be used."""
     if not path or not Path(path).exists():
         return {}
-    text = read_text(path)
+    try:
+        text = read_text(path)
+    except ConfigError as err:
+        if err.line is None:  # unreadable, not mis-encoded
+            raise
+        # Written by the collector itself: other bytes mean damage, not an editor.
+        raise ConfigError(path, "", None, "alert state is corrupt (not UTF-8 text); "
+                          "delete it to start afresh") from None
     try:
         state = json.loads(text)
     except ValueError as err:
@@ -178,6 +185,7 @@ class Alerter:
             return
         tmp = self.path.with_suffix(".tmp")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(json.dumps(self.state, sort_keys=True), encoding="utf-8")
             tmp.replace(self.path)
         except OSError as err:

@@ -26,11 +26,13 @@ class InfluxQLReader:
         self.db = storage.bucket if v2 else storage.database
         self.timeout = storage.timeout_seconds
         self.headers: dict[str, str] = {}
+        user, password, token = storage.reader()
+        self.account = "the read token" if v2 else f"user {user!r}" if user else "no account"
         if v2:
-            self.headers["Authorization"] = f"Token {storage.token}"
-        elif storage.username:
-            token = f"{storage.username}:{storage.password}".encode()
-            self.headers["Authorization"] = "Basic " + base64.b64encode(token).decode()
+            self.headers["Authorization"] = f"Token {token}"
+        elif user:
+            basic = f"{user}:{password}".encode()
+            self.headers["Authorization"] = "Basic " + base64.b64encode(basic).decode()
 
     def series(self, query: str) -> list[dict[str, Any]]:
         params = urllib.parse.urlencode({"db": self.db, "q": query, "epoch": "ns"})
@@ -38,11 +40,25 @@ class InfluxQLReader:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 body = json.load(response)
+        except urllib.error.HTTPError as err:
+            if err.code == 401:
+                raise Unavailable(
+                    f"InfluxDB did not accept the credentials of {self.account} (HTTP 401): "
+                    "check [storage] read_username/read_password (read_token for "
+                    "influxdb2; without them username/password)") from err
+            if err.code == 403:
+                # The deployed writer account may not read: say which keys to set.
+                raise Unavailable(
+                    f"InfluxDB refused a query on {self.db!r} with {self.account} "
+                    "(HTTP 403): set [storage] read_username and read_password "
+                    "(read_token for influxdb2) to an account that may READ it; "
+                    "deploy/influxdb/bootstrap-influxdb1.sh creates one ('reader')") from err
+            raise Unavailable(f"InfluxQL query failed: {err}") from err
         except (OSError, urllib.error.URLError, ValueError) as err:
             raise Unavailable(f"InfluxQL query failed: {err}") from err
         result = body.get("results", [{}])[0]
         if "error" in result:
-            raise Unavailable(f"InfluxQL error: {result.error}")
+            raise Unavailable(f"InfluxQL error: {result['error']}")
         return list(result.get("series", []))
 
     def rows(self, query: str) -> list[Row]:
