@@ -7,14 +7,17 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from agent.contract.wire import Identity
+from agent.contract.reading import Reading
+from agent.contract.wire import Identity, encode
 from tests.broker_support import CERTS, Client, Setup, deployed_broker, make_certs
-from tests.services import wait_for
+from tests.services import Influxd, wait_for
 
 # Integration tier: a real Mosquitto with the generated accounts and certificates.
 pytestmark = pytest.mark.integration
@@ -71,6 +74,9 @@ def test_a_school_cannot_take_over_the_collectors_or_another_schools_session(
             assert not b.publish(ID_B.topic("wan_link"), {"m": f"live-{n}-{i}"}).is_failure
     wait_for(lambda: len(col.received("live-")) == 40, 10, "B's 40 readings")
     assert col.disconnects == [] and b.disconnects == []
+    broker_log = deployed.broker.log.read_text()
+    assert f"Client {COLLECTOR_ID} already connected" not in broker_log
+    assert f"Client {B} already connected" not in broker_log
 
     # Both go offline with readings / a receipt queued for their sessions; A's
     # clean-start claims must not wipe either queue.
@@ -229,3 +235,60 @@ def test_revoke_says_what_is_missing(deployed: Setup, tmp_path: Path) -> None:
     no_key = run(broker_copy, "revoke", A)
     assert no_key.returncode == 2
     assert "run this where the CA key is kept" in no_key.stderr
+
+
+@contextmanager
+def collector_process(config: Path, name: str, log: Path) -> Iterator[None]:
+    """``schoolnet-collector run --instance NAME``, as schoolnet-collector@NAME runs it."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "run", "-c",
+                                 str(config), "--instance", name], stdout=out, stderr=out)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, log.read_text()[-2000:]
+
+
+def test_collector_instances_share_one_account_on_their_listener(
+        deployed: Setup, influxd: Influxd, database: str, tmp_path: Path) -> None:
+    """Client ids are not bound on the collector's listener: its instances
+    (<client_id>-1, -2 and their -out connections) log in with one account side by
+    side, split the readings and store them all."""
+    config = tmp_path / "collector.toml"
+    config.write_text(f"""
+[mqtt]
+host = "127.0.0.1"
+port = {deployed.broker.local_port}
+username = "collector"
+password = "{deployed.passwords['collector']}"
+client_id = "instances-test"
+[storage]
+kind = "influxdb1"
+url = "{influxd.url}"
+database = "{database}"
+[batch]
+max_delay_seconds = 0.05
+""")
+    logs = [tmp_path / "one.log", tmp_path / "two.log"]
+    base = time.time_ns() - 10**11
+    with collector_process(config, "1", logs[0]), collector_process(config, "2", logs[1]):
+        for log in logs:
+            wait_for(lambda log=log: "subscribed to $share/instances-test/" in log.read_text(),
+                     20, "instance subscribed")
+        sender = school(deployed, C, "c")
+        for n in range(40):
+            reading = Reading("wan_link", {"rx_bps": float(n), "result": "ok"}, {}, base + n)
+            sender.client.publish(ID_C.topic("wan_link"), encode(ID_C, reading, n + 1), qos=1)
+        count = "SELECT count(rx_bps) FROM wan_link"
+        wait_for(lambda: influxd.rows(count, database)[0]["count"] == 40, 30, "all stored",
+                 interval=0.2)
+        sender.close()
+    broker_log = deployed.broker.log.read_text()
+    assert "instances-test-1 already connected" not in broker_log
+    assert "instances-test-2 already connected" not in broker_log
+    for log in logs:  # each stored a share; neither was refused
+        text = log.read_text()
+        assert "refused" not in text, text[-2000:]
+        stopped = [line for line in text.splitlines() if "collector stopped:" in line]
+        assert int(stopped[-1].split("stored=")[1].split()[0]) > 0, text[-2000:]

@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from collector.brokeraccess import (AccessError, collector_acl_text, read_registry,
-                                    school_acl_text, write_accounts)
+from collector.brokeraccess import (
+    AccessError,
+    collector_acl_text,
+    read_registry,
+    school_acl_text,
+    write_accounts,
+)
 from tests.deploy_support import write_registry
 
 A, C = "370102-0001", "110101-0003"
