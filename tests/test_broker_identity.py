@@ -228,6 +228,9 @@ def test_revoke_says_what_is_missing(deployed: Setup, tmp_path: Path) -> None:
     unknown = run(deployed.etc, "revoke", "no-such-school")
     assert unknown.returncode == 2
     assert "no certificate for school no-such-school" in unknown.stderr
+    # A path is not a school id: it cannot make the script revoke the CA itself.
+    outside = run(deployed.etc, "revoke", "../ca")
+    assert outside.returncode == 2 and "bad school id: ../ca" in outside.stderr
     # Where ca.key is not (the broker host, once it is kept offline).
     broker_copy = tmp_path / "broker"
     broker_copy.mkdir()

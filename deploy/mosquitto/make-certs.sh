@@ -14,9 +14,10 @@
 # (crl.pem, which the broker's certificate listener requires) lasts CRL_DAYS
 # (default 4 x DAYS): rewrite it before then, or every school is refused.
 # revoke and crl need ca.key: run them where it is kept, copy crl.pem to the
-# broker and restart it. The revocation database is DIR/ca-db/.
+# broker and reload it (a restart also drops an open connection). The
+# revocation database is DIR/ca-db/.
 set -eu
-[ $# -ge 2 ] || { sed -n '2,19p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,18p' "$0"; exit 2; }
 DIR=$1; WHAT=$2; shift 2
 DAYS=${DAYS:-825}
 CRL_DAYS=${CRL_DAYS:-$((DAYS * 4))}
@@ -34,9 +35,7 @@ sign() {  # sign KEY CRT SUBJECT EXTFILE
 }
 
 client() {
-    case $1 in
-        *[!A-Za-z0-9_.-]*|"") echo "bad school id: $1" >&2; exit 2 ;;
-    esac
+    checkid "$1"
     mkdir -p "$DIR/clients"
     newkey "$DIR/clients/$1.key"
     printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n' \
@@ -69,7 +68,14 @@ gencrl() {
     mv "$DIR/crl.pem.new" "$DIR/crl.pem"
 }
 
+checkid() {
+    case $1 in
+        *[!A-Za-z0-9_.-]*|""|.*) echo "bad school id: $1" >&2; exit 2 ;;
+    esac
+}
+
 revoke() {
+    checkid "$1"
     crt=$DIR/clients/$1.crt
     [ -f "$crt" ] || { echo "no certificate for school $1 ($crt)" >&2; exit 2; }
     serial=$(openssl x509 -in "$crt" -noout -serial | cut -d= -f2)
@@ -110,7 +116,7 @@ case $WHAT in
         cadb
         for id in "$@"; do revoke "$id"; done
         gencrl
-        echo "wrote $DIR/crl.pem: copy it to the broker and restart it" ;;
+        echo "wrote $DIR/crl.pem: copy it to the broker, then systemctl reload mosquitto (restart to also drop an open connection)" ;;
     crl)
         gencrl ;;
     *) echo "unknown: $WHAT" >&2; exit 2 ;;
