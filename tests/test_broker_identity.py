@@ -17,6 +17,7 @@ import pytest
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, encode
 from tests.broker_support import CERTS, Client, Setup, deployed_broker, make_certs
+from tests.deploy_support import write_registry
 from tests.services import Influxd, wait_for
 
 # Integration tier: a real Mosquitto with the generated accounts and certificates.
@@ -295,3 +296,30 @@ max_delay_seconds = 0.05
         assert "refused" not in text, text[-2000:]
         stopped = [line for line in text.splitlines() if "collector stopped:" in line]
         assert int(stopped[-1].split("stored=")[1].split()[0]) > 0, text[-2000:]
+
+
+def test_broker_access_refuses_an_account_name_two_accounts_would_share(
+        tmp_path: Path) -> None:
+    registry = write_registry(tmp_path / "schools.csv", [A, C])
+    out = tmp_path / "accounts"
+    done = subprocess.run([sys.executable, "-m", "collector.cli", "broker-access",
+                           "--registry", str(registry), "--out", str(out),
+                           "--operator", "grafana", "--operator", A],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"school id '{A}' equals the username of the collector or an operator" in done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()
+    # As the README runs it, with two operators.
+    done = subprocess.run([sys.executable, "-m", "collector.cli", "broker-access",
+                           "--registry", str(registry), "--out", str(out),
+                           "--operator", "grafana", "--operator", "alerts"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "collector.passwd (collector listener)" in done.stdout
+    users = [line.split(",")[1] for line in
+             (out / "passwords.csv").read_text().splitlines()[1:]]
+    assert users == ["collector", "grafana", "alerts", A, C]
+    assert [line for line in (out / "passwd").read_text().splitlines()
+            if line.startswith("collector:")] == []
+    assert (out / "collector.passwd").read_text().startswith("collector:")
+    assert "user grafana" in (out / "acl").read_text()
