@@ -298,7 +298,7 @@ max_delay_seconds = 0.05
         assert int(stopped[-1].split("stored=")[1].split()[0]) > 0, text[-2000:]
 
 
-def test_broker_access_refuses_an_account_name_two_accounts_would_share(
+def test_broker_access_refuses_a_shared_name_and_writes_separate_accounts(
         tmp_path: Path) -> None:
     registry = write_registry(tmp_path / "schools.csv", [A, C])
     out = tmp_path / "accounts"
