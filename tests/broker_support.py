@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -52,6 +53,15 @@ class DeployedBroker(Service):
 
     def command(self) -> list[str]:
         return ["mosquitto", "-c", str(self.conf)]
+
+    def ready(self) -> bool:
+        # Mosquitto opens its listeners one after another: wait for all three,
+        # not just the first, or the collector's may still refuse.
+        for port in (self.port, self.cert_port, self.local_port):
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) != 0:
+                    return False
+        return True
 
 
 @dataclass
@@ -145,7 +155,7 @@ class Client:
         with self.lock:
             self.messages.append((msg.topic, bytes(msg.payload)))
 
-    def accepted(self, timeout: float = 5.0) -> bool:
+    def accepted(self, timeout: float = 20.0) -> bool:
         """True once the broker accepted the connection; False if it refused or hung up."""
         if self.error:
             return False

@@ -38,7 +38,8 @@ def deployed() -> Iterator[Setup]:
 def collector(setup: Setup, clean_start: bool = False) -> Client:
     client = Client(setup.broker.local_port, COLLECTOR_ID, user="collector",
                     password=setup.passwords["collector"], clean_start=clean_start)
-    assert client.accepted()
+    assert client.accepted(), (client.connack, client.disconnects, client.error,
+                               setup.broker.log.read_text()[-1500:])
     return client
 
 
