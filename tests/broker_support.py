@@ -169,7 +169,7 @@ class Client:
     def publish(self, topic: str, body: dict[str, Any]) -> Any:
         """Publish at QoS 1 and return the broker's PUBACK reason code."""
         info = self.client.publish(topic, json.dumps(body), qos=1)
-        wait_for(lambda: info.mid in self.pubacks, 5, f"PUBACK for {topic}")
+        wait_for(lambda: info.mid in self.pubacks, 20, f"PUBACK for {topic}")
         return self.pubacks[info.mid]
 
     def subscribe(self, topic: str) -> None:
@@ -177,7 +177,7 @@ class Client:
         done = threading.Event()
         self.client.on_subscribe = lambda *args: done.set()
         self.client.subscribe(topic, qos=1)
-        assert done.wait(5), f"no SUBACK for {topic}"
+        assert done.wait(20), f"no SUBACK for {topic}"
 
     def received(self, marker: str) -> list[str]:
         with self.lock:
