@@ -55,10 +55,14 @@ def _parser() -> argparse.ArgumentParser:
                             "school registry")
     access.add_argument("--registry", required=True, type=Path, help="school registry CSV")
     access.add_argument("--out", required=True, type=Path,
-                        help="directory for acl, passwd and passwords.csv")
+                        help="directory for the ACL and passwd files and passwords.csv")
     access.add_argument("--collector-user", default="collector")
+    access.add_argument("--operator", action="append", metavar="NAME",
+                        help="a read-only operator account (dashboards, alert readers); "
+                        "repeat for several, default: one named operator")
     access.add_argument("--group", default="",
-                        help="group that may read passwd and acl (the broker's: mosquitto)")
+                        help="group that may read the passwd and ACL files (the broker's: "
+                        "mosquitto)")
     grafana = sub.add_parser("grafana", help="write Grafana dashboards and alert rules, or "
                              "load demo data").add_subparsers(dest="what", required=True)
     grafana.add_parser("dashboards", help="write the dashboards' JSON").add_argument(

@@ -1,37 +1,26 @@
-"""deploy/mosquitto/schoolnet.conf started for real, with accounts built from a registry.
-
-Certificates come from deploy/mosquitto/make-certs.sh, the password file and
-ACL from collector.brokeraccess; only ports and directories are rewritten so
-the broker listens on free loopback ports and keeps its files in a temp dir.
-"""
+"""deploy/mosquitto/schoolnet.conf started for real (tests/broker_support.py): what
+schools, the collector and its ingest can do through the generated ACLs."""
 
 from __future__ import annotations
 
 import csv
-import json
 import shutil
-import ssl
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.contract.configschema import build
 from agent.contract.mqttconfig import MqttConfig
-from collector.brokeraccess import read_registry, write_accounts
 from collector.ingest.mqtt5 import LeanSubscriber
 from collector.ingest.transport import Message
-from tests.deploy_support import REPO, write_registry
-from tests.services import Influxd, Service, free_port, wait_for
+from tests.broker_support import Client, Setup, deployed_broker
+from tests.deploy_support import write_registry
+from tests.services import Influxd, wait_for
 from tests.support import running_collector
 
 # Integration tier: real Mosquitto brokers with TLS and ACLs, influxd.
@@ -43,121 +32,10 @@ TOPIC_A = f"schoolnet/v1/37/3701/370102/{A}/wan_link"
 TOPIC_B = f"schoolnet/v1/37/3701/370102/{B}/wan_link"
 
 
-class DeployedBroker(Service):
-    name = "mosquitto"
-
-    def __init__(self, workdir: Path) -> None:
-        super().__init__(workdir)  # self.port: the password TLS listener
-        self.cert_port = free_port()
-        self.local_port = free_port()
-        conf = (REPO / "deploy/mosquitto/schoolnet.conf").read_text()
-        conf = (conf.replace("/etc/mosquitto/schoolnet/", f"{workdir}/etc/")
-                .replace("/var/lib/mosquitto/", f"{workdir}/data/")
-                .replace("listener 8883\n", f"listener {self.port} 127.0.0.1\n")
-                .replace("listener 8884\n", f"listener {self.cert_port} 127.0.0.1\n")
-                .replace("listener 1883 127.0.0.1\n", f"listener {self.local_port} 127.0.0.1\n"))
-        assert conf.count("127.0.0.1") == 3, "every listener must be moved to loopback"
-        (workdir / "data").mkdir()
-        shutil.chown(workdir / "data", "mosquitto")
-        self.conf = workdir / "schoolnet.conf"
-        self.conf.write_text(conf)
-
-    def command(self) -> list[str]:
-        return ["mosquitto", "-c", str(self.conf)]
-
-
-@dataclass
-class Setup:
-    broker: DeployedBroker
-    etc: Path
-    passwords: dict[str, str]
-
-
 @pytest.fixture(scope="module")
 def deployed() -> Iterator[Setup]:
-    # Mosquitto drops root for its own user before reading its files, and
-    # pytest's temp root is 0700: use a directory that user can traverse.
-    work = Path(tempfile.mkdtemp(prefix="schoolnet-broker-", dir="/tmp"))
-    work.chmod(0o755)
-    etc = work / "etc"
-    registry = write_registry(work / "schools.csv", [A, B, C])
-    passwords = write_accounts(read_registry(registry), etc, "collector", group="mosquitto")
-    certs = REPO / "deploy/mosquitto/make-certs.sh"
-    for args in (["ca"], ["server", "localhost", "127.0.0.1"], ["clients", str(registry)]):
-        subprocess.run(["sh", str(certs), str(etc), *args], check=True, timeout=60)
-    # A certificate for school A from a CA the broker does not trust.
-    subprocess.run(["sh", str(certs), str(work / "rogue"), "ca"], check=True, timeout=60)
-    subprocess.run(["sh", str(certs), str(work / "rogue"), "client", A], check=True, timeout=60)
-    # As the README tells the network centre: the TLS files root:mosquitto 0640.
-    for path in [etc, etc / "server.key", etc / "server.crt", etc / "ca.crt"]:
-        shutil.chown(path, group="mosquitto")
-        path.chmod(0o750 if path.is_dir() else 0o640)
-    broker = DeployedBroker(work)
-    try:
-        broker.start()
-        yield Setup(broker, etc, passwords)
-    finally:
-        broker.stop()
-        shutil.rmtree(work)
-
-
-class Client:
-    """A paho MQTT 5 client that records its CONNACK, PUBACKs and messages."""
-
-    def __init__(self, port: int, client_id: str, ca: Path | None = None,
-                 cert: tuple[Path, Path] | None = None, user: str = "",
-                 password: str = "") -> None:
-        self.connack: Any = None
-        self.pubacks: dict[int, Any] = {}
-        self.messages: list[tuple[str, bytes]] = []
-        self.lock = threading.Lock()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv5)
-        if ca:
-            self.client.tls_set(ca_certs=str(ca), certfile=str(cert[0]) if cert else None,
-                                keyfile=str(cert[1]) if cert else None,
-                                tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        if user:
-            self.client.username_pw_set(user, password)
-        self.client.on_connect = lambda c, u, f, reason, p: setattr(self, "connack", reason)
-        self.client.on_publish = lambda c, u, mid, reason, p: self.pubacks.__setitem__(mid,
-                                                                                        reason)
-        self.client.on_message = self._on_message
-        self.closed = threading.Event()
-        self.client.on_disconnect = lambda *args: self.closed.set()
-        self.error: Exception | None = None
-        try:
-            self.client.connect("127.0.0.1", port)
-        except (OSError, ssl.SSLError) as err:  # a TLS refusal can surface here
-            self.error = err
-            return
-        self.client.loop_start()
-
-    def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        with self.lock:
-            self.messages.append((msg.topic, bytes(msg.payload)))
-
-    def accepted(self, timeout: float = 5.0) -> bool:
-        """True once the broker accepted the connection; False if it refused or hung up."""
-        if self.error:
-            return False
-        try:
-            wait_for(lambda: self.connack is not None or self.closed.is_set(), timeout,
-                     "CONNACK or hang-up")
-        except TimeoutError:
-            return False
-        return self.connack is not None and not self.connack.is_failure
-
-    def publish(self, topic: str, body: dict[str, Any]) -> Any:
-        """Publish at QoS 1 and return the broker's PUBACK reason code."""
-        info = self.client.publish(topic, json.dumps(body), qos=1)
-        wait_for(lambda: info.mid in self.pubacks, 5, f"PUBACK for {topic}")
-        return self.pubacks[info.mid]
-
-    def close(self) -> None:
-        if not self.error:
-            self.client.disconnect()
-            self.client.loop_stop()
+    with deployed_broker([A, B, C]) as setup:
+        yield setup
 
 
 @pytest.fixture(scope="module")
@@ -293,9 +171,11 @@ def test_passwords_survive_regeneration(deployed: Setup, tmp_path: Path) -> None
     assert "4 schools:" in done.stdout
     with (out / "passwords.csv").open() as fh:
         again = {row["username"]: row["password"] for row in csv.DictReader(fh)}
-    assert len(again) == 5
+    assert len(again) == 6  # the collector, one operator, four schools
     assert {k: again[k] for k in deployed.passwords} == deployed.passwords
-    assert "370102-0009" in again and (out / "passwd").stat().st_mode & 0o077 == 0
+    assert "370102-0009" in again
+    for name in ("passwd", "collector.passwd", "acl", "collector.acl"):
+        assert (out / name).stat().st_mode & 0o077 == 0, name
     assert "topic write schoolnet/v1/37/3701/370102/370102-0009/#" in (out / "acl").read_text()
 
 
@@ -342,14 +222,17 @@ max_delay_seconds = 0.05
 
 def test_collector_ingest_over_tls_and_a_refused_login(deployed: Setup,
                                                        caplog: pytest.LogCaptureFixture) -> None:
-    """The collector's own inbound connection (not paho) on the TLS password listener."""
+    """The collector's own inbound connection (not paho) on the TLS password listener,
+    here with the read-only operator account; the collector's own password is refused
+    there, since its account exists only on its loopback listener."""
     cfg = build(MqttConfig, {"host": "localhost", "port": deployed.broker.port, "tls": True,
-                             "ca_file": str(deployed.etc / "ca.crt"), "username": "collector",
-                             "password": deployed.passwords["collector"]})
+                             "ca_file": str(deployed.etc / "ca.crt"), "username": "operator",
+                             "password": deployed.passwords["operator"]})
     got: list[Message] = []
-    ingest = LeanSubscriber(cfg, "collector-tls", "$share/tls/schoolnet/v1/#", 100, got.extend)
-    wrong = LeanSubscriber(replace(cfg, password="not-it"), "collector-wrong",
-                           "schoolnet/v1/#", 100, got.extend)
+    ingest = LeanSubscriber(cfg, "collector-tls", "schoolnet/v1/#", 100, got.extend)
+    wrong = LeanSubscriber(replace(cfg, username="collector",
+                                   password=deployed.passwords["collector"]),
+                           "collector-wrong", "schoolnet/v1/#", 100, got.extend)
     ingest.start()
     wrong.start()
     try:

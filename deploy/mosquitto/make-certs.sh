@@ -7,12 +7,20 @@
 #   make-certs.sh DIR server NAME [IP...]        # DIR/server.crt, server.key for mqtt NAME
 #   make-certs.sh DIR client SCHOOL_ID...        # DIR/clients/ID.crt, ID.key per school
 #   make-certs.sh DIR clients REGISTRY.csv       # one client cert per registry row
+#   make-certs.sh DIR revoke SCHOOL_ID...        # revoke DIR/clients/ID.crt, rewrite DIR/crl.pem
+#   make-certs.sh DIR crl                        # rewrite DIR/crl.pem (e.g. for a CA made before)
 #
-# Keys are ECDSA P-256; certificates last DAYS (default 825) days.
+# Keys are ECDSA P-256; certificates last DAYS (default 825) days. The CRL
+# (crl.pem, which the broker's certificate listener requires) lasts CRL_DAYS
+# (default 4 x DAYS): rewrite it before then, or every school is refused.
+# revoke and crl need ca.key: run them where it is kept, copy crl.pem to the
+# broker and reload it (a restart also drops an open connection). The
+# revocation database is DIR/ca-db/.
 set -eu
-[ $# -ge 2 ] || { sed -n '2,12p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,18p' "$0"; exit 2; }
 DIR=$1; WHAT=$2; shift 2
 DAYS=${DAYS:-825}
+CRL_DAYS=${CRL_DAYS:-$((DAYS * 4))}
 umask 077
 mkdir -p "$DIR"
 
@@ -27,14 +35,56 @@ sign() {  # sign KEY CRT SUBJECT EXTFILE
 }
 
 client() {
-    case $1 in
-        *[!A-Za-z0-9_.-]*|"") echo "bad school id: $1" >&2; exit 2 ;;
-    esac
+    checkid "$1"
     mkdir -p "$DIR/clients"
     newkey "$DIR/clients/$1.key"
     printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n' \
         > "$DIR/clients/$1.ext"
     sign "$DIR/clients/$1.key" "$DIR/clients/$1.crt" "/O=schoolnet-audit/CN=$1" "$DIR/clients/$1.ext"
+}
+
+cadb() {  # the openssl ca set-up that revocation and the CRL need
+    [ -f "$DIR/ca.key" ] || { echo "no $DIR/ca.key: run this where the CA key is kept" >&2; exit 2; }
+    mkdir -p "$DIR/ca-db"
+    [ -f "$DIR/ca-db/index.txt" ] || : > "$DIR/ca-db/index.txt"
+    [ -f "$DIR/ca-db/crlnumber" ] || echo 1000 > "$DIR/ca-db/crlnumber"
+    cat > "$DIR/ca-db/openssl.cnf" <<EOF
+[ ca ]
+default_ca = schoolnet
+[ schoolnet ]
+database = $DIR/ca-db/index.txt
+crlnumber = $DIR/ca-db/crlnumber
+certificate = $DIR/ca.crt
+private_key = $DIR/ca.key
+default_md = sha256
+default_crl_days = $CRL_DAYS
+EOF
+}
+
+gencrl() {
+    cadb
+    openssl ca -batch -config "$DIR/ca-db/openssl.cnf" -gencrl -out "$DIR/crl.pem.new" 2>/dev/null
+    chmod 0644 "$DIR/crl.pem.new"  # public, like ca.crt; the broker only reads it
+    mv "$DIR/crl.pem.new" "$DIR/crl.pem"
+}
+
+checkid() {
+    case $1 in
+        *[!A-Za-z0-9_.-]*|""|.*) echo "bad school id: $1" >&2; exit 2 ;;
+    esac
+}
+
+revoke() {
+    checkid "$1"
+    crt=$DIR/clients/$1.crt
+    [ -f "$crt" ] || { echo "no certificate for school $1 ($crt)" >&2; exit 2; }
+    serial=$(openssl x509 -in "$crt" -noout -serial | cut -d= -f2)
+    if grep -q "^R.*	$serial	" "$DIR/ca-db/index.txt"; then
+        echo "school $1: certificate $serial was already revoked"
+    else
+        openssl ca -batch -config "$DIR/ca-db/openssl.cnf" -revoke "$crt" 2>/dev/null
+        echo "school $1: certificate $serial revoked"
+    fi
 }
 
 case $WHAT in
@@ -43,7 +93,9 @@ case $WHAT in
         openssl req -x509 -new -key "$DIR/ca.key" -subj "/O=schoolnet-audit/CN=schoolnet-audit CA" \
             -days $((DAYS * 4)) -sha256 -addext "basicConstraints=critical,CA:TRUE" \
             -addext "keyUsage=critical,keyCertSign,cRLSign" -out "$DIR/ca.crt"
-        chmod 0644 "$DIR/ca.crt" ;;
+        chmod 0644 "$DIR/ca.crt"
+        rm -rf "$DIR/ca-db"  # a new CA starts with nothing revoked
+        gencrl ;;
     server)
         name=$1; shift
         san="DNS:$name"
@@ -59,5 +111,13 @@ case $WHAT in
         tail -n +2 "$1" | cut -d, -f1 | tr -d '\r' | while read -r id; do
             [ -n "$id" ] && client "$id"
         done ;;
+    revoke)
+        [ $# -ge 1 ] || { echo "revoke: which school id?" >&2; exit 2; }
+        cadb
+        for id in "$@"; do revoke "$id"; done
+        gencrl
+        echo "wrote $DIR/crl.pem: copy it to the broker, then systemctl reload mosquitto (restart to also drop an open connection)" ;;
+    crl)
+        gencrl ;;
     *) echo "unknown: $WHAT" >&2; exit 2 ;;
 esac
