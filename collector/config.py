@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 from agent.contract import configschema
@@ -154,12 +155,23 @@ def load(path: str | Path) -> CollectorConfig:
     return dataclasses.replace(cfg, file=str(path))
 
 
+def secret_group(mqtt: CollectorMqtt) -> str:
+    """The instances' default shared-subscription group: a name only holders of
+    the collector's password can derive. Mosquitto's ACL file does not check
+    subscriptions and groups span listeners, so a school that guessed the group
+    would be handed its turn of every reading (which the ACL then withholds)."""
+    if not mqtt.password:
+        return mqtt.client_id
+    digest = hashlib.sha256(f"{mqtt.username}\0{mqtt.password}".encode()).hexdigest()
+    return f"{mqtt.client_id}-{digest[:24]}"
+
+
 def instance(cfg: CollectorConfig, name: str) -> CollectorConfig:
     """The view of one of several processes started from one config (systemd's
     ``schoolnet-collector@NAME``): its own client id and session, one shared
     group to split the traffic, and only instance "1" judging compliance (once
     per round, not once per process)."""
     mqtt = dataclasses.replace(cfg.mqtt, client_id=f"{cfg.mqtt.client_id}-{name}",
-                               share_group=cfg.mqtt.share_group or cfg.mqtt.client_id)
+                               share_group=cfg.mqtt.share_group or secret_group(cfg.mqtt))
     targets = cfg.targets if name == "1" else dataclasses.replace(cfg.targets, file="")
     return dataclasses.replace(cfg, mqtt=mqtt, targets=targets)

@@ -94,3 +94,21 @@ def test_only_instance_one_judges(tmp_path: Path) -> None:
     assert one.mqtt.share_group == two.mqtt.share_group == "c"
     assert one.targets.file == str(targets) and two.targets.file == ""
     assert one.registry == two.registry == cfg.registry  # both still check schools
+
+
+def test_the_instances_group_is_derived_from_the_collectors_password(tmp_path: Path) -> None:
+    # A school guessing the group would be handed its turn of every reading.
+    def group(password: str) -> str:
+        path = collector_toml(tmp_path, 1883, influx1_storage("http://127.0.0.1:8086", "x"),
+                              "c", "")
+        text = path.read_text(encoding="utf-8").replace(
+            'client_id = "c"', f'client_id = "c"\nusername = "collector"\npassword = "{password}"')
+        path.write_text(text, encoding="utf-8")
+        cfg = collector_config.load(path)
+        one, two = (collector_config.instance(cfg, name) for name in ("1", "2"))
+        assert one.mqtt.share_group == two.mqtt.share_group
+        return one.mqtt.share_group
+
+    first = group("s3cret")
+    assert first.startswith("c-") and len(first) == 2 + 24
+    assert group("s3cret") == first and group("other") != first
