@@ -144,7 +144,8 @@ def test_static_server_is_why_speedtest_upload_fails(tmp_path: Path) -> None:
 def test_ipv6_server_and_tester() -> None:
     from agent.probes.wan_throughput.http import HttpTester
 
-    srv = SpeedServer(("::1", 0), {"s1": TOKEN})
+    # Loopback moves gigabytes a second: more than a day's default budget.
+    srv = SpeedServer(("::1", 0), {"s1": TOKEN}, daily_budget_mb=1e6)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         result = HttpTester(f"http://[::1]:{srv.server_address[1]}/", 2, max_seconds=1.5,
