@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -132,3 +133,13 @@ def test_config_names_every_problem_without_echoing_secrets(tmp_path: Path) -> N
         config.load(write(tmp_path, f'[server]\nheader_secs = 5\n[tokens]\ns1 = "{SECRET}"\n'))
     with pytest.raises(ConfigErrors, match="lists no token"):
         config.load(write(tmp_path, "[server]\n"))
+
+
+def test_the_example_config_loads_once_its_placeholder_is_replaced(tmp_path: Path) -> None:
+    example = (Path(__file__).resolve().parents[1] / "configs" / "speed-server.example.toml")
+    with pytest.raises(ConfigErrors, match=r"key 'tokens.370102-0001': is the example's "
+                                           r"placeholder"):
+        config.load(example)
+    text = example.read_text(encoding="utf-8")
+    cfg = config.load(write(tmp_path, re.sub(r'"replace-with[^"]*"', f'"{SECRET}"', text)))
+    assert cfg.tokens == {"370102-0001": SECRET} and cfg.server.max_transfers == 64

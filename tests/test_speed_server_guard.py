@@ -242,3 +242,13 @@ def test_trickles_cannot_reset_the_deadlines(tmp_path: Path) -> None:
         # A brisk client is unaffected.
         assert request(port, "POST", "/upload", b"u" * 5_000_000, headers=AUTH)[:2] == \
             (200, b"size=5000000")
+
+
+def test_the_command_refuses_to_serve_without_tokens(tmp_path: Path) -> None:
+    cfg = tmp_path / "speed-server.toml"
+    cfg.write_text("[server]\nport = 8080\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "collector.cli", "speed-server", "-c", str(cfg)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert f"config error: {cfg}: key 'tokens': lists no token" in proc.stderr
+    assert "anonymous tests are not served" in proc.stderr and "Traceback" not in proc.stderr

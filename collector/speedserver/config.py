@@ -17,6 +17,7 @@ from agent.contract.configschema import Problem, between, not_a_key, opt, sectio
 # Printable ASCII without spaces or quotes, long enough not to be guessed.
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{16,200}")
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+PLACEHOLDER = "replace-with"  # configs/speed-server.example.toml's, never to be served
 
 
 @section
@@ -65,6 +66,9 @@ class SpeedServerConfig:
                 # Never echo the value: it is a secret.
                 out.append((("tokens", name), "must be 16-200 characters of letters, digits "
                                               "or ._~+/=- (e.g. from: openssl rand -hex 24)"))
+            elif token.startswith(PLACEHOLDER):
+                out.append((("tokens", name), "is the example's placeholder: make a token "
+                                              "with openssl rand -hex 24"))
             elif token in seen:
                 out.append((("tokens", name), f"is the same token as '{seen[token]}'"))
             seen.setdefault(token, name)
