@@ -81,6 +81,10 @@ def test_anonymous_and_unknown_tokens_are_refused(tmp_path: Path) -> None:
         reply = head_only(port, "POST /upload HTTP/1.1\r\nHost: x\r\n"
                                 "Content-Length: 100000000\r\n\r\n")
         assert reply.startswith(b"HTTP/1.1 401 ") and b"needs a token" in reply
+        # A client that asks first ("Expect: 100-continue") hears it before sending.
+        reply = head_only(port, "POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                                "Content-Length: 100000000\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 401 ") and b"100 Continue" not in reply
         status, body, _ = request(port, "GET", "/speedtest/random4000x4000.jpg",
                                   headers={"Authorization": "Bearer not-the-token-0000000000"})
         assert status == 403 and b"not known to the speed server" in body

@@ -151,6 +151,13 @@ class SpeedHandler(BaseHTTPRequestHandler):
             self._reply(403, _BAD_TOKEN)
         return None
 
+    def handle_expect_100(self) -> bool:
+        # A client that asks before sending its body learns of a missing
+        # token then, instead of after pushing the body into a closed socket.
+        if self._client() is None:
+            return False
+        return super().handle_expect_100()
+
     def _admit_transfer(self, client: str, size: int) -> bool:
         left = self.server.budget.reserve(client, size)
         if left is not None:
