@@ -44,13 +44,13 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--format", choices=sorted(FORMATS), default="table")
             cmd.add_argument("--lang", choices=("zh", "en"), default="zh")
             cmd.add_argument("-o", "--output", help="write to this file instead of stdout")
-    speed = sub.add_parser("speed-server", help="serve the agents' bandwidth tests over HTTP")
-    speed.add_argument("--listen", default="0.0.0.0", help="address to bind (default all)")
-    speed.add_argument("--port", type=int, default=8080)
-    speed.add_argument("--max-bytes", type=int, default=1 << 30,
-                       help="largest download or upload per request")
-    speed.add_argument("--max-connections", type=int, default=512)
-    speed.add_argument("--max-per-client", type=int, default=32)
+    speed = sub.add_parser("speed-server", help="serve the agents' bandwidth tests over HTTP",
+                           description="serve the agents' bandwidth tests over HTTP, to "
+                                       "clients holding a token from the config file")
+    speed.add_argument("-c", "--config", required=True,
+                       help="speed server TOML config (tokens, budgets, limits)")
+    speed.add_argument("--listen", help="address to bind (default: the config's)")
+    speed.add_argument("--port", type=int, help="port (default: the config's)")
     access = sub.add_parser("broker-access", help="Mosquitto password file and ACL from the "
                             "school registry")
     access.add_argument("--registry", required=True, type=Path, help="school registry CSV")
@@ -167,11 +167,13 @@ def _report(cfg: config.CollectorConfig, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "speed-server":
-        from collector.speedserver import serve
+        from collector import speedserver
+        from collector.speedserver import config as speed_config
 
-        setup_logging(args.verbose)
-        serve(args.listen, args.port, max_bytes=args.max_bytes,
-              max_connections=args.max_connections, max_per_client=args.max_per_client)
+        speed_cfg = start(args.verbose, speed_config.load, args.config)
+        if speed_cfg is None:
+            return EXIT_CONFIG
+        speedserver.serve(speed_cfg, args.listen, args.port)
         return 0
     if args.command == "broker-access":
         from collector import brokeraccess

@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,16 @@ CTX_IDENTITY = Identity("37", "3701", "370102", "s1")
 SPEED_PORT = 8080
 IPERF_PORT = 5201
 SPEED_NET = "198.19"
+# The school's token on every test speed server (a secret in real life).
+TOKEN = "school-s1-test-token-0123456789"
+
+
+def speed_config(path: Path, **server: object) -> Path:
+    """A speed-server config file with TOKEN for client "s1" and ``server`` limits."""
+    lines = ["[server]", *(f"{k} = {json.dumps(v)}" for k, v in server.items()),
+             "[tokens]", f's1 = "{TOKEN}"']
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def ctx(state_dir: Path) -> ProbeContext:
@@ -115,8 +126,9 @@ def wan(down_mbit: float = 0, up_mbit: float = 0, delay_ms: float = 0,
         loss_percent: float = 0) -> Iterator[Wan]:
     """A school↔server link with the speed server and iperf3 listening in the server ns."""
     # 198.19 (also RFC 2544): other suites on a shared machine use veth_link's 198.18.
-    with veth_link(SPEED_NET) as link:
+    with veth_link(SPEED_NET) as link, tempfile.TemporaryDirectory() as tmp:
         w = Wan(link)
+        cfg = speed_config(Path(tmp) / "speed-server.toml")
         if down_mbit:
             w.shape(down_mbit, up_mbit or down_mbit, delay_ms)
         if loss_percent:
@@ -124,7 +136,8 @@ def wan(down_mbit: float = 0, up_mbit: float = 0, delay_ms: float = 0,
         pre = ["ip", "netns", "exec", link.ns]
         procs = [
             subprocess.Popen([*pre, sys.executable, "-m", "collector.cli", "speed-server",
-                              "--listen", link.peer_addr, "--port", str(SPEED_PORT)],
+                              "-c", str(cfg), "--listen", link.peer_addr,
+                              "--port", str(SPEED_PORT)],
                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
             subprocess.Popen([*pre, "iperf3", "-s", "-B", link.peer_addr, "-p", str(IPERF_PORT)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),

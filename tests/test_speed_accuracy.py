@@ -17,7 +17,7 @@ from agent.contract.configschema import build
 from agent.contract.reading import Reading
 from agent.contract.wire import decode, encode
 from agent.probes.wan_throughput.probe import WanThroughput, WanThroughputOptions
-from tests.speed_support import CTX_IDENTITY, IPERF_PORT, ctx, wan
+from tests.speed_support import CTX_IDENTITY, IPERF_PORT, TOKEN, ctx, wan
 
 # Integration tier: tc-shaped namespaced links and iperf3.
 pytestmark = pytest.mark.integration
@@ -31,7 +31,8 @@ def probe(method: str, server: str, state: Path, **extra: Any) -> WanThroughput:
     opts = {"method": method, "server": server, "streams": 4, "max_seconds": 4.0,
             "stable_tolerance": 0.03, "include": [], "exclude": [], "exclude_isp": False,
             "secure": False, "connect_timeout": 3.0, "interface": "", "cpu_limit_share": 1.0,
-            "windows": [], "max_tests_per_day": 0, "daily_budget_mb": 0.0, **extra}
+            "windows": [], "max_tests_per_day": 0, "daily_budget_mb": 0.0, "token": TOKEN,
+            **extra}
     return WanThroughput(build(WanThroughputOptions, opts), ctx(state))
 
 

@@ -3,7 +3,8 @@
 No internet here, so www.speedtest.net is a stand-in inside a fresh namespace:
 ``ip netns exec`` mounts /etc/netns/NAME/hosts over /etc/hosts, pointing the
 names at loopback addresses of that namespace, where a static server serves
-the config and server list and our speed server plays the test servers.
+the config and server list and our speed server's layout, open to anyone
+(tests/open_speed_server.py), plays the test servers.
 The XML below is CONSTRUCTED after the format speedtest-cli 2.1.3 parses
 (speedtest-config.php, speedtest-servers-static.php); it is not a recording.
 """
@@ -59,8 +60,8 @@ _IN_NS = textwrap.dedent("""
     site = Path(sys.argv[1])
     procs = [subprocess.Popen([sys.executable, "-m", "http.server", "80", "--bind", "127.0.0.2",
                                "--directory", str(site)], stderr=subprocess.DEVNULL),
-             subprocess.Popen([sys.executable, "-m", "collector.cli", "speed-server",
-                               "--listen", "0.0.0.0", "--port", "8080"])]
+             subprocess.Popen([sys.executable, "-m", "tests.open_speed_server", "0.0.0.0",
+                               "8080"])]
     try:
         for port, host in ((80, "127.0.0.2"), (8080, "127.0.0.1")):
             wait_for(lambda: socket.create_connection((host, port)).close() or True, 10, "up")

@@ -14,7 +14,7 @@ import pytest
 from agent import config as agent_config
 from agent.contract.errors import ConfigError
 from agent.probes.wan_throughput.schedule import SpeedSchedule, current_window
-from tests.speed_support import ROOT, wan
+from tests.speed_support import ROOT, TOKEN, wan
 from tests.support import AGENT_HEAD
 
 TZ = timezone(timedelta(hours=8))  # China Standard Time
@@ -106,7 +106,8 @@ def test_once_runs_now_and_shows_progress(tmp_path: Path) -> None:
         # test; ``once`` is a person asking, so it runs and says why.
         (tmp_path / "wan_throughput.json").write_text(json.dumps({"day": "", "tests": 0}))
         cfg = write(tmp_path, server=w.speed_url, windows="[]")
-        cfg.write_text(cfg.read_text() + "max_seconds = 3\ncpu_limit_share = 1.0\n")
+        cfg.write_text(cfg.read_text() + f'max_seconds = 3\ncpu_limit_share = 1.0\n'
+                       f'token = "{TOKEN}"\n')
         proc = subprocess.run([sys.executable, "-m", "agent.cli", "once", "-c", str(cfg),
                                "--probe", "wan_throughput", "--json"], cwd=ROOT,
                               capture_output=True, text=True, timeout=60)

@@ -20,12 +20,14 @@ from agent.probes.wan_throughput import speedtest_net
 from agent.probes.wan_throughput.probe import WanThroughputOptions
 from collector.speedserver import LEGACY_FILES, SpeedServer
 from tests.services import wait_for
-from tests.speed_support import wan
+from tests.speed_support import TOKEN, wan
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @contextmanager
-def server(**limits: int) -> Iterator[SpeedServer]:
-    srv = SpeedServer(("127.0.0.1", 0), **limits)
+def server(**limits: float) -> Iterator[SpeedServer]:
+    srv = SpeedServer(("127.0.0.1", 0), {"s1": TOKEN}, **limits)  # type: ignore[arg-type]
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     try:
@@ -39,7 +41,7 @@ def get(srv: SpeedServer, method: str, path: str, body: bytes | None = None,
         headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", srv.server_address[1], timeout=10)
     try:
-        conn.request(method, path, body=body, headers=headers or {})
+        conn.request(method, path, body=body, headers={**AUTH, **(headers or {})})
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:
@@ -73,17 +75,22 @@ def test_tester_routes_and_size_limits() -> None:
                    {"Transfer-Encoding": "chunked"})[0] == 411
 
 
-def test_connection_limits_answer_503() -> None:
-    with server(max_per_client=2) as srv:
-        held = [socket.create_connection(("127.0.0.1", srv.server_address[1])) for _ in range(2)]
+def test_transfer_caps_answer_503_and_free_the_slot() -> None:
+    with server(max_transfers_per_client=1, min_rate_kbps=0) as srv:
+        port = srv.server_address[1]
+        held = socket.create_connection(("127.0.0.1", port))
         try:
-            wait_for(lambda: sum(srv._active.values()) == 2, 5, "two connections counted")
-            assert get(srv, "GET", "/speedtest/latency.txt")[0] == 503
-            assert srv.rejected == 1
+            # A download the client does not read holds its one transfer slot.
+            held.sendall(f"GET /download?bytes=100000000 HTTP/1.1\r\nHost: x\r\n"
+                         f"Authorization: Bearer {TOKEN}\r\n\r\n".encode())
+            wait_for(lambda: get(srv, "GET", "/download?bytes=10")[0] == 503, 10, "slot taken")
+            status, body = get(srv, "GET", "/download?bytes=10")
+            assert status == 503 and b"1 transfers at once" in body
+            # Short replies take no transfer slot.
+            assert get(srv, "GET", "/speedtest/latency.txt")[0] == 200
         finally:
-            for sock in held:
-                sock.close()
-        wait_for(lambda: get(srv, "GET", "/speedtest/latency.txt")[0] == 200, 5, "slot freed")
+            held.close()
+        wait_for(lambda: get(srv, "GET", "/download?bytes=10")[0] == 200, 10, "slot freed")
 
 
 def test_many_schools_at_once() -> None:
@@ -137,11 +144,12 @@ def test_static_server_is_why_speedtest_upload_fails(tmp_path: Path) -> None:
 def test_ipv6_server_and_tester() -> None:
     from agent.probes.wan_throughput.http import HttpTester
 
-    srv = SpeedServer(("::1", 0))
+    # Loopback moves gigabytes a second: more than a day's default budget.
+    srv = SpeedServer(("::1", 0), {"s1": TOKEN}, daily_budget_mb=1e6)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         result = HttpTester(f"http://[::1]:{srv.server_address[1]}/", 2, max_seconds=1.5,
-                            min_seconds=0.5).run()
+                            min_seconds=0.5, token=TOKEN).run()
     finally:
         srv.shutdown()
         srv.server_close()

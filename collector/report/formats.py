@@ -1,4 +1,7 @@
-"""The roll-up as officials read it: a terminal table, Markdown, CSV, JSON, HTML."""
+"""The roll-up as officials read it: a terminal table, Markdown, CSV, JSON, HTML.
+
+Registry text reaches every format only through :mod:`.inert`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import unicodedata
 from typing import Any
 
 from collector.judge.rules import TARGETS
+from collector.report.inert import csv_cell, html_text, json_safe, markdown_cell, plain
 from collector.report.rollup import RegionRow
 
 HEAD = {
@@ -38,14 +42,14 @@ def _width(text: str) -> int:
 
 
 def as_table(rows: list[RegionRow], lang: str) -> str:
-    table = [_header(lang)] + [_cells(r) for r in rows]
+    table = [_header(lang)] + [[plain(c) for c in _cells(r)] for r in rows]
     widths = [max(_width(line[i]) for line in table) for i in range(len(table[0]))]
     return "\n".join("  ".join(cell + " " * (w - _width(cell)) for cell, w in
                                zip(line, widths, strict=True)).rstrip() for line in table)
 
 
 def as_markdown(rows: list[RegionRow], lang: str) -> str:
-    lines = [_header(lang)] + [_cells(r) for r in rows]
+    lines = [_header(lang)] + [[markdown_cell(c) for c in _cells(r)] for r in rows]
     out = ["| " + " | ".join(lines[0]) + " |", "|" + "---|" * len(lines[0])]
     return "\n".join(out + ["| " + " | ".join(line) + " |" for line in lines[1:]])
 
@@ -56,7 +60,7 @@ def as_csv(rows: list[RegionRow], lang: str) -> str:
     writer.writerow(["code", "name", "registered", "reported"]
                     + [f"{t}_{k}" for t in TARGETS for k in ("count", "share")])
     for r in rows:
-        writer.writerow([r.code, r.name, r.registered, r.reported]
+        writer.writerow([csv_cell(r.code), csv_cell(r.name), r.registered, r.reported]
                         + [v for t in TARGETS for v in (r.meeting[t], round(r.share(t), 4))])
     return buf.getvalue()
 
@@ -66,7 +70,7 @@ def as_json(rows: list[RegionRow], lang: str) -> str:
         {"code": r.code, "name": r.name, "registered": r.registered, "reported": r.reported,
          "targets": {t: {"count": r.meeting[t], "share": round(r.share(t), 4)}
                      for t in TARGETS}} for r in rows]
-    return json.dumps(data, ensure_ascii=False, indent=2)
+    return json_safe(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def _chart(rows: list[RegionRow], lang: str) -> str:
@@ -79,7 +83,7 @@ def _chart(rows: list[RegionRow], lang: str) -> str:
     y = 10
     for row in rows:
         parts.append(f'<text x="0" y="{y + 2 * bar}" font-size="13">'
-                     f"{html.escape(row.name)}</text>")
+                     f"{html_text(row.name)}</text>")
         for i, target in enumerate(TARGETS):
             share = row.share(target)
             parts.append(f'<rect class="bar" data-target="{target}" data-share="{share:.4f}" '
@@ -97,7 +101,7 @@ def _chart(rows: list[RegionRow], lang: str) -> str:
 
 def as_html(rows: list[RegionRow], lang: str) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in _header(lang))
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r)) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html_text(c)}</td>" for c in _cells(r)) + "</tr>"
                    for r in rows)
     title = html.escape(HEAD[lang]["title"])
     return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'

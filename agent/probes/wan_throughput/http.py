@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.probes.wan_throughput.result import (
-    HttpStatusError,
     SpeedResult,
     classify,
     preflight,
+    refusal,
     server_tag,
     split_url,
 )
@@ -45,10 +45,11 @@ class Phase:
 
 class _Stream(threading.Thread):
     def __init__(self, host: str, port: int, upload: bool, stop: threading.Event,
-                 timeout: float) -> None:
+                 timeout: float, token: str = "") -> None:
         super().__init__(daemon=True)
         self.host, self.port, self.upload = host, port, upload
         self.host_header = f"[{host}]" if ":" in host else host
+        self.auth = f"Authorization: Bearer {token}\r\n" if token else ""
         self.stop, self.timeout = stop, timeout
         self.bytes = 0
         self.error: BaseException | None = None
@@ -67,7 +68,7 @@ class _Stream(threading.Thread):
 
     def _download(self, sock: socket.socket) -> None:
         sock.sendall(f"GET /download?bytes={_REQUEST_BYTES} HTTP/1.1\r\n"
-                     f"Host: {self.host_header}\r\n\r\n".encode())
+                     f"Host: {self.host_header}\r\n{self.auth}\r\n".encode())
         buf = bytearray(_CHUNK)
         view = memoryview(buf)
         head = b""
@@ -76,10 +77,9 @@ class _Stream(threading.Thread):
             if not n:
                 raise ConnectionResetError("server closed before the reply")
             head += bytes(view[:n])
-        header, _, body = head.partition(b"\r\n\r\n")
-        status = header.split(b"\r\n", 1)[0].decode(errors="replace")
-        if not status.startswith("HTTP/1.1 200"):
-            raise HttpStatusError(status)
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise refusal(head, sock.recv)
+        body = head.partition(b"\r\n\r\n")[2]
         got = len(body)
         self.bytes += got
         while got < _REQUEST_BYTES and not self.stop.is_set():
@@ -90,7 +90,7 @@ class _Stream(threading.Thread):
             self.bytes += n
 
     def _upload(self, sock: socket.socket) -> None:
-        sock.sendall(f"POST /upload HTTP/1.1\r\nHost: {self.host_header}\r\n"
+        sock.sendall(f"POST /upload HTTP/1.1\r\nHost: {self.host_header}\r\n{self.auth}"
                      f"Content-Type: application/octet-stream\r\n"
                      f"Content-Length: {_REQUEST_BYTES}\r\n\r\n".encode())
         # Zeros are fine upstream: the server does not compress, and the
@@ -98,18 +98,34 @@ class _Stream(threading.Thread):
         chunk = memoryview(bytes(_CHUNK // 4))
         sent = 0
         while sent < _REQUEST_BYTES and not self.stop.is_set():
-            sock.sendall(chunk)
+            try:
+                sock.sendall(chunk)
+            except OSError as err:
+                # A server that refuses (no token, budget used up) answers and
+                # closes without reading: its answer says why, the reset does not.
+                raise self._answer(sock) or err from err
             sent += len(chunk)
             self.bytes += len(chunk)
         if sent >= _REQUEST_BYTES:
             sock.recv(1024)
 
 
+    @staticmethod
+    def _answer(sock: socket.socket) -> Exception | None:
+        try:
+            sock.settimeout(0.5)
+            head = sock.recv(4096)
+        except OSError:
+            return None
+        return refusal(head) if head.startswith(b"HTTP/1.") else None
+
+
 class HttpTester:
     def __init__(self, url: str, streams: int, window: float = 0.25, stable_windows: int = 4,
                  tolerance: float = 0.03, min_seconds: float = 1.0, max_seconds: float = 10.0,
-                 timeout: float = 5.0, progress: Progress | None = None) -> None:
-        self.url = url
+                 timeout: float = 5.0, progress: Progress | None = None,
+                 token: str = "") -> None:
+        self.url, self.token = url, token
         self.host, self.port = split_url(url)
         self.streams, self.window = streams, window
         self.stable_windows, self.tolerance = stable_windows, tolerance
@@ -119,7 +135,7 @@ class HttpTester:
 
     def phase(self, upload: bool) -> Phase:
         stop = threading.Event()
-        streams = [_Stream(self.host, self.port, upload, stop, self.timeout)
+        streams = [_Stream(self.host, self.port, upload, stop, self.timeout, self.token)
                    for _ in range(self.streams)]
         start = time.monotonic()
         for s in streams:
@@ -177,7 +193,7 @@ class HttpTester:
             return failed
         out = SpeedResult("http", tag, streams=self.streams)
         try:
-            out.rtt_seconds, out.jitter_seconds = latency(self.url, 10, self.timeout)
+            out.rtt_seconds, out.jitter_seconds = latency(self.url, 10, self.timeout, self.token)
         except (OSError, http.client.HTTPException) as err:
             out.result, out.error = classify(err)
             return out

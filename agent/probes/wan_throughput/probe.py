@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from agent.contract.configschema import Problem, between, one_of, opt, section
+from agent.contract.configschema import Problem, between, matches, one_of, opt, section
 from agent.contract.reading import Reading
 from agent.netinfo import default_route_interface
 from agent.probes import Probe, ProbeContext
@@ -46,6 +46,10 @@ def _ids(value: list[Any]) -> str | None:
 class WanThroughputOptions:
     method: str = opt("http", one_of("http", "iperf3", "speedtest"))
     server: str = opt()
+    # Sent as "Authorization: Bearer" to the centre's speed server (http, or
+    # speedtest against a self-hosted URL); never to speedtest.net.
+    token: str = opt("", matches(r"[A-Za-z0-9._~+/=-]{0,200}",
+                                 "letters, digits or ._~+/=- as the centre gave it"))
     streams: int = opt(4, between(1, 32))
     max_seconds: float = opt(10.0, between(1, 60))
     stable_tolerance: float = opt(0.03, between(0.005, 0.5))
@@ -123,7 +127,7 @@ class WanThroughput(Probe):
 
             return HttpTester(opts.server, opts.streams, tolerance=opts.stable_tolerance,
                               max_seconds=opts.max_seconds, timeout=opts.connect_timeout,
-                              progress=self._progress).run()
+                              progress=self._progress, token=opts.token).run()
         if opts.method == "iperf3":
             from agent.probes.wan_throughput import iperf3
 

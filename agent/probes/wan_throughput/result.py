@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -12,7 +14,33 @@ from agent.errors import AgentError
 
 
 class HttpStatusError(AgentError, ConnectionError):
-    """The server answered, but not 200 (503: busy, at its connection limit)."""
+    """The server answered, but not 200: 401/403 no or a wrong token, 429 the
+    day's budget is used up, 503 busy. The text carries the server's reason."""
+
+    def __init__(self, status_line: str, reason: bytes = b"") -> None:
+        parts = status_line.split(" ", 2)
+        self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        said = " ".join(reason.decode("utf-8", "replace").split())
+        # The server's words are shown to a person: printable text only, bounded.
+        said = "".join(c for c in said if c.isprintable())[:160]
+        super().__init__(f"{status_line}: {said}" if said else status_line)
+
+
+def refusal(head: bytes, sock_recv: Callable[[int], bytes] | None = None) -> HttpStatusError:
+    """The error for a non-200 reply whose head (and perhaps body) is ``head``."""
+    header, _, body = head.partition(b"\r\n\r\n")
+    status = header.split(b"\r\n", 1)[0].decode("ascii", "replace")
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", header)
+    want = min(int(length.group(1)), 400) if length else 0
+    while sock_recv is not None and len(body) < want:
+        try:
+            more = sock_recv(want - len(body))
+        except OSError:
+            break
+        if not more:
+            break
+        body += more
+    return HttpStatusError(status, body[:want])
 
 
 @dataclass
@@ -57,7 +85,9 @@ class SpeedResult:
 def classify(err: BaseException) -> tuple[str, str]:
     """A result code and a short reason for an expected network failure."""
     if isinstance(err, HttpStatusError):
-        return ("unavailable" if " 503 " in f"{err} " else "error"), str(err)[:120]
+        code = {401: "auth_failed", 403: "auth_failed", 429: "unavailable",
+                503: "unavailable"}.get(err.status, "error")
+        return code, str(err)[:200]
     if isinstance(err, socket.gaierror):
         return "unreachable", f"dns: {err.strerror or err}"
     if isinstance(err, (TimeoutError, socket.timeout)):

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from agent.probes.wan_throughput.result import (
+    HttpStatusError,
     SpeedResult,
     classify,
     preflight,
@@ -112,19 +113,22 @@ def _streaming_uploads(st: Any) -> Iterator[None]:
         st.HTTPUploaderData = original
 
 
-def latency(url: str, count: int, timeout: float) -> tuple[float, float]:
+def latency(url: str, count: int, timeout: float, token: str = "") -> tuple[float, float]:
     """Median RTT and mean jitter (|difference| of successive samples) over one
     keep-alive connection, from ``GET /speedtest/latency.txt``."""
     host, port = split_url(url)
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     samples: list[float] = []
     try:
         for _ in range(count):
             start = time.perf_counter()
-            conn.request("GET", "/speedtest/latency.txt")
+            conn.request("GET", "/speedtest/latency.txt", headers=headers)
             resp = conn.getresponse()
-            resp.read()
+            body = resp.read()
             samples.append(time.perf_counter() - start)
+            if resp.status != 200:  # e.g. 401: no token; the server says what to do
+                raise HttpStatusError(f"HTTP/1.1 {resp.status} {resp.reason}", body[:400])
     finally:
         conn.close()
     jitter = statistics.fmean(abs(a - b) for a, b in itertools.pairwise(samples)) \
@@ -160,6 +164,9 @@ def run(opts: WanThroughputOptions, timeout: float, progress: Progress) -> Speed
                 failed.method = "speedtest"
                 return failed
             tester = self_hosted_class()(timeout=timeout)
+            if opts.token:
+                # Only to the centre's own server, never to speedtest.net's.
+                tester._opener.addheaders.append(("Authorization", f"Bearer {opts.token}"))
             tester.config["length"] = {"upload": length, "download": length}
             tester.set_mini_server(url.rstrip("/") + "/")
             tester.get_best_server(tester.servers)
@@ -174,7 +181,8 @@ def run(opts: WanThroughputOptions, timeout: float, progress: Progress) -> Speed
             tag = f"speedtest.net/{tester.best['id']}"
         base = tester.best["url"].rsplit("/speedtest/", 1)[0] + "/"
         out = SpeedResult("speedtest", tag, streams=streams)
-        out.rtt_seconds, out.jitter_seconds = latency(base, 10, timeout)
+        out.rtt_seconds, out.jitter_seconds = latency(base, 10, timeout,
+                                                      opts.token if url else "")
         progress(f"speedtest: server {tag}, rtt {out.rtt_seconds * 1000:.1f} ms; download…")
         start = time.monotonic()
         out.download_bps = float(tester.download(threads=streams))
