@@ -58,7 +58,7 @@ def bench(n: int) -> None:
                                 f"127.0.0.1:{port}", f"{AP_TABLE}.{column}"], check=True,
                                capture_output=True)
             ref = time.perf_counter() - started
-    print(f"{n:5d} APs ({online} online, {len(Huawei.columns)} columns): probe walk "
+    print(f"{n:5d} APs ({online} online, {len(Huawei.generations[0].columns)} columns): probe walk "
           f"{ours:6.2f} s | reference snmpbulkwalk x4 columns {ref:6.2f} s | "
           f"probe budget 48 s (timeout 60 s)")
 

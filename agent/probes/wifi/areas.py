@@ -66,6 +66,7 @@ class AreaResult:
     aps_total: int | None = None
     aps_online: int | None = None
     aps_standby: int = 0
+    aps_remembered: int = 0
     clients: int | None = None
     best_signal_dbm: float | None = None
     sources: list[str] = field(default_factory=list)
@@ -82,6 +83,8 @@ class AreaResult:
                 fields[key] = value
         if self.aps_standby:
             fields["aps_standby"] = self.aps_standby
+        if self.aps_remembered:
+            fields["aps_remembered"] = self.aps_remembered
         if self.best_signal_dbm is not None:
             fields["best_signal_dbm"] = self.best_signal_dbm
         return Reading("wifi_area", fields, {"area": self.area.name, "area_kind": self.area.kind},
@@ -109,6 +112,8 @@ def judge_area(area: Area, aps: Mapping[str, ApState] | None, signal_dbm: float 
         counted = [ap for ap in serving if ap.state != STANDBY]
         res.aps_standby = len(serving) - len(counted)
         res.aps_total = len(counted) + len(missing)
+        # No longer listed by its controller, remembered from earlier polls.
+        res.aps_remembered = sum(1 for ap in counted if ap.remembered)
         online = [ap for ap in counted if ap.state == ONLINE]
         res.aps_online = len(online)
         res.clients = sum(ap.clients or 0 for ap in online)
