@@ -24,6 +24,7 @@ WALKS = {
     "h3c": SNMP / "h3c_wx.snmprec",
     "ruijie": SNMP / "ruijie_ac.snmprec",
     "hwvap": SNMP / "huawei_ac_vap.snmprec",
+    "hwradio": SNMP / "huawei_ac_radios.snmprec",
 }
 
 AREAS = """
@@ -86,6 +87,39 @@ aps = ["TestAP-NAME"]
     assert area["covered"] is True and area["source"] == "controller"
     cov = one(readings, "wifi_coverage")
     assert (cov["required_areas"], cov["covered_areas"], cov["coverage_share"]) == (1, 1, 1.0)
+    # The recording's radio table: radio 0 on 2.4 GHz channel 6 (7 % busy),
+    # radio 1 on 5 GHz channel 40 (1 %); no run-state column recorded.
+    radios = {r.tags["radio"]: r.fields for r in readings if r.measurement == "wifi_radio"}
+    assert radios["0"] == {"band": "2.4ghz", "up": True, "channel": 6,
+                           "utilisation_share": 0.07, "clients": 0}
+    assert (radios["1"]["band"], radios["1"]["channel"], radios["1"]["utilisation_share"]) == \
+        ("5ghz", 40, 0.01)
+
+
+@pytest.mark.integration
+def test_ap_with_5ghz_radio_down_does_not_cover(sim: int, tmp_path: Path) -> None:
+    areas = """
+[probes.wifi.areas."一班"]
+kind = "teaching"
+ap_groups = ["room-1"]
+
+[probes.wifi.areas."二班"]
+kind = "teaching"
+ap_groups = ["room-2"]
+"""
+    readings = collect(make_probe(tmp_path, "[probes.wifi]\n"
+                                  + controller("ac", "huawei", "hwradio", sim) + areas))
+    one_ = one(readings, "wifi_area", area="一班")
+    assert (one_["aps_online"], one_["covered"], one_.get("aps_radio_down")) == (1, True, None)
+    two = one(readings, "wifi_area", area="二班")
+    # Joined and online, but its 5 GHz radio is down: the room is not covered.
+    assert (two["aps_online"], two["aps_radio_down"], two["covered"]) == (1, 1, False)
+    down = one(readings, "wifi_radio", ap="ROOM-2-AP", radio="1", controller="ac")
+    assert (down["band"], down["up"], down["channel"], down["noise_dbm"]) == \
+        ("5ghz", False, 36, -96.0)
+    busy = one(readings, "wifi_radio", ap="ROOM-2-AP", radio="0", controller="ac")
+    assert (busy["utilisation_share"], busy["clients"]) == (0.8, 9)
+    assert one(readings, "wifi_coverage")["coverage_share"] == 0.5
 
 
 @pytest.mark.integration

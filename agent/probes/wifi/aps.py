@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from agent.probes.wifi.radios import Radio, radios_serve
+
 ONLINE = "online"
 OFFLINE = "offline"
 # A standby controller of an HA pair lists every AP it would take over. Such
@@ -28,6 +30,13 @@ class ApState:
     # Set for an AP the controller no longer lists, kept from the inventory
     # (agent.probes.wifi.inventory): when it was last seen in a table.
     last_seen_ns: int | None = None
+    # Its radios, where the MIB lists them (see agent.probes.wifi.radios).
+    radios: tuple[Radio, ...] = ()
+
+    @property
+    def serving(self) -> bool:
+        """Online, and its radios (where known) serve the band that matters."""
+        return self.state == ONLINE and radios_serve(self.radios) is not False
 
     @property
     def remembered(self) -> bool:

@@ -36,6 +36,8 @@ class Options:
     # was last seen, unless retired_aps (names or shell patterns) names it.
     forget_after_days: float = opt(30.0, between(1, 3650))
     retired_aps: list[str] = opt([], names_check)
+    # One wifi_radio reading per radio of each online AP (two per AP, each run).
+    radio_readings: bool = opt(True)
     controllers: dict[str, ControllerSection] = opt()
     areas: dict[str, AreaSection] = opt()
 

@@ -6,6 +6,7 @@ latest site survey of each area (``schoolnet-agent survey``). An area is
 covered when a serving AP is online and, where its signal was measured, the
 school SSID reaches ``min_signal_dbm``. Readings: ``wifi_area`` per area,
 ``wifi_coverage`` for the school, ``wifi_controller`` per controller,
+``wifi_radio`` per radio of an online AP (where the MIB lists radios),
 ``wifi_ap`` per AP that is down (listed so, or remembered from an earlier
 poll and no longer listed: see :mod:`agent.probes.wifi.inventory`) and
 ``wifi_scan`` for the local radio.
@@ -23,7 +24,7 @@ import time
 from agent.contract.reading import FieldValue, Reading
 from agent.probes import Probe, ProbeContext
 from agent.probes.wifi import surveys
-from agent.probes.wifi.aps import OFFLINE, ApState, merge_ha
+from agent.probes.wifi.aps import OFFLINE, ONLINE, ApState, merge_ha
 from agent.probes.wifi.areas import Area, AreaResult, judge_area, summary
 from agent.probes.wifi.controllers.poll import ControllerPoll, poll_all
 from agent.probes.wifi.inventory import Inventory
@@ -79,6 +80,9 @@ class Wifi(Probe):
         aps = merge_ha(ap for p in usable for ap in p.aps) if usable else None
         if aps is not None:
             out.extend(down_reading(ts, ap) for ap in aps.values() if ap.state == OFFLINE)
+            if self.opts.radio_readings:
+                out.extend(radio.reading(ts, ap.name, ap.controller) for ap in aps.values()
+                           if ap.state == ONLINE for radio in ap.radios)
         complete = all(p.result == "ok" for p in polls)
         scan_signal = None
         if scan is not None:
