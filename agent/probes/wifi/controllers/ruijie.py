@@ -9,9 +9,10 @@ Columns from the MIB text, all under 1.3.6.1.4.1.4881.1.1.10.2.56.2.1:
 - ruijieApOfflineTable .5.1.N: 1 offline time, 2 AP name. An AP listed here
   and not on line in the config table is down.
 - ruijieApBackupStateTable .6.1.N (index as the config table): 1 the AC's
-  role for that AP, unknown(1) master(2) slave(3) in the order the MIB lists
-  them. A slave row is this AC backing the AP up (HA pair): standby, not
-  down, without ``role = "backup"`` in the config.
+  role for that AP: unknown, master, slave, taken as 1, 2, 3 in that order
+  (the numbering is an assumption no recording has confirmed). A slave row
+  is this AC backing the AP up (HA pair): standby, not down, without
+  ``role = "backup"`` in the config.
 """
 
 from __future__ import annotations
