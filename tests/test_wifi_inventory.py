@@ -207,3 +207,15 @@ def test_older_firmware_generations(sim: int, tmp_path: Path, vendor: str, commu
     assert (ctl["result"], ctl["generation"]) == ("ok", generation)
     room = one(readings, "wifi_area", area="room", area_kind="teaching")
     assert (room["aps_total"], room["aps_online"]) == counts
+
+
+@pytest.mark.integration
+def test_unwritable_state_dir_is_logged_not_raised(sim: int, tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "state").write_text("a file where the state directory should be")
+    readings = collect(make_probe(tmp_path, config(sim, {"ac": ("h3c", "h3c")},
+                                                   'aps = ["H3C-AP-*"]')))
+    # The poll still counts; only its memory is lost, and the log says where.
+    assert one(readings, "wifi_controller", controller="ac", vendor="h3c")["aps"] == 5
+    assert "could not save the AP inventory" in caplog.text
+    assert str(tmp_path / "state" / FILE_NAME) in caplog.text

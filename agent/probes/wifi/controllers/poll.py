@@ -118,8 +118,11 @@ async def poll_one(client: SnmpClient, name: str, opts: ControllerSection, deadl
             break  # no answer or an error: an older MIB would fare no better
     assert walk is not None
     result, detail = walk.result, walk.detail
-    if found is None and result in ("ok", "partial"):
+    if found is None and result == "ok":
         result, detail = "unavailable", "no AP table of any known firmware generation"
+    elif found is None and result == "partial":
+        # Cut short before any AP row: nothing to judge, which is not "partial".
+        result = "timeout" if "not finished" in detail else "error"
     poll = ControllerPoll(name, mib.vendor, opts.role, result, detail=detail,
                           elapsed_seconds=time.monotonic() - started,
                           generation=found.name if found else "")
