@@ -36,6 +36,26 @@ class Radio:
                        {"ap": ap[:128], "radio": self.radio, "controller": controller}, ts_ns)
 
 
+def band_of_channel(channel: int | None) -> str:
+    """The band an IEEE 802.11 channel number sits in: 1-14 2.4 GHz, 32-177 5 GHz.
+
+    For tables that give a channel but no band (the H3C and Ruijie radio
+    tables predate 6 GHz; their channel numbers are 2.4 or 5 GHz ones).
+    """
+    if channel is None:
+        return "unknown"
+    if 1 <= channel <= 14:
+        return "2.4ghz"
+    if 32 <= channel <= 177:
+        return "5ghz"
+    return "unknown"
+
+
+def percent_share(value: int | None) -> float | None:
+    """A 0..100 percentage as a 0..1 share; anything else (e.g. 255, "invalid") is None."""
+    return value / 100 if value is not None and 0 <= value <= 100 else None
+
+
 def radios_serve(radios: Sequence[Radio]) -> bool | None:
     """Whether an online AP's radios serve clients: None when no radio is known.
 

@@ -25,8 +25,11 @@ The controller's own counts (hwWlanApCount 2011.6.139.12.1.5.7,
 hwWlanServiceNormalAPCount 2011.6.139.12.1.5.6) feed the cross-check.
 
 Older firmware: HUAWEI-WLAN-DEVICE-MIB hwApTable
-(1.3.6.1.4.1.2011.6.139.2.6.1.1.N): 7 name, 8 run state, read with the same
-run-state values (their numbering is shared by the two MIBs' state types).
+(1.3.6.1.4.1.2011.6.139.2.6.1.1.N, index hwApIndex): 7 hwApSysName, 8
+hwApRunState idle(1) autofind(2) typeNotMatch(3) fault(4) config(5)
+configFailed(6) download(7) normal(8) committing(9) commitFailed(10)
+standby(11) vermismatch(12) as the MIB text (revision 2015-06-18) numbers
+them: the same numbers as hwWlanApRunState's, so they are read alike.
 No AP group there: areas match by name.
 """
 
