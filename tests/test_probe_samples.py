@@ -35,7 +35,7 @@ def test_probe_resolves_and_its_sample_loads(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("vendor", sorted(VENDORS))
 def test_controller_vendor_resolves_and_its_sample_loads(vendor: str, tmp_path: Path) -> None:
     cls = vendor_class(vendor)
-    assert cls.vendor == vendor and cls.columns
+    assert cls.vendor == vendor and cls.generations and all(g.columns for g in cls.generations)
     path = tmp_path / "agent.toml"
     path.write_text(example.agent_sample() + "\n" + example.probe_sample("wifi") + "\n"
                     + f"[probes.wifi.controllers.{vendor}_sample]\n" + cls.sample,

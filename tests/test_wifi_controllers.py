@@ -23,6 +23,8 @@ WALKS = {
     "hwstandby": SNMP / "huawei_ac_standby.snmprec",
     "h3c": SNMP / "h3c_wx.snmprec",
     "ruijie": SNMP / "ruijie_ac.snmprec",
+    "hwvap": SNMP / "huawei_ac_vap.snmprec",
+    "hwradio": SNMP / "huawei_ac_radios.snmprec",
 }
 
 AREAS = """
@@ -85,6 +87,39 @@ aps = ["TestAP-NAME"]
     assert area["covered"] is True and area["source"] == "controller"
     cov = one(readings, "wifi_coverage")
     assert (cov["required_areas"], cov["covered_areas"], cov["coverage_share"]) == (1, 1, 1.0)
+    # The recording's radio table: radio 0 on 2.4 GHz channel 6 (7 % busy),
+    # radio 1 on 5 GHz channel 40 (1 %); no run-state column recorded.
+    radios = {r.tags["radio"]: r.fields for r in readings if r.measurement == "wifi_radio"}
+    assert radios["0"] == {"band": "2.4ghz", "up": True, "channel": 6,
+                           "utilisation_share": 0.07, "clients": 0}
+    assert (radios["1"]["band"], radios["1"]["channel"], radios["1"]["utilisation_share"]) == \
+        ("5ghz", 40, 0.01)
+
+
+@pytest.mark.integration
+def test_ap_with_5ghz_radio_down_does_not_cover(sim: int, tmp_path: Path) -> None:
+    areas = """
+[probes.wifi.areas."一班"]
+kind = "teaching"
+ap_groups = ["room-1"]
+
+[probes.wifi.areas."二班"]
+kind = "teaching"
+ap_groups = ["room-2"]
+"""
+    readings = collect(make_probe(tmp_path, "[probes.wifi]\n"
+                                  + controller("ac", "huawei", "hwradio", sim) + areas))
+    one_ = one(readings, "wifi_area", area="一班")
+    assert (one_["aps_online"], one_["covered"], one_.get("aps_radio_down")) == (1, True, None)
+    two = one(readings, "wifi_area", area="二班")
+    # Joined and online, but its 5 GHz radio is down: the room is not covered.
+    assert (two["aps_online"], two["aps_radio_down"], two["covered"]) == (1, 1, False)
+    down = one(readings, "wifi_radio", ap="ROOM-2-AP", radio="1", controller="ac")
+    assert (down["band"], down["up"], down["channel"], down["noise_dbm"]) == \
+        ("5ghz", False, 36, -96.0)
+    busy = one(readings, "wifi_radio", ap="ROOM-2-AP", radio="0", controller="ac")
+    assert (busy["utilisation_share"], busy["clients"]) == (0.8, 9)
+    assert one(readings, "wifi_coverage")["coverage_share"] == 0.5
 
 
 @pytest.mark.integration
@@ -93,7 +128,11 @@ def test_huawei_states_groups_and_missing_aps(sim: int, tmp_path: Path) -> None:
                        + AREAS)
     readings = collect(probe)
     a = one(readings, "wifi_area", area="教学楼A")
+    # JXL-A-102 is committing(9): serving, as Huawei's own normal ratio counts it.
     assert (a["aps_total"], a["aps_online"], a["clients"], a["covered"]) == (2, 2, 40, True)
+    ctl = one(readings, "wifi_controller", controller="ac1")
+    assert (ctl["ctl_aps_total"], ctl["ctl_aps_online"], ctl["counts_agree"]) == (6, 5, True)
+    assert ctl["generation"] == "huawei-wlan-ap"
     b = one(readings, "wifi_area", area="教学楼B")  # UTF-8 group name, AP in fault(4)
     assert (b["aps_total"], b["aps_online"], b["covered"]) == (1, 0, False)
     field = one(readings, "wifi_area", area="操场")  # CAOCHANG-2 is on no controller: down
@@ -150,11 +189,17 @@ kind = "teaching"
 aps = ["H3C-AP-*"]
 """))
     ctl = one(readings, "wifi_controller", controller="wx", vendor="h3c")
-    assert (ctl["aps"], ctl["aps_online"], ctl["aps_standby"]) == (3, 1, 1)
+    # Status and object tables index H3C-AP-1 by different string ids: joined by
+    # name, one AP, not two. AP-2 joining and idle, AP-4 only in the idle list and
+    # AP-5 only in the brief-info table as idle are down; AP-3 is this AC's slave copy.
+    assert (ctl["aps"], ctl["aps_online"], ctl["aps_standby"], ctl["aps_down"]) == (5, 1, 1, 3)
+    assert ctl["generation"] == "hh3c" and ctl["ha_state"] == "active"
+    assert (ctl["ctl_aps_online"], ctl["counts_agree"]) == (1, True)
     north = one(readings, "wifi_area", area="north")
-    # AP-1 runs (7 stations), AP-2 is still joining (down), AP-3 is this AC's slave copy.
-    assert (north["aps_total"], north["aps_online"], north["clients"]) == (2, 1, 7)
+    assert (north["aps_total"], north["aps_online"], north["clients"]) == (4, 1, 7)
     assert north["aps_standby"] == 1 and north["covered"] is True
+    down = {r.tags["ap"] for r in readings if r.measurement == "wifi_ap"}
+    assert down == {"H3C-AP-2", "H3C-AP-4", "H3C-AP-5"}
 
 
 @pytest.mark.integration
@@ -171,6 +216,7 @@ aps = ["RJ-操场-*"]
     readings = collect(make_probe(tmp_path, "[probes.wifi]\n"
                                   + controller("rj", "ruijie", "ruijie", sim) + areas))
     c = one(readings, "wifi_area", area="c")
+    # RJ-AP-2 has no ruijieApState (on-line APs only) and sits in the offline table.
     assert (c["aps_total"], c["aps_online"], c["clients"]) == (2, 1, 9)
     assert one(readings, "wifi_area", area="操场")["clients"] == 4
     # The same AC configured as the backup of a pair: its off-line AP is standby.
@@ -178,6 +224,21 @@ aps = ["RJ-操场-*"]
                                 + controller("rj", "ruijie", "ruijie", sim, "backup") + areas))
     c = one(backup, "wifi_area", area="c")
     assert (c["aps_total"], c["aps_online"], c["aps_standby"]) == (1, 1, 1)
+
+
+@pytest.mark.integration
+def test_huawei_vap_fallback_reads_vap_status(sim: int, tmp_path: Path) -> None:
+    readings = collect(make_probe(tmp_path, "[probes.wifi]\n"
+                                  + controller("ac", "huawei", "hwvap", sim) + """
+[probes.wifi.areas.lab]
+kind = "teaching"
+aps = ["VAP-*"]
+"""))
+    lab = one(readings, "wifi_area", area="lab")
+    # No run state in view: VAP-UP-1's VAPs are up (10 stations), VAP-DOWN-2's are
+    # all down, so it is down although the AC holds VAP rows for it.
+    assert (lab["aps_total"], lab["aps_online"], lab["clients"]) == (2, 1, 10)
+    assert {r.tags["ap"] for r in readings if r.measurement == "wifi_ap"} == {"VAP-DOWN-2"}
 
 
 @pytest.mark.integration

@@ -17,7 +17,7 @@ from __future__ import annotations
 from agent.contract.reading import RESULTS
 from agent.contract.schema import F, Measurement, T, one_of
 
-SCHEMA_REVISION = 1  # bump with every added measurement, field or tag
+SCHEMA_REVISION = 2  # bump with every added measurement, field or tag
 
 _RESULT = F(str, values=one_of(*RESULTS))
 _TEXT = F(str, max_len=256)
@@ -92,7 +92,7 @@ CLASSROOM_SUMMARY = Measurement({
 WIFI_AREA = Measurement({
     "covered": _FLAG, "required": _FLAG, "result": _RESULT, "source": _SHORT,
     "aps_total": _COUNT, "aps_online": _COUNT, "aps_standby": _COUNT, "clients": _COUNT,
-    "best_signal_dbm": _DBM,
+    "best_signal_dbm": _DBM, "aps_remembered": _COUNT, "aps_radio_down": _COUNT,
     # from a walking survey (``schoolnet-agent wifi-survey``)
     "survey_scans": _COUNT, "bss_total": _COUNT, "school_bss": _COUNT,
 }, {"area": T(), "area_kind": T(values=one_of("teaching", "office", "activity", "other"))},
@@ -108,8 +108,25 @@ WIFI_CONTROLLER = Measurement({
     "result": _RESULT, "role": F(str, values=one_of("primary", "backup")),
     "duration_seconds": _SECONDS, "aps": _COUNT, "aps_online": _COUNT, "aps_standby": _COUNT,
     "clients": _COUNT, "detail": _TEXT,
+    # revision 2: remembered inventory, firmware generation, HA state from the
+    # MIB, and the controller's own counts against its tables
+    "aps_down": _COUNT, "aps_remembered": _COUNT, "generation": _SHORT,
+    "ha_state": F(str, values=one_of("active", "standby")), "ctl_aps_total": _COUNT,
+    "ctl_aps_online": _COUNT, "count_gap": _COUNT, "counts_agree": _FLAG,
 }, {"controller": T(), "vendor": T(values=one_of("huawei", "h3c", "ruijie"))}, 16,
     "one wireless controller's poll")
+
+WIFI_AP = Measurement({
+    "state": F(str, values=one_of("down")), "remembered": _FLAG, "group": _SHORT,
+    "last_seen_seconds": _SECONDS,
+}, {"ap": T(), "controller": T()}, 2000,
+    "one AP that serves nobody: listed as down, or no longer listed since last_seen_seconds")
+
+WIFI_RADIO = Measurement({
+    "band": F(str, values=one_of("2.4ghz", "5ghz", "6ghz", "unknown")), "up": _FLAG,
+    "channel": _COUNT, "utilisation_share": _SHARE, "noise_dbm": _DBM, "clients": _COUNT,
+}, {"ap": T(), "radio": T(16), "controller": T()}, 4000,
+    "one radio of an online AP, where the controller's MIB lists radios")
 
 WIFI_SCAN = Measurement({
     "result": _RESULT, "bss_total": _COUNT, "bss_2g": _COUNT, "bss_5g": _COUNT,
@@ -152,7 +169,8 @@ SCHEMA: dict[str, Measurement] = {
     "wan_throughput": WAN_THROUGHPUT, "classroom_link": CLASSROOM_LINK,
     "classroom_switch": CLASSROOM_SWITCH, "classroom_summary": CLASSROOM_SUMMARY,
     "wifi_area": WIFI_AREA, "wifi_coverage": WIFI_COVERAGE, "wifi_controller": WIFI_CONTROLLER,
-    "wifi_scan": WIFI_SCAN, "ipv6": IPV6, "ipv6_target": IPV6_TARGET,
+    "wifi_ap": WIFI_AP, "wifi_radio": WIFI_RADIO, "wifi_scan": WIFI_SCAN, "ipv6": IPV6,
+    "ipv6_target": IPV6_TARGET,
 }
 AGENT_MEASUREMENTS = frozenset(SCHEMA)
 

@@ -7,7 +7,9 @@ after that (matching APs to areas, merging an HA pair) works on these rows.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from agent.probes.wifi.radios import Radio, radios_serve
 
 ONLINE = "online"
 OFFLINE = "offline"
@@ -25,6 +27,23 @@ class ApState:
     group: str = ""
     clients: int | None = None
     controller: str = ""
+    # Set for an AP the controller no longer lists, kept from the inventory
+    # (agent.probes.wifi.inventory): when it was last seen in a table.
+    last_seen_ns: int | None = None
+    # Its radios, where the MIB lists them (see agent.probes.wifi.radios).
+    radios: tuple[Radio, ...] = ()
+
+    @property
+    def serving(self) -> bool:
+        """Online, and its radios (where known) serve the band that matters."""
+        return self.state == ONLINE and radios_serve(self.radios) is not False
+
+    @property
+    def remembered(self) -> bool:
+        return self.last_seen_ns is not None
+
+    def with_state(self, state: str) -> ApState:
+        return replace(self, state=state)
 
 
 def merge_ha(reports: Iterable[ApState]) -> dict[str, ApState]:
@@ -39,7 +58,7 @@ def merge_ha(reports: Iterable[ApState]) -> dict[str, ApState]:
         old = merged.get(ap.name)
         if old is None or _RANK[ap.state] > _RANK[old.state]:
             group = ap.group or (old.group if old else "")
-            merged[ap.name] = ApState(ap.name, ap.state, group, ap.clients, ap.controller)
+            merged[ap.name] = replace(ap, group=group)
         elif not old.group and ap.group:
-            merged[ap.name] = ApState(old.name, old.state, ap.group, old.clients, old.controller)
+            merged[ap.name] = replace(old, group=ap.group)
     return merged

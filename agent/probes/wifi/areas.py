@@ -1,6 +1,7 @@
 """Areas of a school and whether Wi-Fi covers them (无线校园).
 
-An area is covered when at least one AP serving it is online and, where a
+An area is covered when at least one AP serving it is online (with its 5 GHz
+radio up, where the controller lists radios) and, where a
 survey or a local scan measured the school SSID there, its signal reaches the
 threshold (−67 dBm by default). Coverage is the share of required areas
 (teaching, office and main activity areas) that are covered.
@@ -66,6 +67,8 @@ class AreaResult:
     aps_total: int | None = None
     aps_online: int | None = None
     aps_standby: int = 0
+    aps_remembered: int = 0
+    aps_radio_down: int = 0
     clients: int | None = None
     best_signal_dbm: float | None = None
     sources: list[str] = field(default_factory=list)
@@ -82,6 +85,10 @@ class AreaResult:
                 fields[key] = value
         if self.aps_standby:
             fields["aps_standby"] = self.aps_standby
+        if self.aps_remembered:
+            fields["aps_remembered"] = self.aps_remembered
+        if self.aps_radio_down:
+            fields["aps_radio_down"] = self.aps_radio_down
         if self.best_signal_dbm is not None:
             fields["best_signal_dbm"] = self.best_signal_dbm
         return Reading("wifi_area", fields, {"area": self.area.name, "area_kind": self.area.kind},
@@ -109,12 +116,16 @@ def judge_area(area: Area, aps: Mapping[str, ApState] | None, signal_dbm: float 
         counted = [ap for ap in serving if ap.state != STANDBY]
         res.aps_standby = len(serving) - len(counted)
         res.aps_total = len(counted) + len(missing)
+        # No longer listed by its controller, remembered from earlier polls.
+        res.aps_remembered = sum(1 for ap in counted if ap.remembered)
         online = [ap for ap in counted if ap.state == ONLINE]
         res.aps_online = len(online)
         res.clients = sum(ap.clients or 0 for ap in online)
+        # Joined but with its main band's radio down: online, serving nobody there.
+        res.aps_radio_down = sum(1 for ap in online if not ap.serving)
         if res.aps_total:
             res.sources.append("controller")
-            ap_evidence = res.aps_online > 0
+            ap_evidence = res.aps_online > res.aps_radio_down
         elif res.aps_standby:
             res.sources.append("controller")
     if signal_dbm is not None:

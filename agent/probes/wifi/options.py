@@ -32,6 +32,12 @@ class Options:
     # Seconds for all controller walks together; keep it below the probe's
     # timeout so a slow AC still ends as a reading with result=partial/timeout.
     controller_deadline: float = opt(40.0, between(1, 600))
+    # An AP a controller stopped listing counts as down for this long after it
+    # was last seen, unless retired_aps (names or shell patterns) names it.
+    forget_after_days: float = opt(30.0, between(1, 3650))
+    retired_aps: list[str] = opt([], names_check)
+    # One wifi_radio reading per radio of each online AP (two per AP, each run).
+    radio_readings: bool = opt(True)
     controllers: dict[str, ControllerSection] = opt()
     areas: dict[str, AreaSection] = opt()
 

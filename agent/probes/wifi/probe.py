@@ -5,7 +5,10 @@ SNMP (Huawei, H3C, Ruijie), a scan from this gateway's own radio, and the
 latest site survey of each area (``schoolnet-agent survey``). An area is
 covered when a serving AP is online and, where its signal was measured, the
 school SSID reaches ``min_signal_dbm``. Readings: ``wifi_area`` per area,
-``wifi_coverage`` for the school, ``wifi_controller`` per controller and
+``wifi_coverage`` for the school, ``wifi_controller`` per controller,
+``wifi_radio`` per radio of an online AP (where the MIB lists radios),
+``wifi_ap`` per AP that is down (listed so, or remembered from an earlier
+poll and no longer listed: see :mod:`agent.probes.wifi.inventory`) and
 ``wifi_scan`` for the local radio.
 
 The config (``[probes.wifi]``) is checked by :mod:`agent.probes.wifi.options`;
@@ -21,9 +24,10 @@ import time
 from agent.contract.reading import FieldValue, Reading
 from agent.probes import Probe, ProbeContext
 from agent.probes.wifi import surveys
-from agent.probes.wifi.aps import merge_ha
+from agent.probes.wifi.aps import OFFLINE, ONLINE, ApState, merge_ha
 from agent.probes.wifi.areas import Area, AreaResult, judge_area, summary
 from agent.probes.wifi.controllers.poll import ControllerPoll, poll_all
+from agent.probes.wifi.inventory import Inventory
 from agent.probes.wifi.iwscan import Bss
 from agent.probes.wifi.options import Options as WifiOptions
 from agent.probes.wifi.scanner import Runner, ScanOutcome, iw_scan, run_command
@@ -49,7 +53,10 @@ class Wifi(Probe):
         # The radio scan (seconds, in a thread) runs while the controllers answer.
         scan_task = asyncio.ensure_future(asyncio.to_thread(self.scan)) \
             if self.opts.scan_interface else None
-        polls = await poll_all(self.opts.controllers, self.opts.controller_deadline)
+        inventory = Inventory(self.ctx.state_dir, self.opts.forget_after_days,
+                              self.opts.retired_aps) if self.opts.controllers else None
+        polls = await poll_all(self.opts.controllers, self.opts.controller_deadline,
+                               inventory, ts)
         scan = await scan_task if scan_task else None
         return self.readings(ts, polls, scan, surveys.load(self.ctx.state_dir))
 
@@ -71,6 +78,11 @@ class Wifi(Probe):
         out: list[Reading] = [p.reading(ts) for p in polls]
         usable = [p for p in polls if p.usable]
         aps = merge_ha(ap for p in usable for ap in p.aps) if usable else None
+        if aps is not None:
+            out.extend(down_reading(ts, ap) for ap in aps.values() if ap.state == OFFLINE)
+            if self.opts.radio_readings:
+                out.extend(radio.reading(ts, ap.name, ap.controller) for ap in aps.values()
+                           if ap.state == ONLINE for radio in ap.radios)
         complete = all(p.result == "ok" for p in polls)
         scan_signal = None
         if scan is not None:
@@ -105,6 +117,16 @@ class Wifi(Probe):
             fields["detail"] = scan.detail[:200]
         return Reading("wifi_scan", fields, {"iface": self.opts.scan_interface,
                                              "method": self.opts.scan_method}, ts)
+
+
+def down_reading(ts: int, ap: ApState) -> Reading:
+    """One AP that serves nobody: listed as down, or remembered and no longer listed."""
+    fields: dict[str, FieldValue] = {"state": "down", "remembered": ap.remembered}
+    if ap.group:
+        fields["group"] = ap.group[:64]
+    if ap.last_seen_ns is not None:
+        fields["last_seen_seconds"] = round(max(ts - ap.last_seen_ns, 0) / 1e9, 1)
+    return Reading("wifi_ap", fields, {"ap": ap.name[:128], "controller": ap.controller}, ts)
 
 
 def scan_fields(bsses: list[Bss], ssids: list[str]) -> dict[str, FieldValue]:
