@@ -42,7 +42,7 @@ class InfluxQLReader:
             raise Unavailable(f"InfluxQL query failed: {err}") from err
         result = body.get("results", [{}])[0]
         if "error" in result:
-            raise Unavailable(f"InfluxQL error: {result.error}")
+            raise Unavailable(f"InfluxQL error: {result['error']}")
         return list(result.get("series", []))
 
     def rows(self, query: str) -> list[Row]:
