@@ -102,7 +102,8 @@ class Collector:
             Validator.from_config(cfg.validation, registry), self.writer, self._ack,
             self.dead_letters, cfg.batch.max_points, cfg.batch.max_delay_seconds,
             cfg.batch.max_backoff_seconds, self.receipts.add, series=series)
-        self.bounds = SchoolBounds(limits, self._ack, self.pipeline.count)
+        self.bounds = SchoolBounds(limits, self._ack, self.pipeline.count,
+                                   dead_letter=self.dead_letters)
         self.retained = RetainedGuard(self._clear_retained, self._ack, self.dead_letters,
                                       self.bounds.charge)
         # Transport -> retained guard -> per-school rate bounds -> pipeline.

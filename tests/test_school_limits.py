@@ -21,6 +21,7 @@ from collector.ingest.receipts import Receipts
 from collector.ingest.series import SeriesBounds, influx_seed, parse_key, tag_set
 from collector.ingest.transport import Message
 from collector.ingest.validate import Validator
+from collector.retained import RetainedGuard
 
 A = Identity("37", "3701", "370102", "hostile-a")
 B = Identity("37", "3701", "370102", "honest-b")
@@ -39,6 +40,10 @@ def raw(identity: Identity, measurement: str, seq: int, fields: dict[str, Any],
     body = {"v": 1, "school_id": identity.school_id, "measurement": measurement,
             "ts": time.time_ns() - 10**9, "seq": seq, "tags": tags or {}, "fields": fields}
     return Message(identity.topic(measurement), json.dumps(body).encode(), mid=seq)
+
+
+def ignore(messages: list[Message]) -> None:
+    pass
 
 
 def limits(**values: Any) -> Limits:
@@ -80,7 +85,9 @@ def test_buckets_stay_bounded_whatever_school_ids_arrive() -> None:
 
 
 def test_school_bounds_ack_refusals_count_them_and_pass_the_rest() -> None:
-    clock, acked, counted, passed = Clock(), [], [], []
+    clock, counted = Clock(), []
+    acked: list[Message] = []
+    passed: list[Message] = []
     bounds = SchoolBounds(limits(readings_per_minute=10), acked.extend,
                           lambda school, reason: counted.append((school, reason)), clock)
     deliver = bounds.filter(passed.extend)
@@ -97,7 +104,7 @@ def test_school_bounds_ack_refusals_count_them_and_pass_the_rest() -> None:
 
 def test_bytes_bound_refuses_large_payloads_with_its_own_reason() -> None:
     counted: list[tuple[str, str]] = []
-    bounds = SchoolBounds(limits(bytes_per_minute=2 * MAX_PAYLOAD_BYTES + 2048), list,
+    bounds = SchoolBounds(limits(bytes_per_minute=2 * MAX_PAYLOAD_BYTES + 2048), ignore,
                           lambda school, reason: counted.append((school, reason)), Clock())
     big = Message(A.topic("wan_link"), b"x" * MAX_PAYLOAD_BYTES)
     assert [bounds.charge(big) for _ in range(3)] == [None, None, "bytes_limited"]
@@ -106,7 +113,7 @@ def test_bytes_bound_refuses_large_payloads_with_its_own_reason() -> None:
 
 def test_disabled_bounds_pass_everything() -> None:
     passed: list[Message] = []
-    bounds = SchoolBounds(limits(enabled=False, readings_per_minute=10), list,
+    bounds = SchoolBounds(limits(enabled=False, readings_per_minute=10), ignore,
                           lambda *_: None, Clock())
     bounds.filter(passed.extend)([raw(A, "agent", n, {"published": n}) for n in range(100)])
     assert len(passed) == 100
@@ -222,3 +229,26 @@ def test_pipeline_receipts_too_many_series_as_refused() -> None:
     receipt = decode_receipt_full(published[0][1])
     assert receipt.refused == {"too_many_series": [(41, 50)]}
     assert receipt.stored == [(1, 40)]
+
+
+def test_a_retained_flood_costs_no_more_than_the_schools_bound() -> None:
+    clock, counted = Clock(), []
+    cleared: list[str] = []
+    acked: list[Message] = []
+    passed: list[Message] = []
+    sent: list[str] = []
+    sample = DeadLetterSample(60, lambda m, reason, detail: sent.append(reason), clock)
+    bounds = SchoolBounds(limits(readings_per_minute=100), acked.extend,
+                          lambda school, reason: counted.append(reason), clock, sample)
+    guard = RetainedGuard(cleared.append, acked.extend, sample, bounds.charge)
+    deliver = guard.filter(bounds.filter(passed.extend))
+    retained = [Message(A.topic(f"m{n}"), b"x" * 100, mid=n, retain=True)
+                for n in range(1000)]
+    deliver(retained)
+    # Every one deleted from the broker and acked; only a sample copied out.
+    assert len(cleared) == 1000 and len(acked) == 1000
+    assert sent == ["retained"] * 60 and counted == ["rate_limited"] * 900
+    # It used up A's own allowance: A's next reading waits, B's does not.
+    deliver([raw(A, "wan_link", 1, {"rx_bps": 1.0}, {"iface": "eth0"}),
+             raw(B, "wan_link", 1, {"rx_bps": 1.0}, {"iface": "eth0"})])
+    assert [m.topic for m in passed] == [B.topic("wan_link")]

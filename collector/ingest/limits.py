@@ -98,11 +98,13 @@ class SchoolBounds:
     """Sits between the transport and the pipeline, in the transport's thread."""
 
     def __init__(self, cfg: Limits, ack: Callable[[list[Message]], None], count: Count,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 dead_letter: DeadLetter | None = None) -> None:
         self.enabled = cfg.enabled
         self.buckets = Buckets(cfg.readings_per_minute, cfg.bytes_per_minute)
         self.ack = ack
         self.count = count
+        self.dead_letter = dead_letter  # a DeadLetterSample: the flood is not copied out
         self.clock = clock
         self._lock = threading.Lock()
 
@@ -126,7 +128,14 @@ class SchoolBounds:
             passed: list[Message] = []
             refused: list[Message] = []
             for message in messages:
-                (refused if self.charge(message) else passed).append(message)
+                reason = self.charge(message)
+                if reason is None:
+                    passed.append(message)
+                    continue
+                refused.append(message)
+                if self.dead_letter is not None:
+                    self.dead_letter(message, reason, "over the school's bound; not "
+                                     "receipted, the agent sends it again later")
             if refused:
                 # Acked so the broker sends on; not receipted, so the agent resends.
                 self.ack(refused)
