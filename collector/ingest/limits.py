@@ -112,12 +112,11 @@ class SchoolBounds:
         """Charge a message to its school's budget; the bound it passes, or None."""
         if not self.enabled:
             return None
-        school = school_of(message.topic)
         with self._lock:  # the transport's thread, and the retained guard's
-            reason = self.buckets.take(school, len(message.payload) + len(message.topic),
-                                       self.clock())
+            reason = self.buckets.take(_school(message.topic),
+                                       len(message.payload) + len(message.topic), self.clock())
         if reason is not None:
-            self.count(school, reason)
+            self.count(school_of(message.topic), reason)
         return reason
 
     def filter(self, deliver: Deliver) -> Deliver:
@@ -126,22 +125,33 @@ class SchoolBounds:
 
         def bounded(messages: list[Message]) -> None:
             passed: list[Message] = []
-            refused: list[Message] = []
-            for message in messages:
-                reason = self.charge(message)
-                if reason is None:
-                    passed.append(message)
-                    continue
-                refused.append(message)
-                if self.dead_letter is not None:
-                    self.dead_letter(message, reason, "over the school's bound; not "
-                                     "receipted, the agent sends it again later")
+            refused: list[tuple[Message, str]] = []
+            take, now = self.buckets.take, self.clock()
+            with self._lock:
+                for message in messages:
+                    topic = message.topic
+                    reason = take(_school(topic), len(message.payload) + len(topic), now)
+                    if reason is None:
+                        passed.append(message)
+                    else:
+                        refused.append((message, reason))
             if refused:
+                for message, reason in refused:
+                    self.count(school_of(message.topic), reason)
+                    if self.dead_letter is not None:
+                        self.dead_letter(message, reason, "over the school's bound; not "
+                                         "receipted, the agent sends it again later")
                 # Acked so the broker sends on; not receipted, so the agent resends.
-                self.ack(refused)
+                self.ack([message for message, _ in refused])
             if passed:
                 deliver(passed)
         return bounded
+
+
+def _school(topic: str) -> str:
+    """The topic's school id, as a bucket key (no cleaning: only a dict key)."""
+    parts = topic.split("/", 6)
+    return parts[5] if len(parts) == 7 else ""
 
 
 class DeadLetterSample:
@@ -157,7 +167,7 @@ class DeadLetterSample:
 
     def __call__(self, message: Message, reason: str, detail: str) -> None:
         with self._lock:
-            passed = self.buckets.take(school_of(message.topic), 0, self.clock()) is None
+            passed = self.buckets.take(_school(message.topic), 0, self.clock()) is None
             if not passed:
                 self.sampled_out += 1
         if passed:
