@@ -27,8 +27,16 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.contract.configschema import build
+from agent.contract.measurements import SCHEMA
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, decode_receipt_full, encode
+from collector.config import Storage
+from collector.errors import Unavailable
+from collector.ingest.lineproto import line
+from collector.ingest.series import influx_seed, tag_set
+from collector.ingest.writer import InfluxV1Writer
+from collector.judge.reader import InfluxQLReader
 from collector.service import Collector
 from tests.services import Influxd, Mosquitto, wait_for
 from tests.support import (
@@ -290,3 +298,25 @@ def test_flood_of_refusable_readings_costs_honest_schools_nothing(
     assert len(letters) < 60 + 60 * 5  # at most a few minutes of A's sample
     listener.close()
     dead.close()
+
+
+def test_stored_series_load_back_from_real_show_series(influxd: Influxd, database: str,
+                                                       unique: str) -> None:
+    """The restart seed parses influxd's own series keys, escapes included,
+    and a query influxd refuses is a plain Unavailable, not a crash."""
+    a = Identity("37", "3701", "370102", f"it's-{unique}")
+    rooms = ["高一(3)班", "a, b=c", "x y", r"back\slash", "plain"]
+    storage = build(Storage, {"kind": "influxdb1", "url": influxd.url, "database": database})
+    InfluxV1Writer(storage).write([line(Reading(
+        "classroom_link", {"link_speed_mbps": 1000.0},
+        {"classroom": room, "switch": "sw 1", **a.region_tags()}, time.time_ns() - n))
+        for n, room in enumerate(rooms)])
+    seed = influx_seed(InfluxQLReader(storage).series, SCHEMA)
+    got = seed(a.school_id, "classroom_link", 4000)
+    assert sorted(got) == sorted(tag_set({"classroom": room, "switch": "sw 1"})
+                                 for room in rooms)
+    assert len(list(seed(a.school_id, "classroom_link", 2))) == 2  # LIMIT: bounded whatever is stored
+    missing = build(Storage, {"kind": "influxdb1", "url": influxd.url,
+                              "database": f"missing-{unique}"})
+    with pytest.raises(Unavailable):
+        influx_seed(InfluxQLReader(missing).series, SCHEMA)(a.school_id, "classroom_link", 10)
