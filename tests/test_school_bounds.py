@@ -315,7 +315,8 @@ def test_stored_series_load_back_from_real_show_series(influxd: Influxd, databas
     got = seed(a.school_id, "classroom_link", 4000)
     assert sorted(got) == sorted(tag_set({"classroom": room, "switch": "sw 1"})
                                  for room in rooms)
-    assert len(list(seed(a.school_id, "classroom_link", 2))) == 2  # LIMIT: bounded whatever is stored
+    # LIMIT: what is loaded is bounded, whatever is stored.
+    assert len(list(seed(a.school_id, "classroom_link", 2))) == 2
     missing = build(Storage, {"kind": "influxdb1", "url": influxd.url,
                               "database": f"missing-{unique}"})
     with pytest.raises(Unavailable):
