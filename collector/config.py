@@ -99,6 +99,32 @@ class Validation:
 
 
 @section
+class Limits:
+    """Per-school bounds (collector.ingest.limits), sized from the probes'
+    default intervals at the schema's series bounds: 4,000 classroom ports
+    and 256 switches every 5 min (851/min), 1,000 Wi-Fi areas and 16
+    controllers (203/min), 8 WAN links every minute, 64 IPv6 targets every
+    30 min, probe runs and heartbeats (~10/min): ~1,070 readings a minute at
+    most; a large real school (150 classrooms, 60 areas) sends ~50. 6,000 a
+    minute is 5.6x the most, so a day's backlog (the spool keeps 200,000)
+    drains at >= 4,900/min of accepted resends, and one school can add at
+    most 100 readings/s to everyone's load."""
+
+    enabled: bool = opt(True)
+    # Refused for now, not for good: not receipted, so the agent resends later.
+    readings_per_minute: int = opt(6000, between(10, 10_000_000))
+    # Readings are ~300-2,000 bytes; 1 KiB each at the readings bound, and
+    # never below two of the largest payloads.
+    bytes_per_minute: int = opt(6 * 1024 * 1024, between(2 * MAX_PAYLOAD_BYTES + 2048, 1 << 40))
+    # Multiplies each measurement's max_series from the schema (distinct tag
+    # combinations one school may have), e.g. 2 for schools past 4,000 classrooms.
+    series_scale: float = opt(1.0, between(0.01, 100))
+    # Dead letters are a sample for people to read: beyond this per school
+    # and minute a refusal is only counted, so a flood is not copied out.
+    dead_letters_per_minute: int = opt(60, between(0, 1_000_000))
+
+
+@section
 class RegistrySection:
     file: str = opt("", optional_file)
     # A reload that would drop more than this share of the schools is taken
@@ -137,6 +163,7 @@ class CollectorConfig:
     storage: Storage = opt()
     batch: Batch = opt()
     validation: Validation = opt()
+    limits: Limits = opt()
     # Compliance: who is registered, what the targets are, where alerts go.
     registry: RegistrySection = opt()
     targets: TargetsSection = opt()

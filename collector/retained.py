@@ -8,7 +8,11 @@ Published, and any other retained message it receives, live or stored from
 before, is dead-lettered (reason ``retained``), acked, and deleted from the
 broker by publishing an empty retained message to its topic. A school that
 stores thousands of them fills the broker's memory only until the collector
-sees them, and a restarted collector is not handed them again.
+sees them, and a restarted collector is not handed them again. Each one is
+charged to its school's rate bounds like a reading (collector.ingest.limits):
+it is always deleted, but past the bound it is only counted, not
+dead-lettered, and it uses up the school's own allowance, so a retained
+flood costs no more than the school's normal bound.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ class RetainedGuard:
     """Sits between the transport and the pipeline, in the transport's thread."""
 
     def __init__(self, clear: Callable[[str], None], ack: Callable[[list[Message]], None],
-                 dead_letter: Callable[[Message, str, str], None]) -> None:
+                 dead_letter: Callable[[Message, str, str], None],
+                 charge: Callable[[Message], str | None] | None = None) -> None:
         self.clear = clear
+        self.charge = charge
         self.ack = ack
         self.dead_letter = dead_letter
         self.cleared = 0
@@ -55,8 +61,9 @@ class RetainedGuard:
                     self.cleared += 1
                     log.debug("cleared a retained message on %s", message.topic[:120])
                     self.clear(message.topic)
-                    self.dead_letter(message, REASON, "only status may be retained; "
-                                     "deleted from the broker")
+                    if self.charge is None or self.charge(message) is None:
+                        self.dead_letter(message, REASON, "only status may be retained; "
+                                         "deleted from the broker")
                     self.ack([message])
             if passed:
                 deliver(passed)

@@ -22,16 +22,20 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.contract import sdnotify
+from agent.contract.measurements import SCHEMA
 from agent.contract.mqttclient import connect_async, make_client
 from collector.config import CollectorConfig
 from collector.errors import CollectorError, Unavailable
+from collector.ingest.limits import DeadLetterSample, SchoolBounds
 from collector.ingest.pipeline import Pipeline
 from collector.ingest.receipts import Receipts
+from collector.ingest.series import SeriesBounds, influx_seed
 from collector.ingest.transport import Message, make_transport
 from collector.ingest.validate import Validator
 from collector.ingest.writer import Writer, make_writer
 from collector.judge.alerts import apprise_sink, mqtt_sink
 from collector.judge.evaluate import Evaluator
+from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import Registry
 from collector.retained import RetainedGuard
 
@@ -87,14 +91,26 @@ class Collector:
             if cfg.alerts.urls:
                 sinks.append(apprise_sink(cfg.alerts.urls, cfg.alerts.language))
             self.evaluator = Evaluator(cfg, self.writer, sinks, registry)
+        limits = cfg.limits
+        # A flood of refusals must not become a flood of dead letters.
+        self.dead_letters = DeadLetterSample(limits.dead_letters_per_minute, self._dead_letter)
+        series = None
+        if limits.enabled:
+            series = SeriesBounds(SCHEMA, limits.series_scale,
+                                  influx_seed(InfluxQLReader(cfg.storage).series, SCHEMA))
         self.pipeline = BeatingPipeline(
             Validator.from_config(cfg.validation, registry), self.writer, self._ack,
-            self._dead_letter, cfg.batch.max_points, cfg.batch.max_delay_seconds,
-            cfg.batch.max_backoff_seconds, self.receipts.add)
-        self.retained = RetainedGuard(self._clear_retained, self._ack, self._dead_letter)
-        self.transport = make_transport(m, m.client_id, self.topic,
-                                        self.retained.filter(self.pipeline.submit),
-                                        lambda: self.pipeline.queued)
+            self.dead_letters, cfg.batch.max_points, cfg.batch.max_delay_seconds,
+            cfg.batch.max_backoff_seconds, self.receipts.add, series=series)
+        self.bounds = SchoolBounds(limits, self._ack, self.pipeline.count,
+                                   dead_letter=self.dead_letters)
+        self.retained = RetainedGuard(self._clear_retained, self._ack, self.dead_letters,
+                                      self.bounds.charge)
+        # Transport -> retained guard -> per-school rate bounds -> pipeline.
+        self.transport = make_transport(
+            m, m.client_id, self.topic,
+            self.retained.filter(self.bounds.filter(self.pipeline.submit)),
+            lambda: self.pipeline.queued)
         self.connected = self.transport.connected  # set while the subscription stands
         self.stop_event = threading.Event()
         self.failure: str | None = None  # why the process must end, once a thread died
@@ -210,8 +226,9 @@ class Collector:
                               now - window_start)
                 window_start, failures_then = now, self.pipeline.stats.write_failures
             if now >= next_log:
-                log.info("stats: %s backlog=%d", self.pipeline.stats.summary(),
-                         self.pipeline.queued)
+                log.info("stats: %s backlog=%d dead_letters_sampled_out=%d",
+                         self.pipeline.stats.summary(), self.pipeline.queued,
+                         self.dead_letters.sampled_out)
                 next_log += interval
         if self.failure is not None:
             # Crash-only: no orderly stop that could hang on the broken part;

@@ -39,7 +39,9 @@ def test_thousand_bad_among_thousand_good(tmp_path: Path, broker: Mosquitto, inf
     bad = [(r, t, p.replace(b"370102-0001", identity.school_id.encode())
             if r != "school_mismatch" else p) for r, t, p in bad]
     dead = Listener(broker.port, "schoolnet/deadletter/#")
-    cfg = collector_toml(tmp_path, broker.port, influx1_storage(influxd.url, database), unique)
+    # Every refusal is dead-lettered here, not the usual sample of 60 a minute.
+    cfg = collector_toml(tmp_path, broker.port, influx1_storage(influxd.url, database), unique,
+                         "[limits]\ndead_letters_per_minute = 1000000")
     expected: Counter[str] = Counter()
     base = time.time_ns() - 10**12
     with running_collector(cfg) as collector:

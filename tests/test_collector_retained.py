@@ -72,7 +72,7 @@ def test_retained_flood_is_deleted_and_not_redelivered(tmp_path: Path, broker: M
     assert len(retained_now(broker.port, subtree)) == FLOOD // 2 + 2
     dead = Listener(broker.port, "schoolnet/deadletter/retained")
     cfg = collector_toml(tmp_path, broker.port, influx1_storage(influxd.url, database),
-                         f"ret-{unique}")
+                         f"ret-{unique}", "[limits]\ndead_letters_per_minute = 1000000")
     with running_collector(cfg) as collector:
         for n in range(FLOOD // 2, FLOOD):
             client.publish(hostile.topic(f"m{n}"), encode(hostile, reading, n + 1), qos=1,

@@ -34,6 +34,7 @@ from agent.contract.reading import Reading
 from agent.contract.wire import Envelope, Identity, Status, WireError
 from collector.errors import BadData, Unavailable
 from collector.ingest.lineproto import line
+from collector.ingest.series import SeriesBounds
 from collector.ingest.transport import Message
 from collector.ingest.validate import Refused, Validator
 from collector.ingest.writer import Writer
@@ -121,7 +122,8 @@ class Pipeline:
     def __init__(self, validator: Validator, writer: Writer, ack: Ack,
                  dead_letter: DeadLetter, max_points: int = 5000,
                  max_delay: float = 0.2, max_backoff: float = 30.0,
-                 receipt: Receipt | None = None, max_splits: int = 32) -> None:
+                 receipt: Receipt | None = None, max_splits: int = 32,
+                 series: SeriesBounds | None = None) -> None:
         self.validator = validator
         self.writer = writer
         self.ack = ack
@@ -131,6 +133,7 @@ class Pipeline:
         self.max_backoff = max_backoff
         self.receipt = receipt
         self.max_splits = max_splits
+        self.series = series
         self.queue: queue.Queue[list[Message]] = queue.Queue()
         self.queued = 0  # messages submitted and not yet taken into a batch
         self._carry: list[Message] = []  # taken from the queue beyond a batch's limit
@@ -142,6 +145,17 @@ class Pipeline:
         with self._stats_lock:
             self.queued += len(messages)
         self.queue.put(messages)
+
+    def count(self, school: str, reason: str) -> None:
+        """Count a refusal made before the pipeline (thread-safe)."""
+        with self._stats_lock:
+            self.stats.count(school, reason)
+
+    def _new_series(self, item: Envelope) -> bool:
+        """Whether the reading's tag set is one more than its school may have."""
+        reading = item.reading
+        return self.series is not None and not self.series.admit(
+            item.identity.school_id, reading.measurement, reading.tags)
 
     def _reject(self, message: Message, reason: str, detail: str) -> None:
         reason, detail = safe_text(reason, 64), safe_text(detail)
@@ -169,6 +183,9 @@ class Pipeline:
         for message in batch:
             try:
                 item = self.validator.check(message.topic, message.payload, message.received_ns)
+                if isinstance(item, Envelope) and self._new_series(item):
+                    raise Refused("too_many_series", f"{item.reading.measurement}: more tag "
+                                  "combinations than one school may have", item)
                 text = encode_point(item, message.received_ns)
             except Refused as err:
                 # A well-formed reading refused for good (schema, registry, a
