@@ -195,6 +195,7 @@ class Spool:
             self._retry_at = self._clock() + self.retry_seconds
             if self._disk is None and not self._open_disk():
                 return
+            self._on_disk(lambda d: d.checkpoint(), None)
             self._flush_memory()
 
     # -- readings ----------------------------------------------------------------

@@ -76,6 +76,9 @@ class Store:
                 # NORMAL loses nothing on a process crash; on power loss at most the
                 # last transaction, and it spares the router's flash an fsync per reading.
                 self.db.execute("PRAGMA synchronous=NORMAL")
+                # A small WAL (SQLite's default lets it reach 4 MiB): a router's
+                # state partition may hold only a few MiB.
+                self.db.execute("PRAGMA wal_autocheckpoint=100")
             self.db.executescript(SCHEMA)
             if check:
                 # Reads every page once: damage found now is handled at start,
@@ -99,6 +102,11 @@ class Store:
                 with suppress(sqlite3.Error):
                     self.db.execute("ROLLBACK")
             raise
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the file and truncate it: on a full disk the WAL
+        may be what holds the space."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def meta(self, key: str) -> int:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
