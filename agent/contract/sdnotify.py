@@ -37,6 +37,9 @@ def notify(state: str) -> bool:
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            # Never wait on a reader that stopped reading: the caller is the
+            # loop whose liveness the pings vouch for.
+            sock.setblocking(False)
             sock.connect(addr)
             sock.sendall(state.encode())
     except OSError as err:
