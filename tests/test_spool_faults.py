@@ -290,3 +290,28 @@ def test_retained_and_forged_receipts_delete_no_unsent_reading(tmp_path: Path) -
     # The school's own half was sent (and kept); the refused half never was.
     assert all(tries[s] >= 1 for s in range(2, 201, 2)), tries
     assert all(tries[s] == 0 for s in range(1, 201, 2)), tries
+
+
+def test_disk_filling_while_running_costs_nothing_and_every_call_returns(
+        tiny_disk: Path) -> None:
+    spool = Spool(tiny_disk / "spool.sqlite3", memory_max_readings=5000, retry_seconds=0)
+    first = [spool.append("t", lambda s: b"x" * 200) for _ in range(50)]
+    for seq in first[:10]:
+        spool.mark_sent(seq)
+    filler = fill(tiny_disk)
+    more = [spool.append("t", lambda s: b"y" * 200) for _ in range(300)]
+    assert spool.full and spool.in_memory() > 0
+    # What the publisher does while the disk is full: none of it raises.
+    for seq in more[:20] + first[10:20]:
+        spool.mark_sent(seq)
+    assert spool.confirm([(first[0], first[4])]) >= 0
+    spool.resend_unconfirmed(60)
+    assert len(spool.after(0, 10_000)) >= 300 - 20
+    filler.unlink()
+    spool.maintain()
+    assert not spool.full and spool.in_memory() == 0
+    kept = [seq for seq, _ in rows(tiny_disk / "spool.sqlite3")]
+    spool.close()
+    # Nothing appended was lost; at most the five receipted ones are gone.
+    assert set(first[5:] + more) <= set(kept)
+    assert spool.dropped == 0
