@@ -168,9 +168,9 @@ class Spool:
                 self._cannot_write(err)
             return default
 
-    def _write(self, rows: list[Row]) -> bool:
+    def _write(self, rows: list[Row], counters: bool = True) -> bool:
         def write(disk: Store) -> bool:
-            disk.insert(rows, self._next_seq, self.dropped)
+            disk.insert(rows, self._next_seq, self.dropped if counters else None)
             return True
         return self._on_disk(write, False)
 
@@ -206,17 +206,19 @@ class Spool:
             seq = self._next_seq
             row: Row = (seq, topic, encode(seq), self._clock(), None, 0)
             self._next_seq = seq + 1
-            if not self.full and self._write([row]):
+            if not self.full and self._write([row], counters=False):
                 if seq % 1000 == 0:
                     self._enforce_bounds()
                 return seq
-            self._memory.insert([row], seq + 1, self.dropped)
+            self._memory.insert([row], seq + 1)
             if not self.full and self._disk is not None:
                 self._flush_memory()  # the failure was a corrupt file, now replaced
             self._bound_memory()
             return seq
 
     def _bound_memory(self) -> None:
+        if self._memory.span() <= self.memory_max_readings:
+            return  # cannot be over the bound; spares a scan per reading
         over = self._memory.drop_oldest(self.memory_max_readings)
         if over:
             self.dropped += over

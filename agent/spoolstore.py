@@ -76,9 +76,6 @@ class Store:
                 # NORMAL loses nothing on a process crash; on power loss at most the
                 # last transaction, and it spares the router's flash an fsync per reading.
                 self.db.execute("PRAGMA synchronous=NORMAL")
-                # A small WAL (SQLite's default lets it reach 4 MiB): a router's
-                # state partition may hold only a few MiB.
-                self.db.execute("PRAGMA wal_autocheckpoint=100")
             self.db.executescript(SCHEMA)
             if check:
                 # Reads every page once: damage found now is handled at start,
@@ -112,15 +109,23 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return int(row[0]) if row else 0
 
+    def span(self) -> int:
+        """Highest seq - lowest + 1: never below the row count, and cheap."""
+        low, high = self.db.execute(  # one aggregate each: both use the key
+            "SELECT (SELECT MIN(seq) FROM spool), (SELECT MAX(seq) FROM spool)").fetchone()
+        return 0 if low is None else int(high) - int(low) + 1
+
     def max_seq(self) -> int:
         return int(self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM spool").fetchone()[0])
 
-    def insert(self, rows: list[Row], next_seq: int, dropped: int) -> None:
+    def insert(self, rows: list[Row], next_seq: int, dropped: int | None = None) -> None:
         """Store rows and the counters in one transaction: all or nothing."""
         with self._tx():
             self.db.executemany("INSERT OR REPLACE INTO spool VALUES (?, ?, ?, ?, ?, ?)", rows)
-            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                (("next_seq", next_seq), ("dropped", dropped)))
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('next_seq', ?)", (next_seq,))
+            if dropped is not None:
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('dropped', ?)",
+                                (dropped,))
 
     def rows(self) -> list[Row]:
         return self.db.execute("SELECT * FROM spool ORDER BY seq").fetchall()
