@@ -1,4 +1,5 @@
-"""The spool keeps readings across restarts and kill -9, and counts what its bounds drop."""
+"""The spool keeps readings across restarts and kill -9, counts what its bounds drop,
+and treats a disk that takes no writes and a damaged file as conditions, not crashes."""
 
 from __future__ import annotations
 
@@ -187,3 +188,20 @@ def test_damaged_pages_are_found_at_open_and_readable_rows_kept(tmp_path: Path) 
     spool.close()
     assert len(list(tmp_path.glob("spool.sqlite3.corrupt-*"))) == 1
     assert Spool(path).depth() == kept + 1
+
+
+def test_damage_met_after_open_is_handled_by_the_call_that_meets_it(tmp_path: Path) -> None:
+    path = tmp_path / "spool.sqlite3"
+    spool = Spool(path)
+    for _ in range(12_000):  # more pages than SQLite's page cache keeps
+        spool.append("schoolnet/v1/t", lambda s: b"x" * 300)
+    spool.close()
+    spool = Spool(path)
+    assert not spool.corrupt
+    damage(path, [5, 10, 15])  # pages the open's check read and the cache has since let go
+    spool.mark_sent(12_000)
+    spool.depth()  # counting reads every page and meets the damage: no exception
+    assert spool.corrupt and spool.depth() > 11_000
+    assert [row[0] for row in spool.after(0, 3)] == [1, 2, 3]
+    assert spool.append("t", lambda s: b"x") > 12_000
+    spool.close()
