@@ -278,12 +278,14 @@ class Spool:
                                   (0, 0))
         if old or over:
             self.dropped += old + over
-            log.warning("spool full: dropped %d readings older than %.0f days and %d over "
+            log.warning("spool bound reached: dropped %d readings older than %.0f days and %d over "
                         "the %d-reading bound (%d dropped in all)", old,
                         self.max_age_seconds / 86400, over, self.max_readings, self.dropped)
 
     def close(self) -> None:
         with self._lock:
+            if self._memory.depth() and self._disk is None:
+                self._open_disk()  # space may have returned since the last try
             if self._memory.depth() and not self._flush_memory():
                 log.warning("%d readings waiting in memory are lost: spool %s takes no writes",
                             self._memory.depth(), self.path)
