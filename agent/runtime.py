@@ -60,7 +60,7 @@ async def _heartbeat(cfg: AgentConfig, sink: Publisher, spool: Spool, scheduler:
 
 def stall_limit(period: float) -> float:
     """Seconds without a pump round before the watchdog goes hungry: well
-    above the pump's 1 s wake-up, and at most one watchdog period."""
+    above the pump's 1 s wake-up, and never less than one watchdog period."""
     return max(5.0, period)
 
 
