@@ -57,6 +57,9 @@ class AgentSection:
     log_level: str = opt("info", one_of("debug", "info", "warning", "error"))
     spool_max_readings: int = opt(200_000, between(100, 50_000_000))
     spool_max_age_days: float = opt(30.0, between(1, 365))
+    # While the disk takes no writes (full, read-only), readings wait in
+    # memory up to this many; past it the oldest are dropped and counted.
+    spool_memory_max_readings: int = opt(10_000, between(100, 1_000_000))
 
 
 @section

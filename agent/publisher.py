@@ -56,6 +56,10 @@ class Publisher:
         self._inflight: dict[int, int] = {}  # paho mid -> spool seq; pump thread only
         self._cursor = 0  # highest seq handed to paho since the last resend sweep
         self._swept = time.monotonic()
+        self._spool_changes = spool.changes
+        self._retained_logged = False
+        # When the pump last came round; the watchdog is fed only while it does.
+        self.beat = time.monotonic()
         # Work for the pump: ("ack", mid, failed), ("receipt", ranges), WAKE or STOP.
         self._events: queue.SimpleQueue[tuple[Any, ...] | str] = queue.SimpleQueue()
         self._connected = threading.Event()
@@ -88,8 +92,12 @@ class Publisher:
         self._events.put("WAKE")
         return seq
 
+    def alive(self) -> bool:
+        return self._pump_thread.is_alive()
+
     def _pump_loop(self) -> None:
         while True:
+            self.beat = time.monotonic()
             try:
                 event = self._events.get(timeout=1.0)
             except queue.Empty:
@@ -100,22 +108,34 @@ class Publisher:
                 self._acked(event[1], event[2])
             elif isinstance(event, tuple) and event[0] == "receipt":
                 self._receipted(event[1])
-            if self.receipts and time.monotonic() - self._swept >= 1.0:
-                self._swept = time.monotonic()
-                again = self.spool.resend_unconfirmed(self.receipt_timeout)
-                if again:
-                    log.info("%d readings have no receipt from the collector yet; resending",
-                             again)
-                    self._cursor = 0
+            if time.monotonic() - self._swept >= 1.0:
+                self._sweep()
             self._fill()
 
+    def _sweep(self) -> None:
+        self._swept = time.monotonic()
+        self.spool.maintain()
+        if self.spool.changes != self._spool_changes:
+            # Readings moved between memory and disk (or a fresh spool
+            # replaced a corrupt one): look at all of them again.
+            self._spool_changes = self.spool.changes
+            self._cursor = 0
+        if self.receipts:
+            again = self.spool.resend_unconfirmed(self.receipt_timeout)
+            if again:
+                log.info("%d readings have no receipt from the collector yet; resending",
+                         again)
+                self._cursor = 0
+
     def _receipted(self, receipt: Receipt) -> None:
-        self.confirmed += self.spool.confirm(receipt.stored)
+        stored = self.spool.confirm(receipt.stored)
+        self.confirmed += stored
+        log.debug("receipt: %d of the readings it names were sent and are now stored", stored)
         for reason, ranges in receipt.refused.items():
             # Refused for good: resending would be refused again, so they go.
             gone = self.spool.confirm(ranges)
             self.refused += gone
-            if reason not in self._refusals_logged:
+            if gone and reason not in self._refusals_logged:
                 self._refusals_logged.add(reason)
                 log.warning("the collector refused %d readings for good (%s), e.g. seq %d; "
                             "they are dropped from the spool", gone, reason, ranges[0][0])
@@ -175,6 +195,14 @@ class Publisher:
         self._events.put(("ack", mid, bool(reason.is_failure)))
 
     def _on_receipt(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.retain:
+            # The collector never retains a receipt: a retained one is replayed
+            # on every connect, so it is stale at best and forged at worst.
+            if not self._retained_logged:
+                self._retained_logged = True
+                log.warning("ignoring a retained receipt on %s: receipts are never retained, "
+                            "so it is stale or forged; clear it on the broker", msg.topic)
+            return
         try:
             self._events.put(("receipt", decode_receipt_full(bytes(msg.payload))))
         except WireError as err:

@@ -14,7 +14,7 @@ from agent.contract import sdnotify
 from agent.contract.reading import Reading
 from agent.probes import ProbeContext
 from agent.publisher import Publisher
-from agent.scheduler import Scheduler
+from agent.scheduler import Scheduler, wait_or_stop
 from agent.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -24,9 +24,13 @@ def probe_context(cfg: AgentConfig) -> ProbeContext:
     return ProbeContext(cfg.identity, cfg.school.type, cfg.state_dir)
 
 
+EXIT_CRASH = 70  # EX_SOFTWARE: the unit's Restart=on-failure starts the agent again
+
+
 def open_spool(cfg: AgentConfig) -> Spool:
     return Spool(cfg.state_dir / "spool.sqlite3", cfg.agent.spool_max_readings,
-                 cfg.agent.spool_max_age_days * 86400)
+                 cfg.agent.spool_max_age_days * 86400,
+                 memory_max_readings=cfg.agent.spool_memory_max_readings)
 
 
 def health(uptime_seconds: float, spool: Spool, probe_errors: int, published: int) -> Reading:
@@ -36,6 +40,9 @@ def health(uptime_seconds: float, spool: Spool, probe_errors: int, published: in
         "uptime_seconds": round(uptime_seconds, 1),
         "spool_depth": spool.depth(),
         "spool_dropped": spool.dropped,
+        "spool_full": spool.full,
+        "spool_corrupt": spool.corrupt,
+        "spool_memory": spool.in_memory(),
         "probe_errors": probe_errors,
         "published": published,
         "result": "ok",
@@ -49,6 +56,36 @@ async def _heartbeat(cfg: AgentConfig, sink: Publisher, spool: Spool, scheduler:
         sink.submit(health(time.monotonic() - started, spool, scheduler.errors, sink.published))
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), cfg.agent.heartbeat_interval)
+
+
+def stall_limit(period: float) -> float:
+    """Seconds without a pump round before the watchdog goes hungry: well
+    above the pump's 1 s wake-up, and never less than one watchdog period."""
+    return max(5.0, period)
+
+
+async def _watchdog(publisher: Publisher, stop: asyncio.Event) -> bool:
+    """Feed systemd's watchdog only while the publisher's pump comes round;
+    returns True if the pump thread died (the agent then exits for a restart)."""
+    period = sdnotify.watchdog_period()
+    tick = min(1.0, period) if period else 1.0
+    hungry = False
+    while not stop.is_set():
+        if not publisher.alive():
+            log.critical("the publisher thread died, so no reading would be sent; the agent "
+                         "exits (code %d) to be started again", EXIT_CRASH)
+            stop.set()
+            return True
+        now = time.monotonic()
+        stalled = period is not None and now - publisher.beat > stall_limit(period)
+        if stalled and not hungry:
+            log.error("the publisher made no progress for %.0f s: not feeding the systemd "
+                      "watchdog, so the agent is restarted", now - publisher.beat)
+        hungry = stalled
+        if period is not None and not stalled:
+            sdnotify.notify("WATCHDOG=1")
+        await wait_or_stop(stop, tick)
+    return False
 
 
 async def run_daemon(cfg: AgentConfig) -> int:
@@ -65,15 +102,15 @@ async def run_daemon(cfg: AgentConfig) -> int:
     publisher.start()
     sdnotify.notify("READY=1")
     try:
-        await asyncio.gather(scheduler.run_forever(publisher.submit, stop),
-                             _heartbeat(cfg, publisher, spool, scheduler, stop),
-                             sdnotify.watchdog(stop))
+        _, _, crashed = await asyncio.gather(
+            scheduler.run_forever(publisher.submit, stop),
+            _heartbeat(cfg, publisher, spool, scheduler, stop), _watchdog(publisher, stop))
     finally:
         sdnotify.notify("STOPPING=1")
         log.info("stopping; %d readings remain spooled for the next start", spool.depth())
         publisher.stop()
         spool.close()
-    return 0
+    return EXIT_CRASH if crashed else 0
 
 
 RECEIPT_WAIT_SECONDS = 5.0

@@ -128,7 +128,7 @@ def test_the_agent_drops_refused_readings_and_warns_once_per_reason(
     identity = Identity("37", "3701", "370102", "s1")
     spool = Spool(tmp_path / "spool.sqlite3")
     for _ in range(6):
-        spool.append(identity.topic("wan_link"), lambda seq: b"{}")
+        spool.mark_sent(spool.append(identity.topic("wan_link"), lambda seq: b"{}"))
     publisher = Publisher(cfg, identity, spool)
     publisher._receipted(decode_receipt_full(encode_receipt([1, 2], {"field_type": [3, 4]})))
     publisher._receipted(decode_receipt_full(encode_receipt([], {"field_type": [5]})))

@@ -20,6 +20,7 @@ def test_health_reports_the_spool_and_counters_and_fits_the_wire(tmp_path: Path)
     assert reading.measurement == "agent" and reading.tags == {}
     assert reading.fields == {"version": __version__, "uptime_seconds": 3600.0,
                               "spool_depth": 2, "spool_dropped": 998, "probe_errors": 3,
-                              "published": 997, "result": "ok"}
+                              "published": 997, "spool_full": False, "spool_corrupt": False,
+                              "spool_memory": 0, "result": "ok"}
     envelope = decode(ID.topic("agent"), encode(ID, reading, 1))
     assert envelope.reading.fields == reading.fields

@@ -38,6 +38,9 @@ _BYTES = F(int, "bytes")
 AGENT = Measurement({
     "version": F(str, max_len=32), "uptime_seconds": _SECONDS, "spool_depth": _COUNT,
     "spool_dropped": _COUNT, "probe_errors": _COUNT, "published": _COUNT, "result": _RESULT,
+    # revision 2: the disk takes no writes, so readings wait in memory (how many);
+    # a damaged spool file was moved aside during this run
+    "spool_full": _FLAG, "spool_memory": _COUNT, "spool_corrupt": _FLAG,
 }, {}, 1, "the agent's own health")
 
 PROBE_RUN = Measurement({

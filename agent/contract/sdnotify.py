@@ -1,16 +1,15 @@
 """systemd's notify protocol (sd_notify) with the standard library only.
 
-The agent runs as ``Type=notify`` with ``WatchdogSec=``: it says READY=1 once
-the daemon is up, WATCHDOG=1 at half the watchdog period from a task on the
-event loop (so a wedged loop stops the pings and systemd restarts the
-agent), and STOPPING=1 on shutdown. Outside systemd (no NOTIFY_SOCKET, as on
+Both programs run as ``Type=notify`` with ``WatchdogSec=``: they say READY=1
+once up, WATCHDOG=1 at half the watchdog period while their work makes
+progress (the agent: its event loop runs and its publisher thread comes
+round; a stall stops the pings and systemd restarts it), and STOPPING=1 on
+shutdown. Outside systemd (no NOTIFY_SOCKET, as on
 OpenWrt or in a terminal) every call is a cheap no-op.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -38,6 +37,9 @@ def notify(state: str) -> bool:
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            # Never wait on a reader that stopped reading: the caller is the
+            # loop whose liveness the pings vouch for.
+            sock.setblocking(False)
             sock.connect(addr)
             sock.sendall(state.encode())
     except OSError as err:
@@ -58,15 +60,3 @@ def watchdog_period() -> float | None:
     if pid and pid != str(os.getpid()):
         return None
     return int(usec) / 2e6
-
-
-async def watchdog(stop: asyncio.Event) -> None:
-    """Feed systemd's watchdog until ``stop`` is set; returns at once if none is set."""
-    period = watchdog_period()
-    if period is None:
-        return
-    log.debug("feeding the systemd watchdog every %.1f s", period)
-    while not stop.is_set():
-        notify("WATCHDOG=1")
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), period)
