@@ -36,8 +36,10 @@ class RetainedGuard:
     """Sits between the transport and the pipeline, in the transport's thread."""
 
     def __init__(self, clear: Callable[[str], None], ack: Callable[[list[Message]], None],
-                 dead_letter: Callable[[Message, str, str], None]) -> None:
+                 dead_letter: Callable[[Message, str, str], None],
+                 count: Callable[[str, str], None] | None = None) -> None:
         self.clear = clear
+        self.count = count  # per-school reject stats: (topic, reason)
         self.ack = ack
         self.dead_letter = dead_letter
         self.cleared = 0
@@ -53,6 +55,8 @@ class RetainedGuard:
                     self.ack([message])
                 else:
                     self.cleared += 1
+                    if self.count is not None:
+                        self.count(message.topic, REASON)
                     log.debug("cleared a retained message on %s", message.topic[:120])
                     self.clear(message.topic)
                     self.dead_letter(message, REASON, "only status may be retained; "

@@ -91,7 +91,8 @@ class Collector:
             Validator.from_config(cfg.validation, registry), self.writer, self._ack,
             self._dead_letter, cfg.batch.max_points, cfg.batch.max_delay_seconds,
             cfg.batch.max_backoff_seconds, self.receipts.add)
-        self.retained = RetainedGuard(self._clear_retained, self._ack, self._dead_letter)
+        self.retained = RetainedGuard(self._clear_retained, self._ack, self._dead_letter,
+                                      self.pipeline.count_reject)
         self.transport = make_transport(m, m.client_id, self.topic,
                                         self.retained.filter(self.pipeline.submit),
                                         lambda: self.pipeline.queued)

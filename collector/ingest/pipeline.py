@@ -143,10 +143,15 @@ class Pipeline:
             self.queued += len(messages)
         self.queue.put(messages)
 
+    def count_reject(self, topic: str, reason: str) -> None:
+        """Count a refusal against the school its topic names (also for
+        refusals made before the pipeline, such as a retained reading)."""
+        with self._stats_lock:
+            self.stats.count(school_of(topic), safe_text(reason, 64))
+
     def _reject(self, message: Message, reason: str, detail: str) -> None:
         reason, detail = safe_text(reason, 64), safe_text(detail)
-        with self._stats_lock:
-            self.stats.count(school_of(message.topic), reason)
+        self.count_reject(message.topic, reason)
         log.debug("rejected %s: %s %s", safe_text(message.topic, 120), reason, detail)
         topic = safe_text(message.topic, 300)
         # The dead letter carries the topic as text: one the broker let through
