@@ -91,6 +91,13 @@ def retained_flood(a: SchoolClient, count: int = RETAINED, size: int = 60_000) -
     return Counter(retained=count)
 
 
+def byte_flood(a: SchoolClient, count: int = 50, size: int = 60_000) -> Counter[str]:
+    """The same bytes as the retained flood, not retained: what the broker and
+    the collector pay for the volume alone."""
+    _many(a, a.identity.topic("wan_link"), [b"x" * size] * count)
+    return Counter(not_json=count)
+
+
 def poison(a: SchoolClient) -> Counter[str]:
     """Finding 8: lone surrogates and control characters in keys, tag values,
     strings and the status, each sent three times (a redelivery must not kill
@@ -178,5 +185,6 @@ def replays(a: SchoolClient) -> Counter[str]:
 ATTACKS: dict[str, Attack] = {
     "type_conflict": type_conflict, "forged_verdicts": forged_verdicts,
     "invented_probes": invented_probes, "poison": poison, "other_topics": other_topics,
-    "malformed": malformed, "replays": replays, "retained_flood": retained_flood,
+    "malformed": malformed, "replays": replays, "byte_flood": byte_flood,
+    "retained_flood": retained_flood,
 }

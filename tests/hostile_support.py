@@ -117,6 +117,7 @@ class SchoolClient:
         self.receipts: list[tuple[float, dict[str, Any]]] = []
         self.foreign: list[str] = []  # anything that is not its own receipt
         self.pubacks: dict[int, Any] = {}
+        self.sent = 0
         self.subacks: list[Any] = []
         self.lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or school,
@@ -156,6 +157,7 @@ class SchoolClient:
                 wait: bool = True) -> Any:
         """Publish at QoS 1; with ``wait``, the broker's PUBACK reason code."""
         info = self.client.publish(topic, payload, qos=1, retain=retain)
+        self.sent += 1
         if not wait:
             return None
         wait_for(lambda: info.mid in self.pubacks, 30, f"PUBACK for {topic[:80]}")
@@ -169,6 +171,16 @@ class SchoolClient:
     def online(self, version: str = "1.0") -> Any:
         return self.publish(self.identity.status_topic,
                      encode_status(self.identity, "online", time.time_ns(), version), retain=True)
+
+    def receipt_times(self) -> dict[int, float]:
+        """When a receipt first said each seq was stored (time.monotonic())."""
+        first: dict[int, float] = {}
+        with self.lock:
+            for at, r in self.receipts:
+                for f, last in r["ranges"]:
+                    for s in range(f, last + 1):
+                        first.setdefault(s, at)
+        return first
 
     def receipted(self) -> set[int]:
         """Every seq a receipt said was stored."""
