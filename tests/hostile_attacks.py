@@ -127,6 +127,22 @@ def poison(a: SchoolClient) -> Counter[str]:
     return expected
 
 
+# Tag values and strings that would end the tag set, or the string, and go on
+# as another school's point if the line protocol escaping were wrong.
+ESCAPES = ["e\\,school=370102-0002 download_bps=1e9", 'x" ,school=370102-0002', "a=b\\ c",
+           "p\\\\ q"]
+
+
+def escapes(a: SchoolClient) -> Counter[str]:
+    """Line-protocol injection: stored as A's own wifi_scan points, verbatim."""
+    now = time.time_ns()
+    for n, text in enumerate(ESCAPES):
+        reading = Reading("wifi_scan", {"detail": text, "result": "ok"},
+                          {"iface": text, "method": "iw"}, now - (n + 1) * 10**9)
+        a.send(reading, next(_seq))
+    return Counter()
+
+
 def other_topics(a: SchoolClient) -> Counter[str]:
     """A's account on another school's readings, status and receipts, on the
     alerts and dead-letter topics, and reading everything: the ACL refuses it."""
@@ -186,5 +202,5 @@ ATTACKS: dict[str, Attack] = {
     "type_conflict": type_conflict, "forged_verdicts": forged_verdicts,
     "invented_probes": invented_probes, "poison": poison, "other_topics": other_topics,
     "malformed": malformed, "replays": replays, "byte_flood": byte_flood,
-    "retained_flood": retained_flood,
+    "escapes": escapes, "retained_flood": retained_flood,
 }

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from tests.deploy_support import REPO
-from tests.hostile_attacks import ATTACKS, INVENTED_PROBES
+from tests.hostile_attacks import ATTACKS, ESCAPES, INVENTED_PROBES
 from tests.hostile_support import (
     HONEST,
     HONEST_MEASUREMENTS,
@@ -194,6 +194,10 @@ def test_a_hostile_school_changes_nothing_for_honest_ones(
     # surrogates, the far-off times, nor the 100 KB reading the broker withheld.
     assert influxd.rows(f"SELECT count(*) FROM wan_link, wan_throughput WHERE school = '{A}'",
                         attacked.database) == []
+    # Escapes meant to end the tag set and go on as B's point stayed A's, verbatim.
+    scans = influxd.rows("SELECT * FROM wifi_scan", attacked.database)
+    assert sorted((r["school"], r["iface"], r["detail"]) for r in scans) == sorted(
+        (A, text, text) for text in ESCAPES)
     # The invented probes are A's own readings, stored under A alone and named in no alert.
     runs = influxd.rows(f"SELECT count(duration_seconds) FROM probe_run WHERE school = '{A}'",
                         attacked.database)
