@@ -152,7 +152,9 @@ def run(where: Arena, influxd: Influxd, tmp: Path, caplog: pytest.LogCaptureFixt
             wait_for(lambda: sum(n for (s, _), n in collector.pipeline.stats.by_school.items()
                                  if s == A) >= sum(expected.values()), 60,
                      "every attack counted", interval=0.2)
-            assert retained_under(where, A) == [a.identity.status_topic]
+            # The deletions queue behind A's dead letters on a busy machine.
+            wait_for(lambda: retained_under(where, A) == [a.identity.status_topic], 60,
+                     "only A's status left retained", interval=0)
             assert a.foreign == []  # it subscribed to B's receipts and all readings
             a.close()
         time.sleep(0.5)  # anything counted late shows below

@@ -28,8 +28,19 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
+import psutil
+
 from tests.hostile_attacks import ATTACKS
-from tests.hostile_support import A, Arena, B, SchoolClient, arena, collector_config, honest_reading
+from tests.hostile_support import (
+    A,
+    Arena,
+    B,
+    SchoolClient,
+    arena,
+    collector_config,
+    honest_reading,
+    retained_under,
+)
 from tests.services import Influxd, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -140,6 +151,10 @@ def main() -> None:
                 print(f"{name:<16} {b50:>9.3f} {b95:>9.3f} {h50:>9.3f} {h95:>9.3f} "
                       f"{h50 / b50:>6.2f} {h95 / b95:>6.2f} {out.strip():>7}", flush=True)
             assert proc.poll() is None, "the collector died"
+            assert where.broker.proc is not None
+            print(f"afterwards the broker holds {len(retained_under(where, A))} retained "
+                  f"message(s) under A (its status); broker RSS "
+                  f"{psutil.Process(where.broker.proc.pid).memory_info().rss / 2**20:.0f} MiB")
             measured = set(range(honest.first, honest.seq + 1))
             print(f"collector alive after every attack (pid {proc.pid}); B: "
                   f"{len(measured & honest.client.receipted())} of {len(measured)} readings "
