@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.contract.errors import WireError
-from agent.contract.reading import FieldValue, Reading
+from agent.contract.reading import Reading
 
 INT64 = 2**63 - 1
 MAX_STRING = 256
