@@ -69,8 +69,8 @@ def forged_verdicts(a: SchoolClient) -> Counter[str]:
 
 
 def invented_probes(a: SchoolClient) -> Counter[str]:
-    """Finding 6: 100 invented probe names x 3 failing runs, one of them a
-    phishing text. Stored as A's own readings; no alert may carry them."""
+    """Finding 6: 100 invented probe names x 3 failing runs, some a phishing
+    text: the probe tag is one of the agent's probe names, so all are refused."""
     now = time.time_ns()
     readings = [Reading("probe_run", {"duration_seconds": 0.1, "readings": 0,
                                       "result": "error"},
@@ -79,7 +79,7 @@ def invented_probes(a: SchoolClient) -> Counter[str]:
                 for i in range(INVENTED_PROBES) for run in range(3)]
     _many(a, a.identity.topic("probe_run"), [encode(a.identity, r, next(_seq))
                                              for r in readings])
-    return Counter()
+    return Counter(tag_value=3 * INVENTED_PROBES)
 
 
 def retained_flood(a: SchoolClient, count: int = RETAINED, size: int = 60_000) -> Counter[str]:

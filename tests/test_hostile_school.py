@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from tests.deploy_support import REPO
-from tests.hostile_attacks import ATTACKS, ESCAPES, INVENTED_PROBES
+from tests.hostile_attacks import ATTACKS, ESCAPES
 from tests.hostile_support import (
     HONEST,
     HONEST_MEASUREMENTS,
@@ -200,7 +200,7 @@ def test_a_hostile_school_changes_nothing_for_honest_ones(
     scans = influxd.rows("SELECT * FROM wifi_scan", attacked.database)
     assert sorted((r["school"], r["iface"], r["detail"]) for r in scans) == sorted(
         (A, text, text) for text in ESCAPES)
-    # The invented probes are A's own readings, stored under A alone and named in no alert.
-    runs = influxd.rows(f"SELECT count(duration_seconds) FROM probe_run WHERE school = '{A}'",
-                        attacked.database)
-    assert runs[0]["count"] == 3 * INVENTED_PROBES
+    # Not one of A's invented probe runs was stored, so none can reach a
+    # dashboard's legend either.
+    assert influxd.rows(f"SELECT count(*) FROM probe_run WHERE school = '{A}'",
+                        attacked.database) == []
