@@ -14,6 +14,7 @@ first, and until then the new field is refused with ``unknown_field``.
 
 from __future__ import annotations
 
+from agent.contract.probes import PROBE_NAMES
 from agent.contract.reading import RESULTS
 from agent.contract.schema import F, Measurement, T, one_of
 
@@ -47,7 +48,10 @@ PROBE_RUN = Measurement({
     "duration_seconds": _SECONDS, "readings": _COUNT,
     # "invalid": the probe returned readings outside this schema.
     "result": F(str, values=one_of(*RESULTS, "invalid")),
-}, {"probe": T(64)}, 64, "one per probe run: how long it took and how it ended")
+    # Only the agent's own probes: a name a school invents would be text of its
+    # choosing on the operators' dashboards (and 64 more series of its own).
+}, {"probe": T(values=PROBE_NAMES)}, len(PROBE_NAMES),
+    "one per probe run: how long it took and how it ended")
 
 WAN_LINK = Measurement({
     "contracted_mbps": _MBPS, "link_speed_mbps": _MBPS, "oper_up": _FLAG, "mtu": _COUNT,
