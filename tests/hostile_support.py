@@ -29,9 +29,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, encode, encode_status
+from tests.broker_support import DeployedBroker
 from tests.deploy_support import REPO, write_registry
 from tests.services import wait_for
-from tests.broker_support import DeployedBroker
 
 A, B, C = "370102-0001", "370102-0002", "110101-0003"
 IDS = {A: Identity("37", "3701", "370102", A), B: Identity("37", "3701", "370102", B),
