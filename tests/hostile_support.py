@@ -80,8 +80,10 @@ def arena() -> Iterator[Arena]:
 
 
 def collector_config(where: Arena, path: Path, database: str, influx_url: str,
-                     client_id: str = "collector-hostile") -> Path:
-    """The collector on the broker's loopback listener with its own account."""
+                     client_id: str = "collector-hostile", byte_bound: bool = False) -> Path:
+    """The collector on the broker's loopback listener with its own account
+    (``byte_bound``: the shipped per-school byte bound, else one above the attacks)."""
+    limits = "" if byte_bound else f"[limits]\nbytes_per_minute = {256 * 1024 * 1024}"
     path.write_text(f"""
 [mqtt]
 host = "127.0.0.1"
@@ -104,6 +106,10 @@ file = "{REPO / 'configs/targets.toml'}"
 evaluate_interval_seconds = 86400
 [alerts]
 state_file = "{path.with_suffix('.alerts.json')}"
+# Each attack here is checked against the defence meant for it (schema, ACL,
+# registry, retained guard) with its own reason; the per-school bounds that
+# would otherwise cut A's 24 MB of floods short are proved by test_school_bounds.py.
+{limits}
 """, encoding="utf-8")
     return path
 

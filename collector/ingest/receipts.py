@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from agent.contract.wire import Identity, encode_receipt
+from agent.contract.wire import Identity, encode_receipts
 
 
 class Receipts:
@@ -38,7 +38,8 @@ class Receipts:
             pending, self._pending = self._pending, {}
             refused, self._refused = self._refused, {}
         for identity, seqs in pending.items():
-            self.publish(identity.receipt_topic, encode_receipt(seqs, refused.get(identity)))
+            for body in encode_receipts(seqs, refused.get(identity)):
+                self.publish(identity.receipt_topic, body)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.wait(self.interval):

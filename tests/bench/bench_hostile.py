@@ -129,7 +129,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_dir, arena() as where, \
             Influxd(Path(tmp_dir) / "influx").running() as influxd:
         influxd.create_db("bench")
-        cfg = collector_config(where, Path(tmp_dir) / "collector.toml", "bench", influxd.url)
+        cfg = collector_config(where, Path(tmp_dir) / "collector.toml", "bench", influxd.url,
+                               byte_bound=True)
         log = (Path(tmp_dir) / "collector.log").open("wb")
         proc = subprocess.Popen([sys.executable, "-m", "collector.cli", "run", "-c", str(cfg)],
                                 cwd=REPO, stderr=log, env={**os.environ, "PYTHONPATH": str(REPO)})
