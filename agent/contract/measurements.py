@@ -17,7 +17,7 @@ from __future__ import annotations
 from agent.contract.reading import RESULTS
 from agent.contract.schema import F, Measurement, T, one_of
 
-SCHEMA_REVISION = 1  # bump with every added measurement, field or tag
+SCHEMA_REVISION = 2  # bump with every added measurement, field or tag
 
 _RESULT = F(str, values=one_of(*RESULTS))
 _TEXT = F(str, max_len=256)
@@ -146,6 +146,22 @@ IPV6_TARGET = Measurement({
 }, {"target": T(), "role": T(values=one_of("platform", "school_site"))}, 64,
     "reachability of one IPv6 target")
 
+_PATH_TAGS = {"target": T(64),
+              "level": T(values=one_of("county", "city", "province", "platform", "internet")),
+              "uplink": T(64)}
+PATH_QUALITY = Measurement({
+    "sent": _COUNT, "received": _COUNT, "late": _COUNT, "duplicates": _COUNT,
+    "loss_share": _SHARE, "loss_forward_share": _SHARE, "loss_backward_share": _SHARE,
+    "rtt_min_seconds": _SECONDS, "rtt_median_seconds": _SECONDS, "rtt_p95_seconds": _SECONDS,
+    "rtt_max_seconds": _SECONDS, "jitter_seconds": _SECONDS, "pdv_seconds": _SECONDS,
+    "up": _FLAG, "up_share": _SHARE, "class_hours": _FLAG, "duration_seconds": _SECONDS,
+    "error": _TEXT, "result": _RESULT,
+}, _PATH_TAGS, 32, "round trip, jitter and loss to one education network node, per minute")
+
+PATH_OUTAGE = Measurement({
+    "duration_seconds": _SECONDS, "lost_packets": _COUNT, "ongoing": _FLAG, "result": _RESULT,
+}, _PATH_TAGS, 32, "one outage window of a path, stamped with its start")
+
 # Written by agents, one reading per probe result (units are in field names).
 SCHEMA: dict[str, Measurement] = {
     "agent": AGENT, "probe_run": PROBE_RUN, "wan_link": WAN_LINK,
@@ -153,6 +169,7 @@ SCHEMA: dict[str, Measurement] = {
     "classroom_switch": CLASSROOM_SWITCH, "classroom_summary": CLASSROOM_SUMMARY,
     "wifi_area": WIFI_AREA, "wifi_coverage": WIFI_COVERAGE, "wifi_controller": WIFI_CONTROLLER,
     "wifi_scan": WIFI_SCAN, "ipv6": IPV6, "ipv6_target": IPV6_TARGET,
+    "path_quality": PATH_QUALITY, "path_outage": PATH_OUTAGE,
 }
 AGENT_MEASUREMENTS = frozenset(SCHEMA)
 
