@@ -123,13 +123,38 @@ class Reflector:
         return answer + bytes(len(data) - len(answer))
 
 
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python 3.11 lacks the name
+_PKTINFO = {(socket.IPPROTO_IP, IP_PKTINFO), (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO)}
+
+
 def open_socket(listen: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in listen else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
+    # Learn each packet's destination address, to answer from it: a centre with
+    # several addresses (an edu and an ISP side) would otherwise answer from
+    # whichever the route picks, and the prober's connected socket drops that.
+    sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
     if family == socket.AF_INET6:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # one socket, both families
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
     sock.bind((listen, port))
     return sock
+
+
+def reply_from(ancdata: list[tuple[int, int, bytes]]) -> list[tuple[int, int, bytes]]:
+    """The ancillary data that makes the answer leave from the address asked.
+
+    IPv4 ``in_pktinfo`` is (ifindex, spec_dst, addr): answer with spec_dst set
+    to the address the packet was sent to and no interface, so routing still
+    picks the way out. IPv6 ``in6_pktinfo`` is (addr, ifindex)."""
+    for level, kind, data in ancdata:
+        if (level, kind) not in _PKTINFO:
+            continue
+        if level == socket.IPPROTO_IP and len(data) >= 12:
+            return [(level, kind, bytes(4) + data[8:12] + bytes(4))]
+        if level == socket.IPPROTO_IPV6 and len(data) >= 20:
+            return [(level, kind, data[:16] + bytes(4))]
+    return []
 
 
 def serve(sock: socket.socket, limits: Limits, *, report_seconds: float = 60.0,
@@ -140,9 +165,9 @@ def serve(sock: socket.socket, limits: Limits, *, report_seconds: float = 60.0,
     next_report = time.monotonic() + report_seconds
     while stop is None or not stop.is_set():  # type: ignore[attr-defined]
         try:
-            data, addr = sock.recvfrom(65_536)
+            data, ancdata, _, addr = sock.recvmsg(65_536, 256)
         except TimeoutError:
-            data, addr = b"", ("", 0)
+            data, ancdata, addr = b"", [], ("", 0)
         except OSError as err:  # e.g. ICMP port unreachable from a gone client
             log.debug("reflector receive failed: %s", err)
             continue
@@ -151,7 +176,7 @@ def serve(sock: socket.socket, limits: Limits, *, report_seconds: float = 60.0,
             answer = reflector.handle(data, (addr[0], addr[1]), now)
             if answer is not None:
                 try:
-                    sock.sendto(answer, addr)
+                    sock.sendmsg([answer], reply_from(ancdata), 0, addr)
                 except OSError as err:
                     reflector.counts["send_failed"] += 1
                     log.debug("reflector send to %s failed: %s", addr[0], err)
