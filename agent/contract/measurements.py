@@ -146,9 +146,12 @@ IPV6_TARGET = Measurement({
 }, {"target": T(), "role": T(values=one_of("platform", "school_site"))}, 64,
     "reachability of one IPv6 target")
 
-_PATH_TAGS = {"target": T(64),
-              "level": T(values=one_of("county", "city", "province", "platform", "internet")),
-              "uplink": T(64)}
+# Levels and uplinks are vocabularies: the collector names them in alert texts
+# and keys its alert state on them, which a school's free text must never reach.
+PATH_LEVELS = ("county", "city", "province", "platform", "internet")
+UPLINKS = ("default", "edu", "isp", "isp2", "mobile", "backup")
+_PATH_TAGS = {"target": T(64), "level": T(values=one_of(*PATH_LEVELS)),
+              "uplink": T(values=one_of(*UPLINKS))}
 PATH_QUALITY = Measurement({
     "sent": _COUNT, "received": _COUNT, "late": _COUNT, "duplicates": _COUNT,
     "loss_share": _SHARE, "loss_forward_share": _SHARE, "loss_backward_share": _SHARE,

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable
 
 from agent.contract.configschema import between, one_of, opt, section
+from agent.contract.measurements import PATH_LEVELS, UPLINKS
 from agent.contract.reading import Reading
 from agent.contract.stamp import PORT
 from agent.probes import Probe, ProbeContext
@@ -31,7 +32,6 @@ from agent.probes.path_quality.outages import OutageTracker
 from agent.probes.path_quality.stats import summarise
 
 log = logging.getLogger(__name__)
-LEVELS = ("county", "city", "province", "platform", "internet")
 
 
 def _address(value: str) -> str | None:
@@ -53,9 +53,10 @@ def _host(value: str) -> str | None:
 class TargetSection:
     host: str = opt(check=_host)
     port: int = opt(PORT, between(1, 65535))
-    level: str = opt(check=one_of(*LEVELS))
+    level: str = opt(check=one_of(*PATH_LEVELS))
     source: str = opt("", _address)   # bind to this address: the test takes its uplink
-    uplink: str = opt("default")      # name stored with the readings, e.g. "edu", "isp"
+    # stored with the readings: default, edu (教育专网), isp, isp2, mobile, backup
+    uplink: str = opt("default", one_of(*UPLINKS))
 
 
 @section
