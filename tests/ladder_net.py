@@ -27,7 +27,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 SCHOOL, COUNTY_V4, CITY_V4, PROVINCE_V4 = "198.18.1.1", "198.18.1.2", "198.18.2.2", "198.18.3.2"
 ISP_SRC = "198.18.9.1"
-TARGETS = {"county": COUNTY_V4, "city": CITY_V4, "province": PROVINCE_V4}
+PLATFORM_V4 = "198.18.5.2"  # the education platform, hosted beside the province node
+TARGETS = {"county": COUNTY_V4, "city": CITY_V4, "province": PROVINCE_V4,
+           "platform": PLATFORM_V4}
 # (namespace a, its address, namespace b, its address): /30 links.
 LINKS = (("school", "198.18.1.1", "county", "198.18.1.2"),
          ("county", "198.18.2.1", "city", "198.18.2.2"),
@@ -40,7 +42,7 @@ ROUTES = {
     "city": [("198.18.1.0/30", "198.18.2.1"), ("default", "198.18.3.2")],
     "province": [("198.18.1.0/30", "198.18.3.1"), ("198.18.2.0/30", "198.18.3.1"),
                  ("198.18.9.0/30", "198.18.4.1")],
-    "isp": [("198.18.3.0/30", "198.18.4.2")],
+    "isp": [("198.18.3.0/30", "198.18.4.2"), ("198.18.5.0/30", "198.18.4.2")],
 }
 
 
@@ -95,6 +97,7 @@ class Ladder:
         for node, routes in ROUTES.items():
             for dest, via in routes:
                 self.ns(node, "ip", "route", "add", dest, "via", via)
+        self.ns("province", "ip", "addr", "add", f"{PLATFORM_V4}/32", "dev", "lo")
         # The ISP uplink: traffic from its address leaves through it (policy routing).
         self.ns("school", "ip", "rule", "add", "from", ISP_SRC, "table", "109")
         self.ns("school", "ip", "route", "add", "default", "via", "198.18.9.2", "table", "109")
