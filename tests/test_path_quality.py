@@ -185,3 +185,22 @@ def test_probe_against_the_reflector_on_loopback(loopback_reflector: int,
     assert county["class_hours"] is False
     assert nothing["up"] is False and nothing["loss_share"] == 1.0
     assert readings["nothing"].tags == {"target": "nothing", "level": "internet", "uplink": "isp"}
+
+
+def test_an_outage_continues_across_an_agent_restart(tmp_path: Path) -> None:
+    from agent.probes.path_quality.outages import load_state, save_state
+
+    tags = {"target": "county", "level": "county", "uplink": "edu"}
+    state = tmp_path / "path_quality.json"
+    before = {"county": OutageTracker(2, 60)}
+    before["county"].feed([0, S, 2 * S, 3 * S], [True, False, False, False], tags)
+    save_state(state, before)
+    after = {"county": OutageTracker(2, 60), "city": OutageTracker(2, 60)}
+    load_state(state, after)
+    (closed,) = after["county"].feed([20 * S], [True], tags)
+    assert (closed.ts_ns, closed.fields["ongoing"], closed.fields["duration_seconds"]) == \
+        (S, False, 19.0)
+    state.write_text("not json", encoding="utf-8")
+    fresh = {"county": OutageTracker(2, 60)}
+    load_state(state, fresh)  # a damaged file costs the continuity, nothing else
+    assert fresh["county"].down_since == 0

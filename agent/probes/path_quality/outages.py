@@ -7,14 +7,22 @@ with its start, so while it lasts every probe run re-sends the same point with
 a longer duration (the database keeps one point per start), and the last one
 says ``ongoing = false``. A gap between sessions longer than ``max_gap_seconds``
 (the agent stopped, class hours ended) closes an outage at the last packet
-sent, rather than stretching it over time nobody measured.
+sent, rather than stretching it over time nobody measured. The trackers are
+kept in the state directory, so an agent restarted within the gap continues
+the outage (same start, same point) instead of leaving it "ongoing" for ever.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from agent.contract.reading import Reading
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,3 +62,30 @@ class OutageTracker:
         if self._long_enough(self.last_sent):
             out.append(self._reading(tags, self.last_sent, True))
         return out
+
+
+def load_state(path: Path, trackers: dict[str, OutageTracker]) -> None:
+    """Continue the outages a previous agent process was tracking (absent or bad: none)."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(saved, dict):
+        return
+    for name, tracker in trackers.items():
+        entry = saved.get(name)
+        if isinstance(entry, dict) and all(isinstance(entry.get(k), int)
+                                           for k in ("down_since", "last_sent", "lost")):
+            tracker.down_since, tracker.last_sent = entry["down_since"], entry["last_sent"]
+            tracker.lost = entry["lost"]
+
+
+def save_state(path: Path, trackers: dict[str, OutageTracker]) -> None:
+    data = {name: {"down_since": t.down_since, "last_sent": t.last_sent, "lost": t.lost}
+            for name, t in trackers.items()}
+    tmp = path.with_suffix(".tmp")
+    try:
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as err:  # a full disk costs an outage's continuity, not the reading
+        log.warning("path_quality state not saved to %s: %s", path, err)

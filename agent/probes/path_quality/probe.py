@@ -28,7 +28,7 @@ from agent.contract.stamp import PORT
 from agent.probes import Probe, ProbeContext
 from agent.probes.path_quality import session as stamp_session
 from agent.probes.path_quality.hours import in_class_hours, weekday_problem, window_problem
-from agent.probes.path_quality.outages import OutageTracker
+from agent.probes.path_quality.outages import OutageTracker, load_state, save_state
 from agent.probes.path_quality.stats import summarise
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,8 @@ class PathQuality(Probe):
         gap = 3 * opts.sample_seconds + 60
         self.outages = {name: OutageTracker(opts.outage_min_seconds, gap)
                         for name in opts.targets}
+        self.state_file = ctx.state_dir / "path_quality.json"
+        load_state(self.state_file, self.outages)
 
     async def collect(self) -> list[Reading]:
         opts = self.opts
@@ -108,4 +110,5 @@ class PathQuality(Probe):
             readings += self.outages[name].feed(session.sent_ns, answered, tags)
             if session.result != "ok":
                 log.debug("path_quality %s: %s %s", name, session.result, session.error)
+        save_state(self.state_file, self.outages)
         return readings
