@@ -204,3 +204,25 @@ def test_an_outage_continues_across_an_agent_restart(tmp_path: Path) -> None:
     fresh = {"county": OutageTracker(2, 60)}
     load_state(state, fresh)  # a damaged file costs the continuity, nothing else
     assert fresh["county"].down_since == 0
+
+
+@pytest.mark.parametrize(("tags", "fields", "reason"), [
+    ({"target": "x", "level": "county", "uplink": "evil"}, {"result": "ok"}, "tag_value"),
+    ({"target": "x", "level": "moon", "uplink": "edu"}, {"result": "ok"}, "tag_value"),
+    ({"target": "x", "level": "county", "uplink": "edu"}, {"loss_share": 2.0}, "out_of_range"),
+    ({"target": "x", "level": "county", "uplink": "edu"}, {"up": "yes"}, "field_type"),
+    ({"target": "x", "level": "county", "uplink": "edu", "school": "other"}, {"up": True},
+     "reserved_tag"),
+])
+def test_a_hostile_schools_quality_reading_is_refused_with_its_reason(
+        tags: dict[str, str], fields: dict[str, object], reason: str) -> None:
+    from agent.contract.errors import WireError
+    from agent.contract.measurements import COLLECTOR_MEASUREMENTS, SCHEMA
+    from agent.contract.reading import Reading
+    from agent.contract.schema import check_reading
+
+    # Uplinks and levels reach alert texts and alert state: only the vocabulary passes.
+    with pytest.raises(WireError) as err:
+        check_reading(SCHEMA, COLLECTOR_MEASUREMENTS,
+                      Reading("path_quality", fields, tags))  # type: ignore[arg-type]
+    assert err.value.reason == reason
