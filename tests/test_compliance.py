@@ -210,6 +210,14 @@ state_file = "{tmp_path / 'alerts.json'}"
     assert v[("g-teaching-point", "exit_bandwidth")] == ("pass", 88.0)
     assert v[("h-few-ports", "classroom_links")] == ("fail", 0.5)
     assert "b-fail" in out and "alert(s) sent" in out
+    # The round's roll-ups count the same verdicts, per county, city and province.
+    rolled = influxd.rows("SELECT * FROM rollup", database)
+    assert len(rolled) == (2 + 1 + 1) * 5
+    for r in rolled:
+        mine = [v[(sid, r["target"])][0] for sid, (county, _, _) in SCHOOLS.items()
+                if r["level"] != "county" or county == r["county"]]
+        assert [r[st] for st in ("schools", "pass", "fail", "inconclusive", "no_data")] == [
+            len(mine), *(mine.count(st) for st in ("pass", "fail", "inconclusive", "no_data"))]
 
     expected_first = {("below_target", "b-fail", t) for t in
                       ("exit_bandwidth", "classroom_links", "wifi", "ipv6")} | {
