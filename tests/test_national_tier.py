@@ -161,6 +161,9 @@ def test_roll_ups_cross_the_bridge_and_catch_up_after_an_outage(tier: Tier, infl
     receiver = national_receiver(tier, influxd, database)
     worker = threading.Thread(target=receiver.run, daemon=True)
     worker.start()
+    # The first time only, the national collector must subscribe before roll-ups
+    # arrive; after that its persistent session keeps them.
+    assert receiver.subscribed.wait(60)
     collector = Client(tier.province.local_port, "collector", user="collector",
                        password=tier.province_passwords["collector"])
     assert collector.accepted()
@@ -189,6 +192,9 @@ def test_a_province_can_send_only_its_own_roll_ups(tier: Tier, influxd: Influxd,
     receiver = national_receiver(tier, influxd, database)
     worker = threading.Thread(target=receiver.run, daemon=True)
     worker.start()
+    # The first time only, the national collector must subscribe before roll-ups
+    # arrive; after that its persistent session keeps them.
+    assert receiver.subscribed.wait(60)
     # Province 44's bridge account, straight to the national broker.
     other = Client(tier.national.port, "province-44", ca=tier.ca, user="province-44",
                    password=tier.national_passwords["province-44"])
