@@ -42,10 +42,10 @@ class NationalReceiver:
         self.client.manual_ack_set(True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_: self.subscribed.set()
         # Set once the broker holds the subscription: from then on its persistent
         # session keeps every roll-up for this collector, even while it is away.
         self.subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.stored = 0
         self.refused: Counter[tuple[str, str]] = Counter()
