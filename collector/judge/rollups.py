@@ -16,6 +16,7 @@ from it.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -48,12 +49,6 @@ class Region:
         return {"level": self.level, **dict(zip(LEVELS, codes, strict=False))}
 
 
-def regions_of(school: School) -> tuple[Region, Region, Region]:
-    return (Region("province", school.province),
-            Region("city", school.province, school.city),
-            Region("county", school.province, school.city, school.county))
-
-
 Counts = dict[str, int]
 
 
@@ -62,13 +57,20 @@ def count(verdicts: Iterable[Verdict], schools: Iterable[School]
     """Status counts per (region, target) over the registered schools."""
     status: dict[tuple[str, str], str] = {(v.school.school_id, v.target): v.status
                                           for v in verdicts}
-    out: dict[tuple[Region, str], Counts] = {}
+    # Counted per county first (plain tuples, one increment per school and
+    # target), then summed upwards: the cost follows schools, not schools x levels.
+    per_county: Counter[tuple[str, str, str, str, str]] = Counter()
     for school in schools:
+        sid = school.school_id
         for target in ALL_TARGETS:
-            st = status.get((school.school_id, target), "no_data")
-            for region in regions_of(school):
-                counts = out.setdefault((region, target), dict.fromkeys(STATUSES, 0))
-                counts[st] = counts.get(st, 0) + 1
+            per_county[(school.province, school.city, school.county, target,
+                        status.get((sid, target), "no_data"))] += 1
+    out: dict[tuple[Region, str], Counts] = {}
+    for (province, city, county, target, st), n in per_county.items():
+        for region in (Region("province", province), Region("city", province, city),
+                       Region("county", province, city, county)):
+            counts = out.setdefault((region, target), dict.fromkeys(STATUSES, 0))
+            counts[st] = counts.get(st, 0) + n
     return out
 
 
@@ -99,5 +101,4 @@ def record(verdicts: Iterable[Verdict], schools: Iterable[School], now_ns: int,
     writer.write([line(r) for r in rolled])
     if sink is not None:
         sink(rolled)
-    log.info("roll-ups: %d points for %d regions", len(rolled),
-             len({tuple(sorted(r.tags.items())) for r in rolled if r.tags["target"] == "all"}))
+    log.info("roll-ups: %d points for %d regions", len(rolled), len(rolled) // len(ALL_TARGETS))
