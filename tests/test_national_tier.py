@@ -134,14 +134,17 @@ def round_points(n: int) -> list[Any]:
 
 
 def national_receiver(tier: Tier, influxd: Influxd, db: str) -> NationalReceiver:
-    cfg = build(CollectorConfig, {
+    return NationalReceiver(national_config(tier, influxd.url, db))
+
+
+def national_config(tier: Tier, url: str, db: str) -> CollectorConfig:
+    return build(CollectorConfig, {
         "mqtt": {"host": "127.0.0.1", "port": tier.national.port, "tls": True,
                  "ca_file": str(tier.ca), "username": "national-collector",
                  "password": tier.national_passwords["national-collector"],
                  "client_id": "national-collector"},
-        "storage": {"kind": "influxdb1", "url": influxd.url, "database": db},
+        "storage": {"kind": "influxdb1", "url": url, "database": db},
         "national": {"provinces": ["37"]}})
-    return NationalReceiver(cfg)
 
 
 def stored(influxd: Influxd, db: str) -> dict[tuple[int, str, str, str], int]:
@@ -220,6 +223,37 @@ def test_a_province_can_send_only_its_own_roll_ups(tier: Tier, influxd: Influxd,
         receiver.stop_event.set()
         worker.join(30)
         other.close()
+
+
+@pytest.mark.integration
+def test_a_roll_up_is_acknowledged_only_once_stored(tier: Tier, tmp_path: Path) -> None:
+    late = Influxd(tmp_path / "influxd")  # its port is chosen; it is not running yet
+    cfg = national_config(tier, late.url, "national")
+    first = NationalReceiver(cfg)
+    worker = threading.Thread(target=first.run, daemon=True)
+    worker.start()
+    assert first.subscribed.wait(60)
+    bridge = Client(tier.national.port, "province-37", ca=tier.ca, user="province-37",
+                    password=tier.national_passwords["province-37"])
+    assert bridge.accepted()
+    for _, payload in encode(round_points(3)):
+        assert not bridge.publish(f"{PREFIX}/37", json.loads(payload)).is_failure
+    bridge.close()
+    wait_for(lambda: first.retries >= 2, 60, "write attempts against the absent database")
+    first.stop_event.set()  # gone before the database came: nothing was acknowledged
+    worker.join(30)
+    assert first.stored == 0
+    with late.running():
+        late.create_db("national")
+        second = NationalReceiver(cfg)  # the same account and session
+        worker = threading.Thread(target=second.run, daemon=True)
+        worker.start()
+        try:
+            wait_for(lambda: stored(late, "national") == expected(range(3, 4)), 60,
+                     "the roll-ups the broker kept for the session")
+        finally:
+            second.stop_event.set()
+            worker.join(30)
 
 
 @pytest.mark.integration

@@ -48,6 +48,7 @@ class NationalReceiver:
         self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.stored = 0
+        self.retries = 0  # writes the database could not take yet
         self.refused: Counter[tuple[str, str]] = Counter()
         self.stop_event = threading.Event()
 
@@ -78,6 +79,7 @@ class NationalReceiver:
             try:
                 self.writer.write([line(p) for p in points])
             except Unavailable as err:
+                self.retries += 1
                 log.warning("roll-ups not stored yet, retrying: %s", err)
                 self.stop_event.wait(RETRY_SECONDS)
                 continue
