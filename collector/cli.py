@@ -28,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("check-config", "validate a config file and exit"),
                        ("run", "subscribe to the agents' readings and store them"),
                        ("evaluate", "judge every registered school once and send alerts"),
-                       ("report", "print the regional compliance roll-up")):
+                       ("report", "print the regional compliance roll-up"),
+                       ("national", "store the roll-ups the provinces forward (national "
+                                    "tier)")):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("-c", "--config", required=True, help="collector TOML config file")
         if name == "run":
@@ -75,6 +77,16 @@ def _parser() -> argparse.ArgumentParser:
     access.add_argument("--group", default="",
                         help="group that may read the passwd and ACL files (the broker's: "
                         "mosquitto)")
+    national = sub.add_parser("national-access", help="national broker accounts: one bridge "
+                              "account per province")
+    national.add_argument("--province", action="append", required=True, metavar="CODE",
+                          help="a province whose bridge may send its roll-ups; repeat")
+    national.add_argument("--out", required=True, type=Path,
+                          help="directory for national.acl, national.passwd and "
+                               "national-passwords.csv")
+    national.add_argument("--collector-user", default="national-collector")
+    national.add_argument("--group", default="", help="group that may read the passwd and "
+                          "ACL files (the broker's: mosquitto)")
     grafana = sub.add_parser("grafana", help="write Grafana dashboards and alert rules, or "
                              "load demo data").add_subparsers(dest="what", required=True)
     grafana.add_parser("dashboards", help="write the dashboards' JSON").add_argument(
@@ -144,8 +156,14 @@ def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
                                cfg.alerts.topic_prefix))
         if cfg.alerts.urls:
             sinks.append(apprise_sink(cfg.alerts.urls, cfg.alerts.language))
+    evaluator = Evaluator(cfg, writer, sinks, dry_run=dry_run)
+    if client is not None and cfg.national.publish:
+        from collector.national.wire import publisher
+
+        evaluator.rollup_sink = publisher(lambda t, p: publish(t, p, qos=1).wait_for_publish(10),
+                                          cfg.national.topic)
     try:
-        verdicts, alerts = Evaluator(cfg, writer, sinks, dry_run=dry_run).run_once()
+        verdicts, alerts = evaluator.run_once()
     finally:
         if client is not None:
             client.disconnect()
@@ -234,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
 
         setup_logging(args.verbose)
         return brokeraccess.run(args)
+    if args.command == "national-access":
+        from collector.national import access
+
+        setup_logging(args.verbose)
+        return access.run(args)
     if args.command == "grafana":
         from collector.grafana import commands
 
@@ -274,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     except CollectorError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    if args.command == "national":
+        from collector.national.receiver import serve
+
+        return serve(cfg)
     from collector.service import Collector  # paho and the database client load only here
 
     if args.instance is not None:

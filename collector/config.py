@@ -19,7 +19,7 @@ from agent.contract.configschema import (
     section,
 )
 from agent.contract.mqttconfig import MqttConfig
-from agent.contract.wire import MAX_PAYLOAD_BYTES
+from agent.contract.wire import MAX_PAYLOAD_BYTES, REGION
 
 
 def _urls(value: list[str]) -> str | None:
@@ -151,6 +151,23 @@ class Alerts:
     state_file: str = opt("")
 
 
+def _provinces(value: list[str]) -> str | None:
+    bad = [v for v in value if not REGION.fullmatch(str(v))]
+    return f"not region codes: {', '.join(map(str, bad))}" if bad else None
+
+
+@section
+class National:
+    # A province's collector: publish each round's roll-ups on {topic}/{province}
+    # (a Mosquitto bridge forwards them to the national broker).
+    publish: bool = opt(False)
+    topic: str = opt("schoolnet-rollup/v1", matches(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*",
+                                                    "letters, digits, _ - and /"))
+    # The national collector (``schoolnet-collector national``): store roll-ups
+    # from these provinces only.
+    provinces: list[str] = opt([], _provinces)
+
+
 @section
 class Logging:
     level: str = opt("info", one_of("debug", "info", "warning", "error"))
@@ -169,6 +186,7 @@ class CollectorConfig:
     targets: TargetsSection = opt()
     alerts: Alerts = opt()
     logging: Logging = opt()
+    national: National = opt()
     file: str = not_a_key("")
 
     def problems(self) -> list[Problem]:

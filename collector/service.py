@@ -37,6 +37,7 @@ from collector.judge.alerts import apprise_sink, mqtt_sink
 from collector.judge.evaluate import Evaluator
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import Registry
+from collector.national.wire import publisher
 from collector.retained import RetainedGuard
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,9 @@ class Collector:
             if cfg.alerts.urls:
                 sinks.append(apprise_sink(cfg.alerts.urls, cfg.alerts.language))
             self.evaluator = Evaluator(cfg, self.writer, sinks, registry)
+            if cfg.national.publish:  # to the bridge that carries them to the national tier
+                self.evaluator.rollup_sink = publisher(
+                    lambda topic, body: self._publish_alert(topic, body), cfg.national.topic)
         limits = cfg.limits
         # A flood of refusals must not become a flood of dead letters.
         self.dead_letters = DeadLetterSample(limits.dead_letters_per_minute, self._dead_letter)

@@ -216,5 +216,5 @@ COLLECTOR_MEASUREMENTS = frozenset({
     "agent_status",       # online/offline, from the agents' birth and last-will messages
     "compliance",         # one verdict per school and target
     "alerts",             # alerts sent, should they ever be stored
-    "rollup",             # regional roll-ups, should they ever be stored
+    "rollup",             # regional roll-ups per region and target (collector.judge.rollups)
 })

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from agent.contract.reading import FieldValue, Reading
 from collector.config import CollectorConfig
 from collector.ingest.lineproto import line
 from collector.ingest.writer import Writer
-from collector.judge import quality
+from collector.judge import quality, rollups
 from collector.judge.alerts import Alert, Alerter, Send, apprise_sink, print_sink
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import Registry
@@ -33,6 +34,10 @@ def compliance_point(v: Verdict, now_ns: int) -> Reading:
 
 
 class Evaluator:
+    # Where each round's roll-ups go besides the database (the national tier's
+    # topic); set by whoever holds a broker connection.
+    rollup_sink: Callable[[list[Reading]], None] | None = None
+
     def __init__(self, cfg: CollectorConfig, writer: Writer, sinks: list[Send] | None = None,
                  registry: Registry | None = None, dry_run: bool = False) -> None:
         self.registry = registry or Registry(cfg.registry.file,
@@ -64,6 +69,8 @@ class Evaluator:
             log.info("alert state: forgot %d entries of schools no longer registered", pruned)
         if not self.dry_run:
             self.writer.write([line(compliance_point(v, now)) for v in verdicts])
+        rollups.record(verdicts, schools, now, None if self.dry_run else self.writer,
+                       self.rollup_sink)
         self.alerter.send(alerts)
         if not self.dry_run:
             self.alerter.save()
