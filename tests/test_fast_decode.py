@@ -53,8 +53,9 @@ def same(payload: bytes, measurement: str = "wan_link") -> None:
     if contract[0] == "ok":  # equal values may still differ in type: 1 == 1.0 == True
         assert [type(x) for x in fast[1][2:]] == [type(x) for x in contract[1][2:]]
         for got, want in zip(fast[1][2:], contract[1][2:], strict=True):
-            assert [(k, type(v)) for k, v in got.items()] == \
-                [(k, type(v)) for k, v in want.items()]
+            if isinstance(want, dict):  # the schema check, not the decoder, refuses the rest
+                assert [(k, type(v)) for k, v in got.items()] == \
+                    [(k, type(v)) for k, v in want.items()]
 
 
 def body(**over: Any) -> dict[str, Any]:
