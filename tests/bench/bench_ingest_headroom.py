@@ -30,10 +30,12 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, encode
 from tests.bench.bench_collector import c_client_drain, count, publish_all, services
-from tests.services import Influxd
+from tests.services import Influxd, wait_for
 from tests.support import collector_toml, influx1_storage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,14 +105,18 @@ def drain(db: Influxd, port: int, tmp: Path, src: Path, n: int, base: int, run: 
     command = [sys.executable, "-m", "collector.cli", "run", "-c", str(cfg)]
     env = {**os.environ, "PYTHONPATH": str(src)}  # that tree's code, not this one's
 
-    proc = subprocess.Popen(command, cwd=src, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    time.sleep(1.5)  # the session exists; readings queue at the broker while it is away
+    log = tmp / f"collector-{name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=src, env=env, stdout=out, stderr=out)
+    # Once subscribed, its session exists: readings queue at the broker while it is away.
+    wait_for(lambda: b"subscribed to" in log.read_bytes() or proc.poll() is not None, 120,
+             "the collector's subscription")
     proc.terminate()
-    proc.wait(30)
+    if proc.wait(30) not in (0, -signal.SIGTERM):
+        raise SystemExit(f"{name}: the collector failed: {log.read_text()[-2000:]}")
     publish_all(port, payloads(n, base))
-    proc = subprocess.Popen(command, cwd=src, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(command, cwd=src, env=env, stdout=out, stderr=out)
     spy = None
     if profile:  # attached, so it can be stopped (and write its file) before the collector
         spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o",
@@ -118,24 +124,34 @@ def drain(db: Influxd, port: int, tmp: Path, src: Path, n: int, base: int, run: 
                                 str(proc.pid)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
-        first = (0.0, 0)
+        first, cpu0 = (0.0, 0), 0.0
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             stored, now = count_all(db, name), time.monotonic()
             if stored and not first[0]:
-                first = (now, stored)
+                first, cpu0 = (now, stored), cpu_seconds(proc.pid)
             if stored >= n:
                 if first[1] >= n:
                     raise SystemExit("the backlog drained between two samples: use a larger N")
+                CPU.append((cpu_seconds(proc.pid) - cpu0) / (n - first[1]))
                 return (n - first[1]) / max(now - first[0], 1e-6)
             time.sleep(0.1)
-        raise SystemExit(f"{name}: {count_all(db, name)} of {n} stored in 600 s")
+        raise SystemExit(f"{name}: {count_all(db, name)} of {n} stored in 600 s; "
+                         f"{log.read_text()[-2000:]}")
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
         proc.terminate()
         proc.wait(60)
+
+
+CPU: list[float] = []  # the collector's CPU seconds per reading, drain by drain
+
+
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def count_all(db: Influxd, name: str) -> int:
@@ -146,15 +162,17 @@ def count_all(db: Influxd, name: str) -> int:
     return total
 
 
-def table(refs: list[float], ratios: dict[str, list[float]]) -> None:
+def table(refs: list[float], ratios: dict[str, list[float]],
+          cpu: dict[str, list[float]]) -> None:
     print(f"\nreference: mosquitto_sub median {statistics.median(refs):,.0f} msg/s "
           f"(range {min(refs):,.0f}-{max(refs):,.0f})")
     first = statistics.median(next(iter(ratios.values())))
-    print(f"{'collector':<24} {'median ratio':>13} {'range':>14} {'vs first':>9}")
+    print(f"{'collector':<24} {'median ratio':>13} {'range':>14} {'vs first':>9} "
+          f"{'CPU us/reading':>15}")
     for label, values in ratios.items():
         median = statistics.median(values)
         print(f"{label:<24} {median:>13.3f} {min(values):>6.3f}-{max(values):<7.3f} "
-              f"{median / first:>9.2f}")
+              f"{median / first:>9.2f} {statistics.median(cpu[label]) * 1e6:>15.0f}")
 
 
 def main() -> None:
@@ -170,6 +188,7 @@ def main() -> None:
         stack.callback(lambda: [shutil.rmtree(s) for _, s in variants if s != ROOT])
         base, run = time.time_ns() - 10**12, 0
         ratios: dict[str, list[float]] = {label: [] for label, _ in variants}
+        cpu: dict[str, list[float]] = {label: [] for label, _ in variants}
         refs: list[float] = []
         print(f"{n} readings per drain, {len(SCHOOLS)} schools, one collector, "
               f"receive maximum 1000, registry and per-school bounds on")
@@ -183,10 +202,11 @@ def main() -> None:
                 run += 1
                 rate = drain(db, broker.port, tmp, src, n, base + run * 10**9, run)
                 ratios[label].append(rate / ref)
-                line.append(f"{label} {rate:,.0f}/s ({rate / ref:.3f})")
+                cpu[label].append(CPU[-1])
+                line.append(f"{label} {rate:,.0f}/s ({rate / ref:.3f}, {CPU[-1] * 1e6:.0f} us CPU)")
             print("; ".join(line), flush=True)
         if refs:
-            table(refs, ratios)
+            table(refs, ratios, cpu)
         if args.profile:
             run += 1
             drain(db, broker.port, tmp, ROOT, n, base + run * 10**9, run, args.profile)
