@@ -8,9 +8,10 @@ Each ``--before`` is a git ref whose collector is exported to a temp dir and
 run beside this tree's, so both are measured against the same reference on
 the same (shared, loaded) machine. Every round measures the reference and
 then each variant in an order that rotates from round to round; the table
-gives the median of the per-round ratios, the range, and each variant's
-median ratio to the first. ``--profile`` records this tree's collector with
-py-spy during one extra drain (a speedscope file).
+gives the median of the per-round ratios, the range, and the median of each
+round's ratio of a variant's drain to the first variant's, and the
+collector's CPU per reading. ``--profile`` records this tree's collector
+with py-spy during one extra drain (a speedscope file).
 
 The collector runs as deployed: a registry listing every school, the
 per-school bounds on, receive maximum 1000, readings of several
@@ -166,13 +167,15 @@ def table(refs: list[float], ratios: dict[str, list[float]],
           cpu: dict[str, list[float]]) -> None:
     print(f"\nreference: mosquitto_sub median {statistics.median(refs):,.0f} msg/s "
           f"(range {min(refs):,.0f}-{max(refs):,.0f})")
-    first = statistics.median(next(iter(ratios.values())))
+    first = next(iter(ratios.values()))
     print(f"{'collector':<24} {'median ratio':>13} {'range':>14} {'vs first':>9} "
           f"{'CPU us/reading':>15}")
     for label, values in ratios.items():
-        median = statistics.median(values)
-        print(f"{label:<24} {median:>13.3f} {min(values):>6.3f}-{max(values):<7.3f} "
-              f"{median / first:>9.2f} {statistics.median(cpu[label]) * 1e6:>15.0f}")
+        # vs first: the median of each round's ratio of the two drains in that round
+        paired = statistics.median(v / f for v, f in zip(values, first, strict=True))
+        print(f"{label:<24} {statistics.median(values):>13.3f} "
+              f"{min(values):>6.3f}-{max(values):<7.3f} {paired:>9.2f} "
+              f"{statistics.median(cpu[label]) * 1e6:>15.0f}")
 
 
 def main() -> None:
