@@ -26,11 +26,11 @@ from agent.contract.wire import (
     Identity,
     Status,
     WireError,
-    decode_envelope,
     decode_status_of,
     parse_topic,
 )
 from collector.config import Validation
+from collector.ingest.decode import decode_envelope_fast
 from collector.judge.registry import Registry
 
 
@@ -73,8 +73,8 @@ class Validator:
             if unregistered is not None:
                 raise unregistered
             return decode_status_of(identity, payload, self.max_payload_bytes)
-        seq, ts, tags, fields = decode_envelope(identity, measurement, payload,
-                                                self.max_payload_bytes)
+        seq, ts, tags, fields = decode_envelope_fast(identity, measurement, payload,
+                                                     self.max_payload_bytes)
         if unregistered is not None:
             # Not receipted: the school keeps the reading and resends it, so a
             # registry fixed later loses nothing of what was measured meanwhile.
