@@ -9,6 +9,7 @@ import signal
 import time
 
 from agent import __version__
+from agent.advice import advice
 from agent.config import AgentConfig
 from agent.contract import sdnotify
 from agent.contract.reading import Reading
@@ -135,11 +136,18 @@ async def publish_once(cfg: AgentConfig, readings: list[Reading], timeout: float
     left = spool.depth()
     spool.close()
     if not sent:
-        log.error("broker did not acknowledge %d readings within %.0f s; they stay spooled",
-                  left, timeout)
+        cause = publisher.link.message or publisher.rejected_by_broker or (
+            "the broker accepted the connection but did not acknowledge them")
+        log.error("could not publish: %s; %d readings stay spooled and the daemon sends them "
+                  "when it can", cause, left)
         return 1
     if stored:
         log.info("the collector confirmed that all %d readings are stored", len(readings))
+    elif publisher.held:
+        for reason in publisher.held:
+            log.error("the collector did not store the readings (%s): %s; %d stay spooled",
+                      reason, advice(reason, cfg.identity), left)
+        return 1
     elif publisher.receipts:
         log.warning("the broker accepted the readings but no collector confirmed storing %d "
                     "of them yet; they stay spooled and the daemon resends them", left)
