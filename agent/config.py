@@ -60,6 +60,8 @@ class AgentSection:
     # While the disk takes no writes (full, read-only), readings wait in
     # memory up to this many; past it the oldest are dropped and counted.
     spool_memory_max_readings: int = opt(10_000, between(100, 1_000_000))
+    # Seconds between run's one-line summary (readings made, published, stored).
+    summary_interval: float = opt(600.0, between(10, 86400))
 
 
 @section

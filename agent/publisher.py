@@ -104,6 +104,9 @@ class Publisher:
         self._events.put("WAKE")
         return seq
 
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
     def alive(self) -> bool:
         return self._pump_thread.is_alive()
 
@@ -138,6 +141,14 @@ class Publisher:
                 log.info("%d readings have no receipt from the collector yet; resending",
                          again)
                 self._cursor = 0
+
+    def record(self) -> dict[str, Any]:
+        """What ``status`` shows of this publisher (the daemon saves it)."""
+        return {"last_published": self.last_published, "last_receipt": self.last_receipt,
+                "published": self.published, "confirmed": self.confirmed,
+                "refused": self.refusals, "held": self.held,
+                "clock_offset": self.clock_offset, "link_problem": self.link.message,
+                "broker_refused": self.rejected_by_broker}
 
     def _receipted(self, receipt: Receipt) -> None:
         self.last_receipt = time.time()

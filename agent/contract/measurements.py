@@ -47,6 +47,8 @@ PROBE_RUN = Measurement({
     "duration_seconds": _SECONDS, "readings": _COUNT,
     # "invalid": the probe returned readings outside this schema.
     "result": F(str, values=one_of(*RESULTS, "invalid")),
+    # revision 2: why a run ended in error or timeout, in one line
+    "reason": F(str, max_len=200),
 }, {"probe": T(64)}, 64, "one per probe run: how long it took and how it ended")
 
 WAN_LINK = Measurement({
