@@ -1,0 +1,54 @@
+"""Config checks a school engineer meets first: region codes, probe extras."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from agent.config import region_code_problems
+from agent.extras import EXTRAS, MODULES, Need, needs, pip_command
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_contradicting_region_codes_are_named() -> None:
+    problems = region_code_problems("37", "4401", "370102")
+    assert [key for key, _ in problems] == [("city",), ("county",)]
+    assert "city code 4401 is not in province 37" in problems[0][1]
+
+
+@pytest.mark.parametrize("codes", [("37", "3701", "370102"), ("sd", "jinan", "lixia"),
+                                   ("37", "3701", "lixia")])
+def test_nested_codes_and_slugs_pass(codes: tuple[str, str, str]) -> None:
+    assert region_code_problems(*codes) == []
+
+
+def test_extras_mirror_setup_cfg() -> None:
+    parser = configparser.ConfigParser()
+    parser.read(REPO / "setup.cfg")
+    declared = parser["options.extras_require"]
+    for extra, packages in EXTRAS.items():
+        lines = [line for line in declared[extra].splitlines()
+                 if line.strip() and not line.strip().startswith("#")]
+        assert tuple(line.strip() for line in lines) == packages
+    assert set(MODULES) == set(EXTRAS)
+
+
+def test_probe_needs_follow_their_options() -> None:
+    wifi = SimpleNamespace(controllers={"ac": object()}, scan_interface="wlan0",
+                           scan_method="scapy")
+    assert needs("wifi", wifi) == [Need("wifi", "snmp"), Need("wifi", "wifi-sniff")]
+    assert needs("classroom_links", None) == [Need("classroom_links", "snmp")]
+    assert needs("wan_link", None) == []
+    command = pip_command(["snmp"])
+    assert command.endswith("-m pip install 'cryptography>=42' 'pysnmp>=7.1,<8'")
+
+
+def test_installer_reads_the_extras_from_the_example_config(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from agent import extras
+    assert extras.main([str(REPO / "configs/agent.example.toml")]) == 0
+    assert capsys.readouterr().out.strip() == "ipv6,snmp"
