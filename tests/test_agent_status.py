@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.agent_process import Agent
 from tests.broker_support import deployed_broker
 from tests.deploy_support import REPO, write_registry
 from tests.services import Influxd, Mosquitto, free_port
@@ -221,3 +222,22 @@ def test_unprivileged_user_gets_one_line_about_state_dir(work: Path, broker: Mos
     assert out.returncode == 1
     assert f"✘ state directory writable: agent.state_dir: {state} is not writable" in out.stdout
     assert "sudo -u schoolnet-agent" in out.stdout
+
+
+def test_run_names_the_cause_once_and_summarises(work: Path) -> None:
+    config = agent_config(work, "mqtt.edu.example.invalid", 8883, tls=True)
+    config.write_text(config.read_text().replace(
+        "[agent]\n", "[agent]\nsummary_interval = 10\n"))
+    daemon = Agent(config)
+    try:
+        daemon.wait_log("summary: ", timeout=90)
+        text = daemon.text()
+    finally:
+        daemon.stop()
+    cause = "cannot resolve the broker's name 'mqtt.edu.example.invalid'"
+    # Over 10 s paho retried several times (1, 2, 4 s apart): one line for them all.
+    assert text.count(cause) == 1, text
+    line = next(x for x in text.splitlines() if "summary: " in x)
+    assert "readings made, 0 published, 0 confirmed stored, 0 refused" in line
+    record = json.loads((work / f"state-{REGISTERED}" / "status.json").read_text())
+    assert cause in record["link_problem"]
