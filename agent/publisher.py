@@ -189,7 +189,7 @@ class Publisher:
             # The broker refused it (e.g. an ACL): it stays spooled for a
             # later start instead of being retried in a tight loop.
             self.rejected_by_broker = failed
-            log.error("the broker refused reading seq %d (%s): its ACL lets this account "
+            log.error("broker rejected reading seq %d (%s): its ACL lets this account "
                       "publish only under its own school's topic; check that [school] id and "
                       "region codes match the account the network centre issued (%s/...)",
                       seq, failed, self.identity.prefix)
