@@ -4,6 +4,7 @@ broker-access, grafana."""
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import re
 import sys
@@ -173,7 +174,18 @@ def main(argv: list[str] | None = None) -> int:
         speed_cfg = start(args.verbose, speed_config.load, args.config)
         if speed_cfg is None:
             return EXIT_CONFIG
-        speedserver.serve(speed_cfg, args.listen, args.port)
+        try:
+            speedserver.serve(speed_cfg, args.listen, args.port)
+        except OSError as err:  # the port is taken, or not ours to bind
+            if err.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                raise
+            where = f"{args.listen or speed_cfg.server.listen}:" \
+                f"{speed_cfg.server.port if args.port is None else args.port}"
+            print(f"cannot listen on {where}: {err.strerror or err}: another program (or "
+                  "another speed server) may hold that port, or the address is not this "
+                  "host's; stop it, or choose [server] listen/port or --listen/--port",
+                  file=sys.stderr)
+            return 1
         return 0
     if args.command == "broker-access":
         from collector import brokeraccess
