@@ -25,7 +25,7 @@ import pytest
 from tests.agent_process import Agent
 from tests.broker_support import deployed_broker
 from tests.deploy_support import REPO, write_registry
-from tests.services import Influxd, Mosquitto, free_port
+from tests.services import Influxd, Mosquitto, free_port, wait_for
 from tests.speed_support import speed_config
 from tests.support import collector_toml, influx1_storage, running_collector
 
@@ -118,8 +118,16 @@ def test_healthy_gateway_passes_every_check(work: Path, centre: tuple[Mosquitto,
                                             ) -> None:
     broker, _ = centre
     config = agent_config(work, "127.0.0.1", broker.port)
+    record = work / f"state-{REGISTERED}" / "status.json"
+    daemon = Agent(config)
+    try:  # the daemon's own record of its last publish and receipt
+        wait_for(lambda: record.exists() and json.loads(record.read_text())["last_receipt"],
+                 60, "the daemon's first receipt in status.json")
+    finally:
+        daemon.stop()
     out = status(config)
     save("healthy", out)
+    assert "✔ daemon's last publish and receipt: last publish " in out.stdout
     assert out.returncode == 0, out.stdout
     assert "✔ broker login" in out.stdout
     assert "✔ collector stores readings: the collector confirmed the test reading is stored" \
