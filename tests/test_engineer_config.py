@@ -52,3 +52,18 @@ def test_installer_reads_the_extras_from_the_example_config(
     from agent import extras
     assert extras.main([str(REPO / "configs/agent.example.toml")]) == 0
     assert capsys.readouterr().out.strip() == "ipv6,snmp"
+
+
+def test_collector_paths_are_the_config_files_neighbours(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from collector import config as collector_config
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/schools.csv").write_text((REPO / "configs/schools.example.csv").read_text())
+    path = tmp_path / "etc/collector.toml"
+    path.write_text('[mqtt]\nhost = "127.0.0.1"\n[storage]\nkind = "influxdb1"\n'
+                    'url = "http://127.0.0.1:8086"\n[registry]\nfile = "schools.csv"\n'
+                    '[alerts]\nstate_file = "state/alerts.json"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # anywhere but the config's directory
+    cfg = collector_config.load(path)
+    assert cfg.registry.file == str(tmp_path / "etc/schools.csv")
+    assert cfg.alerts.state_file == str(tmp_path / "etc/state/alerts.json")
