@@ -67,3 +67,13 @@ def test_collector_paths_are_the_config_files_neighbours(
     cfg = collector_config.load(path)
     assert cfg.registry.file == str(tmp_path / "etc/schools.csv")
     assert cfg.alerts.state_file == str(tmp_path / "etc/state/alerts.json")
+
+
+def test_a_silent_schools_alert_is_in_one_language() -> None:
+    from collector.judge.alerts import Alert
+    from collector.judge.registry import School
+    school = School("b-1", "学校b", "37", "山东省", "3701", "济南市", "370102", "历下区",
+                    "primary", 12, 1000)
+    alert = Alert("silent", school, "", "2026-12-01 08:00 UTC", 0)
+    assert alert.text("zh") == "学校b（b-1）监测探针失联：最后一次上报 2026-12-01 08:00 UTC"
+    assert alert.text("en") == "学校b (b-1) agent is silent: last reading 2026-12-01 08:00 UTC"
