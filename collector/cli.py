@@ -126,7 +126,13 @@ def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
     sinks = []
     if not dry_run:
         client = make_client(cfg.mqtt, cfg.mqtt.client_id + "-evaluate")
-        client.connect(cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.keepalive)
+        try:
+            client.connect(cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.keepalive)
+        except OSError as err:  # alerts go out over the broker: say which one failed
+            print(f"error: cannot reach the broker {cfg.mqtt.host}:{cfg.mqtt.port} to publish "
+                  f"alerts ({err.strerror or err}): check [mqtt] host and port, or use "
+                  "--dry-run", file=sys.stderr)
+            return 1
         client.loop_start()
         publish = client.publish
         sinks.append(mqtt_sink(lambda t, p: publish(t, p, qos=1).wait_for_publish(10),

@@ -13,7 +13,6 @@ import logging
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,6 @@ from tests.agent_process import Agent
 from tests.broker_support import deployed_broker
 from tests.deploy_support import REPO, write_registry
 from tests.services import Influxd, Mosquitto, free_port, wait_for
-from tests.speed_support import speed_config
 from tests.support import collector_toml, influx1_storage, running_collector
 
 pytestmark = pytest.mark.integration
@@ -252,20 +250,3 @@ def test_run_names_the_cause_once_and_summarises(work: Path) -> None:
     record = json.loads((work / f"state-{REGISTERED}" / "status.json").read_text())
     assert cause in record["link_problem"]
 
-
-def test_speed_server_on_a_busy_port_says_so(tmp_path: Path) -> None:
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
-    port = taken.getsockname()[1]
-    try:
-        out = subprocess.run([sys.executable, "-m", "collector.cli", "speed-server", "-c",
-                              str(speed_config(tmp_path / "speed.toml")), "--listen",
-                              "127.0.0.1", "--port", str(port)], cwd=REPO, capture_output=True,
-                             text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
-    finally:
-        taken.close()
-    assert out.returncode == 1
-    assert "Traceback" not in out.stderr
-    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in out.stderr
-    assert "choose [server] listen/port or --listen/--port" in out.stderr
