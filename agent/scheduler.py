@@ -95,6 +95,14 @@ class Scheduler:
             log.error("probe %s cannot run: %s (schoolnet-agent check-config names the pip "
                       "command)", name, reason)
             outcome = "error"
+        except PermissionError as err:
+            # Raw sockets and radio scans need privileges a plain user lacks:
+            # one line a run that says which, not a traceback.
+            reason = f"not permitted: {err.strerror or err}"
+            log.error("probe %s cannot run: %s; run the agent as its service (the unit "
+                      "grants CAP_NET_RAW) or as root (schoolnet-agent status lists what each "
+                      "probe needs)", name, reason)
+            outcome = "error"
         except Exception as err:  # a probe bug must not stop the agent
             log.exception("probe %s failed", name)
             outcome, reason = "error", f"{type(err).__name__}: {err}"

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import configparser
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from agent.config import region_code_problems
+from agent.config import ProbeConfig, region_code_problems
+from agent.contract.reading import Reading
+from agent.contract.wire import Identity
 from agent.extras import EXTRAS, MODULES, Need, needs, pip_command
+from agent.probes import Probe, ProbeContext
+from agent.scheduler import Scheduler
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,3 +83,32 @@ def test_a_silent_schools_alert_is_in_one_language() -> None:
     alert = Alert("silent", school, "", "2026-12-01 08:00 UTC", 0)
     assert alert.text("zh") == "学校b（b-1）监测探针失联：最后一次上报 2026-12-01 08:00 UTC"
     assert alert.text("en") == "学校b (b-1) agent is silent: last reading 2026-12-01 08:00 UTC"
+
+
+class _NoModule(Probe):
+    name = "no_module"
+
+    def collect(self) -> list[Reading]:
+        import importlib
+        importlib.import_module("schoolnet_missing_extra_module")
+        return []
+
+
+class _NoPrivilege(Probe):
+    name = "no_privilege"
+
+    def collect(self) -> list[Reading]:
+        raise PermissionError(1, "Operation not permitted")
+
+
+def test_a_probe_that_cannot_run_says_why_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    ctx = ProbeContext(Identity("37", "3701", "370102", "s1"), "primary", Path("/tmp"))
+    scheduler = Scheduler([ProbeConfig(c.name, c, 60.0, 5.0, {})
+                           for c in (_NoModule, _NoPrivilege)], ctx)
+    with caplog.at_level(logging.ERROR):
+        runs = {r.tags["probe"]: r.fields for r in asyncio.run(scheduler.run_once())}
+    assert runs["no_module"]["reason"] == "module 'schoolnet_missing_extra_module' is not " \
+        "installed"
+    assert runs["no_privilege"]["reason"] == "not permitted: Operation not permitted"
+    assert all(r.exc_info is None for r in caplog.records)  # no tracebacks
+    assert "probe no_privilege cannot run: not permitted" in caplog.text
