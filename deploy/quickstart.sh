@@ -105,6 +105,8 @@ sed -e "s/^port = 1883/port = $MQTT_PORT/" \
     -e "s#^url = \"http://127.0.0.1:8086\"#url = \"http://127.0.0.1:$INFLUX_PORT\"#" \
     -e "s/^stats_interval_seconds = 60/stats_interval_seconds = 5/" \
     -e "s#^state_file = \"/var/lib/schoolnet-collector/alerts.json\"#state_file = \"$WORK/alerts.json\"#" \
+    -e "s#^file = \"schools.example.csv\"#file = \"$PWD/configs/schools.example.csv\"#" \
+    -e "s#^file = \"targets.toml\"#file = \"$PWD/configs/targets.toml\"#" \
     configs/collector.example.toml > "$WORK/collector.toml"
 sed -e 's/^host = "mqtt.edu.example.cn"/host = "127.0.0.1"/' \
     -e "s/^port = 8883 /port = $MQTT_PORT /" -e 's/^tls = true/tls = false/' \
