@@ -202,6 +202,15 @@ def test_tls_broker_with_a_ca_it_was_not_signed_by(work: Path) -> None:
         out = status(config)
         save("wrong-ca", out)
         once = publish_once(config)
+        wrong_password = agent_config(
+            work, "localhost", setup.broker.port, tls=True,
+            extra=f'ca_file = "{setup.etc / "ca.crt"}"\nusername = "{REGISTERED}"\n'
+            'password = "not-the-password"\n')
+        login = status(wrong_password.rename(work / "agent-wrong-password.toml"))
+    assert login.returncode == 1
+    assert "✔ broker TLS certificate: certificate for localhost verified" in login.stdout
+    assert "✘ broker login: the broker localhost:" in login.stdout
+    assert "check [mqtt] username and password (or the client certificate)" in login.stdout
     assert out.returncode == 1
     assert "✘ broker TLS certificate: the broker localhost:" in out.stdout
     assert "TLS certificate is not trusted" in out.stdout
