@@ -18,7 +18,7 @@ import ssl
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from agent import config as agent_config
@@ -42,6 +42,8 @@ class Check:
     ok: bool | None  # None: shown for information, neither passes nor fails
     detail: str = ""
     fix: str = ""
+    code: str = ""  # names the remedy in every language (doctortext.FIXES)
+    args: dict[str, str] = field(default_factory=dict)  # the remedy's particulars
 
 
 def _config(path: str) -> tuple[agent_config.AgentConfig | None, Check]:
@@ -49,10 +51,12 @@ def _config(path: str) -> tuple[agent_config.AgentConfig | None, Check]:
         cfg = agent_config.load(path)
     except ConfigErrors as err:
         return None, Check("config", False, "\n".join(str(e) for e in err.errors),
-                           f"fix the lines named, then run schoolnet-agent check-config -c {path}")
+                           f"fix the lines named, then run schoolnet-agent check-config -c {path}",
+                           "config", {"path": path})
     except ConfigError as err:
         return None, Check("config", False, str(err),
-                           f"fix it, then run schoolnet-agent check-config -c {path}")
+                           f"fix it, then run schoolnet-agent check-config -c {path}",
+                           "config", {"path": path})
     return cfg, Check("config", True, f"school {cfg.identity.school_id} ({cfg.identity.prefix})")
 
 
@@ -63,8 +67,9 @@ def _extras(cfg: agent_config.AgentConfig) -> list[Check]:
             if need.installed:
                 out.append(Check("extra", True, f"{probe.name}: {need.extra}"))
             else:
+                command = pip_command([need.extra])
                 out.append(Check("extra", False, f"{probe.name}: extra '{need.extra}' is not "
-                                 "installed", pip_command([need.extra])))
+                                 "installed", command, "extra", {"cmd": command}))
     return out
 
 
@@ -97,7 +102,7 @@ def _caps(cfg: agent_config.AgentConfig) -> list[Check]:
             out.append(Check("caps", False, f"{name} needs {names}; this process lacks "
                              + ", ".join(f"CAP_{c.upper()}" for c in lacking),
                              "run as the schoolnet-agent service (its unit grants them) or as "
-                             "root"))
+                             "root", "caps"))
         else:
             out.append(Check("caps", True, f"{name}: {names}"))
     return out
@@ -109,14 +114,15 @@ def _state_dir(cfg: agent_config.AgentConfig) -> Check:
         return Check("state_dir", False, problem.message,
                      "run as the user the service runs as (sudo -u schoolnet-agent "
                      "schoolnet-agent status ...) or point [agent] state_dir at a directory "
-                     "this user may write")
+                     "this user may write", "state_dir")
     here = Path(cfg.agent.state_dir)
     while not here.exists():
         here = here.parent
     free = shutil.disk_usage(here).free
     if free < MIN_FREE_BYTES:
         return Check("state_dir", False, f"{cfg.agent.state_dir}: only {free >> 20} MiB free",
-                     "free disk space: the spool keeps readings there while the broker is away")
+                     "free disk space: the spool keeps readings there while the broker is away",
+                     "disk_full")
     return Check("state_dir", True, f"{cfg.agent.state_dir} writable, {free >> 20} MiB free")
 
 
@@ -125,12 +131,12 @@ def _network(cfg: agent_config.AgentConfig, timeout: float) -> list[Check]:
     try:
         addrs = socket.getaddrinfo(m.host, m.port, type=socket.SOCK_STREAM)
     except OSError as err:
-        return [Check("dns", False, *_split(describe(err, m.host, m.port, m.tls)[1]))]
+        return [_failed("dns", err, m.host, m.port, m.tls)]
     out = [Check("dns", True, f"{m.host} → {addrs[0][4][0]}")]
     try:
         sock = socket.create_connection((m.host, m.port), timeout=min(timeout, 10.0))
     except OSError as err:
-        return [*out, Check("tcp", False, *_split(describe(err, m.host, m.port, m.tls)[1]))]
+        return [*out, _failed("tcp", err, m.host, m.port, m.tls)]
     with sock:
         out.append(Check("tcp", True, f"{m.host}:{m.port}"))
         if not m.tls:
@@ -142,9 +148,14 @@ def _network(cfg: agent_config.AgentConfig, timeout: float) -> list[Check]:
             with context.wrap_socket(sock, server_hostname=m.host) as tls:
                 cert = tls.getpeercert() or {}
         except OSError as err:
-            return [*out, Check("tls", False, *_split(describe(err, m.host, m.port, True)[1]))]
+            return [*out, _failed("tls", err, m.host, m.port, True)]
     return [*out, Check("tls", True, f"certificate for {m.host} verified, valid until "
                         f"{cert.get('notAfter', '?')}")]
+
+
+def _failed(key: str, err: OSError, host: str, port: int, tls: bool) -> Check:
+    code, message = describe(err, host, port, tls)
+    return Check(key, False, *_split(message), code, {"where": f"{host}:{port}"})
 
 
 def _split(message: str) -> tuple[str, str]:
@@ -160,13 +171,14 @@ def _spool_and_record(cfg: agent_config.AgentConfig, oldest_unsent_ts: float | N
     detail = f"{depth} readings spooled" + (f", oldest unsent {_ago(age)}" if age else "")
     if age > STALE_UNSENT:
         out.append(Check("spool", False, detail, "the readings are not getting out: fix the "
-                         "broker checks above, or see journalctl -u schoolnet-agent"))
+                         "broker checks above, or see journalctl -u schoolnet-agent",
+                         "spool_stale"))
     else:
         out.append(Check("spool", True, detail))
     record = statefile.read(cfg.state_dir)
     if record is None:
         out.append(Check("daemon", None, "no record from the daemon yet",
-                         "start it: systemctl enable --now schoolnet-agent"))
+                         "start it: systemctl enable --now schoolnet-agent", "no_daemon"))
         return out
     last_pub, last_rec = record.get("last_published"), record.get("last_receipt")
     detail = (f"last publish {_ago(time.time() - last_pub) if last_pub else 'never'}, "

@@ -19,7 +19,8 @@ from agent.runtime import health
 from agent.spool import Spool
 
 MAX_CLOCK_OFFSET = 60.0  # seconds; the collector refuses readings well off its clock
-CheckTuple = tuple[str, "bool | None", str, str]
+# (key, ok, detail, fix, remedy code, its particulars), as doctor.Check takes them
+CheckTuple = tuple[str, "bool | None", str, str, str, dict[str, str]]
 
 
 def _oldest_unsent(spool: Spool) -> float | None:
@@ -65,8 +66,10 @@ def _exchange(cfg: AgentConfig, spool: Spool, timeout: float) -> list[CheckTuple
         if not connected:
             text = publisher.link.message or f"no answer to the MQTT login within {timeout:g} s"
             what, _, fix = text.rpartition(": ")
-            return [("login", False, what or text, fix)]
-        out: list[CheckTuple] = [("login", True, f"as {m.username or '(no username)'}", "")]
+            where = {"where": f"{m.host}:{m.port}"}
+            return [("login", False, what or text, fix, publisher.link.kind or "", where)]
+        out: list[CheckTuple] = [("login", True, f"as {m.username or '(no username)'}", "", "",
+                                  {})]
         seq = publisher.submit(health(0.0, spool, 0, 0))
         if not _wait(lambda: publisher.published or publisher.rejected_by_broker, timeout) \
                 or publisher.rejected_by_broker:
@@ -74,10 +77,13 @@ def _exchange(cfg: AgentConfig, spool: Spool, timeout: float) -> list[CheckTuple
                            f"{cfg.identity.topic('agent')} "
                            f"({publisher.rejected_by_broker or 'no acknowledgement'})",
                            "the account may publish only under its own school's topic: make "
-                           "[school] id and region codes match the account issued to you")]
-        out.append(("acl", True, f"published on {cfg.identity.topic('agent')} (seq {seq})", ""))
+                           "[school] id and region codes match the account issued to you", "acl",
+                           {})]
+        out.append(("acl", True, f"published on {cfg.identity.topic('agent')} (seq {seq})", "",
+                    "", {}))
         if not m.receipts:
-            return [*out, ("receipt", None, "receipts are off ([mqtt] receipts = false)", "")]
+            return [*out, ("receipt", None, "receipts are off ([mqtt] receipts = false)", "", "",
+                           {})]
         got = _wait(lambda: publisher.confirmed or publisher.held or publisher.refusals,
                     timeout)
         out.append(_receipt_check(cfg, publisher, got, timeout))
@@ -85,7 +91,8 @@ def _exchange(cfg: AgentConfig, spool: Spool, timeout: float) -> list[CheckTuple
             offset = publisher.clock_offset
             fine = abs(offset) <= MAX_CLOCK_OFFSET
             out.append(("clock", fine, f"this clock is {offset:+.1f} s off the collector's",
-                        "" if fine else "enable NTP: timedatectl set-ntp true"))
+                        "" if fine else "enable NTP: timedatectl set-ntp true",
+                        "" if fine else "clock", {}))
         return out
     finally:
         publisher.stop()
@@ -93,16 +100,18 @@ def _exchange(cfg: AgentConfig, spool: Spool, timeout: float) -> list[CheckTuple
 
 def _receipt_check(cfg: AgentConfig, publisher: Publisher, got: bool,
                    timeout: float) -> CheckTuple:
+    i = cfg.identity
+    school = {"school": i.school_id, "region": f"{i.province}/{i.city}/{i.county}"}
     if publisher.held:
         reason = next(iter(publisher.held))
         return ("receipt", False, f"the collector did not store the reading ({reason})",
-                advice(reason, cfg.identity))
+                advice(reason, cfg.identity), reason, school)
     if publisher.refusals:
         reason = next(iter(publisher.refusals))
         return ("receipt", False, f"the collector refused the reading ({reason})",
-                advice(reason, cfg.identity))
+                advice(reason, cfg.identity), reason, school)
     if got:
-        return ("receipt", True, "the collector confirmed the test reading is stored", "")
+        return ("receipt", True, "the collector confirmed the test reading is stored", "", "", {})
     return ("receipt", False, f"no receipt from the collector within {timeout:g} s",
             "the broker took the reading but no collector answered: ask the network centre "
-            "whether the collector runs")
+            "whether the collector runs", "no_receipt", {})

@@ -154,6 +154,11 @@ def test_school_missing_from_the_registry_is_told_who_adds_it(
         assert "✘ collector stores readings: the collector did not store the reading " \
                "(unknown_school)" in out.stdout
         assert words in out.stdout
+        zh = status(config, "--lang", "zh")
+        save("unregistered-zh", zh)
+        assert "✘ 采集端存储读数" in zh.stdout
+        assert "学校编号不在县级名录中：请县网络中心将 370102-0099（37/3701/370102）加入名录" \
+            in zh.stdout
         once = publish_once(config)
     assert once.returncode == 1
     assert words in once.stderr

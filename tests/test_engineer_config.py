@@ -112,3 +112,22 @@ def test_a_probe_that_cannot_run_says_why_in_one_line(caplog: pytest.LogCaptureF
     assert runs["no_privilege"]["reason"] == "not permitted: Operation not permitted"
     assert all(r.exc_info is None for r in caplog.records)  # no tracebacks
     assert "probe no_privilege cannot run: not permitted" in caplog.text
+
+
+def test_status_speaks_the_locales_language() -> None:
+    from agent.doctor import Check
+    from agent.doctortext import language, render
+    found = [Check("config", True, "school s1"),
+             Check("dns", False, "cannot resolve 'x'", "check [mqtt] host", "dns",
+                   {"where": "x:8883"}),
+             Check("tcp", False, "refused", "check port", "refused", {})]
+    assert language(None, {"LANG": "zh_CN.UTF-8"}) == "zh"
+    assert language(None, {"LC_ALL": "C.UTF-8", "LANG": "zh_CN.UTF-8"}) == "en"
+    assert language("zh", {}) == "zh"
+    zh = render(found, "a.toml", "zh", "utf-8")
+    assert "✔ 配置有效: school s1" in zh
+    assert "    → 处理办法: 检查 [mqtt] host 的拼写和本网关的 DNS 设置" in zh
+    assert "? 上没有代理服务器在监听" in zh  # a missing particular is shown, not an error
+    assert zh.endswith("2 项检查未通过：请先处理第一个 ✘")
+    plain = render(found, "a.toml", "en", "ascii")
+    assert "OK   config valid: school s1" in plain and "FAIL broker name resolves" in plain
