@@ -1,10 +1,11 @@
 """``schoolnet-collector``: check-config, run, evaluate, report, speed-server,
-broker-access, grafana."""
+reflector, broker-access, grafana."""
 
 from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import os
 import re
 import sys
@@ -52,6 +53,17 @@ def _parser() -> argparse.ArgumentParser:
                        help="speed server TOML config (tokens, budgets, limits)")
     speed.add_argument("--listen", help="address to bind (default: the config's)")
     speed.add_argument("--port", type=int, help="port (default: the config's)")
+    refl = sub.add_parser("reflector", help="answer the agents' path-quality probes (STAMP)",
+                          description="answer the agents' path-quality test packets (STAMP, "
+                                      "RFC 8762), rate-limited per source address")
+    refl.add_argument("--listen", default="::", help="address to bind (default: all, v4 and v6)")
+    refl.add_argument("--port", type=int, default=862, help="UDP port (default: 862, STAMP's)")
+    refl.add_argument("--rate", type=_positive, default=50.0,
+                      help="packets per second answered per source address (default: 50)")
+    refl.add_argument("--burst", type=_positive, default=100.0,
+                      help="packets a source may send at once above its rate (default: 100)")
+    refl.add_argument("--allow", action="append", type=_network, default=[], metavar="CIDR",
+                      help="answer only these networks (repeat; default: everyone)")
     access = sub.add_parser("broker-access", help="Mosquitto password file and ACL from the "
                             "school registry")
     access.add_argument("--registry", required=True, type=Path, help="school registry CSV")
@@ -171,8 +183,50 @@ def _report(cfg: config.CollectorConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a network such as 10.0.0.0/8") \
+            from err
+
+
+def _reflector(args: argparse.Namespace) -> int:
+    from collector import reflector
+
+    setup_logging(args.verbose)
+    try:
+        sock = reflector.open_socket(args.listen, args.port)
+    except OSError as err:
+        print(f"schoolnet-collector reflector: cannot listen on {args.listen} UDP port "
+              f"{args.port}: {err.strerror}. Choose another --listen or --port, or stop "
+              "what is using it.", file=sys.stderr)
+        return 1
+    limits = reflector.Limits(rate_pps=args.rate, burst=args.burst, allow=tuple(args.allow))
+    print(f"reflector listening on {args.listen} UDP port {sock.getsockname()[1]}", flush=True)
+    try:
+        reflector.serve(sock, limits)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "reflector":
+        return _reflector(args)
     if args.command == "speed-server":
         from collector import speedserver
         from collector.speedserver import config as speed_config

@@ -27,7 +27,7 @@ from agent.contract.mqttclient import connect_async, make_client
 from collector.config import CollectorConfig
 from collector.errors import CollectorError, Unavailable
 from collector.ingest.limits import DeadLetterSample, SchoolBounds
-from collector.ingest.pipeline import Pipeline
+from collector.ingest.pipeline import Pipeline, school_of
 from collector.ingest.receipts import Receipts
 from collector.ingest.series import SeriesBounds, influx_seed
 from collector.ingest.transport import Message, make_transport
@@ -104,8 +104,9 @@ class Collector:
             cfg.batch.max_backoff_seconds, self.receipts.add, series=series)
         self.bounds = SchoolBounds(limits, self._ack, self.pipeline.count,
                                    dead_letter=self.dead_letters)
-        self.retained = RetainedGuard(self._clear_retained, self._ack, self.dead_letters,
-                                      self.bounds.charge)
+        self.retained = RetainedGuard(
+            self._clear_retained, self._ack, self.dead_letters, self.bounds.charge,
+            lambda topic, reason: self.pipeline.count(school_of(topic), reason))
         # Transport -> retained guard -> per-school rate bounds -> pipeline.
         self.transport = make_transport(
             m, m.client_id, self.topic,

@@ -15,8 +15,9 @@
 # config /etc/schoolnet/collector.toml (never overwritten; root:schoolnet 0640,
 # also when it exists: it holds the broker and database passwords), targets
 # /etc/schoolnet/targets.toml (kept when present), the registry expected at
-# /etc/schoolnet/schools.csv, units schoolnet-collector.service and
-# schoolnet-collector@.service, group schoolnet (the units' SupplementaryGroups),
+# /etc/schoolnet/schools.csv, units schoolnet-collector.service,
+# schoolnet-collector@.service and schoolnet-reflector.service (installed, not
+# enabled: a centre that answers schools' path_quality probes enables it), group schoolnet (the units' SupplementaryGroups),
 # alert state in /var/lib/schoolnet-collector (the units' StateDirectory).
 set -eu
 
@@ -27,7 +28,7 @@ PREFIX=/opt/schoolnet-collector
 CONF_DIR=/etc/schoolnet
 CONF=$CONF_DIR/collector.toml
 UNIT_DIR=/etc/systemd/system
-UNITS="schoolnet-collector.service schoolnet-collector@.service"
+UNITS="schoolnet-collector.service schoolnet-collector@.service schoolnet-reflector.service"
 SYSUSERS=/usr/lib/sysusers.d/schoolnet-collector.conf
 LINK=/usr/local/bin/schoolnet-collector
 GROUP=schoolnet
@@ -57,7 +58,7 @@ fi
 if [ "$MODE" = uninstall ]; then
     if live_systemd; then
         systemctl disable --now schoolnet-collector.service 'schoolnet-collector@*.service' \
-            2>/dev/null || true
+            schoolnet-reflector.service 2>/dev/null || true
     fi
     for unit in $UNITS; do rm -f "$D$UNIT_DIR/$unit"; done
     rm -f "$D$LINK" "$D$SYSUSERS"

@@ -23,7 +23,8 @@ from tests.deploy_support import REPO, tree, wheelhouse, write_registry
 pytestmark = pytest.mark.integration
 
 SCRIPT = REPO / "deploy/install-collector.sh"
-UNITS = ("schoolnet-collector.service", "schoolnet-collector@.service")
+UNITS = ("schoolnet-collector.service", "schoolnet-collector@.service",
+         "schoolnet-reflector.service")
 
 
 @pytest.fixture(scope="module")

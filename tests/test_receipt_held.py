@@ -78,3 +78,14 @@ def test_rejections_name_the_school_once_per_interval(
         "school 370102-0099: 1 readings rejected (unknown_school)",
         "school 370102-0002: 1 readings rejected (region_mismatch)"]
     assert stats.by_school[("370102-0099", "unknown_school")] == 100
+
+
+def test_split_receipts_carry_held_and_the_clock_once() -> None:
+    from agent.contract.wire import RECEIPT_MAX_RANGES, encode_receipts
+    scattered = list(range(0, 4 * RECEIPT_MAX_RANGES, 2))  # two bodies of ranges
+    bodies = [decode_receipt_full(b) for b in encode_receipts(
+        scattered, held={"unknown_school": [9001, 9002]}, now_ns=5)]
+    assert len(bodies) == 2
+    assert bodies[0].held == {"unknown_school": [(9001, 9002)]} and bodies[0].now_ns == 5
+    assert bodies[1].held == {} and bodies[1].now_ns is None
+    assert sum(len(b.stored) for b in bodies) == len(scattered)

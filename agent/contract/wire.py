@@ -334,6 +334,38 @@ def encode_receipt(seqs: list[int], refused: dict[str, list[int]] | None = None,
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+# A range of two 13-digit seqs is ~31 bytes: 1,000 keep a receipt near 32 KB,
+# well inside MAX_PAYLOAD_BYTES whatever pattern of refusals a school causes.
+RECEIPT_MAX_RANGES = 1000
+
+
+def encode_receipts(seqs: list[int], refused: dict[str, list[int]] | None = None,
+                    held: dict[str, list[int]] | None = None, now_ns: int | None = None
+                    ) -> list[bytes]:
+    """The same receipt as ``encode_receipt``, split so no message holds more
+    than RECEIPT_MAX_RANGES ranges (every other reading refused is one range each).
+    ``held`` (already bounded by MAX_HELD_RANGES) and ``now`` go in the first."""
+    parts: list[tuple[str | None, list[int]]] = [(None, r) for r in seq_ranges(seqs)]
+    for reason, refused_seqs in (refused or {}).items():
+        parts += [(reason, r) for r in seq_ranges(refused_seqs)]
+    bodies: list[bytes] = []
+    for start in range(0, max(len(parts), 1), RECEIPT_MAX_RANGES):
+        body: dict[str, Any] = {"v": SCHEMA_VERSION, "ranges": []}
+        for why, r in parts[start:start + RECEIPT_MAX_RANGES]:
+            if why is None:
+                body["ranges"].append(r)
+            else:
+                body.setdefault("refused", {}).setdefault(why, []).append(r)
+        if start == 0:
+            if held:
+                body["held"] = {reason: seq_ranges(s)[:MAX_HELD_RANGES]
+                                for reason, s in sorted(held.items())[:MAX_HELD_RANGES]}
+            if now_ns is not None:
+                body["now"] = now_ns
+        bodies.append(json.dumps(body, separators=(",", ":")).encode())
+    return bodies
+
+
 @dataclass(frozen=True)
 class Receipt:
     stored: list[tuple[int, int]]

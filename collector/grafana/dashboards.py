@@ -1,4 +1,5 @@
-"""The six dashboards: region overview, school, classrooms, Wi-Fi, IPv6, agent health."""
+"""The dashboards: region overview, school, classrooms, Wi-Fi, IPv6, agent health, and
+connection quality (collector.grafana.quality)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from collector.grafana.panels import (
     region_variables,
     thresholds,
 )
+from collector.grafana.quality import quality
 
 TARGET_TITLES = {"exit_bandwidth": "千兆进校 exit ≥ 1000 Mbps",
                  "classroom_links": "百兆进班 classrooms ≥ 100 Mbps",
@@ -220,4 +222,4 @@ def agents() -> Json:
 
 
 def all_dashboards() -> list[Json]:
-    return [overview(), school(), classrooms(), wifi(), ipv6(), agents()]
+    return [overview(), school(), classrooms(), wifi(), ipv6(), agents(), quality()]

@@ -172,8 +172,7 @@ class Pipeline:
 
     def _reject(self, message: Message, reason: str, detail: str) -> None:
         reason, detail = safe_text(reason, 64), safe_text(detail)
-        with self._stats_lock:
-            self.stats.count(school_of(message.topic), reason)
+        self.count(school_of(message.topic), reason)
         log.debug("rejected %s: %s %s", safe_text(message.topic, 120), reason, detail)
         topic = safe_text(message.topic, 300)
         # The dead letter carries the topic as text: one the broker let through

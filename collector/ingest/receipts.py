@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from agent.contract.wire import Identity, encode_receipt
+from agent.contract.wire import Identity, encode_receipts
 
 
 class Receipts:
@@ -45,8 +45,8 @@ class Receipts:
             held, self._held = self._held, {}
         now = time.time_ns()
         for identity, seqs in pending.items():
-            self.publish(identity.receipt_topic, encode_receipt(
-                seqs, refused.get(identity), held.get(identity), now))
+            for body in encode_receipts(seqs, refused.get(identity), held.get(identity), now):
+                self.publish(identity.receipt_topic, body)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.wait(self.interval):

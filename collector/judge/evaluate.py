@@ -9,6 +9,7 @@ from agent.contract.reading import FieldValue, Reading
 from collector.config import CollectorConfig
 from collector.ingest.lineproto import line
 from collector.ingest.writer import Writer
+from collector.judge import quality
 from collector.judge.alerts import Alert, Alerter, Send, apprise_sink, print_sink
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import Registry
@@ -25,8 +26,10 @@ def compliance_point(v: Verdict, now_ns: int) -> Reading:
         fields["value"] = v.value
     if v.detail:
         fields["detail"] = v.detail[:250]
-    return Reading("compliance", fields,
-                   {**v.school.identity.region_tags(), "target": v.target}, now_ns)
+    tags = {**v.school.identity.region_tags(), "target": v.target}
+    if v.uplink:
+        tags["uplink"] = v.uplink
+    return Reading("compliance", fields, tags, now_ns)
 
 
 class Evaluator:
@@ -52,7 +55,9 @@ class Evaluator:
         self.registry.maybe_reload()
         schools = list(self.registry.schools.values())
         verdicts = Rules(self.reader, self.targets).evaluate(schools)
-        states = health(self.reader, schools, self.targets, now)
+        verdicts += quality.evaluate(self.reader, schools, self.targets)
+        states = quality.with_outages(self.reader,
+                                      health(self.reader, schools, self.targets, now), now)
         alerts = self.alerter.transitions(verdicts, states, now)
         pruned = self.alerter.prune(set(self.registry.schools))
         if pruned:

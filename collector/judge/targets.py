@@ -23,6 +23,18 @@ class Targets:
     max_age_days: float
     silent_after_minutes: float
     probe_failing_runs: int
+    # Path quality during class hours (collector.judge.quality).
+    interactive_rtt_p95_ms: float
+    interactive_pdv_ms: float
+    interactive_loss_share: float
+    ready_share: float
+    ladder_county_rtt_ms: float
+    ladder_city_rtt_ms: float
+    ladder_province_rtt_ms: float
+    ladder_loss_share: float
+    availability_share: float
+    quality_days: float
+    quality_min_minutes: int
 
 
 KEYS: dict[str, Opt] = {
@@ -38,6 +50,17 @@ KEYS: dict[str, Opt] = {
     "max_age_days": Opt(float, 30.0, positive),
     "silent_after_minutes": Opt(float, 30.0, positive),
     "probe_failing_runs": Opt(int, 3, between(1, 1000)),
+    "interactive_rtt_p95_ms": Opt(float, 200.0, positive),
+    "interactive_pdv_ms": Opt(float, 50.0, positive),
+    "interactive_loss_share": Opt(float, 0.01, between(0.0, 1.0)),
+    "ready_share": Opt(float, 0.95, between(0.5, 1.0)),
+    "ladder_county_rtt_ms": Opt(float, 20.0, positive),
+    "ladder_city_rtt_ms": Opt(float, 40.0, positive),
+    "ladder_province_rtt_ms": Opt(float, 60.0, positive),
+    "ladder_loss_share": Opt(float, 0.01, between(0.0, 1.0)),
+    "availability_share": Opt(float, 0.99, between(0.0, 1.0)),
+    "quality_days": Opt(float, 7.0, between(0.01, 90)),
+    "quality_min_minutes": Opt(int, 60, between(1, 100_000)),
 }
 OVERRIDE = Table({k: Opt(v.kind, None, v.check) for k, v in KEYS.items()})
 SCHEMA = Table({"defaults": Table(KEYS),
