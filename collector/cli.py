@@ -4,6 +4,7 @@ reflector, broker-access, grafana."""
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import os
 import re
@@ -149,7 +150,13 @@ def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
     sinks = []
     if not dry_run:
         client = make_client(cfg.mqtt, cfg.mqtt.client_id + "-evaluate")
-        client.connect(cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.keepalive)
+        try:
+            client.connect(cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.keepalive)
+        except OSError as err:  # alerts go out over the broker: say which one failed
+            print(f"error: cannot reach the broker {cfg.mqtt.host}:{cfg.mqtt.port} to publish "
+                  f"alerts ({err.strerror or err}): check [mqtt] host and port, or use "
+                  "--dry-run", file=sys.stderr)
+            return 1
         client.loop_start()
         publish = client.publish
         sinks.append(mqtt_sink(lambda t, p: publish(t, p, qos=1).wait_for_publish(10),
@@ -245,7 +252,18 @@ def main(argv: list[str] | None = None) -> int:
         speed_cfg = start(args.verbose, speed_config.load, args.config)
         if speed_cfg is None:
             return EXIT_CONFIG
-        speedserver.serve(speed_cfg, args.listen, args.port)
+        try:
+            speedserver.serve(speed_cfg, args.listen, args.port)
+        except OSError as err:  # the port is taken, or not ours to bind
+            if err.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                raise
+            where = f"{args.listen or speed_cfg.server.listen}:" \
+                f"{speed_cfg.server.port if args.port is None else args.port}"
+            print(f"cannot listen on {where}: {err.strerror or err}: another program (or "
+                  "another speed server) may hold that port, or the address is not this "
+                  "host's; stop it, or choose [server] listen/port or --listen/--port",
+                  file=sys.stderr)
+            return 1
         return 0
     if args.command == "broker-access":
         from collector import brokeraccess

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import typing
 from pathlib import Path
+from typing import Any
 
 from agent.contract import configschema
 from agent.contract.configschema import (
@@ -196,8 +198,22 @@ class CollectorConfig:
 
 
 def load(path: str | Path) -> CollectorConfig:
-    cfg = configschema.load(path, CollectorConfig)
-    return dataclasses.replace(cfg, file=str(path))
+    data, src = configschema.load_toml(path)
+    anchor_paths(data, Path(path).resolve().parent)
+    cfg = configschema.check(data, CollectorConfig, src)
+    src.raise_errors()
+    return dataclasses.replace(typing.cast(CollectorConfig, cfg), file=str(path))
+
+
+def anchor_paths(table: dict[str, Any], base: Path) -> None:
+    """Relative file and directory names (keys ending in ``file`` or ``_dir``)
+    are the config file's neighbours, wherever the command was started from."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            anchor_paths(value, base)
+        elif (key.endswith("file") or key.endswith("_dir")) and isinstance(value, str) \
+                and value and not Path(value).is_absolute():
+            table[key] = str(base / value)
 
 
 def secret_group(mqtt: CollectorMqtt) -> str:

@@ -97,8 +97,8 @@ if [ -e "$D$CONF" ]; then
     say "keeping the existing $D$CONF"
 else
     # The example's relative paths, made absolute under /etc/schoolnet.
-    (umask 077 && sed -e "s#^file = \"configs/schools.example.csv\"#file = \"$CONF_DIR/schools.csv\"#" \
-        -e "s#^file = \"configs/targets.toml\"#file = \"$CONF_DIR/targets.toml\"#" \
+    (umask 077 && sed -e "s#^file = \"schools.example.csv\"#file = \"$CONF_DIR/schools.csv\"#" \
+        -e "s#^file = \"targets.toml\"#file = \"$CONF_DIR/targets.toml\"#" \
         "$CHECKOUT/configs/collector.example.toml" > "$D$CONF.new")
     mv "$D$CONF.new" "$D$CONF"
     FRESH=1

@@ -53,6 +53,8 @@ PROBE_RUN = Measurement({
     "duration_seconds": _SECONDS, "readings": _COUNT,
     # "invalid": the probe returned readings outside this schema.
     "result": F(str, values=one_of(*RESULTS, "invalid")),
+    # revision 2: why a run ended in error or timeout, in one line
+    "reason": F(str, max_len=200),
     # Only the agent's own probes: a name a school invents would be text of its
     # choosing on the operators' dashboards (and 64 more series of its own).
 }, {"probe": T(values=PROBE_NAMES)}, len(PROBE_NAMES),

@@ -36,7 +36,7 @@ from collector.errors import BadData, Unavailable
 from collector.ingest.lineproto import checked_head, declared_fields, line
 from collector.ingest.series import SeriesBounds
 from collector.ingest.transport import Message
-from collector.ingest.validate import Refused, Validator
+from collector.ingest.validate import Held, Refused, Validator
 from collector.ingest.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,13 @@ DeadLetter = Callable[[Message, str, str], None]
 # Bounds the per-school counters, whatever school ids arrive.
 MAX_SCHOOL_KEYS = 10_000
 OTHER = "(other)"
+LOG_EVERY = 600.0  # seconds between log lines for one school's rejection reason
 
 
 class Receipt(Protocol):
     def __call__(self, identity: Identity, seqs: list[int],
-                 refused: dict[str, list[int]] | None = None) -> None: ...
+                 refused: dict[str, list[int]] | None = None,
+                 held: dict[str, list[int]] | None = None) -> None: ...
 
 
 def safe_text(text: str, limit: int = 500) -> str:
@@ -80,6 +82,9 @@ class Stats:
     # (school id, reason) -> count; at most MAX_SCHOOL_KEYS schools, then "(other)".
     by_school: Counter[tuple[str, str]] = field(default_factory=Counter)
     _schools: set[str] = field(default_factory=set)
+    # (school, reason) -> (when last logged, count then): one line per pair per
+    # LOG_EVERY seconds names the school without a flood repeating it.
+    _logged: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
 
     def count(self, school: str, reason: str) -> None:
         self.rejected[reason] += 1
@@ -88,7 +93,15 @@ class Stats:
                 school = OTHER
             else:
                 self._schools.add(school)
-        self.by_school[(school, reason)] += 1
+        key = (school, reason)
+        self.by_school[key] += 1
+        now, total = time.monotonic(), self.by_school[key]
+        last = self._logged.get(key)
+        if last is None or now - last[0] >= LOG_EVERY:
+            self._logged[key] = (now, total)
+            since = total - (last[1] if last else 0)
+            log.warning("school %s: %d readings rejected (%s)%s", school, since, reason,
+                        f" in the last {now - last[0]:.0f} s" if last else "")
 
     def summary(self) -> str:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.rejected.items())) or "none"
@@ -137,6 +150,7 @@ class Prepared:
     good: list[tuple[Message, str]]
     readings: dict[int, Envelope]  # id(message) -> its decoded reading
     refused: list[tuple[Envelope, str]]
+    held: list[tuple[Envelope, str]]  # not stored, kept by the agent: registry, region
 
 
 class Pipeline:
@@ -202,6 +216,7 @@ class Pipeline:
         good: list[tuple[Message, str]] = []
         readings: dict[int, Envelope] = {}  # id(message) -> its decoded reading
         refused: list[tuple[Envelope, str]] = []
+        held: list[tuple[Envelope, str]] = []
         statuses = 0
         for message in batch:
             try:
@@ -215,6 +230,11 @@ class Pipeline:
                 # gateway clock years off): the receipt stops endless resending.
                 self._reject(message, err.reason, err.detail)
                 refused.append((err.envelope, safe_text(err.reason, 64)))
+                continue
+            except Held as err:
+                # The receipt tells the school why; it keeps the reading.
+                self._reject(message, err.reason, err.detail)
+                held.append((err.envelope, safe_text(err.reason, 64)))
                 continue
             except WireError as err:
                 self._reject(message, err.reason, err.detail)
@@ -230,7 +250,7 @@ class Pipeline:
         with self._stats_lock:
             self.stats.received += len(batch)
             self.stats.statuses += statuses
-        return Prepared(good, readings, refused)
+        return Prepared(good, readings, refused, held)
 
     def store(self, prepared: Prepared, stop: threading.Event | None = None) -> None:
         """Store a prepared batch, ack it, and receipt what was stored or refused."""
@@ -239,7 +259,7 @@ class Pipeline:
             self._store_all(prepared.good, stored, stop)
         finally:
             self._send_receipts([e for key, e in prepared.readings.items() if key in stored],
-                                prepared.refused)
+                                prepared.refused, prepared.held)
 
     def _store_all(self, good: list[tuple[Message, str]], stored: set[int],
                    stop: threading.Event | None) -> None:
@@ -289,18 +309,24 @@ class Pipeline:
                 time.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
 
-    def _send_receipts(self, stored: list[Envelope], refused: list[tuple[Envelope, str]]
-                       ) -> None:
-        if self.receipt is None or not (stored or refused):
+    def _send_receipts(self, stored: list[Envelope], refused: list[tuple[Envelope, str]],
+                       held: list[tuple[Envelope, str]]) -> None:
+        if self.receipt is None or not (stored or refused or held):
             return
-        by_school: dict[Identity, tuple[list[int], dict[str, list[int]]]] = {}
+        by_school: dict[Identity, tuple[list[int], dict[str, list[int]],
+                                        dict[str, list[int]]]] = {}
         for envelope in stored:
-            by_school.setdefault(envelope.identity, ([], {}))[0].append(envelope.seq)
+            by_school.setdefault(envelope.identity, ([], {}, {}))[0].append(envelope.seq)
         for envelope, reason in refused:
-            by_school.setdefault(envelope.identity, ([], {}))[1].setdefault(
+            by_school.setdefault(envelope.identity, ([], {}, {}))[1].setdefault(
                 reason, []).append(envelope.seq)
-        for identity, (seqs, why) in by_school.items():
-            if why:
+        for envelope, reason in held:
+            by_school.setdefault(envelope.identity, ([], {}, {}))[2].setdefault(
+                reason, []).append(envelope.seq)
+        for identity, (seqs, why, kept) in by_school.items():
+            if kept:
+                self.receipt(identity, seqs, why or None, kept)
+            elif why:
                 self.receipt(identity, seqs, why)
             else:
                 self.receipt(identity, seqs)

@@ -42,6 +42,15 @@ class Refused(WireError):
         self.envelope = envelope
 
 
+class Held(WireError):
+    """A well-formed reading not stored for a reason the centre can fix (the
+    registry): its receipt says why, and the agent keeps and resends it."""
+
+    def __init__(self, reason: str, detail: str, envelope: Envelope) -> None:
+        super().__init__(reason, detail)
+        self.envelope = envelope
+
+
 @dataclass(frozen=True)
 class Validator:
     max_payload_bytes: int
@@ -76,9 +85,10 @@ class Validator:
         seq, ts, tags, fields = decode_envelope_fast(identity, measurement, payload,
                                                      self.max_payload_bytes)
         if unregistered is not None:
-            # Not receipted: the school keeps the reading and resends it, so a
-            # registry fixed later loses nothing of what was measured meanwhile.
-            raise unregistered
+            # Held, not refused: the school keeps the reading and resends it,
+            # so a registry fixed later loses nothing measured meanwhile.
+            raise Held(unregistered.reason, unregistered.detail,
+                       Envelope(identity, seq, Reading(measurement, {}, {}, ts)))
         try:
             check(SCHEMA, COLLECTOR_MEASUREMENTS, measurement, tags, fields)
         except WireError as err:

@@ -47,7 +47,7 @@ TARGET_NAMES = {
 TEXT = {
     "zh": {"below_target": "{name}（{sid}）{subject}未达标：{detail}",
            "recovered": "{name}（{sid}）{subject}已恢复达标：{detail}",
-           "silent": "{name}（{sid}）监测探针失联：{detail}",
+           "silent": "{name}（{sid}）监测探针失联：最后一次上报 {detail}",
            "back_online": "{name}（{sid}）监测探针已恢复上报",
            "probe_failing": "{name}（{sid}）探针 {subject} 连续失败",
            "probe_recovered": "{name}（{sid}）探针 {subject} 已恢复",
@@ -56,7 +56,7 @@ TEXT = {
            "digest": "另有 {count} 条告警因频率限制未单独发送"},
     "en": {"below_target": "{name} ({sid}) is below target for {subject}: {detail}",
            "recovered": "{name} ({sid}) meets the {subject} target again: {detail}",
-           "silent": "{name} ({sid}) agent is silent: {detail}",
+           "silent": "{name} ({sid}) agent is silent: last reading {detail}",
            "back_online": "{name} ({sid}) agent reports again",
            "probe_failing": "{name} ({sid}) probe {subject} keeps failing",
            "probe_recovered": "{name} ({sid}) probe {subject} works again",
@@ -186,10 +186,10 @@ class Alerter:
             if school is None:
                 continue
             if h.last_seen_ns is not None or h.silent:
+                # Only the time: the words around it are in each language's template.
                 seen = (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(h.last_seen_ns / 1e9))
-                        if h.last_seen_ns else "never")
-                change(f"{sid}|silent", h.silent, school, "silent", "back_online", "",
-                       f"last reading {seen}")
+                        if h.last_seen_ns else "—")
+                change(f"{sid}|silent", h.silent, school, "silent", "back_online", "", seen)
             probes = {k.split(":", 1)[1] for k in self.state if k.startswith(f"{sid}|probe:")}
             # A probe name comes from the school's payload: only the contract's
             # names may become state, and so text.

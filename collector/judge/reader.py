@@ -53,9 +53,11 @@ class InfluxQLReader:
                     "(HTTP 403): set [storage] read_username and read_password "
                     "(read_token for influxdb2) to an account that may READ it; "
                     "deploy/influxdb/bootstrap-influxdb1.sh creates one ('reader')") from err
-            raise Unavailable(f"InfluxQL query failed: {err}") from err
+            raise Unavailable(f"InfluxQL query to {self.url} failed: {err}") from err
         except (OSError, urllib.error.URLError, ValueError) as err:
-            raise Unavailable(f"InfluxQL query failed: {err}") from err
+            # Name the URL: "Connection refused" alone does not say which database.
+            raise Unavailable(f"InfluxQL query to {self.url} failed: {err}; is InfluxDB "
+                              "running there? ([storage] url)") from err
         result = body.get("results", [{}])[0]
         if "error" in result:
             raise Unavailable(f"InfluxQL error: {result['error']}")
