@@ -17,12 +17,14 @@ never arrives).
 Why STAMP, and not irtt or ICMP (measured by ``tests/bench/bench_path_methods.py``:
 the three side by side on the namespace ladder, 10 packets/s to 4 targets for
 30 s, 20 ms + U(0, 10) ms delay and 2% loss each way counted by nftables;
-four runs on a shared 2-core machine):
+five runs on a shared 2-core machine):
 
-* all three read the delay alike (median 25.9-26.4 ms for STAMP, 25.8-26.4
-  for irtt, 26.1-26.6 for icmplib; mean |IPDV| 3.5-4.6 ms for each, 3.33
-  injected) and lose exactly the packets nftables dropped (within one
-  packet for irtt, whose handshake shares the port);
+* all three read the delay alike (median 25.7-26.4 ms for STAMP, 25.8-26.7
+  for irtt, 26.1-26.6 for icmplib; mean |IPDV| 3.5-6.1 ms for STAMP and
+  irtt, 3.6-8.4 for icmplib, against 3.33 injected: the delay line's own
+  scheduling adds to it on a loaded machine) and lose exactly the packets
+  nftables dropped (within one packet for irtt, whose handshake shares the
+  port);
 * ICMP cannot tell forward from backward loss; STAMP (sequence numbers from a
   stateful reflector, RFC 8762 section 4.2.2) and irtt can;
 * STAMP is the IETF's standard (RFC 8762, TWAMP-light compatible), so a
