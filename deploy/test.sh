@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 # Test peers: real brokers (Mosquitto; ejabberd as a second MQTT 5 broker),
 # databases and network tools, all from Debian.
-TEST_PACKAGES="victoria-metrics ejabberd iperf3 iproute2 iputils-ping util-linux chromium fonts-wqy-zenhei radvd dnsmasq-base openssl snmpd snmp iw nftables"
+TEST_PACKAGES="victoria-metrics ejabberd iperf3 irtt iproute2 iputils-ping util-linux chromium fonts-wqy-zenhei radvd dnsmasq-base openssl snmpd snmp iw nftables"
 # Deployment tests: systemd-analyze (unit checks), openssl (broker certificates)
 # and shellcheck (the shipped shell scripts).
 TEST_PACKAGES="$TEST_PACKAGES systemd openssl shellcheck"

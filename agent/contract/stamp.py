@@ -13,6 +13,28 @@ A stateful reflector numbers each session's packets 0, 1, 2, ... in the order
 it received them, so the sender can tell forward losses (the reflector's
 count falls behind the sender's) from backward losses (a reflected number
 never arrives).
+
+Why STAMP, and not irtt or ICMP (measured by ``tests/bench/bench_path_methods.py``:
+the three side by side on the namespace ladder, 10 packets/s to 4 targets for
+30 s, 20 ms + U(0, 10) ms delay and 2% loss each way counted by nftables;
+five runs on a shared 2-core machine):
+
+* all three read the delay alike (median 25.7-26.4 ms for STAMP, 25.8-26.7
+  for irtt, 26.1-26.6 for icmplib; mean |IPDV| 3.5-6.1 ms for STAMP and
+  irtt, 3.6-8.4 for icmplib, against 3.33 injected: the delay line's own
+  scheduling adds to it on a loaded machine) and lose exactly the packets
+  nftables dropped (within one packet for irtt, whose handshake shares the
+  port);
+* ICMP cannot tell forward from backward loss; STAMP (sequence numbers from a
+  stateful reflector, RFC 8762 section 4.2.2) and irtt can;
+* STAMP is the IETF's standard (RFC 8762, TWAMP-light compatible), so a
+  centre's router that reflects STAMP/TWAMP-light can answer it without our
+  reflector; irtt speaks only to ``irtt server`` (interoperability with
+  carrier gear is not tested here: no such gear in the test set-up).
+
+The cost figures, and why the prober is hand-written, are in
+:mod:`agent.probes.path_quality.session`; the reflector's in
+:mod:`collector.reflector`.
 """
 
 from __future__ import annotations
