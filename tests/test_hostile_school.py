@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from collector.judge.quality import QUALITY_TARGETS
+from collector.judge.rules import TARGETS
 from tests.deploy_support import REPO
 from tests.hostile_attacks import ATTACKS, ESCAPES
 from tests.hostile_support import (
@@ -78,7 +80,8 @@ def judged(where: Arena, config: Path) -> tuple[list[str], list[str], list[dict[
     done = cli("evaluate", "-c", str(config))
     assert done.returncode == 0, done.stderr
     verdicts = [ln for ln in done.stdout.splitlines() if ln.split(" ")[0] in {A, *HONEST}]
-    assert len(verdicts) == 15, done.stdout  # 3 schools x (4 targets + all)
+    # 3 schools x (4 targets + all + the 3 connection-quality targets)
+    assert len(verdicts) == 3 * (len(TARGETS) + 1 + len(QUALITY_TARGETS)), done.stdout
     sent = int(done.stdout.strip().splitlines()[-1].split()[0])
     wait_for(lambda: len(watcher.messages) >= sent, 10, "alerts on the broker")
     watcher.close()
