@@ -173,3 +173,7 @@ def expected(school: School, day: dt.date) -> dict[str, bool | None]:
         out[f"ipv6_level_{level}"] = plan.ipv6 == level
     out["verdict_all"] = plan.verdict == "pass"
     return out
+
+ZH_TYPES = {"primary": "小学", "junior": "初中", "senior": "高中", "nine_year": "九年一贯制",
+            "twelve_year": "十二年一贯制", "vocational": "中职", "teaching_point": "教学点",
+            "special": "特殊教育"}

@@ -107,3 +107,116 @@ def test_as_of_sees_the_database_as_it_stood(world: tuple[Path, list[sim.School]
         s.city == "3701" for s in schools)
     assert sum(rows[(c, "all")]["indicators"]["connected"]["met"] for c in sim.CITIES) == \
         240 - silent
+
+
+def _ledger_expected(s: sim.School) -> dict[str, object]:
+    plan = s.plans[sim.LATE]
+    good = [t for t in plan.tests if t is not None][-5:]
+    classes = max(s.classes, len(plan.rooms))
+    status = {None: "not evaluated" if not plan.silent else "no data"}.get(
+        plan.verdict, plan.verdict)
+    return {
+        "school_id": s.sid, "name": s.name, "type": s.kind, "classes": s.classes,
+        "contracted_mbps": s.contracted or None,
+        "exit_median_mbps": sim.statistics.median(good) if good else None,
+        "exit_newest_mbps": good[-1] if good else None, "exit_tests": len(good),
+        "port_mbps": None if plan.silent else plan.port,
+        "classrooms": f"{sum(r >= 100 for r in plan.rooms)}/{classes}" if plan.rooms else None,
+        **{f"wifi_{k}": f"{sum(plan.wifi[k])}/{len(plan.wifi[k])}" if k in plan.wifi else None
+           for k in sim.KINDS},
+        "ipv6_level": plan.ipv6, "last_reading": "" if plan.silent else
+        f"2026-09-10 {max(len(plan.tests) - 1, 0):02d}:00",
+        "all_status": status}
+
+
+@pytest.mark.integration
+def test_ledger_lists_every_school_with_its_figures(world: tuple[Path, list[sim.School]]
+                                                    ) -> None:
+    config, schools = world
+    got = report(config, "--view", "ledger", "--format", "json", "--lang", "en",
+                 "--as-of", "2026-09-30")
+    assert got.returncode == 0, got.stderr
+    ledger = json.loads(got.stdout)["ledger"]
+    assert [r["school_id"] for r in ledger] == sorted(s.sid for s in schools)
+    by_id = {r["school_id"]: r for r in ledger}
+    for s in schools:
+        want = _ledger_expected(s)
+        assert {k: by_id[s.sid][k] for k in want} == want, s.sid
+    # A silent school is "no data", never "fail"; unjudged but reporting is "not evaluated".
+    assert {r["all_reason"] for r in ledger if r["all_status"] == "no data"} == {
+        "no reading in the period"}
+    below = json.loads(report(config, "--view", "ledger", "--below", "--sort", "exit",
+                              "--format", "json", "--lang", "en",
+                              "--as-of", "2026-09-30").stdout)["ledger"]
+    assert {r["school_id"] for r in below} == {s.sid for s in schools
+                                              if s.plans[sim.LATE].verdict != "pass"}
+    medians = [r["exit_median_mbps"] for r in below if r["exit_median_mbps"] is not None]
+    assert medians == sorted(medians) and below[0]["exit_median_mbps"] is None
+
+
+@pytest.mark.integration
+def test_workbook_read_back_cell_by_cell(world: tuple[Path, list[sim.School]],
+                                         tmp_path: Path) -> None:
+    config, schools = world
+    out = tmp_path / "report.xlsx"
+    got = report(config, "--format", "xlsx", "-o", str(out), "--as-of", "2026-09-30",
+                 "--compare", "2026-03-31", "--level", "city")
+    assert got.returncode == 0, got.stderr
+    wb = load_workbook(out)
+    assert wb.sheetnames == ["市级汇总", "县区汇总", "学校台账"]
+    ws = wb["县区汇总"]
+    assert ws.freeze_panes == "C5"
+    header = [c.value for c in ws[4]]
+    assert header[:3] == ["地区", "代码", "登记学校数"]
+    col = header.index("出口带宽≥100M 占比") + 1
+    assert header[col - 2] == "出口带宽≥100M 达标数"
+    assert header[col] == "出口带宽≥100M 对比占比" and header[col + 1] == "出口带宽≥100M 变化(百分点)"
+    now, then = tally(schools, sim.LATE, "exit_100"), tally(schools, sim.EARLY, "exit_100")
+    seen = 0
+    for row in ws.iter_rows(min_row=5):
+        code, part = row[1].value or "", "all"
+        if row[0].value.startswith("合计"):
+            part = "total"
+        elif "教学点" in row[0].value:
+            part = "teaching_point"
+        met, of = now[(code, part)]
+        assert row[col - 2].value == met
+        assert row[col - 1].value == pytest.approx(met / of)
+        assert row[col - 1].number_format == "0.0%"
+        before = then[(code, part)][0] / then[(code, part)][1]
+        assert row[col].value == pytest.approx(before)
+        assert row[col + 1].value == pytest.approx(round((met / of - before) * 100, 1))
+        seen += 1
+    assert seen == 1 + 1 + 9 + 9  # province, its 教学点, nine counties and theirs
+    ledger = wb["学校台账"]
+    names = [c.value for c in ledger[4]]
+    cells = {r[names.index("学校代码")].value: r for r in ledger.iter_rows(min_row=5)}
+    assert len(cells) == 240
+    for s in schools:
+        want = _ledger_expected(s)
+        r = cells[s.sid]
+        assert r[names.index("学校名称")].value == s.name
+        assert r[names.index("出口实测中位数(Mbps)")].value == want["exit_median_mbps"]
+        assert r[names.index("班级≥100M/登记班级")].value == want["classrooms"]
+        assert r[names.index("IPv6 等级")].value == want["ipv6_level"]
+        assert r[names.index("类型")].value == sim.ZH_TYPES[s.kind]
+
+
+@pytest.mark.integration
+def test_unknown_region_and_level_above_it_are_refused(world: tuple[Path, list[sim.School]]
+                                                       ) -> None:
+    config, _ = world
+    got = report(config, "--region", "4401")
+    assert got.returncode == 1 and got.stdout == ""
+    assert "--region 4401 is not in the school registry; closest codes:" in got.stderr
+    got = report(config, "--region", "370102", "--level", "province")
+    assert got.returncode == 1
+    assert "--level province is above --region 370102 (a county)" in got.stderr
+    assert "use --level county, school" in got.stderr
+    got = report(config, "--region", "370102", "--level", "county", "--lang", "en")
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.startswith("山东省 济南市 370102区: school network indicators (")
+    assert report(config, "--format", "xlsx").stderr.startswith(
+        "error: an xlsx workbook is a binary file")
+    got = report(config, "--as-of", "2026-31-12")
+    assert got.returncode == 1 and "is not a date" in got.stderr

@@ -27,7 +27,8 @@ h1{font-size:15pt}h2{font-size:12pt;margin-top:1.2em}h3{font-size:11pt}
 table{border-collapse:collapse;margin:.4em 0}
 td,th{border:1px solid #999;padding:2px 5px;vertical-align:top}
 th{background:#eee}thead{display:table-header-group}tr{break-inside:avoid}
-td.n{text-align:right;white-space:nowrap}tr.total td{font-weight:bold}tr.tp td{color:#444}
+td.n{text-align:right}td.r{white-space:nowrap}tr.total td{font-weight:bold}
+tr.tp td{color:#444}table.summary{font-size:8pt}
 table.ledger{font-size:7.5pt}small{color:#333}
 .meta{color:#222}.legend span{display:inline-block;padding:0 6px;margin-right:6px}
 svg{max-width:100%;height:auto}
@@ -81,15 +82,18 @@ def _summary(report: Report) -> str:
             if linked and row.part == "all":
                 name = f'<a href="#r-{html.escape(row.code)}">{name}</a>'
             css = {"total": ' class="total"', "teaching_point": ' class="tp"'}.get(row.part, "")
-            body.append(f"<tr{css}><td>{name}</td>" + "".join(
-                f'<td class="n">{html_text(c)}</td>' for c in line[1:]) + "</tr>")
+            # "223 (81.7% → 92.9% (+11.3))" over two lines keeps a wide table on A4.
+            body.append(f'<tr{css}><td class="r">{name}</td>' + "".join(
+                f'<td class="n">{html_text(c).replace(" (", "<br>(", 1)}</td>'
+                for c in line[1:]) + "</tr>")
         out.append(f"<h2>{html.escape(title)}</h2><table class=\"summary\"><thead><tr>{head}"
                    f"</tr></thead><tbody>{''.join(body)}</tbody></table>")
     return "".join(out)
 
 
 def _ledger(report: Report) -> str:
-    cols = [c for c in columns(report.cfg) if c not in TARGET_COLUMNS]
+    # Sections are per region already: the city column would only repeat it.
+    cols = [c for c in columns(report.cfg) if c not in TARGET_COLUMNS and c.key != "city"]
     targets = [c for c in TARGET_COLUMNS if c.key.endswith("_status")]
     head = "".join(f"<th>{html.escape(c.name(report.lang))}</th>" for c in cols + targets)
     level = "county" if report.level == "school" else report.level
