@@ -20,7 +20,8 @@ CITIES = {"3701": "济南市", "3702": "青岛市", "3703": "淄博市"}
 KINDS = ("teaching", "office", "activity")
 # The as-of dates of the two periods (their ends); the period is 30 days.
 EARLY, LATE = dt.date(2026, 3, 31), dt.date(2026, 9, 30)
-LONGEST = "山东省济南市历下区泉城路街道办事处辖区内第一实验小学（含东校区、西校区及南部山区教学点）联合体"
+LONGEST = ("山东省济南市历下区泉城路街道办事处辖区内第一实验小学"
+           "（含东校区、西校区及南部山区教学点）联合体")
 
 
 @dataclass
@@ -28,7 +29,8 @@ class Plan:
     """What one school sent in one period (empty: silent)."""
 
     silent: bool = True
-    tests: list[float | None] = field(default_factory=list)  # Mbps, oldest first; None: inconclusive
+    # Mbps, oldest first; None: an inconclusive test
+    tests: list[float | None] = field(default_factory=list)
     port: float | None = None
     rooms: list[float] = field(default_factory=list)          # each reported classroom's Mbps
     wifi: dict[str, list[bool]] = field(default_factory=dict)  # kind: covered per required area

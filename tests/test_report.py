@@ -98,7 +98,8 @@ def test_scope_refuses_unknown_regions_and_levels_above_them() -> None:
 def test_text_formats_in_both_languages() -> None:
     earlier = [facts(f.school, 90.0 if f.school.school_id == "s1" else None) for f in FACTS]
     zh = FORMATS["table"](report(earlier=earlier))
-    assert zh.splitlines()[0] == "山东省学校网络达标情况（4 所学校，截至 2026-09-01，对比 2026-03-31）"
+    assert zh.splitlines()[0] == ("山东省学校网络达标情况（4 所学校，截至 2026-09-01，"
+                                  "对比 2026-03-31）")
     assert "出口带宽≥100M" in zh and "3 (25.0% → 75.0% (+50.0))" in zh
     assert "其中：教学点" in zh and "统计期" in zh
     en = FORMATS["md"](report("en"))
