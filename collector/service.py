@@ -11,6 +11,7 @@ only while the pipeline makes progress, or waits with nothing to do.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from collector.ingest.writer import Writer, make_writer
 from collector.judge.alerts import apprise_sink, mqtt_sink
 from collector.judge.evaluate import Evaluator
 from collector.judge.registry import Registry
+from collector.report.digest import Digester
 from collector.retained import RetainedGuard
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,10 @@ class Collector:
             if cfg.alerts.urls:
                 sinks.append(apprise_sink(cfg.alerts.urls, cfg.alerts.language))
             self.evaluator = Evaluator(cfg, self.writer, sinks, registry)
+        self.digester: Digester | None = None
+        if cfg.digest.schedule and registry is not None:
+            self.digester = Digester(cfg, registry, [apprise_sink(cfg.alerts.urls,
+                                                                  cfg.digest.language)])
         self.pipeline = BeatingPipeline(
             Validator.from_config(cfg.validation, registry), self.writer, self._ack,
             self._dead_letter, cfg.batch.max_points, cfg.batch.max_delay_seconds,
@@ -150,6 +156,16 @@ class Collector:
             # Anything else is a bug: it ends the process (crash-only), and
             # readings already acked are stored, so nothing is lost.
 
+    def _digest_loop(self) -> None:
+        assert self.digester is not None
+        while not self.stop_event.wait(60):
+            try:
+                self.digester.maybe_send(datetime.datetime.now(datetime.UTC).date())
+            except Unavailable as err:  # the database is down: try again in a minute
+                log.warning("digest not sent yet: %s", err)
+            except CollectorError as err:  # e.g. the digest's region left the registry
+                log.error("digest not sent: %s", err)
+
     def start(self) -> threading.Thread:
         connect_async(self.client, self.cfg.mqtt)
         self.transport.start()
@@ -159,6 +175,8 @@ class Collector:
         self._guarded("receipts", self.receipts.run, self.stop_event).start()
         if self.evaluator is not None:
             self._guarded("evaluate", self._evaluate_loop).start()
+        if self.digester is not None:
+            self._guarded("digest", self._digest_loop).start()
         return worker
 
     def stop(self, worker: threading.Thread) -> None:

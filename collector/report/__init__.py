@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from collector.judge.registry import LEVELS
 from collector.report.build import VIEWS, Report, build
+from collector.report.digest import as_digest
 from collector.report.formats import TEXT_FORMATS
 from collector.report.ledger import SORTS
 from collector.report.page import as_html
@@ -20,6 +21,6 @@ def _xlsx(report: Report) -> bytes:
 
 
 FORMATS: dict[str, Callable[[Report], str | bytes]] = {**TEXT_FORMATS, "html": as_html,
-                                                       "xlsx": _xlsx}
+                                                       "xlsx": _xlsx, "digest": as_digest}
 
 __all__ = ["FORMATS", "LEVELS", "SORTS", "VIEWS", "Report", "ReportError", "build"]
