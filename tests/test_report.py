@@ -84,8 +84,8 @@ def test_dates_and_changes() -> None:
 
 def test_scope_refuses_unknown_regions_and_levels_above_them() -> None:
     schools = [f.school for f in FACTS]
-    inside, name = scope(schools, "370102", "school")
-    assert len(inside) == 3 and name == "山东省 市3701 县370102"
+    inside, name, tag = scope(schools, "370102", "school")
+    assert len(inside) == 3 and name == "山东省 市3701 县370102" and tag == ("county", "370102")
     with pytest.raises(ReportError, match=r"--region 4401 is not in the school registry; "
                                           r"closest codes: .*\(.*\)"):
         scope(schools, "4401", "county")

@@ -221,3 +221,18 @@ def test_unknown_region_and_level_above_it_are_refused(world: tuple[Path, list[s
         "error: an xlsx workbook is a binary file")
     got = report(config, "--as-of", "2026-31-12")
     assert got.returncode == 1 and "is not a date" in got.stderr
+
+
+@pytest.mark.integration
+def test_a_county_report_holds_exactly_its_schools(world: tuple[Path, list[sim.School]]
+                                                   ) -> None:
+    config, schools = world
+    data = json.loads(report(config, "--region", "370202", "--format", "json",
+                             "--as-of", "2026-09-30").stdout)
+    inside = [s for s in schools if s.county == "370202"]
+    assert data["schools"] == len(inside) and data["scope"] == "山东省 青岛市 370202区"
+    total = {r["part"]: r for r in data["rows"] if r["code"] == ""}["total"]
+    for key in KEYS:
+        met = sum(bool(sim.expected(s, sim.LATE)[key]) for s in inside
+                  if sim.expected(s, sim.LATE)[key] is not None)
+        assert total["indicators"][key]["met"] == met, key

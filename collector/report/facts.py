@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from collector.judge.reader import InfluxQLReader, Row
@@ -68,20 +69,33 @@ def _grouped(rows: list[Row], *keys: str) -> dict[tuple[str, ...], list[Row]]:
 
 
 def gather(reader: InfluxQLReader, schools: list[School], period: Period,
-           cfg: Indicators) -> dict[str, Facts]:
+           cfg: Indicators, region: tuple[str, str] | None = None) -> dict[str, Facts]:
+    """Facts per school; ``region`` (tag, code), e.g. ("county", "370102"), lets the
+    database skip every other region's series (codes are ASCII slugs, see the wire)."""
     facts = {s.school_id: Facts(s) for s in schools}
     when, n = period.where(), cfg.window
+    if region is not None:
+        when += f" AND \"{region[0]}\" = '{region[1]}'"
 
-    def query(select: str, measurement: str, group: str, limit: int, cond: str = "") -> list[Row]:
-        return reader.rows(f'SELECT {select} FROM "{measurement}" WHERE {when}{cond} '
-                           f"GROUP BY {group} ORDER BY time DESC LIMIT {limit}")
+    def query(select: str, measurement: str, group: str, limit: int, cond: str = "") -> str:
+        return (f'SELECT {select} FROM "{measurement}" WHERE {when}{cond} '
+                f"GROUP BY {group} ORDER BY time DESC LIMIT {limit}")
 
-    for row in query("duration_seconds", "probe_run", "school, probe", 1):
+    # The database answers these side by side (its time is the report's, see the bench).
+    with ThreadPoolExecutor(4) as pool:
+        runs, tests, links, ports, areas_, levels, verdicts = pool.map(reader.rows, [
+            query("duration_seconds", "probe_run", "school, probe", 1),
+            query("download_bps, result", "wan_throughput", "school", n * 3),
+            query("link_speed_mbps", "wan_link", "school", 1, " AND link_speed_mbps > 0"),
+            query("link_speed_mbps, oper_up, result", "classroom_link", "school, classroom", n),
+            query("covered, required", "wifi_area", "school, area, area_kind", 1),
+            query("level", "ipv6", "school", 1, " AND level >= 0"),
+            query("status, value, threshold, detail", "compliance", "school, target", 1)])
+    for row in runs:
         if (f := facts.get(row["school"])) is not None:
             f.seen(row["time"])
             f.probes.add(row["probe"])
-    for (sid,), rows in _grouped(query("download_bps, result", "wan_throughput", "school",
-                                       n * 3), "school").items():
+    for (sid,), rows in _grouped(tests, "school").items():
         if (f := facts.get(sid)) is None:
             continue
         f.seen(rows[0]["time"])
@@ -91,13 +105,11 @@ def gather(reader: InfluxQLReader, schools: list[School], period: Period,
         if good:
             f.exit_median, f.exit_newest, f.exit_tests = statistics.median(good), good[0], \
                 len(good)
-    for row in query("link_speed_mbps", "wan_link", "school", 1, " AND link_speed_mbps > 0"):
+    for row in links:
         if (f := facts.get(row["school"])) is not None:
             f.seen(row["time"])
             f.port_mbps = float(row["link_speed_mbps"])
-    for (sid, _), rows in _grouped(query("link_speed_mbps, oper_up, result", "classroom_link",
-                                         "school, classroom", n), "school",
-                                   "classroom").items():
+    for (sid, _), rows in _grouped(ports, "school", "classroom").items():
         if (f := facts.get(sid)) is None:
             continue
         f.seen(rows[0]["time"])
@@ -107,7 +119,7 @@ def gather(reader: InfluxQLReader, schools: list[School], period: Period,
                   for r in rows if r.get("result") != "inconclusive"]
         f.rooms_meeting += bool(speeds) and statistics.median(speeds) >= cfg.classroom_mbps
     areas: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for row in query("covered, required", "wifi_area", "school, area, area_kind", 1):
+    for row in areas_:
         if (f := facts.get(row["school"])) is None:
             continue
         f.seen(row["time"])
@@ -117,11 +129,11 @@ def gather(reader: InfluxQLReader, schools: list[School], period: Period,
             counts[1] += 1
     for sid, kinds in areas.items():
         facts[sid].wifi = {k: (c[0], c[1]) for k, c in kinds.items()}
-    for row in query("level", "ipv6", "school", 1, " AND level >= 0"):
+    for row in levels:
         if (f := facts.get(row["school"])) is not None:
             f.seen(row["time"])
             f.ipv6_level = int(row["level"])
-    for row in query("status, value, threshold, detail", "compliance", "school, target", 1):
+    for row in verdicts:
         if (f := facts.get(row["school"])) is not None:
             f.verdicts[row["target"]] = Verdict(str(row["status"]), row.get("value"),
                                                 row.get("threshold"), row.get("detail") or "")

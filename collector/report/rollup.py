@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
+from agent.contract.wire import REGION, SCHOOL_ID
 from collector.judge.registry import LEVELS, School
 from collector.report.facts import Facts
 from collector.report.indicators import Indicator
@@ -49,12 +50,14 @@ def region_level(schools: list[School], code: str) -> str | None:
     return None
 
 
-def scope(schools: list[School], region: str | None, level: str) -> tuple[list[School], str]:
-    """The schools under ``region`` and the scope's name ("山东省 济南市 历下区"), or a
-    ReportError naming the closest codes / the levels that make sense."""
+def scope(schools: list[School], region: str | None, level: str
+          ) -> tuple[list[School], str, tuple[str, str] | None]:
+    """The schools under ``region``, the scope's name ("山东省 济南市 历下区") and the
+    (tag, code) that selects them in storage; or a ReportError naming the closest codes
+    or the levels that make sense."""
     if not region:
         names = sorted({s.province_name for s in schools})
-        return schools, " ".join(names)
+        return schools, " ".join(names), None
     found = region_level(schools, region)
     if found is None:
         codes = {s.region(lv)[0]: s.region(lv)[1] for s in schools for lv in LEVELS[:3]}
@@ -68,7 +71,10 @@ def scope(schools: list[School], region: str | None, level: str) -> tuple[list[S
     inside = [s for s in schools if s.region(found)[0] == region]
     first = inside[0]
     names = [first.region(lv)[1] for lv in LEVELS[:LEVELS.index(found) + 1]]
-    return inside, " ".join(names)
+    if not (SCHOOL_ID if found == "school" else REGION).fullmatch(region):
+        # The registry checks this already; the code goes into a query, so again here.
+        raise ReportError(f"--region {region!r}: codes are ASCII letters, digits, . _ -")
+    return inside, " ".join(names), (found, region)
 
 
 def roll_up(facts: list[Facts], indicators: list[Indicator], level: str,
