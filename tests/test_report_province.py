@@ -12,7 +12,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from openpyxl import load_workbook
 
 from tests import report_province as sim
 from tests.services import Influxd
@@ -157,6 +156,8 @@ def test_ledger_lists_every_school_with_its_figures(world: tuple[Path, list[sim.
 @pytest.mark.integration
 def test_workbook_read_back_cell_by_cell(world: tuple[Path, list[sim.School]],
                                          tmp_path: Path) -> None:
+    from openpyxl import load_workbook  # the test extra's; only this test reads a workbook
+
     config, schools = world
     out = tmp_path / "report.xlsx"
     got = report(config, "--format", "xlsx", "-o", str(out), "--as-of", "2026-09-30",
@@ -221,6 +222,13 @@ def test_unknown_region_and_level_above_it_are_refused(world: tuple[Path, list[s
         "error: an xlsx workbook is a binary file")
     got = report(config, "--as-of", "2026-31-12")
     assert got.returncode == 1 and "is not a date" in got.stderr
+    # Without XlsxWriter (a collector installed without its extra): what to install.
+    got = subprocess.run([sys.executable, "-c", "import sys; sys.modules['xlsxwriter'] = None; "
+                          "from collector.cli import main; sys.exit(main())", "report", "-c",
+                          str(config), "--format", "xlsx", "-o", "/dev/null"],
+                         capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert got.returncode == 1 and "Traceback" not in got.stderr
+    assert "--format xlsx needs XlsxWriter" in got.stderr and "[collector]" in got.stderr
 
 
 @pytest.mark.integration

@@ -15,8 +15,11 @@ from collector.report.period import ReportError
 
 
 def _xlsx(report: Report) -> bytes:
-    from collector.report.xlsx import as_xlsx  # openpyxl loads only for a workbook
-
+    try:
+        from collector.report.xlsx import as_xlsx  # XlsxWriter loads only for a workbook
+    except ImportError as err:
+        raise ReportError("--format xlsx needs XlsxWriter, which the collector extra "
+                          "installs: pip install 'schoolnet-audit[collector]'") from err
     return as_xlsx(report)
 
 
