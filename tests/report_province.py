@@ -173,6 +173,7 @@ def expected(school: School, day: dt.date) -> dict[str, bool | None]:
                        median is not None and median >= 0.8 * school.contracted)
     for level in range(5):
         out[f"ipv6_level_{level}"] = plan.ipv6 == level
+    out["ipv6_unknown"] = plan.ipv6 is None
     out["verdict_all"] = plan.verdict == "pass"
     return out
 

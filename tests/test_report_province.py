@@ -19,7 +19,8 @@ from tests.support import collector_toml, influx1_storage
 
 REPO = Path(__file__).resolve().parents[1]
 KEYS = ["connected", "exit_100", "exit_1000", "classrooms", "wifi_teaching", "wifi_office",
-        "wifi_activity", "contract", *[f"ipv6_level_{i}" for i in range(5)], "verdict_all"]
+        "wifi_activity", "contract", *[f"ipv6_level_{i}" for i in range(5)], "ipv6_unknown",
+        "verdict_all"]
 
 
 @pytest.fixture(scope="module")

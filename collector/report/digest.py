@@ -87,6 +87,7 @@ class Digester:
         self.registry = registry
         self.sinks = sinks
         self.reader = InfluxQLReader(cfg.storage)
+        self.reader.timeout = max(self.reader.timeout, 600.0)  # a batch job, as `report`
         self.state = Path(cfg.digest.state_file) if cfg.digest.state_file else None
         self.last = self._load()
 

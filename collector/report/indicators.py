@@ -108,6 +108,9 @@ def indicators(cfg: Indicators) -> list[Indicator]:
     for level in IPV6_LEVELS:
         out.append(Indicator(f"ipv6_level_{level}", f"IPv6 {level}级", f"IPv6 level {level}",
                              _level(level), group="ipv6"))
+    # So the distribution adds up to the registered schools.
+    out.append(Indicator("ipv6_unknown", "IPv6 无数据", "IPv6 no data",
+                         lambda f: f.ipv6_level is None, group="ipv6"))
     for probe in sorted(PROBE_NAMES):
         out.append(Indicator(f"probe_{probe}", f"上报 {probe}", f"Reports {probe}",
                              _probe(probe), group="probes"))
