@@ -110,6 +110,9 @@ def test_text_formats_in_both_languages() -> None:
     ledger = FORMATS["table"](report("en", view="ledger"))
     assert "no reading in the period" in ledger and "not evaluated" in ledger
     assert "950.0" in ledger
+    zh_ledger = FORMATS["csv"](report("zh", view="ledger"))
+    assert "统计期内无任何读数" in zh_ledger and "未评估" in zh_ledger
+    assert "no reading" not in zh_ledger
 
 
 def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

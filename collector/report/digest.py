@@ -21,7 +21,7 @@ from collector.judge.registry import Registry
 from collector.judge.targets import load_indicators
 from collector.report.build import Report, build
 from collector.report.formats import label
-from collector.report.ledger import STATUS, status
+from collector.report.ledger import STATUS, reason, status
 from collector.report.rollup import change
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def as_digest(report: Report, max_schools: int = 30) -> str:
     lines.append(f"未全部达标的学校：{len(below)} 所" if zh
                  else f"Schools not meeting every target: {len(below)}")
     for f in below[:max_schools]:
-        st, why = status(f, "all")
+        st, why = status(f, "all")[0], reason(f, "all", report.lang)
         word = STATUS.get(st, (st, st))[0 if zh else 1]
         lines.append(f"- {f.school.county_name} {f.school.name}（{f.school.school_id}）：{word}"
                      f"{'，' + why if why else ''}" if zh else

@@ -38,6 +38,19 @@ class Column:
         return self.zh if lang == "zh" else self.en
 
 
+# The reasons this module words itself; a stored verdict's detail is the evaluator's.
+REASONS_ZH = {"no reading in the period": "统计期内无任何读数",
+              "no verdict stored in the period: run evaluate": "统计期内尚无判定：请运行 evaluate",
+              "no reading of this kind": "无此类读数",
+              "only tests the gateway could not run at full speed (CPU-bound)":
+                  "仅有网关 CPU 受限、未能全速完成的测速"}
+
+
+def reason(facts: Facts, target: str, lang: str) -> str:
+    why = status(facts, target)[1]
+    return REASONS_ZH.get(why, why) if lang == "zh" else why
+
+
 def status(facts: Facts, target: str) -> tuple[str, str]:
     """(status, reason in English) as the stored verdict has it, or why there is none."""
     verdict = facts.verdicts.get(target)
@@ -64,7 +77,7 @@ def _status_cell(target: str) -> Callable[[Facts, str], Value]:
 
 
 def _reason_cell(target: str) -> Callable[[Facts, str], Value]:
-    return lambda facts, lang: status(facts, target)[1]
+    return lambda facts, lang: reason(facts, target, lang)
 
 
 def _wifi(kind: str) -> Callable[[Facts, str], Value]:

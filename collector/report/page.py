@@ -14,7 +14,7 @@ from itertools import groupby
 from collector.report.build import Report
 from collector.report.formats import label, summary_tables
 from collector.report.inert import html_text
-from collector.report.ledger import STATUS, TARGET_COLUMNS, columns, status
+from collector.report.ledger import STATUS, TARGET_COLUMNS, columns, reason, status
 from collector.report.rollup import RegionRow
 
 COLOURS = ("#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
@@ -104,7 +104,8 @@ def _ledger(report: Report) -> str:
         for f in group:
             cells = "".join(f"<td>{html_text(_cell(c.get(f, report.lang)))}</td>" for c in cols)
             for c in targets:
-                st, why = status(f, c.key.removesuffix("_status"))
+                target = c.key.removesuffix("_status")
+                st, why = status(f, target)[0], reason(f, target, report.lang)
                 word = STATUS.get(st, (st, st))[0 if report.zh() else 1]
                 cells += (f'<td style="background:{STATUS_COLOURS.get(st, "#fff")}">'
                           f"{html.escape(word)}<br><small>{html_text(why)}</small></td>")
