@@ -245,3 +245,20 @@ def test_a_county_report_holds_exactly_its_schools(world: tuple[Path, list[sim.S
         met = sum(bool(sim.expected(s, sim.LATE)[key]) for s in inside
                   if sim.expected(s, sim.LATE)[key] is not None)
         assert total["indicators"][key]["met"] == met, key
+
+
+@pytest.mark.integration
+def test_answers_in_many_small_chunks_give_the_same_report(
+        world: tuple[Path, list[sim.School]], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from collector import cli
+    from collector.judge import reader
+
+    config, _ = world
+    args = ["report", "-c", str(config), "--format", "json", "--as-of", "2026-09-30",
+            "--view", "ledger"]
+    assert cli.main(args) == 0
+    whole = capsys.readouterr().out
+    monkeypatch.setattr(reader, "CHUNK_ROWS", 7)  # series split across chunks
+    assert cli.main(args) == 0
+    assert capsys.readouterr().out == whole

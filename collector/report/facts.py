@@ -9,7 +9,9 @@ then. Everything here is measured; what it means against a target is for
 from __future__ import annotations
 
 import statistics
+import threading
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -19,6 +21,7 @@ from collector.judge.targets import Indicators
 from collector.report.period import Period
 
 AREA_KINDS = ("teaching", "office", "activity")
+_SEEN = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,9 @@ class Facts:
 
     def seen(self, ns: int | None) -> None:
         if ns is not None and (self.last_ns is None or ns > self.last_ns):
-            self.last_ns = ns
+            with _SEEN:
+                if self.last_ns is None or ns > self.last_ns:
+                    self.last_ns = ns
 
     @property
     def reported(self) -> bool:
@@ -59,13 +64,6 @@ class Facts:
     def classes(self) -> int:
         """The classes a school must connect: the registry's, or more if more ports report."""
         return max(self.school.classes, self.rooms_seen)
-
-
-def _grouped(rows: list[Row], *keys: str) -> dict[tuple[str, ...], list[Row]]:
-    out: dict[tuple[str, ...], list[Row]] = defaultdict(list)
-    for row in rows:
-        out[tuple(row.get(k, "") for k in keys)].append(row)
-    return out
 
 
 def gather(reader: InfluxQLReader, schools: list[School], period: Period,
@@ -81,60 +79,78 @@ def gather(reader: InfluxQLReader, schools: list[School], period: Period,
         return (f'SELECT {select} FROM "{measurement}" WHERE {when}{cond} '
                 f"GROUP BY {group} ORDER BY time DESC LIMIT {limit}")
 
-    # The database answers these side by side (its time is the report's, see the bench).
-    with ThreadPoolExecutor(4) as pool:
-        runs, tests, links, ports, areas_, levels, verdicts = pool.map(reader.rows, [
-            query("duration_seconds", "probe_run", "school, probe", 1),
-            query("download_bps, result", "wan_throughput", "school", n * 3),
-            query("link_speed_mbps", "wan_link", "school", 1, " AND link_speed_mbps > 0"),
-            query("link_speed_mbps, oper_up, result", "classroom_link", "school, classroom", n),
-            query("covered, required", "wifi_area", "school, area, area_kind", 1),
-            query("level", "ipv6", "school", 1, " AND level >= 0"),
-            query("status, value, threshold, detail", "compliance", "school, target", 1)])
-    for row in runs:
-        if (f := facts.get(row["school"])) is not None:
-            f.seen(row["time"])
+    def seen(rows: Iterable[Row]) -> Iterator[tuple[Facts, Row]]:
+        for row in rows:
+            if (f := facts.get(row.get("school", ""))) is not None:
+                f.seen(row["time"])
+                yield f, row
+
+    def runs() -> None:
+        for f, row in seen(reader.stream(
+                query("duration_seconds", "probe_run", "school, probe", 1))):
             f.probes.add(row["probe"])
-    for (sid,), rows in _grouped(tests, "school").items():
-        if (f := facts.get(sid)) is None:
-            continue
-        f.seen(rows[0]["time"])
-        good = [r["download_bps"] / 1e6 for r in rows
-                if r["result"] == "ok" and r["download_bps"] is not None][:n]
-        f.exit_inconclusive = sum(r["result"] == "inconclusive" for r in rows[:n])
-        if good:
-            f.exit_median, f.exit_newest, f.exit_tests = statistics.median(good), good[0], \
-                len(good)
-    for row in links:
-        if (f := facts.get(row["school"])) is not None:
-            f.seen(row["time"])
+
+    def tests() -> None:
+        per: dict[str, list[Row]] = defaultdict(list)
+        for f, row in seen(reader.stream(
+                query("download_bps, result", "wan_throughput", "school", n * 3))):
+            per[f.school.school_id].append(row)
+        for sid, rows in per.items():
+            f = facts[sid]
+            good = [r["download_bps"] / 1e6 for r in rows
+                    if r["result"] == "ok" and r["download_bps"] is not None][:n]
+            f.exit_inconclusive = sum(r["result"] == "inconclusive" for r in rows[:n])
+            if good:
+                f.exit_median, f.exit_newest, f.exit_tests = statistics.median(good), \
+                    good[0], len(good)
+
+    def links() -> None:
+        for f, row in seen(reader.stream(query("link_speed_mbps", "wan_link", "school", 1,
+                                               " AND link_speed_mbps > 0"))):
             f.port_mbps = float(row["link_speed_mbps"])
-    for (sid, _), rows in _grouped(ports, "school", "classroom").items():
-        if (f := facts.get(sid)) is None:
-            continue
-        f.seen(rows[0]["time"])
-        f.rooms_seen += 1
-        # As the per-type rule: an implausible speed neither passes nor fails the room.
-        speeds = [(r["link_speed_mbps"] or 0.0) if r["oper_up"] is not False else 0.0
-                  for r in rows if r.get("result") != "inconclusive"]
-        f.rooms_meeting += bool(speeds) and statistics.median(speeds) >= cfg.classroom_mbps
-    areas: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for row in areas_:
-        if (f := facts.get(row["school"])) is None:
-            continue
-        f.seen(row["time"])
-        if row.get("area_kind") in AREA_KINDS and row.get("required") is not False:
-            counts = areas[row["school"]][row["area_kind"]]
-            counts[0] += row.get("covered") is True
-            counts[1] += 1
-    for sid, kinds in areas.items():
-        facts[sid].wifi = {k: (c[0], c[1]) for k, c in kinds.items()}
-    for row in levels:
-        if (f := facts.get(row["school"])) is not None:
-            f.seen(row["time"])
+
+    def ports() -> None:
+        rooms: dict[tuple[str, str], list[float]] = {}
+        for f, row in seen(reader.stream(query("link_speed_mbps, oper_up, result",
+                                               "classroom_link", "school, classroom", n))):
+            speeds = rooms.setdefault((f.school.school_id, row.get("classroom", "")), [])
+            # As the per-type rule: an implausible speed neither passes nor fails the room.
+            if row.get("result") != "inconclusive":
+                speeds.append((row["link_speed_mbps"] or 0.0) if row["oper_up"] is not False
+                              else 0.0)
+        for (sid, _), speeds in rooms.items():
+            f = facts[sid]
+            f.rooms_seen += 1
+            f.rooms_meeting += bool(speeds) and statistics.median(speeds) >= cfg.classroom_mbps
+
+    def areas() -> None:
+        kinds: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+        for f, row in seen(reader.stream(query("covered, required", "wifi_area",
+                                               "school, area, area_kind", 1))):
+            if row.get("area_kind") in AREA_KINDS and row.get("required") is not False:
+                counts = kinds[f.school.school_id][row["area_kind"]]
+                counts[0] += row.get("covered") is True
+                counts[1] += 1
+        for sid, per_kind in kinds.items():
+            facts[sid].wifi = {k: (c[0], c[1]) for k, c in per_kind.items()}
+
+    def levels() -> None:
+        for f, row in seen(reader.stream(query("level", "ipv6", "school", 1,
+                                               " AND level >= 0"))):
             f.ipv6_level = int(row["level"])
-    for row in verdicts:
-        if (f := facts.get(row["school"])) is not None:
-            f.verdicts[row["target"]] = Verdict(str(row["status"]), row.get("value"),
-                                                row.get("threshold"), row.get("detail") or "")
+
+    def verdicts() -> None:
+        for row in reader.stream(query("status, value, threshold, detail", "compliance",
+                                       "school, target", 1)):
+            if (f := facts.get(row.get("school", ""))) is not None:
+                f.verdicts[row["target"]] = Verdict(str(row["status"]), row.get("value"),
+                                                    row.get("threshold"),
+                                                    row.get("detail") or "")
+
+    # The database answers these side by side; each handler fills its own fields of
+    # Facts (``seen`` only ever raises last_ns, under a lock).
+    with ThreadPoolExecutor(4) as pool:
+        for done in [pool.submit(h) for h in (runs, tests, links, ports, areas, levels,
+                                              verdicts)]:
+            done.result()
     return facts
