@@ -5,8 +5,8 @@
 The simulated province of tests/report_province.py (three cities, nine
 counties, 教学点 among them) with readings over two 30-day periods in a fresh
 influxd 1.6.7; then, as processes: the county summary, the summary compared
-with the earlier period, and the whole ledger as xlsx. Target: under 10 s and
-500 MB each.
+with the earlier period, the whole ledger as xlsx and as CSV below target,
+and one county's summary. Target: under 10 s and 500 MB each.
 
 Reference, measured in the same run: the same InfluxQL queries the report
 sends, fetched and JSON-decoded with nothing else done (the database's share
@@ -101,6 +101,8 @@ def main(n: int) -> None:
             print(f"reference: the report's 7 queries fetched and decoded: {ref:.2f} s")
             print(f"{'report':<44} {'seconds':>8} {'x ref':>6} {'peak MB':>8}")
             for name, args in (
+                    ("one county's summary (--region, table)", ["--as-of", "2026-09-30",
+                                                                 "--region", "370102"]),
                     ("county summary (table)", ["--as-of", "2026-09-30"]),
                     ("county summary --compare (json)", ["--as-of", "2026-09-30", "--compare",
                                                          "2026-03-31", "--format", "json"]),
