@@ -17,7 +17,7 @@ from agent.contract.filecheck import tls_problems, writable_dir_problem
 from collector import __version__, config
 from collector.errors import CollectorError
 from collector.judge.registry import LEVELS
-from collector.report import FORMATS
+from collector.report import FORMATS, SORTS, VIEWS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,11 +43,26 @@ def _parser() -> argparse.ArgumentParser:
                              help="print verdicts and the alerts that would be sent; "
                                   "write and send nothing")
         if name == "report":
-            cmd.add_argument("--region", help="only this region (province/city/county code)")
-            cmd.add_argument("--level", choices=LEVELS, default="county")
+            cmd.add_argument("--region", help="only this region (province/city/county code "
+                             "or a school id)")
+            cmd.add_argument("--level", choices=LEVELS, default="county",
+                             help="one row per region of this level (school: the ledger)")
+            cmd.add_argument("--view", choices=VIEWS, default="summary",
+                             help="summary: shares per region; ledger: one line per school")
+            cmd.add_argument("--as-of", metavar="DATE",
+                             help="as the readings and verdicts stood then: 2026-06-30 (the "
+                                  "end of that day, UTC) or 2026-06-30T18:00+08:00")
+            cmd.add_argument("--compare", metavar="DATE",
+                             help="add each indicator's share at this earlier date and the "
+                                  "change")
+            cmd.add_argument("--below", action="store_true",
+                             help="ledger: only schools not meeting every target of their type")
+            cmd.add_argument("--sort", choices=sorted(SORTS), default="region",
+                             help="ledger order (exit and last_reading: lowest/oldest first)")
             cmd.add_argument("--format", choices=sorted(FORMATS), default="table")
             cmd.add_argument("--lang", choices=("zh", "en"), default="zh")
-            cmd.add_argument("-o", "--output", help="write to this file instead of stdout")
+            cmd.add_argument("-o", "--output", help="write to this file instead of stdout "
+                             "(needed for xlsx)")
     speed = sub.add_parser("speed-server", help="serve the agents' bandwidth tests over HTTP",
                            description="serve the agents' bandwidth tests over HTTP, to "
                                        "clients holding a token from the config file")
@@ -183,21 +198,36 @@ def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
     return 0
 
 
+REPORT_TIMEOUT_SECONDS = 600.0
+
+
 def _report(cfg: config.CollectorConfig, args: argparse.Namespace) -> int:
     from collector.judge.reader import InfluxQLReader
     from collector.judge.registry import load as load_registry
-    from collector.judge.targets import load as load_targets
-    from collector.report import latest_status, roll_up
+    from collector.judge.targets import load_indicators
+    from collector.report import build
 
+    if args.format == "xlsx" and not args.output:
+        print("error: an xlsx workbook is a binary file: name it with -o report.xlsx",
+              file=sys.stderr)
+        return 1
     schools = list(load_registry(cfg.registry.file).values())
-    max_age = max(t.max_age_days for t in load_targets(cfg.targets.file).values())
-    status = latest_status(InfluxQLReader(cfg.storage), max_age)
-    text = FORMATS[args.format](roll_up(schools, status, args.level, args.region), args.lang)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as out:
-            out.write(text)
+    # One line per school is the ledger, never a summary of 1 (100%) cells.
+    view = "ledger" if args.level == "school" else args.view
+    reader = InfluxQLReader(cfg.storage)
+    # A report is a batch job: at province scale its grouped queries take far longer
+    # than the daemon's storage timeout allows one write (see tests/bench/bench_report).
+    reader.timeout = max(reader.timeout, REPORT_TIMEOUT_SECONDS)
+    report = build(schools, reader, load_indicators(cfg.targets.file),
+                   lang=args.lang, level=args.level, region=args.region, as_of=args.as_of,
+                   compare=args.compare, view=view, only_below=args.below, sort=args.sort)
+    out = FORMATS[args.format](report)
+    if isinstance(out, bytes):
+        Path(args.output).write_bytes(out)
+    elif args.output:
+        Path(args.output).write_text(out, encoding="utf-8")
     else:
-        print(text)
+        print(out)
     return 0
 
 

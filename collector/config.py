@@ -171,6 +171,20 @@ class National:
 
 
 @section
+class Digest:
+    """The county/city summary and the schools below target, sent on a schedule
+    through the [alerts] urls (apprise)."""
+
+    schedule: str = opt("", one_of("", "daily", "weekly", "monthly"))  # "": never
+    level: str = opt("county", one_of("province", "city", "county"))
+    region: str = opt("")          # "": every school in the registry
+    language: str = opt("zh", one_of("zh", "en"))
+    max_schools: int = opt(30, between(0, 1000))  # schools below target listed by name
+    # Remembers the last period sent, so a restart does not send it again.
+    state_file: str = opt("")
+
+
+@section
 class Logging:
     level: str = opt("info", one_of("debug", "info", "warning", "error"))
     stats_interval_seconds: float = opt(60.0, positive)
@@ -187,6 +201,7 @@ class CollectorConfig:
     registry: RegistrySection = opt()
     targets: TargetsSection = opt()
     alerts: Alerts = opt()
+    digest: Digest = opt()
     logging: Logging = opt()
     national: National = opt()
     file: str = not_a_key("")
@@ -194,6 +209,9 @@ class CollectorConfig:
     def problems(self) -> list[Problem]:
         if self.targets.file and not self.registry.file:
             return [(("registry", "file"), "is required to judge schools against targets")]
+        if self.digest.schedule and not (self.targets.file and self.alerts.urls):
+            return [(("digest", "schedule"), "needs [targets] file and [alerts] urls to "
+                     "send the digest through")]
         return []
 
 

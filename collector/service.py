@@ -11,6 +11,7 @@ only while the pipeline makes progress, or waits with nothing to do.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ from collector.judge.evaluate import Evaluator
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import Registry
 from collector.national.wire import publisher
+from collector.report.digest import Digester
 from collector.retained import RetainedGuard
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,10 @@ class Collector:
         if limits.enabled:
             series = SeriesBounds(SCHEMA, limits.series_scale,
                                   influx_seed(InfluxQLReader(cfg.storage).series, SCHEMA))
+        self.digester: Digester | None = None
+        if cfg.digest.schedule and registry is not None:
+            self.digester = Digester(cfg, registry, [apprise_sink(cfg.alerts.urls,
+                                                                  cfg.digest.language)])
         self.pipeline = BeatingPipeline(
             Validator.from_config(cfg.validation, registry), self.writer, self._ack,
             self.dead_letters, cfg.batch.max_points, cfg.batch.max_delay_seconds,
@@ -171,6 +177,16 @@ class Collector:
             # Anything else is a bug: it ends the process (crash-only), and
             # readings already acked are stored, so nothing is lost.
 
+    def _digest_loop(self) -> None:
+        assert self.digester is not None
+        while not self.stop_event.wait(60):
+            try:
+                self.digester.maybe_send(datetime.datetime.now(datetime.UTC).date())
+            except Unavailable as err:  # the database is down: try again in a minute
+                log.warning("digest not sent yet: %s", err)
+            except CollectorError as err:  # e.g. the digest's region left the registry
+                log.error("digest not sent: %s", err)
+
     def start(self) -> threading.Thread:
         connect_async(self.client, self.cfg.mqtt)
         self.transport.start()
@@ -180,6 +196,8 @@ class Collector:
         self._guarded("receipts", self.receipts.run, self.stop_event).start()
         if self.evaluator is not None:
             self._guarded("evaluate", self._evaluate_loop).start()
+        if self.digester is not None:
+            self._guarded("digest", self._digest_loop).start()
         return worker
 
     def stop(self, worker: threading.Thread) -> None:

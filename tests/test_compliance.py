@@ -277,10 +277,18 @@ topic = "rollup-{unique}"
                           "--level", "county", "--format", "json", "--lang", "en"],
                          capture_output=True, text=True, timeout=60, cwd=REPO)
     assert report.returncode == 0, report.stderr
-    rows = {r["code"]: r for r in json.loads(report.stdout)}
-    assert rows["370102"]["registered"] == 4 and rows["370102"]["reported"] == 3
-    assert rows["370102"]["targets"]["exit_bandwidth"] == {"count": 2, "share": 0.5}
-    assert rows["370102"]["targets"]["ipv6"] == {"count": 1, "share": 0.25}
-    assert rows["370103"]["registered"] == 4 and rows["370103"]["reported"] == 4
-    assert rows["370103"]["targets"]["exit_bandwidth"] == {"count": 2, "share": 0.5}
-    assert rows["370103"]["targets"]["classroom_links"] == {"count": 0, "share": 0.0}
+    rows = {r["code"]: r["indicators"] for r in json.loads(report.stdout)["rows"]
+            if r["part"] == "all"}
+
+    def met(code: str, key: str) -> tuple[int, float]:
+        return rows[code][key]["met"], rows[code][key]["share"]
+    # "Connected": a reading in the period, whatever was judged; d-silent-never sent none.
+    assert rows["370102"]["connected"] == {"met": 3, "of": 4, "share": 0.75}
+    assert met("370102", "verdict_exit_bandwidth") == (2, 0.5)
+    assert met("370102", "verdict_ipv6") == (1, 0.25)
+    assert rows["370103"]["connected"] == {"met": 4, "of": 4, "share": 1.0}
+    assert met("370103", "verdict_exit_bandwidth") == (2, 0.5)
+    assert met("370103", "verdict_classroom_links") == (0, 0.0)
+    # One tier for every type: the 教学点's 88 Mbps meets ≥100M (≥ 0.8 × 100); e-slow-port's
+    # 950 Mbps tests on a 100 Mbps port meet ≥100M but never ≥1G; f-noisy (940) meets both.
+    assert met("370103", "exit_100")[0] == 3 and met("370103", "exit_1000")[0] == 1

@@ -285,9 +285,11 @@ def test_deployed_accounts_run_the_whole_audit(secured: AuthInfluxd, broker: Mos
     report = cli("collector.cli", "report", "-c", str(config), "--level", "county",
                  "--format", "json", "--lang", "en")
     assert report.returncode == 0, report.stderr
-    rows = {r["code"]: r for r in json.loads(report.stdout)}
-    assert rows["370102"]["registered"] == 1 and rows["370102"]["reported"] == 1
-    assert rows["370102"]["targets"]["exit_bandwidth"] == {"count": 1, "share": 1.0}
+    rows = {r["code"]: r for r in json.loads(report.stdout)["rows"] if r["part"] == "all"}
+    assert rows["370102"]["registered"] == 1
+    assert rows["370102"]["indicators"]["connected"]["met"] == 1
+    assert rows["370102"]["indicators"]["verdict_exit_bandwidth"] == {"met": 1, "of": 1,
+                                                                      "share": 1.0}
 
     # The writer alone cannot judge: the command says which keys to set.
     writer_only = deployed_config(tmp_path, secured, broker.port, unique, reader=False)
