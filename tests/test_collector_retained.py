@@ -73,6 +73,9 @@ def test_retained_flood_is_deleted_and_not_redelivered(tmp_path: Path, broker: M
     dead = Listener(broker.port, "schoolnet/deadletter/retained")
     cfg = collector_toml(tmp_path, broker.port, influx1_storage(influxd.url, database),
                          f"ret-{unique}", "[limits]\ndead_letters_per_minute = 1000000")
+    # Its own school's subtree only: other tests leave their statuses retained.
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(
+        "[mqtt]\n", f'[mqtt]\ntopic = "{hostile.prefix}/#"\n'), encoding="utf-8")
     with running_collector(cfg) as collector:
         for n in range(FLOOD // 2, FLOOD):
             client.publish(hostile.topic(f"m{n}"), encode(hostile, reading, n + 1), qos=1,

@@ -30,7 +30,7 @@ UNITS = ("schoolnet-collector.service", "schoolnet-collector@.service",
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
     tmp = tmp_path_factory.mktemp("install-collector")
-    wheel = wheelhouse(tmp / "wheels", ("paho-mqtt", "influxdb-client", "msgspec"))
+    wheel = wheelhouse(tmp / "wheels", ("paho-mqtt", "influxdb-client", "msgspec", "XlsxWriter"))
     root = tmp / "root"
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "DESTDIR": str(root),
            "PIP_OPTS": f"--no-index --find-links {wheel.parent}"}

@@ -89,7 +89,11 @@ def judged(where: Arena, config: Path) -> tuple[list[str], list[str], list[dict[
     for level in ("county", "school"):
         out = cli("report", "-c", str(config), "--level", level, "--format", "json")
         assert out.returncode == 0, out.stderr
-        reports.append(out.stdout)
+        # Everything but when it was made (the title names the as-of time).
+        body = json.loads(out.stdout)
+        reports.append(json.dumps({k: v for k, v in body.items()
+                                   if k not in {"title", "as_of", "as_of_ns"}},
+                                  ensure_ascii=False, sort_keys=True))
     return verdicts, reports, [json.loads(p) for _, p, _ in watcher.messages]
 
 
