@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from agent.contract.reading import FieldValue, Reading
+from collector.judge import rollups
 
 HOUR_NS = 3600 * 10**9
 # province -> city -> counties (GB/T 2260 codes of real places; the schools are invented)
@@ -219,4 +220,11 @@ def readings(days: int = 3, now_ns: int | None = None, seed: int = 7) -> list[Re
             if hour % 6 == 5:  # the rules judge every school, reporting or not
                 out.extend(_compliance(s, ts))
                 out.extend(_quality_compliance(s, ts, n))
+    # The collector's roll-ups of each round's verdicts, as rollups.record writes them.
+    every = schools()
+    for hour in range(5, days * 24, 6):
+        ts = now - days * 24 * HOUR_NS + hour * HOUR_NS + 2 * 10**9
+        out.extend(rollups.readings(rollups.tally(
+            (s.province, s.city, s.county, target, status)
+            for s in every for target, status in s.statuses().items()), ts))
     return out

@@ -57,14 +57,17 @@ def count(verdicts: Iterable[Verdict], schools: Iterable[School]
     """Status counts per (region, target) over the registered schools."""
     status: dict[tuple[str, str], str] = {(v.school.school_id, v.target): v.status
                                           for v in verdicts}
+    return tally((school.province, school.city, school.county, target,
+                  status.get((school.school_id, target), "no_data"))
+                 for school in schools for target in ALL_TARGETS)
+
+
+def tally(rows: Iterable[tuple[str, str, str, str, str]]) -> dict[tuple[Region, str], Counts]:
+    """Counts per (region, target) from (province, city, county, target, status) rows,
+    one per school and target."""
     # Counted per county first (plain tuples, one increment per school and
     # target), then summed upwards: the cost follows schools, not schools x levels.
-    per_county: Counter[tuple[str, str, str, str, str]] = Counter()
-    for school in schools:
-        sid = school.school_id
-        for target in ALL_TARGETS:
-            per_county[(school.province, school.city, school.county, target,
-                        status.get((sid, target), "no_data"))] += 1
+    per_county: Counter[tuple[str, str, str, str, str]] = Counter(rows)
     out: dict[tuple[Region, str], Counts] = {}
     for (province, city, county, target, st), n in per_county.items():
         for region in (Region("province", province), Region("city", province, city),
@@ -87,7 +90,10 @@ def fields(counts: Mapping[str, int]) -> dict[str, FieldValue]:
 def points(verdicts: Iterable[Verdict], schools: Iterable[School], now_ns: int
            ) -> list[Reading]:
     """The round's roll-up points, in a stable order."""
-    counted = count(verdicts, schools)
+    return readings(count(verdicts, schools), now_ns)
+
+
+def readings(counted: Mapping[tuple[Region, str], Counts], now_ns: int) -> list[Reading]:
     return [Reading(MEASUREMENT, fields(counts), {**region.tags(), "target": target}, now_ns)
             for (region, target), counts in sorted(counted.items())]
 
