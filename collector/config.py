@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import typing
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from agent.contract import configschema
 from agent.contract.configschema import (
@@ -30,6 +31,8 @@ def _urls(value: list[str]) -> str | None:
 
 @section
 class CollectorMqtt(MqttConfig):
+    RETIRED: ClassVar[Mapping[str, str]] = {
+        "workers": "removed: run one schoolnet-collector@N.service instance per process"}
     port: int = opt(1883, between(1, 65535))
     tls: bool = opt(False)
     client_id: str = opt("schoolnet-collector")

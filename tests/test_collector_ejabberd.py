@@ -64,7 +64,8 @@ def drain_seconds(tmp: Path, broker: Ejabberd, influxd: Influxd, database: str,
     """Seconds for a restarted collector to store ``count`` readings queued
     while it was away, and the batches it wrote them in."""
     school = Identity("37", "3701", "370102", f"e-{client_id}")
-    # Its own school's subtree only: other tests' retained statuses could share a batch.
+    # Only this school's readings: earlier tests' retained statuses would
+    # otherwise share a batch with a reading now and then.
     cfg = collector_config(tmp, broker, influxd, database, client_id,
                            f'{extra}topic = "{school.prefix}/#"\n')
     with running_collector(cfg):
