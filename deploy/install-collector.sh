@@ -23,6 +23,8 @@ set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 CHECKOUT=$(dirname "$HERE")
+# shellcheck source=deploy/install-venv.sh
+. "$HERE/install-venv.sh"
 D=${DESTDIR:-}
 PREFIX=/opt/schoolnet-collector
 CONF_DIR=/etc/schoolnet
@@ -75,20 +77,7 @@ if [ "$MODE" = uninstall ]; then
     exit 0
 fi
 
-python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {
-    echo "Python >= 3.10 is needed (Debian 12 has 3.11)" >&2; exit 1; }
-if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-    if [ -n "$D" ] || ! command -v apt-get >/dev/null; then
-        echo "python3-venv is missing: apt-get install python3-venv" >&2
-        exit 1
-    fi
-    apt-get install -y -q python3-venv
-fi
-
-say "creating $D$PREFIX"
-python3 -m venv "$D$PREFIX"
-# shellcheck disable=SC2086  # PIP_OPTS is a list of options
-"$D$PREFIX/bin/pip" install -q --disable-pip-version-check ${PIP_OPTS:-} "${SOURCE}[collector]"
+install_venv "$PREFIX" collector
 install -m 0644 "$CHECKOUT/README.md" "$D$PREFIX/README.md" 2>/dev/null || true
 
 install -d -m 0755 "$D$CONF_DIR"
