@@ -15,7 +15,7 @@ import urllib.request
 from typing import Protocol
 
 from collector.config import Storage
-from collector.errors import BadData, Unavailable
+from collector.errors import BadData, Unavailable, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ class InfluxV1Writer:
         params = {"db": cfg.database, "precision": "ns"}
         if cfg.retention_policy:
             params["rp"] = cfg.retention_policy
-        self.url = cfg.url.rstrip("/") + "/write?" + urllib.parse.urlencode(params)
+        self.base = cfg.url.rstrip("/")
+        self.url = self.base + "/write?" + urllib.parse.urlencode(params)
         self.timeout = cfg.timeout_seconds
         self.headers = {"Content-Type": "text/plain; charset=utf-8"}
         if cfg.username:
@@ -56,8 +57,8 @@ class InfluxV1Writer:
                 response.read()
         except urllib.error.HTTPError as err:
             raise _classify(err.code, err.read().decode("utf-8", "replace")) from err
-        except (OSError, urllib.error.URLError) as err:
-            raise Unavailable(f"{self.url}: {err}") from err
+        except OSError as err:  # urllib.error.URLError included
+            raise unreachable("InfluxDB", self.base, err, "[storage] url") from err
 
     def close(self) -> None:
         pass
@@ -86,10 +87,10 @@ class InfluxV2Writer:
         except ApiException as err:
             raise _classify(int(err.status or 0), str(err.body or err.reason)) from err
         except OSError as err:
-            raise Unavailable(f"{self.client.url}: {err}") from err
+            raise unreachable("InfluxDB", self.client.url, err, "[storage] url") from err
         except Exception as err:  # urllib3 errors do not all derive from OSError
             if type(err).__module__.startswith("urllib3"):
-                raise Unavailable(f"{self.client.url}: {err}") from err
+                raise unreachable("InfluxDB", self.client.url, err, "[storage] url") from err
             raise
 
     def close(self) -> None:

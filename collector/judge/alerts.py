@@ -225,8 +225,10 @@ class Alerter:
         for sink in self.sinks:
             try:
                 sink(item)
-            except Exception:  # one broken channel must not silence the others
-                log.exception("alert channel %r failed", sink)
+            except Exception as err:  # one broken channel must not silence the others
+                log.error("an alert channel failed (%s: %s); the others still get it",
+                          type(err).__name__, err)
+                log.debug("alert channel %r failed", sink, exc_info=True)
 
 
 def apprise_sink(urls: list[str], lang: str) -> Send:

@@ -14,14 +14,15 @@ import urllib.request
 from typing import Any
 
 from collector.config import Storage
-from collector.errors import Unavailable
+from collector.errors import Unavailable, unreachable
 
 Row = dict[str, Any]
 
 
 class InfluxQLReader:
     def __init__(self, storage: Storage) -> None:
-        self.url = storage.url.rstrip("/") + "/query"
+        self.base = storage.url.rstrip("/")
+        self.url = self.base + "/query"
         v2 = storage.kind == "influxdb2"
         self.db = storage.bucket if v2 else storage.database
         self.timeout = storage.timeout_seconds
@@ -54,8 +55,11 @@ class InfluxQLReader:
                     "(read_token for influxdb2) to an account that may READ it; "
                     "deploy/influxdb/bootstrap-influxdb1.sh creates one ('reader')") from err
             raise Unavailable(f"InfluxQL query failed: {err}") from err
-        except (OSError, urllib.error.URLError, ValueError) as err:
-            raise Unavailable(f"InfluxQL query failed: {err}") from err
+        except ValueError as err:
+            raise Unavailable(f"InfluxDB at {self.base} answered a query with something "
+                              f"that is not JSON ({err}): is [storage] url InfluxDB's?") from err
+        except OSError as err:  # urllib.error.URLError included
+            raise unreachable("InfluxDB", self.base, err, "[storage] url") from err
         result = body.get("results", [{}])[0]
         if "error" in result:
             raise Unavailable(f"InfluxQL error: {result['error']}")
