@@ -163,6 +163,13 @@ class Alerter:
             if v.target != "all" and v.status in ("pass", "fail"):
                 change(f"{v.school.school_id}|{v.target}", v.status == "fail", v.school,
                        "below_target", "recovered", v.target, evidence(v))
+        # The probes each school has state for, gathered once: asked school by
+        # school it would cost every school a pass over all the state.
+        known: dict[str, set[str]] = {}
+        for key in self.state:
+            sid, _, rest = key.partition("|probe:")
+            if rest:
+                known.setdefault(sid, set()).add(rest)
         for sid, h in health.items():
             school = by_school.get(sid)
             if school is None:
@@ -172,7 +179,7 @@ class Alerter:
                         if h.last_seen_ns else "never")
                 change(f"{sid}|silent", h.silent, school, "silent", "back_online", "",
                        f"last reading {seen}")
-            probes = {k.split(":", 1)[1] for k in self.state if k.startswith(f"{sid}|probe:")}
+            probes = known.get(sid, set())
             # A probe name comes from the school's payload: only the contract's
             # names may become state, and so text.
             for probe in sorted((probes | h.failing_probes) & PROBE_NAMES):
