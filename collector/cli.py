@@ -99,10 +99,11 @@ def check_files(cfg: config.CollectorConfig) -> list[ConfigError]:
 
     m = cfg.mqtt
     problems = tls_problems(m.ca_file, m.cert_file, m.key_file)
-    if cfg.alerts.state_file:
-        unwritable = writable_dir_problem(str(Path(cfg.alerts.state_file).parent),
-                                          "alerts.state_file's directory")
-        problems += [unwritable] if unwritable else []
+    for state, key in ((cfg.alerts.state_file, "alerts.state_file"),
+                       (cfg.targets.state_file, "targets.state_file")):
+        if state:
+            unwritable = writable_dir_problem(str(Path(state).parent), f"{key}'s directory")
+            problems += [unwritable] if unwritable else []
     for path, load in ((cfg.registry.file, load_registry), (cfg.targets.file, load_targets),
                        (cfg.alerts.state_file, load_state)):
         if not path:

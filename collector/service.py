@@ -37,6 +37,7 @@ from collector.judge.alerts import apprise_sink, mqtt_sink
 from collector.judge.evaluate import Evaluator
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import Registry
+from collector.judge.rounds import WindowJudge
 from collector.retained import RetainedGuard
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,10 @@ class Collector:
             if cfg.alerts.urls:
                 sinks.append(apprise_sink(cfg.alerts.urls, cfg.alerts.language))
             self.evaluator = Evaluator(cfg, self.writer, sinks, registry)
+            if not m.share_group:  # this process stores every reading: judge from them
+                self.evaluator.judge = WindowJudge(self.evaluator.reader,
+                                                   self.evaluator.targets,
+                                                   cfg.targets.state_file)
         limits = cfg.limits
         # A flood of refusals must not become a flood of dead letters.
         self.dead_letters = DeadLetterSample(limits.dead_letters_per_minute, self._dead_letter)
@@ -102,6 +107,9 @@ class Collector:
             Validator.from_config(cfg.validation, registry), self.writer, self._ack,
             self.dead_letters, cfg.batch.max_points, cfg.batch.max_delay_seconds,
             cfg.batch.max_backoff_seconds, self.receipts.add, series=series)
+        if self.evaluator is not None and isinstance(self.evaluator.judge, WindowJudge) \
+                and self.evaluator.judge.streamed:
+            self.pipeline.on_stored = self.evaluator.judge.feed
         self.bounds = SchoolBounds(limits, self._ack, self.pipeline.count,
                                    dead_letter=self.dead_letters)
         self.retained = RetainedGuard(self._clear_retained, self._ack, self.dead_letters,
@@ -185,6 +193,8 @@ class Collector:
         self.client.disconnect()
         self.client.loop_stop()
         self.writer.close()
+        if self.evaluator is not None and isinstance(self.evaluator.judge, WindowJudge):
+            self.evaluator.judge.save()
         log.info("collector stopped: %s", self.pipeline.stats.summary())
 
     def progressing(self, since: float, failures_then: int) -> bool:

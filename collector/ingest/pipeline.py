@@ -139,6 +139,8 @@ class Pipeline:
         self._carry: list[Message] = []  # taken from the queue beyond a batch's limit
         self.stats = Stats()
         self._stats_lock = threading.Lock()
+        # Told of every item the database confirmed, with its arrival time.
+        self.on_stored: Callable[[list[tuple[Envelope | Status, int]]], None] | None = None
 
     def submit(self, messages: list[Message]) -> None:
         """Called from the MQTT thread for each chunk of messages; never blocks."""
@@ -179,6 +181,7 @@ class Pipeline:
         readings: dict[int, Envelope] = {}  # id(message) -> its decoded reading
         stored: set[int] = set()  # id() of messages the database confirmed
         refused: list[tuple[Envelope, str]] = []
+        observed: dict[int, tuple[Envelope | Status, int]] = {}
         statuses = 0
         for message in batch:
             try:
@@ -204,6 +207,8 @@ class Pipeline:
                 readings[id(message)] = item
             statuses += isinstance(item, Status)
             good.append((message, text))
+            if self.on_stored is not None:
+                observed[id(message)] = (item, message.received_ns)
         with self._stats_lock:
             self.stats.received += len(batch)
             self.stats.statuses += statuses
@@ -211,6 +216,8 @@ class Pipeline:
             self._store_all(good, stored, stop)
         finally:
             self._send_receipts([e for key, e in readings.items() if key in stored], refused)
+            if self.on_stored is not None and stored:
+                self.on_stored([item for key, item in observed.items() if key in stored])
 
     def _store_all(self, good: list[tuple[Message, str]], stored: set[int],
                    stop: threading.Event | None) -> None:

@@ -11,8 +11,9 @@ from collector.ingest.lineproto import line
 from collector.ingest.writer import Writer
 from collector.judge.alerts import Alert, Alerter, Send, apprise_sink, print_sink
 from collector.judge.reader import InfluxQLReader
-from collector.judge.registry import Registry
-from collector.judge.rules import Rules, Verdict, health
+from collector.judge.registry import Registry, School
+from collector.judge.rounds import QueryJudge, WindowJudge
+from collector.judge.rules import Health, Verdict
 from collector.judge.targets import load as load_targets
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,15 @@ def compliance_point(v: Verdict, now_ns: int) -> Reading:
 
 class Evaluator:
     def __init__(self, cfg: CollectorConfig, writer: Writer, sinks: list[Send] | None = None,
-                 registry: Registry | None = None, dry_run: bool = False) -> None:
+                 registry: Registry | None = None, dry_run: bool = False,
+                 judge: WindowJudge | QueryJudge | None = None) -> None:
         self.registry = registry or Registry(cfg.registry.file,
                                                  max_drop_share=cfg.registry.max_drop_share)
         self.targets = load_targets(cfg.targets.file)
         self.reader = InfluxQLReader(cfg.storage)
+        # By default each run reads the windows afresh (bounded queries); the
+        # running collector passes one fed from its stream of stored readings.
+        self.judge = judge or WindowJudge(self.reader, self.targets, streamed=False)
         self.writer = writer
         self.dry_run = dry_run
         alerts = cfg.alerts
@@ -46,13 +51,17 @@ class Evaluator:
         self.alerter = Alerter(alerts.state_file, sinks, alerts.max_per_hour,
                                alerts.max_per_school_per_hour, alerts.max_per_county_per_hour)
 
+    def round_verdicts(self, schools: list[School], now_ns: int
+                       ) -> tuple[list[Verdict], dict[str, Health]]:
+        """The round's verdicts (every registered school, every target) and health."""
+        return self.judge.judge(schools, now_ns)
+
     def run_once(self) -> tuple[list[Verdict], list[Alert]]:
         """Judge every registered school; a dry run writes, saves and sends nothing."""
         now = time.time_ns()
         self.registry.maybe_reload()
         schools = list(self.registry.schools.values())
-        verdicts = Rules(self.reader, self.targets).evaluate(schools)
-        states = health(self.reader, schools, self.targets, now)
+        verdicts, states = self.round_verdicts(schools, now)
         alerts = self.alerter.transitions(verdicts, states, now)
         pruned = self.alerter.prune(set(self.registry.schools))
         if pruned:
