@@ -66,17 +66,19 @@ class WindowJudge:
     # -- the stream ---------------------------------------------------------
     def feed(self, items: Sequence[tuple[Envelope | Status, int]]) -> None:
         """Points the database confirmed stored (the pipeline's callback)."""
-        from collector.ingest.pipeline import to_point
-
         wanted = self.windows.measurements()
         try:
             with self.windows.lock:
                 for item, received_ns in items:
-                    if isinstance(item, Envelope) and item.reading.measurement not in wanted:
-                        continue
-                    point = to_point(item, received_ns)
-                    self.windows.add(item.identity.school_id, point.measurement, point.tags,
-                                     point.fields, point.ts_ns)
+                    # Region tags are one school's in every key compared: the
+                    # reading's own tags are all the windows need.
+                    if isinstance(item, Status):
+                        self.windows.add(item.identity.school_id, "agent_status", {},
+                                         {"state": item.state}, received_ns)
+                    elif item.reading.measurement in wanted:
+                        reading = item.reading
+                        self.windows.add(item.identity.school_id, reading.measurement,
+                                         reading.tags, reading.fields, reading.ts_ns)
         except Exception:  # a bug here must not stop storing: judge from the database
             log.exception("judging windows could not take stored readings; they are "
                           "rebuilt from the database at the next round")

@@ -14,6 +14,7 @@ newest rows per series) when no saved copy can be trusted.
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import sys
 import threading
@@ -48,11 +49,16 @@ class Kind:
     keep: int            # newest rows kept (more than give where an overwrite can drop one)
     positive: str = ""   # a field that must be > 0 for the row to count
 
-    @property
+    @functools.cached_property
     def tags(self) -> tuple[str, ...]:
         """The measurement's own tags, whose values tell two series apart."""
         return tuple(sorted(set(SCHEMA[self.measurement].tags) - {self.group})
                      ) if self.measurement in SCHEMA else ()
+
+    @functools.cached_property
+    def keyed(self) -> tuple[str, ...]:
+        """The tags in a series key besides the region's: own ones and the group."""
+        return (*self.tags, self.group) if self.group else self.tags
 
     def counts(self, fields: dict[str, Any]) -> bool:
         """Whether InfluxDB would return this point for the query (a selected field set)."""
@@ -81,12 +87,24 @@ def kinds(targets: dict[str, Targets]) -> tuple[Kind, ...]:
 RUNS, SEEN, STATUS = 5, 6, 7  # the health kinds' places in kinds()
 
 
+_SERIES: dict[tuple[str, tuple[Any, ...]], str] = {}
+SERIES_CACHE = 100_000  # distinct tag layouts remembered; beyond, start afresh
+
+
 def series(kind: Kind, tags: dict[str, Any]) -> str:
     """The point's series key as InfluxDB orders it, region values left out (they
     are one school's in every key compared), so equal layouts share one string."""
-    names = sorted({*REGION_TAGS, *(k for k in (*kind.tags, kind.group) if k and tags.get(k))})
-    return sys.intern(",".join(
+    values = tuple(tags.get(k) for k in kind.keyed)
+    known = _SERIES.get((kind.name, values))
+    if known is not None:
+        return known
+    names = sorted({*REGION_TAGS, *(k for k, v in zip(kind.keyed, values, strict=True) if v)})
+    key = sys.intern(",".join(
         f"{k}=" if k in REGION_TAGS else f"{k}={str(tags[k]).translate(_KEY)}" for k in names))
+    if len(_SERIES) >= SERIES_CACHE:
+        _SERIES.clear()
+    _SERIES[(kind.name, values)] = key
+    return key
 
 
 def _intern(value: Any) -> Any:
