@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 STATE_VERSION = 1
 NEVER = 1 << 80  # a deadline no clock reaches
 REBUILD_CHUNK = 500  # schools per rebuild query: bounds each answer's size
+JUDGE_CHUNK = 500  # schools judged at once
 
 
 class QueryJudge:
@@ -126,14 +127,17 @@ class WindowJudge:
             if (cached is None or cached[0] != school or school.school_id in changed
                     or cached[3] <= now_ns):
                 due.append(school)
-        ev, seen, status, runs = self.windows.evidence([s.school_id for s in due], now_ns)
-        fresh = verdicts(due, self.targets, ev)
-        states = health_from(due, self.targets, now_ns, seen, status, runs)
-        per_school = len(fresh) // len(due) if due else 0
-        for i, school in enumerate(due):
-            sid = school.school_id
-            self.cache[sid] = (school, fresh[i * per_school:(i + 1) * per_school], states[sid],
-                               self._deadline(school, states[sid], now_ns))
+        # A chunk at a time: the rows handed to the rules are the round's peak memory.
+        for at in range(0, len(due), JUDGE_CHUNK):
+            chunk = due[at:at + JUDGE_CHUNK]
+            ev, seen, status, runs = self.windows.evidence([s.school_id for s in chunk], now_ns)
+            fresh = verdicts(chunk, self.targets, ev)
+            states = health_from(chunk, self.targets, now_ns, seen, status, runs)
+            per_school = len(fresh) // len(chunk)
+            for i, school in enumerate(chunk):
+                sid = school.school_id
+                self.cache[sid] = (school, fresh[i * per_school:(i + 1) * per_school],
+                                   states[sid], self._deadline(school, states[sid], now_ns))
         registered = {s.school_id for s in schools}
         for sid in [sid for sid in self.cache if sid not in registered]:
             del self.cache[sid]

@@ -107,9 +107,23 @@ def series(kind: Kind, tags: dict[str, Any]) -> str:
     return key
 
 
+_VALUES: dict[tuple[type, Any], Any] = {}
+
+
 def _intern(value: Any) -> Any:
-    # Results and states repeat millions of times: one string object each.
-    return sys.intern(value) if isinstance(value, str) else value
+    # Results, states, port speeds repeat millions of times: one object each
+    # (keyed with the type: 1 == 1.0 == True, yet each must keep its own).
+    if isinstance(value, str):
+        return sys.intern(value)
+    if value is None or isinstance(value, bool):
+        return value
+    key = (type(value), value)
+    known = _VALUES.get(key)
+    if known is None:
+        if len(_VALUES) >= SERIES_CACHE:
+            _VALUES.clear()
+        known = _VALUES[key] = value
+    return known
 
 
 class Windows:
