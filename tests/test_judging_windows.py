@@ -23,6 +23,7 @@ from collector.ingest.pipeline import Pipeline
 from collector.ingest.transport import Message
 from collector.ingest.validate import Validator
 from collector.ingest.writer import InfluxV1Writer
+from collector.judge import rounds
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import Registry, School
 from collector.judge.rounds import QueryJudge, WindowJudge
@@ -56,7 +57,8 @@ def same(a: tuple[list[Verdict], dict[str, Health]], b: tuple[list[Verdict], dic
 
 
 def test_three_paths_give_the_same_verdicts(tmp_path: Path, influxd: Influxd,
-                                            database: str) -> None:
+                                            database: str, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
     sim = county(120)
     registry = Registry(registry_csv(sim, tmp_path / "schools.csv"))
     schools: list[School] = list(registry.schools.values())
@@ -83,6 +85,9 @@ def test_three_paths_give_the_same_verdicts(tmp_path: Path, influxd: Influxd,
     assert stream.judged == len(schools)
     rebuilt = WindowJudge(reader, TARGETS, streamed=False)
     same(rebuilt.judge(schools, now), today)
+    monkeypatch.setattr(rounds, "REBUILD_CHUNK", 7)  # chunks that do not divide the county
+    same(rebuilt.judge(schools, now), today)
+    monkeypatch.undo()
 
     # More readings from a quarter of the schools: only they are judged again.
     movers = [s for s in sim if s.mood in ("good", "poor", "flaky")][::4]

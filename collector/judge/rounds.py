@@ -108,17 +108,29 @@ class WindowJudge:
                     for row in rows:
                         self.windows.add_row(index, row)
         self.rebuild_seconds = time.monotonic() - start
-        log.info("judging windows of %d schools rebuilt from the database in %.1f s",
-                 len(ids), self.rebuild_seconds)
+        log.debug("judging windows of %d schools rebuilt from the database in %.1f s",
+                  len(ids), self.rebuild_seconds)
 
     # -- a round ------------------------------------------------------------
     def judge(self, schools: list[School], now_ns: int
               ) -> tuple[list[Verdict], dict[str, Health]]:
-        if not self.streamed or self.damaged:
+        if not self.streamed:
+            # Nothing to keep between rounds: a chunk of schools' windows at a
+            # time, so memory is bounded by the chunk, not the province.
+            self.cache = {}
+            for at in range(0, len(schools), REBUILD_CHUNK):
+                self.windows = Windows(self.targets)
+                self.rebuild(schools[at:at + REBUILD_CHUNK])
+                self._judge(schools[at:at + REBUILD_CHUNK], now_ns)
+            self.judged = len(schools)
+            return self._round(schools)
+        if self.damaged:
             self.windows, self.cache, self.ready = Windows(self.targets), {}, False
             self.damaged = False
         if not self.ready:
             self.rebuild(schools)
+            log.info("judging windows of %d schools rebuilt from the database in %.1f s",
+                     len(schools), self.rebuild_seconds)
             self.ready = True
         changed = self.windows.take_changed()
         due = []
@@ -127,6 +139,17 @@ class WindowJudge:
             if (cached is None or cached[0] != school or school.school_id in changed
                     or cached[3] <= now_ns):
                 due.append(school)
+        self._judge(due, now_ns)
+        registered = {s.school_id for s in schools}
+        for sid in [sid for sid in self.cache if sid not in registered]:
+            del self.cache[sid]
+        forgotten = self.windows.forget(registered)
+        if forgotten:
+            log.info("judging windows: forgot %d schools no longer registered", forgotten)
+        self.judged = len(due)
+        return self._round(schools)
+
+    def _judge(self, due: list[School], now_ns: int) -> None:
         # A chunk at a time: the rows handed to the rules are the round's peak memory.
         for at in range(0, len(due), JUDGE_CHUNK):
             chunk = due[at:at + JUDGE_CHUNK]
@@ -138,13 +161,8 @@ class WindowJudge:
                 sid = school.school_id
                 self.cache[sid] = (school, fresh[i * per_school:(i + 1) * per_school],
                                    states[sid], self._deadline(school, states[sid], now_ns))
-        registered = {s.school_id for s in schools}
-        for sid in [sid for sid in self.cache if sid not in registered]:
-            del self.cache[sid]
-        forgotten = self.windows.forget(registered)
-        if forgotten:
-            log.info("judging windows: forgot %d schools no longer registered", forgotten)
-        self.judged = len(due)
+
+    def _round(self, schools: list[School]) -> tuple[list[Verdict], dict[str, Health]]:
         out: list[Verdict] = []
         for school in schools:
             out += self.cache[school.school_id][1]
