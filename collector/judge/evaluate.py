@@ -17,6 +17,7 @@ from collector.judge.rules import Health, Verdict
 from collector.judge.targets import load as load_targets
 
 log = logging.getLogger(__name__)
+WRITE_BATCH = 5000  # compliance points per write
 
 
 def compliance_point(v: Verdict, now_ns: int) -> Reading:
@@ -67,7 +68,11 @@ class Evaluator:
         if pruned:
             log.info("alert state: forgot %d entries of schools no longer registered", pruned)
         if not self.dry_run:
-            self.writer.write([line(compliance_point(v, now)) for v in verdicts])
+            points = [line(compliance_point(v, now)) for v in verdicts]
+            # influxd refuses a body over 25 MB (max-body-size) by hanging up:
+            # a province's verdicts go in batches.
+            for at in range(0, len(points), WRITE_BATCH):
+                self.writer.write(points[at:at + WRITE_BATCH])
         self.alerter.send(alerts)
         if not self.dry_run:
             self.alerter.save()
