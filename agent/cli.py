@@ -11,11 +11,13 @@ import os
 import stat
 import sys
 
-from agent import __version__, config
+from agent import __version__, config, doctor
 from agent.contract.cli import EXIT_CONFIG, config_error, set_level, start
 from agent.contract.errors import ConfigError, ConfigErrors
 from agent.contract.filecheck import tls_problems, writable_dir_problem
 from agent.contract.reading import Reading
+from agent.extras import missing, pip_command
+from agent.probes import REGISTRY
 from agent.probes.wifi import survey
 from agent.runtime import probe_context, publish_once, run_daemon
 from agent.scheduler import Scheduler
@@ -31,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("check-config", "validate a config file and exit"),
                        ("once", "run the probes once and print their readings"),
-                       ("run", "run as a daemon, publishing readings to the broker")):
+                       ("run", "run as a daemon, publishing readings to the broker"),
+                       ("status", "check this gateway end to end and say what to fix")):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("-c", "--config", required=True, help="agent TOML config file")
         if name == "once":
@@ -41,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
                              help="also publish the readings and wait for the broker's ack")
             cmd.add_argument("--timeout", type=float, default=30.0,
                              help="seconds to wait for the broker with --publish")
+        if name == "status":
+            cmd.add_argument("--json", action="store_true", help="print one JSON object")
+            cmd.add_argument("--lang", choices=("en", "zh"),
+                             help="language (default: from the system locale)")
+            cmd.add_argument("--timeout", type=float, default=15.0,
+                             help="seconds to wait for the broker and the collector")
     text = "Wi-Fi site survey: scan here, show what is heard, publish the area's reading"
     survey_cmd = sub.add_parser("survey", help=text, description=text)
     survey.add_arguments(survey_cmd)
@@ -56,8 +65,21 @@ def format_reading(reading: Reading) -> str:
 
 
 def _once(cfg: config.AgentConfig, args: argparse.Namespace) -> int:
+    if not cfg.probes:
+        print(f"no probe is enabled in {cfg.file}: add a [probes.NAME] table; known probes: "
+              f"{', '.join(sorted(REGISTRY))}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.probe and args.probe not in REGISTRY:
+        print(f"unknown probe {args.probe!r}; known: {', '.join(sorted(REGISTRY))}",
+              file=sys.stderr)
+        return EXIT_CONFIG
     if args.probe and args.probe not in {p.name for p in cfg.probes}:
-        print(f"probe {args.probe!r} is not enabled in {cfg.file}", file=sys.stderr)
+        print(f"probe {args.probe!r} is not enabled in {cfg.file}: add a [probes.{args.probe}] "
+              "table (or remove enabled = false)", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.publish and (unwritable := writable_dir_problem(cfg.agent.state_dir,
+                                                            "agent.state_dir")):
+        config_error(unwritable)
         return EXIT_CONFIG
     ctx = dataclasses.replace(probe_context(cfg), interactive=True)
     readings = asyncio.run(Scheduler(cfg.probes, ctx).run_once(args.probe))
@@ -83,6 +105,10 @@ def check_files(cfg: config.AgentConfig) -> list[ConfigError]:
         if isinstance(ca_file, str) and ca_file:
             problems += tls_problems(ca_file, "", "", f"probes.{probe.name}")
     unwritable = writable_dir_problem(cfg.agent.state_dir, "agent.state_dir")
+    for need in missing([(p.name, p.opts) for p in cfg.probes]):
+        problems.append(ConfigError(cfg.file, f"probes.{need.probe}", None, (
+            f"needs the optional packages of extra '{need.extra}', which are not installed: "
+            f"{pip_command([need.extra])} (or disable the probe with enabled = false)")))
     return problems + ([unwritable] if unwritable else [])
 
 
@@ -100,6 +126,10 @@ def warn_if_world_readable(path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "status":
+        # status reports a broken config as one of its checks, not as an exit.
+        set_level(args.verbose, "warning")
+        return doctor.main(args.config, args.json, args.lang, args.timeout)
     cfg = start(args.verbose, config.load, args.config)
     if cfg is None:
         return EXIT_CONFIG

@@ -31,6 +31,24 @@ from agent.probes import REGISTRY, Probe, probe_class
 _REGION = matches(REGION.pattern, "an ASCII region code or slug")
 
 
+def region_code_problems(province: str, city: str, county: str
+                         ) -> list[tuple[tuple[str, ...], str]]:
+    """Codes that contradict each other, when all three are national
+    (GB/T 2260) codes: 2, 4 and 6 digits, each starting with the one above."""
+    if not (province.isdigit() and len(province) == 2 and city.isdigit() and len(city) == 4
+            and county.isdigit() and len(county) == 6):
+        return []
+    out: list[tuple[tuple[str, ...], str]] = []
+    if not city.startswith(province):
+        out.append((("city",), f"city code {city} is not in province {province} (a city code "
+                    "starts with its province's; set check_region_codes = false if your "
+                    "registry uses other codes)"))
+    if not county.startswith(city):
+        out.append((("county",), f"county code {county} is not in city {city} (a county code "
+                    "starts with its city's)"))
+    return out
+
+
 @section
 class SchoolSection:
     id: str = opt(check=matches(SCHOOL_ID.pattern, "ASCII letters, digits, . _ -"))
@@ -39,6 +57,14 @@ class SchoolSection:
     city: str = opt(check=_REGION)
     county: str = opt(check=_REGION)
     type: str = opt("primary", one_of(*SCHOOL_TYPES))
+    # GB/T 2260 codes nest (county 370102 lies in city 3701, in province 37);
+    # false for registries that use other codes or slugs.
+    check_region_codes: bool = opt(True)
+
+    def problems(self) -> list[tuple[tuple[str, ...], str]]:
+        if not self.check_region_codes:
+            return []
+        return region_code_problems(self.province, self.city, self.county)
 
 
 @section
@@ -60,6 +86,8 @@ class AgentSection:
     # While the disk takes no writes (full, read-only), readings wait in
     # memory up to this many; past it the oldest are dropped and counted.
     spool_memory_max_readings: int = opt(10_000, between(100, 1_000_000))
+    # Seconds between run's one-line summary (readings made, published, stored).
+    summary_interval: float = opt(600.0, between(10, 86400))
 
 
 @section

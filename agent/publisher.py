@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from agent import __version__
+from agent.advice import advice
 from agent.config import AgentMqtt
 from agent.contract.mqttclient import connect_async, make_client
 from agent.contract.reading import Reading
@@ -37,6 +39,7 @@ from agent.contract.wire import (
     encode,
     encode_status,
 )
+from agent.linkcause import LinkLog, describe, describe_connack
 from agent.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,13 @@ class Publisher:
         self.confirmed = 0
         self.refused = 0  # readings the collector refused for good, dropped from the spool
         self._refusals_logged: set[str] = set()  # warn once per reason, not per receipt
+        # reason -> readings the collector holds back for it (kept, resent later)
+        self.held: dict[str, int] = {}
+        self.refusals: dict[str, int] = {}  # reason -> readings refused for good
+        self.clock_offset: float | None = None  # this clock minus the collector's, seconds
+        self.last_published: float | None = None  # wall-clock times, for status
+        self.last_receipt: float | None = None
+        self.rejected_by_broker = ""  # the broker's reason for refusing a publish
         self.receipts = mqtt_cfg.receipts
         self.receipt_timeout = mqtt_cfg.receipt_timeout
         self._inflight: dict[int, int] = {}  # paho mid -> spool seq; pump thread only
@@ -71,7 +81,9 @@ class Publisher:
         self.client = make_client(mqtt_cfg, client_id)
         self.client.max_inflight_messages_set(self.window)
         self.client.will_set(identity.status_topic, self._status("offline"), qos=1, retain=True)
+        self.link = LinkLog()
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_receipt
@@ -91,6 +103,9 @@ class Publisher:
         seq = self.spool.append(topic, lambda s: encode(self.identity, reading, s))
         self._events.put("WAKE")
         return seq
+
+    def connected(self) -> bool:
+        return self._connected.is_set()
 
     def alive(self) -> bool:
         return self._pump_thread.is_alive()
@@ -127,29 +142,60 @@ class Publisher:
                          again)
                 self._cursor = 0
 
+    def record(self) -> dict[str, Any]:
+        """What ``status`` shows of this publisher (the daemon saves it)."""
+        return {"last_published": self.last_published, "last_receipt": self.last_receipt,
+                "published": self.published, "confirmed": self.confirmed,
+                "refused": self.refusals, "held": self.held,
+                "clock_offset": self.clock_offset, "link_problem": self.link.message,
+                "broker_refused": self.rejected_by_broker}
+
     def _receipted(self, receipt: Receipt) -> None:
+        self.last_receipt = time.time()
+        if receipt.now_ns is not None:
+            self.clock_offset = self.last_receipt - receipt.now_ns / 1e9
         stored = self.spool.confirm(receipt.stored)
         self.confirmed += stored
         log.debug("receipt: %d of the readings it names were sent and are now stored", stored)
+        if stored and self.held:
+            log.info("the collector stores this school's readings again")
+            self.held.clear()
+            self._refusals_logged = {r for r in self._refusals_logged if r in self.refusals}
         for reason, ranges in receipt.refused.items():
             # Refused for good: resending would be refused again, so they go.
             gone = self.spool.confirm(ranges)
             self.refused += gone
+            self.refusals[reason] = self.refusals.get(reason, 0) + gone
             if gone and reason not in self._refusals_logged:
                 self._refusals_logged.add(reason)
                 log.warning("the collector refused %d readings for good (%s), e.g. seq %d; "
-                            "they are dropped from the spool", gone, reason, ranges[0][0])
+                            "they are dropped from the spool: %s", gone, reason, ranges[0][0],
+                            advice(reason, self.identity))
+        for reason, ranges in receipt.held.items():
+            # Kept: they stay sent-but-unconfirmed, so the spool resends them
+            # with its growing backoff until the centre fixes the cause.
+            self.held[reason] = sum(last - first + 1 for first, last in ranges)
+            if reason not in self._refusals_logged:
+                self._refusals_logged.add(reason)
+                log.error("the collector did not store this school's readings (%s): %s; "
+                          "they stay spooled and are resent later", reason,
+                          advice(reason, self.identity))
 
-    def _acked(self, mid: int, failed: bool) -> None:
+    def _acked(self, mid: int, failed: str) -> None:
         seq = self._inflight.pop(mid, None)
         if seq is None:
             return  # the status message, which is not spooled
         if failed:
             # The broker refused it (e.g. an ACL): it stays spooled for a
             # later start instead of being retried in a tight loop.
-            log.error("broker rejected reading seq %d", seq)
+            self.rejected_by_broker = failed
+            log.error("broker rejected reading seq %d (%s): its ACL lets this account "
+                      "publish only under its own school's topic; check that [school] id and "
+                      "region codes match the account the network centre issued (%s/...)",
+                      seq, failed, self.identity.prefix)
         else:
             self.published += 1
+            self.last_published = time.time()
             if self.receipts:
                 self.spool.mark_sent(seq)
             else:
@@ -171,9 +217,9 @@ class Publisher:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any,
                     reason: Any, props: Any) -> None:
         if reason.is_failure:
-            log.warning("broker %s:%s refused the connection: %s",
-                        self._cfg.host, self._cfg.port, reason)
+            self.link.failed(*describe_connack(reason, f"{self._cfg.host}:{self._cfg.port}"))
             return
+        self.link.connected()
         log.info("connected to %s:%s (session present: %s)", self._cfg.host,
                  self._cfg.port, flags.session_present)
         client.publish(self.identity.status_topic, self._status("online"), qos=1, retain=True)
@@ -181,6 +227,13 @@ class Publisher:
             client.subscribe(self.identity.receipt_topic, qos=1)
         self._connected.set()
         self._events.put("WAKE")
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this inside its ``except OSError`` and passes no error:
+        # the exception being handled is the cause.
+        err = sys.exc_info()[1]
+        if err is not None:
+            self.link.failed(*describe(err, self._cfg.host, self._cfg.port, self._cfg.tls))
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
                        reason: Any, props: Any) -> None:
@@ -192,7 +245,7 @@ class Publisher:
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int,
                     reason: Any, props: Any) -> None:
-        self._events.put(("ack", mid, bool(reason.is_failure)))
+        self._events.put(("ack", mid, str(reason) if reason.is_failure else ""))
 
     def _on_receipt(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.retain:

@@ -8,7 +8,8 @@ import logging
 import signal
 import time
 
-from agent import __version__
+from agent import __version__, statefile
+from agent.advice import advice
 from agent.config import AgentConfig
 from agent.contract import sdnotify
 from agent.contract.reading import Reading
@@ -58,6 +59,25 @@ async def _heartbeat(cfg: AgentConfig, sink: Publisher, spool: Spool, scheduler:
             await asyncio.wait_for(stop.wait(), cfg.agent.heartbeat_interval)
 
 
+STATE_EVERY = 10.0  # seconds between saves of what status shows
+
+
+async def _summary(cfg: AgentConfig, sink: Publisher, spool: Spool, scheduler: Scheduler,
+                   stop: asyncio.Event) -> None:
+    """Say now and then that readings go out (and are stored), and keep the
+    record that ``status`` reads up to date."""
+    last_line = time.monotonic()
+    while not stop.is_set():
+        await wait_or_stop(stop, STATE_EVERY)
+        statefile.write(cfg.state_dir, sink.record())
+        if time.monotonic() - last_line >= cfg.agent.summary_interval:
+            last_line = time.monotonic()
+            log.info("summary: %d readings made, %d published, %d confirmed stored, "
+                     "%d refused, %d held by the collector, %d spooled", scheduler.readings,
+                     sink.published, sink.confirmed, sink.refused, sum(sink.held.values()),
+                     spool.depth())
+
+
 def stall_limit(period: float) -> float:
     """Seconds without a pump round before the watchdog goes hungry: well
     above the pump's 1 s wake-up, and never less than one watchdog period."""
@@ -102,13 +122,15 @@ async def run_daemon(cfg: AgentConfig) -> int:
     publisher.start()
     sdnotify.notify("READY=1")
     try:
-        _, _, crashed = await asyncio.gather(
+        _, _, _, crashed = await asyncio.gather(
             scheduler.run_forever(publisher.submit, stop),
-            _heartbeat(cfg, publisher, spool, scheduler, stop), _watchdog(publisher, stop))
+            _heartbeat(cfg, publisher, spool, scheduler, stop),
+            _summary(cfg, publisher, spool, scheduler, stop), _watchdog(publisher, stop))
     finally:
         sdnotify.notify("STOPPING=1")
         log.info("stopping; %d readings remain spooled for the next start", spool.depth())
         publisher.stop()
+        statefile.write(cfg.state_dir, publisher.record())
         spool.close()
     return EXIT_CRASH if crashed else 0
 
@@ -132,14 +154,22 @@ async def publish_once(cfg: AgentConfig, readings: list[Reading], timeout: float
     stored = sent and publisher.receipts and await asyncio.to_thread(
         publisher.wait_drained, min(RECEIPT_WAIT_SECONDS, timeout))
     publisher.stop()
+    statefile.write(cfg.state_dir, publisher.record())
     left = spool.depth()
     spool.close()
     if not sent:
-        log.error("broker did not acknowledge %d readings within %.0f s; they stay spooled",
-                  left, timeout)
+        cause = publisher.link.message or publisher.rejected_by_broker or (
+            "the broker accepted the connection but did not acknowledge them")
+        log.error("could not publish: %s; %d readings stay spooled and the daemon sends them "
+                  "when it can", cause, left)
         return 1
     if stored:
         log.info("the collector confirmed that all %d readings are stored", len(readings))
+    elif publisher.held:
+        for reason in publisher.held:
+            log.error("the collector did not store the readings (%s): %s; %d stay spooled",
+                      reason, advice(reason, cfg.identity), left)
+        return 1
     elif publisher.receipts:
         log.warning("the broker accepted the readings but no collector confirmed storing %d "
                     "of them yet; they stay spooled and the daemon resends them", left)

@@ -38,6 +38,7 @@ async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
 class ProbeStats:
     runs: int = 0
     errors: int = 0
+    readings: int = 0
     last_duration: float = 0.0
     last_result: str = "never"
 
@@ -63,12 +64,18 @@ class Scheduler:
     def errors(self) -> int:
         return sum(item.stats.errors for item in self.items)
 
+    @property
+    def readings(self) -> int:
+        """Readings the probes made (not counting their probe_run readings)."""
+        return sum(item.stats.readings for item in self.items)
+
     async def run_one(self, item: Scheduled) -> list[Reading]:
         """Run one probe once; returns its readings plus a ``probe_run`` reading."""
         name, timeout = item.config.name, item.config.timeout
         start = self._clock()
         readings: list[Reading] = []
         failed = True  # the probe itself misbehaved, as opposed to reporting a failure
+        reason = ""
         try:
             collect = item.probe.collect
             if inspect.iscoroutinefunction(collect):
@@ -81,10 +88,24 @@ class Scheduler:
             failed = outcome == "invalid"
         except asyncio.TimeoutError:
             log.warning("probe %s timed out after %.1f s", name, timeout)
-            outcome = "timeout"
-        except Exception:  # a probe bug must not stop the agent
-            log.exception("probe %s failed", name)
+            outcome, reason = "timeout", f"no result within {timeout:g} s"
+        except ModuleNotFoundError as err:
+            # An extra not installed: one line that says how, not a traceback a cycle.
+            reason = f"module {err.name!r} is not installed"
+            log.error("probe %s cannot run: %s (schoolnet-agent check-config names the pip "
+                      "command)", name, reason)
             outcome = "error"
+        except PermissionError as err:
+            # Raw sockets and radio scans need privileges a plain user lacks:
+            # one line a run that says which, not a traceback.
+            reason = f"not permitted: {err.strerror or err}"
+            log.error("probe %s cannot run: %s; run the agent as its service (the unit "
+                      "grants CAP_NET_RAW) or as root (schoolnet-agent status lists what each "
+                      "probe needs)", name, reason)
+            outcome = "error"
+        except Exception as err:  # a probe bug must not stop the agent
+            log.exception("probe %s failed", name)
+            outcome, reason = "error", f"{type(err).__name__}: {err}"
         if failed:
             readings = []
         duration = self._clock() - start
@@ -93,9 +114,13 @@ class Scheduler:
         stats.last_duration = duration
         stats.last_result = outcome
         stats.errors += failed
-        run = Reading("probe_run", {"duration_seconds": round(duration, 4),
-                                    "readings": len(readings), "result": outcome},
-                      {"probe": name})
+        stats.readings += len(readings)
+        fields: dict[str, float | int | bool | str] = {
+            "duration_seconds": round(duration, 4), "readings": len(readings),
+            "result": outcome}
+        if reason:
+            fields["reason"] = " ".join(reason.split())[:MAX_REASON]
+        run = Reading("probe_run", fields, {"probe": name})
         return [*readings, run]
 
     async def run_once(self, only: str | None = None) -> list[Reading]:
@@ -114,6 +139,9 @@ class Scheduler:
                 sink(reading)
             next_at = next_slot(next_at, self._clock(), interval)
             await self._wait(stop, max(0.0, next_at - self._clock()))
+
+
+MAX_REASON = 200  # probe_run's reason field, as the measurement schema bounds it
 
 
 def next_slot(due: float, now: float, interval: float) -> float:

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTER = "schoolnet/deadletter"
 ALERTS = "schoolnet/alerts"
+# Regional roll-ups for the national tier ([national] topic), forwarded by a bridge.
+ROLLUPS = "schoolnet-rollup/v1"
 
 
 class AccessError(CollectorError):
@@ -89,6 +91,7 @@ def collector_acl_text(collector_user: str) -> str:
         f"topic readwrite {DEAD_LETTER}/#",
         f"topic readwrite {ALERTS}/#",
         f"topic write {RECEIPT_ROOT}/#",
+        f"topic write {ROLLUPS}/#",
     ]) + "\n"
 
 

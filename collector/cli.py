@@ -1,9 +1,11 @@
 """``schoolnet-collector``: check-config, run, evaluate, report, speed-server,
-broker-access, grafana."""
+reflector, broker-access, grafana."""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import ipaddress
 import os
 import re
 import sys
@@ -17,7 +19,7 @@ from agent.contract.filecheck import tls_problems, writable_dir_problem
 from collector import __version__, config
 from collector.errors import CollectorError
 from collector.judge.registry import LEVELS
-from collector.report import FORMATS
+from collector.report import FORMATS, SORTS, VIEWS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("check-config", "validate a config file and exit"),
                        ("run", "subscribe to the agents' readings and store them"),
                        ("evaluate", "judge every registered school once and send alerts"),
-                       ("report", "print the regional compliance roll-up")):
+                       ("report", "print the regional compliance roll-up"),
+                       ("national", "store the roll-ups the provinces forward (national "
+                                    "tier)")):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("-c", "--config", required=True, help="collector TOML config file")
         if name == "run":
@@ -41,11 +45,26 @@ def _parser() -> argparse.ArgumentParser:
                              help="print verdicts and the alerts that would be sent; "
                                   "write and send nothing")
         if name == "report":
-            cmd.add_argument("--region", help="only this region (province/city/county code)")
-            cmd.add_argument("--level", choices=LEVELS, default="county")
+            cmd.add_argument("--region", help="only this region (province/city/county code "
+                             "or a school id)")
+            cmd.add_argument("--level", choices=LEVELS, default="county",
+                             help="one row per region of this level (school: the ledger)")
+            cmd.add_argument("--view", choices=VIEWS, default="summary",
+                             help="summary: shares per region; ledger: one line per school")
+            cmd.add_argument("--as-of", metavar="DATE",
+                             help="as the readings and verdicts stood then: 2026-06-30 (the "
+                                  "end of that day, UTC) or 2026-06-30T18:00+08:00")
+            cmd.add_argument("--compare", metavar="DATE",
+                             help="add each indicator's share at this earlier date and the "
+                                  "change")
+            cmd.add_argument("--below", action="store_true",
+                             help="ledger: only schools not meeting every target of their type")
+            cmd.add_argument("--sort", choices=sorted(SORTS), default="region",
+                             help="ledger order (exit and last_reading: lowest/oldest first)")
             cmd.add_argument("--format", choices=sorted(FORMATS), default="table")
             cmd.add_argument("--lang", choices=("zh", "en"), default="zh")
-            cmd.add_argument("-o", "--output", help="write to this file instead of stdout")
+            cmd.add_argument("-o", "--output", help="write to this file instead of stdout "
+                             "(needed for xlsx)")
     speed = sub.add_parser("speed-server", help="serve the agents' bandwidth tests over HTTP",
                            description="serve the agents' bandwidth tests over HTTP, to "
                                        "clients holding a token from the config file")
@@ -53,6 +72,17 @@ def _parser() -> argparse.ArgumentParser:
                        help="speed server TOML config (tokens, budgets, limits)")
     speed.add_argument("--listen", help="address to bind (default: the config's)")
     speed.add_argument("--port", type=int, help="port (default: the config's)")
+    refl = sub.add_parser("reflector", help="answer the agents' path-quality probes (STAMP)",
+                          description="answer the agents' path-quality test packets (STAMP, "
+                                      "RFC 8762), rate-limited per source address")
+    refl.add_argument("--listen", default="::", help="address to bind (default: all, v4 and v6)")
+    refl.add_argument("--port", type=int, default=862, help="UDP port (default: 862, STAMP's)")
+    refl.add_argument("--rate", type=_positive, default=50.0,
+                      help="packets per second answered per source address (default: 50)")
+    refl.add_argument("--burst", type=_positive, default=100.0,
+                      help="packets a source may send at once above its rate (default: 100)")
+    refl.add_argument("--allow", action="append", type=_network, default=[], metavar="CIDR",
+                      help="answer only these networks (repeat; default: everyone)")
     access = sub.add_parser("broker-access", help="Mosquitto password file and ACL from the "
                             "school registry")
     access.add_argument("--registry", required=True, type=Path, help="school registry CSV")
@@ -65,6 +95,16 @@ def _parser() -> argparse.ArgumentParser:
     access.add_argument("--group", default="",
                         help="group that may read the passwd and ACL files (the broker's: "
                         "mosquitto)")
+    national = sub.add_parser("national-access", help="national broker accounts: one bridge "
+                              "account per province")
+    national.add_argument("--province", action="append", required=True, metavar="CODE",
+                          help="a province whose bridge may send its roll-ups; repeat")
+    national.add_argument("--out", required=True, type=Path,
+                          help="directory for national.acl, national.passwd and "
+                               "national-passwords.csv")
+    national.add_argument("--collector-user", default="national-collector")
+    national.add_argument("--group", default="", help="group that may read the passwd and "
+                          "ACL files (the broker's: mosquitto)")
     grafana = sub.add_parser("grafana", help="write Grafana dashboards and alert rules, or "
                              "load demo data").add_subparsers(dest="what", required=True)
     grafana.add_parser("dashboards", help="write the dashboards' JSON").add_argument(
@@ -140,8 +180,9 @@ def _alert_client(cfg: config.CollectorConfig) -> Any:
         client.connect(m.host, m.port, m.keepalive)
     except (OSError, ValueError) as err:
         raise CollectorError(
-            f"cannot reach {where} ({err}): evaluate sends its alerts through it; start "
-            "the broker or fix [mqtt] host/port, or judge without sending: --dry-run") from err
+            f"cannot reach the broker {m.host}:{m.port} to publish alerts "
+            f"({getattr(err, 'strerror', None) or err}): start it or check [mqtt] host and "
+            "port, or judge without sending: --dry-run") from err
     client.loop_start()
     if not answered.wait(15.0) or not outcome or outcome[0].is_failure:
         client.loop_stop()
@@ -166,8 +207,14 @@ def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
                                cfg.alerts.topic_prefix))
         if cfg.alerts.urls:
             sinks.append(apprise_sink(cfg.alerts.urls, cfg.alerts.language))
+    evaluator = Evaluator(cfg, writer, sinks, dry_run=dry_run)
+    if client is not None and cfg.national.publish:
+        from collector.national.wire import publisher
+
+        evaluator.rollup_sink = publisher(lambda t, p: publish(t, p, qos=1).wait_for_publish(10),
+                                          cfg.national.topic)
     try:
-        verdicts, alerts = Evaluator(cfg, writer, sinks, dry_run=dry_run).run_once()
+        verdicts, alerts = evaluator.run_once()
     finally:
         if client is not None:
             client.disconnect()
@@ -180,26 +227,83 @@ def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
     return 0
 
 
+REPORT_TIMEOUT_SECONDS = 600.0
+
+
 def _report(cfg: config.CollectorConfig, args: argparse.Namespace) -> int:
     from collector.judge.reader import InfluxQLReader
     from collector.judge.registry import load as load_registry
-    from collector.judge.targets import load as load_targets
-    from collector.report import latest_status, roll_up
+    from collector.judge.targets import load_indicators
+    from collector.report import build
 
+    if args.format == "xlsx" and not args.output:
+        print("error: an xlsx workbook is a binary file: name it with -o report.xlsx",
+              file=sys.stderr)
+        return 1
     schools = list(load_registry(cfg.registry.file).values())
-    max_age = max(t.max_age_days for t in load_targets(cfg.targets.file).values())
-    status = latest_status(InfluxQLReader(cfg.storage), max_age)
-    text = FORMATS[args.format](roll_up(schools, status, args.level, args.region), args.lang)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as out:
-            out.write(text)
+    # One line per school is the ledger, never a summary of 1 (100%) cells.
+    view = "ledger" if args.level == "school" else args.view
+    reader = InfluxQLReader(cfg.storage)
+    # A report is a batch job: at province scale its grouped queries take far longer
+    # than the daemon's storage timeout allows one write (see tests/bench/bench_report).
+    reader.timeout = max(reader.timeout, REPORT_TIMEOUT_SECONDS)
+    report = build(schools, reader, load_indicators(cfg.targets.file),
+                   lang=args.lang, level=args.level, region=args.region, as_of=args.as_of,
+                   compare=args.compare, view=view, only_below=args.below, sort=args.sort)
+    out = FORMATS[args.format](report)
+    if isinstance(out, bytes):
+        Path(args.output).write_bytes(out)
+    elif args.output:
+        Path(args.output).write_text(out, encoding="utf-8")
     else:
-        print(text)
+        print(out)
+    return 0
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a network such as 10.0.0.0/8") \
+            from err
+
+
+def _reflector(args: argparse.Namespace) -> int:
+    from collector import reflector
+
+    setup_logging(args.verbose)
+    try:
+        sock = reflector.open_socket(args.listen, args.port)
+    except OSError as err:
+        print(f"schoolnet-collector reflector: cannot listen on {args.listen} UDP port "
+              f"{args.port}: {err.strerror}. Choose another --listen or --port, or stop "
+              "what is using it.", file=sys.stderr)
+        return 1
+    limits = reflector.Limits(rate_pps=args.rate, burst=args.burst, allow=tuple(args.allow))
+    print(f"reflector listening on {args.listen} UDP port {sock.getsockname()[1]}", flush=True)
+    try:
+        reflector.serve(sock, limits)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "reflector":
+        return _reflector(args)
     if args.command == "speed-server":
         from collector import speedserver
         from collector.speedserver import config as speed_config
@@ -207,13 +311,29 @@ def main(argv: list[str] | None = None) -> int:
         speed_cfg = start(args.verbose, speed_config.load, args.config)
         if speed_cfg is None:
             return EXIT_CONFIG
-        speedserver.serve(speed_cfg, args.listen, args.port)
+        try:
+            speedserver.serve(speed_cfg, args.listen, args.port)
+        except OSError as err:  # the port is taken, or not ours to bind
+            if err.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                raise
+            where = f"{args.listen or speed_cfg.server.listen}:" \
+                f"{speed_cfg.server.port if args.port is None else args.port}"
+            print(f"cannot listen on {where}: {err.strerror or err}: another program (or "
+                  "another speed server) may hold that port, or the address is not this "
+                  "host's; stop it, or choose [server] listen/port or --listen/--port",
+                  file=sys.stderr)
+            return 1
         return 0
     if args.command == "broker-access":
         from collector import brokeraccess
 
         setup_logging(args.verbose)
         return brokeraccess.run(args)
+    if args.command == "national-access":
+        from collector.national import access
+
+        setup_logging(args.verbose)
+        return access.run(args)
     if args.command == "grafana":
         from collector.grafana import commands
 
@@ -254,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     except CollectorError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    if args.command == "national":
+        from collector.national.receiver import serve
+
+        return serve(cfg)
     from collector.service import Collector  # paho and the database client load only here
 
     if args.instance is not None:

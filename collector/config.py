@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import typing
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, ClassVar
 
 from agent.contract import configschema
 from agent.contract.configschema import (
@@ -19,7 +22,7 @@ from agent.contract.configschema import (
     section,
 )
 from agent.contract.mqttconfig import MqttConfig
-from agent.contract.wire import MAX_PAYLOAD_BYTES
+from agent.contract.wire import MAX_PAYLOAD_BYTES, REGION
 
 
 def _urls(value: list[str]) -> str | None:
@@ -28,6 +31,8 @@ def _urls(value: list[str]) -> str | None:
 
 @section
 class CollectorMqtt(MqttConfig):
+    RETIRED: ClassVar[Mapping[str, str]] = {
+        "workers": "removed: run one schoolnet-collector@N.service instance per process"}
     port: int = opt(1883, between(1, 65535))
     tls: bool = opt(False)
     client_id: str = opt("schoolnet-collector")
@@ -153,6 +158,37 @@ class Alerts:
     state_file: str = opt("")
 
 
+def _provinces(value: list[str]) -> str | None:
+    bad = [v for v in value if not REGION.fullmatch(str(v))]
+    return f"not region codes: {', '.join(map(str, bad))}" if bad else None
+
+
+@section
+class National:
+    # A province's collector: publish each round's roll-ups on {topic}/{province}
+    # (a Mosquitto bridge forwards them to the national broker).
+    publish: bool = opt(False)
+    topic: str = opt("schoolnet-rollup/v1", matches(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*",
+                                                    "letters, digits, _ - and /"))
+    # The national collector (``schoolnet-collector national``): store roll-ups
+    # from these provinces only.
+    provinces: list[str] = opt([], _provinces)
+
+
+@section
+class Digest:
+    """The county/city summary and the schools below target, sent on a schedule
+    through the [alerts] urls (apprise)."""
+
+    schedule: str = opt("", one_of("", "daily", "weekly", "monthly"))  # "": never
+    level: str = opt("county", one_of("province", "city", "county"))
+    region: str = opt("")          # "": every school in the registry
+    language: str = opt("zh", one_of("zh", "en"))
+    max_schools: int = opt(30, between(0, 1000))  # schools below target listed by name
+    # Remembers the last period sent, so a restart does not send it again.
+    state_file: str = opt("")
+
+
 @section
 class Logging:
     level: str = opt("info", one_of("debug", "info", "warning", "error"))
@@ -170,18 +206,37 @@ class CollectorConfig:
     registry: RegistrySection = opt()
     targets: TargetsSection = opt()
     alerts: Alerts = opt()
+    digest: Digest = opt()
     logging: Logging = opt()
+    national: National = opt()
     file: str = not_a_key("")
 
     def problems(self) -> list[Problem]:
         if self.targets.file and not self.registry.file:
             return [(("registry", "file"), "is required to judge schools against targets")]
+        if self.digest.schedule and not (self.targets.file and self.alerts.urls):
+            return [(("digest", "schedule"), "needs [targets] file and [alerts] urls to "
+                     "send the digest through")]
         return []
 
 
 def load(path: str | Path) -> CollectorConfig:
-    cfg = configschema.load(path, CollectorConfig)
-    return dataclasses.replace(cfg, file=str(path))
+    data, src = configschema.load_toml(path)
+    anchor_paths(data, Path(path).resolve().parent)
+    cfg = configschema.check(data, CollectorConfig, src)
+    src.raise_errors()
+    return dataclasses.replace(typing.cast(CollectorConfig, cfg), file=str(path))
+
+
+def anchor_paths(table: dict[str, Any], base: Path) -> None:
+    """Relative file and directory names (keys ending in ``file`` or ``_dir``)
+    are the config file's neighbours, wherever the command was started from."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            anchor_paths(value, base)
+        elif (key.endswith("file") or key.endswith("_dir")) and isinstance(value, str) \
+                and value and not Path(value).is_absolute():
+            table[key] = str(base / value)
 
 
 def secret_group(mqtt: CollectorMqtt) -> str:

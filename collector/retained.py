@@ -41,9 +41,11 @@ class RetainedGuard:
 
     def __init__(self, clear: Callable[[str], None], ack: Callable[[list[Message]], None],
                  dead_letter: Callable[[Message, str, str], None],
-                 charge: Callable[[Message], str | None] | None = None) -> None:
+                 charge: Callable[[Message], str | None] | None = None,
+                 count: Callable[[str, str], None] | None = None) -> None:
         self.clear = clear
         self.charge = charge
+        self.count = count  # per-school reject stats: (topic, reason)
         self.ack = ack
         self.dead_letter = dead_letter
         self.cleared = 0
@@ -59,6 +61,8 @@ class RetainedGuard:
                     self.ack([message])
                 else:
                     self.cleared += 1
+                    if self.count is not None:
+                        self.count(message.topic, REASON)
                     log.debug("cleared a retained message on %s", message.topic[:120])
                     self.clear(message.topic)
                     if self.charge is None or self.charge(message) is None:

@@ -11,6 +11,7 @@ only while the pipeline makes progress, or waits with nothing to do.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from agent.contract.mqttclient import connect_async, make_client
 from collector.config import CollectorConfig
 from collector.errors import CollectorError, Unavailable
 from collector.ingest.limits import DeadLetterSample, SchoolBounds
-from collector.ingest.pipeline import Pipeline
+from collector.ingest.pipeline import Pipeline, school_of
 from collector.ingest.receipts import Receipts
 from collector.ingest.series import SeriesBounds, influx_seed
 from collector.ingest.transport import Message, make_transport
@@ -38,6 +39,8 @@ from collector.judge.evaluate import Evaluator
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import Registry
 from collector.judge.rounds import WindowJudge
+from collector.national.wire import publisher
+from collector.report.digest import Digester
 from collector.retained import RetainedGuard
 
 log = logging.getLogger(__name__)
@@ -96,6 +99,9 @@ class Collector:
                 self.evaluator.judge = WindowJudge(self.evaluator.reader,
                                                    self.evaluator.targets,
                                                    cfg.targets.state_file)
+            if cfg.national.publish:  # to the bridge that carries them to the national tier
+                self.evaluator.rollup_sink = publisher(
+                    lambda topic, body: self._publish_alert(topic, body), cfg.national.topic)
         limits = cfg.limits
         # A flood of refusals must not become a flood of dead letters.
         self.dead_letters = DeadLetterSample(limits.dead_letters_per_minute, self._dead_letter)
@@ -103,6 +109,10 @@ class Collector:
         if limits.enabled:
             series = SeriesBounds(SCHEMA, limits.series_scale,
                                   influx_seed(InfluxQLReader(cfg.storage).series, SCHEMA))
+        self.digester: Digester | None = None
+        if cfg.digest.schedule and registry is not None:
+            self.digester = Digester(cfg, registry, [apprise_sink(cfg.alerts.urls,
+                                                                  cfg.digest.language)])
         self.pipeline = BeatingPipeline(
             Validator.from_config(cfg.validation, registry), self.writer, self._ack,
             self.dead_letters, cfg.batch.max_points, cfg.batch.max_delay_seconds,
@@ -112,8 +122,9 @@ class Collector:
             self.pipeline.on_stored = self.evaluator.judge.feed
         self.bounds = SchoolBounds(limits, self._ack, self.pipeline.count,
                                    dead_letter=self.dead_letters)
-        self.retained = RetainedGuard(self._clear_retained, self._ack, self.dead_letters,
-                                      self.bounds.charge)
+        self.retained = RetainedGuard(
+            self._clear_retained, self._ack, self.dead_letters, self.bounds.charge,
+            lambda topic, reason: self.pipeline.count(school_of(topic), reason))
         # Transport -> retained guard -> per-school rate bounds -> pipeline.
         self.transport = make_transport(
             m, m.client_id, self.topic,
@@ -174,6 +185,16 @@ class Collector:
             # Anything else is a bug: it ends the process (crash-only), and
             # readings already acked are stored, so nothing is lost.
 
+    def _digest_loop(self) -> None:
+        assert self.digester is not None
+        while not self.stop_event.wait(60):
+            try:
+                self.digester.maybe_send(datetime.datetime.now(datetime.UTC).date())
+            except Unavailable as err:  # the database is down: try again in a minute
+                log.warning("digest not sent yet: %s", err)
+            except CollectorError as err:  # e.g. the digest's region left the registry
+                log.error("digest not sent: %s", err)
+
     def start(self) -> threading.Thread:
         connect_async(self.client, self.cfg.mqtt)
         self.transport.start()
@@ -183,6 +204,8 @@ class Collector:
         self._guarded("receipts", self.receipts.run, self.stop_event).start()
         if self.evaluator is not None:
             self._guarded("evaluate", self._evaluate_loop).start()
+        if self.digester is not None:
+            self._guarded("digest", self._digest_loop).start()
         return worker
 
     def stop(self, worker: threading.Thread) -> None:

@@ -3,6 +3,8 @@
 #
 #   sudo deploy/install-agent.sh                       # from this checkout (pip fetches deps)
 #   sudo deploy/install-agent.sh --source FILE.whl     # from a wheel
+#   sudo deploy/install-agent.sh --extras snmp,ipv6    # these extras, not the config's
+#   sudo deploy/install-agent.sh --extras none         # no extras at all
 #   sudo deploy/install-agent.sh --uninstall           # remove everything
 #   sudo deploy/install-agent.sh --uninstall --keep-spool   # ... but keep unsent readings
 #
@@ -19,6 +21,8 @@ set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 CHECKOUT=$(dirname "$HERE")
+# shellcheck source=deploy/install-venv.sh
+. "$HERE/install-venv.sh"
 D=${DESTDIR:-}
 PREFIX=/opt/schoolnet-agent
 CONF_DIR=/etc/schoolnet
@@ -31,12 +35,14 @@ USER_NAME=schoolnet-agent
 SOURCE=$CHECKOUT
 MODE=install
 KEEP_SPOOL=0
+EXTRAS=  # empty: what the config's enabled probes need
 while [ $# -gt 0 ]; do
     case $1 in
         --source) SOURCE=$2; shift 2 ;;
+        --extras) EXTRAS=$2; shift 2 ;;
         --uninstall) MODE=uninstall; shift ;;
         --keep-spool) KEEP_SPOOL=1; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -76,20 +82,9 @@ if [ "$MODE" = uninstall ]; then
     exit 0
 fi
 
-python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {
-    echo "Python >= 3.10 is needed (Debian 12 has 3.11)" >&2; exit 1; }
-if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-    if [ -n "$D" ] || ! command -v apt-get >/dev/null; then
-        echo "python3-venv is missing: apt-get install python3-venv" >&2
-        exit 1
-    fi
-    apt-get install -y -q python3-venv
-fi
-
-say "creating $D$PREFIX"
-python3 -m venv "$D$PREFIX"
-# shellcheck disable=SC2086  # PIP_OPTS is a list of options
-"$D$PREFIX/bin/pip" install -q --disable-pip-version-check ${PIP_OPTS:-} "${SOURCE}[agent]"
+install_venv "$PREFIX" agent
+# One distribution carries both commands; a gateway has no use for the collector's.
+rm -f "$D$PREFIX/bin/schoolnet-collector"
 install -m 0644 "$CHECKOUT/README.md" "$D$PREFIX/README.md" 2>/dev/null || true
 
 install -d -m 0755 "$D$CONF_DIR"
@@ -105,6 +100,17 @@ else
     install -m 0640 "$HERE/../configs/agent.example.toml" "$D$CONF_DIR/agent.toml"
     FRESH=1
     say "wrote $D$CONF_DIR/agent.toml: set the school id, region codes and broker account"
+fi
+# The optional packages the enabled probes need (pysnmp, dnspython, scapy ...),
+# so that a probe the config enables does not fail at its first run.
+if [ -z "$EXTRAS" ]; then
+    EXTRAS=$("$D$PREFIX/bin/python" -m agent.extras "$D$CONF_DIR/agent.toml")
+fi
+if [ -n "$EXTRAS" ] && [ "$EXTRAS" != none ]; then
+    say "installing extras $EXTRAS (for the probes $D$CONF_DIR/agent.toml enables; choose with --extras)"
+    # shellcheck disable=SC2086
+    "$D$PREFIX/bin/pip" install -q --disable-pip-version-check ${PIP_OPTS:-} "${SOURCE}[agent,$EXTRAS]"
+    rm -f "$D$PREFIX/bin/schoolnet-collector"
 fi
 install -D -m 0644 "$HERE/systemd/schoolnet-agent.service" "$D$UNIT"
 install -d -m 0755 "$D$(dirname "$SYSUSERS")" "$D$(dirname "$LINK")"

@@ -15,19 +15,22 @@
 # config /etc/schoolnet/collector.toml (never overwritten; root:schoolnet 0640,
 # also when it exists: it holds the broker and database passwords), targets
 # /etc/schoolnet/targets.toml (kept when present), the registry expected at
-# /etc/schoolnet/schools.csv, units schoolnet-collector.service and
-# schoolnet-collector@.service, group schoolnet (the units' SupplementaryGroups),
+# /etc/schoolnet/schools.csv, units schoolnet-collector.service,
+# schoolnet-collector@.service and schoolnet-reflector.service (installed, not
+# enabled: a centre that answers schools' path_quality probes enables it), group schoolnet (the units' SupplementaryGroups),
 # alert state in /var/lib/schoolnet-collector (the units' StateDirectory).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 CHECKOUT=$(dirname "$HERE")
+# shellcheck source=deploy/install-venv.sh
+. "$HERE/install-venv.sh"
 D=${DESTDIR:-}
 PREFIX=/opt/schoolnet-collector
 CONF_DIR=/etc/schoolnet
 CONF=$CONF_DIR/collector.toml
 UNIT_DIR=/etc/systemd/system
-UNITS="schoolnet-collector.service schoolnet-collector@.service"
+UNITS="schoolnet-collector.service schoolnet-collector@.service schoolnet-reflector.service"
 SYSUSERS=/usr/lib/sysusers.d/schoolnet-collector.conf
 LINK=/usr/local/bin/schoolnet-collector
 GROUP=schoolnet
@@ -57,7 +60,7 @@ fi
 if [ "$MODE" = uninstall ]; then
     if live_systemd; then
         systemctl disable --now schoolnet-collector.service 'schoolnet-collector@*.service' \
-            2>/dev/null || true
+            schoolnet-reflector.service 2>/dev/null || true
     fi
     for unit in $UNITS; do rm -f "$D$UNIT_DIR/$unit"; done
     rm -f "$D$LINK" "$D$SYSUSERS"
@@ -74,20 +77,7 @@ if [ "$MODE" = uninstall ]; then
     exit 0
 fi
 
-python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {
-    echo "Python >= 3.10 is needed (Debian 12 has 3.11)" >&2; exit 1; }
-if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-    if [ -n "$D" ] || ! command -v apt-get >/dev/null; then
-        echo "python3-venv is missing: apt-get install python3-venv" >&2
-        exit 1
-    fi
-    apt-get install -y -q python3-venv
-fi
-
-say "creating $D$PREFIX"
-python3 -m venv "$D$PREFIX"
-# shellcheck disable=SC2086  # PIP_OPTS is a list of options
-"$D$PREFIX/bin/pip" install -q --disable-pip-version-check ${PIP_OPTS:-} "${SOURCE}[collector]"
+install_venv "$PREFIX" collector
 install -m 0644 "$CHECKOUT/README.md" "$D$PREFIX/README.md" 2>/dev/null || true
 
 install -d -m 0755 "$D$CONF_DIR"
@@ -96,8 +86,8 @@ if [ -e "$D$CONF" ]; then
     say "keeping the existing $D$CONF"
 else
     # The example's relative paths, made absolute under /etc/schoolnet.
-    (umask 077 && sed -e "s#^file = \"configs/schools.example.csv\"#file = \"$CONF_DIR/schools.csv\"#" \
-        -e "s#^file = \"configs/targets.toml\"#file = \"$CONF_DIR/targets.toml\"#" \
+    (umask 077 && sed -e "s#^file = \"schools.example.csv\"#file = \"$CONF_DIR/schools.csv\"#" \
+        -e "s#^file = \"targets.toml\"#file = \"$CONF_DIR/targets.toml\"#" \
         "$CHECKOUT/configs/collector.example.toml" > "$D$CONF.new")
     mv "$D$CONF.new" "$D$CONF"
     FRESH=1

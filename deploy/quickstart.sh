@@ -4,19 +4,43 @@
 # against this machine's own interfaces, and show what was stored.
 #   deploy/quickstart.sh           # everything stops again at the end
 #   deploy/quickstart.sh --keep    # leave broker, database and collector running
+#   deploy/quickstart.sh --stop    # stop what --keep left running
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/common.sh
 
 KEEP=0
-[ "${1:-}" = "--keep" ] && KEEP=1
+WORK=$(realpath -m "${QUICKSTART_DIR:-.quickstart}")
+PIDFILE="$WORK/pids"
+running_pids() {
+    [ -f "$PIDFILE" ] || return 0
+    while read -r pid; do
+        if kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+    done < "$PIDFILE"
+}
+case "${1:-}" in
+    --keep) KEEP=1 ;;
+    --stop)
+        pids=$(running_pids)
+        if [ -z "$pids" ]; then echo "nothing from a kept quickstart is running"; exit 0; fi
+        # shellcheck disable=SC2086
+        kill $pids && rm -f "$PIDFILE" && echo "stopped (pids" $pids")"
+        exit 0 ;;
+    "") ;;
+    *) echo "unknown argument: $1 (use --keep or --stop)" >&2; exit 2 ;;
+esac
+# A kept run still uses $WORK: starting again would delete its data under it.
+if [ -n "$(running_pids)" ]; then
+    echo "a quickstart started with --keep is still running (pids $(running_pids | tr '\n' ' '))" \
+        "from $WORK: stop it first with deploy/quickstart.sh --stop" >&2
+    exit 1
+fi
 # shellcheck disable=SC2086
 apt_install $BASE_PACKAGES
 VENV=${VENV:-.venv}
 make_venv "$VENV" "agent,collector"
 PY="$(realpath "$VENV")/bin/python"
 
-WORK=$(realpath -m "${QUICKSTART_DIR:-.quickstart}")
 rm -rf "$WORK" && mkdir -p "$WORK"
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MQTT_PORT=$(free_port); INFLUX_PORT=$(free_port); RPC_PORT=$(free_port)
@@ -27,7 +51,18 @@ cleanup() {
         for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
         wait 2>/dev/null || true
     else
-        echo "left running (pids ${PIDS[*]}); files in $WORK"
+        printf '%s\n' "${PIDS[@]}" > "$PIDFILE"
+        cat <<DONE
+== left running (pids ${PIDS[*]}), files in $WORK:
+   broker     127.0.0.1:$MQTT_PORT (anonymous, no TLS)   log $WORK/mosquitto.log
+   InfluxDB   http://127.0.0.1:$INFLUX_PORT, database schoolnet   log $WORK/influxd.log
+   collector  config $WORK/collector.toml   log $WORK/collector.log
+== next:
+   $PY -m agent.cli status -c $WORK/agent.toml        # the agent's checks, end to end
+   $PY -m agent.cli run -c $WORK/agent.toml           # the agent as a daemon (Ctrl-C stops it)
+   influx -port $INFLUX_PORT -database schoolnet -execute 'SELECT * FROM wan_link'
+== stop everything: deploy/quickstart.sh --stop
+DONE
     fi
 }
 trap cleanup EXIT
@@ -70,6 +105,8 @@ sed -e "s/^port = 1883/port = $MQTT_PORT/" \
     -e "s#^url = \"http://127.0.0.1:8086\"#url = \"http://127.0.0.1:$INFLUX_PORT\"#" \
     -e "s/^stats_interval_seconds = 60/stats_interval_seconds = 5/" \
     -e "s#^state_file = \"/var/lib/schoolnet-collector/alerts.json\"#state_file = \"$WORK/alerts.json\"#" \
+    -e "s#^file = \"schools.example.csv\"#file = \"$PWD/configs/schools.example.csv\"#" \
+    -e "s#^file = \"targets.toml\"#file = \"$PWD/configs/targets.toml\"#" \
     configs/collector.example.toml > "$WORK/collector.toml"
 sed -e 's/^host = "mqtt.edu.example.cn"/host = "127.0.0.1"/' \
     -e "s/^port = 8883 /port = $MQTT_PORT /" -e 's/^tls = true/tls = false/' \

@@ -7,10 +7,11 @@ once TRIGGER_FILE exists, the named thread's next step raises (or, for
 ``hang``, blocks forever), as a bug or a wedge would.
 
 - ``mqtt-in``: the transport's I/O thread, on the next data from the broker
-- ``pipeline``: the pipeline thread, on the next batch
+- ``pipeline``: the pipeline thread, on the next batch it validates
+- ``writer``: the pipeline's write thread, on the next batch it stores
 - ``receipts``: the receipts thread, on its next flush
 - ``evaluate``: the evaluator thread, on its next round
-- ``hang``: the pipeline blocks on the next batch (the watchdog must notice)
+- ``hang``: the pipeline blocks on the next batch it validates (the watchdog must notice)
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from collector.judge.evaluate import Evaluator
 
 TARGETS: dict[str, tuple[type, str]] = {
     "mqtt-in": (LeanSubscriber, "_handle"),
-    "pipeline": (Pipeline, "process"),
+    "pipeline": (Pipeline, "prepare"),
+    "writer": (Pipeline, "store"),
     "receipts": (Receipts, "flush"),
     "evaluate": (Evaluator, "run_once"),
-    "hang": (Pipeline, "process"),
+    "hang": (Pipeline, "prepare"),
 }
 
 

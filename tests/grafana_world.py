@@ -11,7 +11,8 @@ floats):
   uncovered, IPv6 level 4.
 
 Nobody passes Wi-Fi (a 0% share and a 0% line) and nobody is at IPv6 level 3.
-The judge writes every school's verdicts every 6 hours; agents send readings
+The judge writes every school's verdicts, and the counties', cities' and provinces'
+roll-ups of them, every 6 hours; agents send readings
 hourly (the last 10 days of each online period). Expected values are computed
 here from the same timeline in plain Python, independent of InfluxQL.
 """
@@ -22,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from agent.contract.reading import FieldValue, Reading
+from collector.judge import registry, rollups, rules
 
 MINUTE = 60 * 1000
 HOUR = 60 * MINUTE
@@ -137,8 +139,24 @@ def _hourly(s: School, ts: int) -> Iterator[Reading]:
                          "result": "ok"}, ts)
 
 
-def readings(now: int) -> list[Reading]:
+def registered(s: School) -> registry.School:
+    return registry.School(s.sid, s.sid, s.province, s.province, s.city, s.city, s.county,
+                           s.county, "primary", len(s.speeds), 1000.0)
+
+
+def rollup_points(now: int) -> list[Reading]:
+    """The roll-ups the judge writes at each round, from the schools judged in it."""
     out: list[Reading] = []
+    for ts in sorted({t for s in SCHOOLS for t in s.verdict_times(now)}):
+        judged = [s for s in SCHOOLS if ts in s.verdict_times(now)]
+        verdicts = [rules.Verdict(registered(s), target, status, None, 1.0, 4)
+                    for s in judged for target, status in s.verdicts_at(now, ts).items()]
+        out += rollups.points(verdicts, [registered(s) for s in judged], ts * 1_000_000)
+    return out
+
+
+def readings(now: int) -> list[Reading]:
+    out: list[Reading] = rollup_points(now)
     for s in SCHOOLS:
         for ts, state in s.status_changes(now):
             out.append(_r("agent_status", s, {"online": state == "online", "state": state,

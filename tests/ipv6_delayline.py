@@ -1,4 +1,4 @@
-"""A one-way delay line between two namespaces, for IPv6 paths slower than IPv4.
+"""A one-way delay line between two namespaces (any IP version), with optional jitter.
 
 This machine's kernel has no netem (nor prio, sfq, fq...), so tc cannot add
 delay. Instead: a TUN device ``dly0`` in the gateway namespace and ``dly1`` in
@@ -6,8 +6,11 @@ the isp namespace, and this process copying every packet from the first to
 the second after ``delay_ms``. Routes the tests add send only chosen IPv6
 destinations through it; answers return on the normal veth, undelayed.
 
-Run: ``ip netns exec GW python -m tests.ipv6_delayline ISP_NETNS DELAY_MS``;
-prints ``ready`` once both devices exist.
+Run: ``ip netns exec GW python -m tests.ipv6_delayline ISP_NETNS DELAY_MS [JITTER_MS]``;
+prints ``ready`` once both devices exist. With a jitter, each packet's delay is
+DELAY_MS plus a uniform random 0..JITTER_MS (packets may then overtake each
+other, as on a real jittery path); the mean absolute difference between two
+packets' delays is then JITTER_MS / 3.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import ctypes
 import fcntl
 import heapq
 import os
+import random
 import select
 import struct
 import sys
@@ -40,7 +44,7 @@ def enter_netns(name: str) -> None:
             raise OSError(ctypes.get_errno(), f"setns {name}")
 
 
-def main(isp_netns: str, delay_ms: float) -> None:
+def main(isp_netns: str, delay_ms: float, jitter_ms: float = 0.0) -> None:
     src = open_tun("dly0")  # created in the namespace we were started in
     enter_netns(isp_netns)
     dst = open_tun("dly1")
@@ -55,7 +59,9 @@ def main(isp_netns: str, delay_ms: float) -> None:
             return  # the test closed our stdin: done
         if src in readable:
             count += 1
-            heapq.heappush(queue, (time.monotonic() + delay, count, os.read(src, 65536)))
+            extra = random.uniform(0.0, jitter_ms / 1000) if jitter_ms else 0.0
+            heapq.heappush(queue, (time.monotonic() + delay + extra, count,
+                                   os.read(src, 65536)))
         while queue and queue[0][0] <= time.monotonic():
             packet = heapq.heappop(queue)[2]
             # dly1 not up yet (EIO): drop the packet, as a real link would.
@@ -64,4 +70,4 @@ def main(isp_netns: str, delay_ms: float) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], float(sys.argv[2]))
+    main(sys.argv[1], float(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)

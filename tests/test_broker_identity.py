@@ -16,6 +16,8 @@ import pytest
 
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, encode
+from collector import config as collector_config
+from collector.config import secret_group
 from tests.broker_support import CERTS, Client, Setup, deployed_broker, make_certs
 from tests.deploy_support import write_registry
 from tests.services import Influxd, wait_for
@@ -278,9 +280,12 @@ max_delay_seconds = 0.05
     logs = [tmp_path / "one.log", tmp_path / "two.log"]
     base = time.time_ns() - 10**11
     with collector_process(config, "1", logs[0]), collector_process(config, "2", logs[1]):
+        # The group is named from the collector's password, so no school can join it.
+        group = secret_group(collector_config.load(config).mqtt)
+        assert group.startswith("instances-test-") and deployed.passwords["collector"] not in group
         for log in logs:
-            wait_for(lambda log=log: "subscribed to $share/instances-test/" in log.read_text(),
-                     20, "instance subscribed")
+            wait_for(lambda log=log: f"subscribed to $share/{group}/" in log.read_text(),
+                     60, "instance subscribed")
         sender = school(deployed, C, "c")
         for n in range(40):
             reading = Reading("wan_link", {"rx_bps": float(n), "result": "ok"}, {}, base + n)

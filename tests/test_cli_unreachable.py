@@ -84,7 +84,7 @@ def one_line(done: subprocess.CompletedProcess[str]) -> str:
 def test_evaluate_without_a_broker_says_so_before_judging(tmp_path: Path,
                                                           influxd: Influxd) -> None:
     line = one_line(cli("evaluate", "-c", str(config(tmp_path, closed_port(), influxd.url))))
-    assert line.startswith("error: cannot reach the MQTT broker at 127.0.0.1:")
+    assert line.startswith("error: cannot reach the broker 127.0.0.1:")
     assert "Connection refused" in line and "--dry-run" in line
     assert not (tmp_path / "alerts.json").exists()  # no alert state for unsent alerts
 

@@ -121,7 +121,7 @@ def restart_stores_everything(run: Run) -> None:
     assert run.stored() == (total, float(sum(range(1, total + 1))))
 
 
-@pytest.mark.parametrize("fault", ["mqtt-in", "pipeline", "receipts", "evaluate"])
+@pytest.mark.parametrize("fault", ["mqtt-in", "pipeline", "writer", "receipts", "evaluate"])
 def test_a_dying_thread_ends_the_process_and_a_restart_loses_nothing(run: Run,
                                                                      fault: str) -> None:
     proc = run.start("tests.crash_collector", str(run.config), fault, str(run.trigger))

@@ -21,6 +21,7 @@ import pytest
 
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, encode
+from collector.national.wire import decode
 from tests.services import Influxd, Mosquitto, wait_for
 from tests.support import (
     Listener,
@@ -150,10 +151,14 @@ topic_prefix = "alerts-{unique}"
 urls = ["json://127.0.0.1:{webhook}/hook"]
 language = "en"
 state_file = "{tmp_path / 'alerts.json'}"
+[national]
+publish = true
+topic = "rollup-{unique}"
 """
     config = collector_toml(tmp_path, broker.port, influx1_storage(influxd.url, database),
                             unique, extra)
     alerts = Listener(broker.port, f"alerts-{unique}/#")
+    national = Listener(broker.port, f"rollup-{unique}/#")  # what a bridge would forward
     with running_collector(config) as collector:
         county = County(broker.port)
         county.tests("a-pass", [950, 940, 960, 955, 945])
@@ -210,6 +215,23 @@ state_file = "{tmp_path / 'alerts.json'}"
     assert v[("g-teaching-point", "exit_bandwidth")] == ("pass", 88.0)
     assert v[("h-few-ports", "classroom_links")] == ("fail", 0.5)
     assert "b-fail" in out and "alert(s) sent" in out
+    # The round's roll-ups count the same verdicts, per county, city and province.
+    rolled = influxd.rows("SELECT * FROM rollup", database)
+    assert len(rolled) == (2 + 1 + 1) * 5
+    for r in rolled:
+        mine = [v[(sid, r["target"])][0] for sid, (county, _, _) in SCHOOLS.items()
+                if r["level"] != "county" or county == r["county"]]
+        assert [r[st] for st in ("schools", "pass", "fail", "inconclusive", "no_data")] == [
+            len(mine), *(mine.count(st) for st in ("pass", "fail", "inconclusive", "no_data"))]
+    # ... and the same figures went out for the national tier, one message per region.
+    sent = wait_for(lambda: national.messages if len(national.messages) >= 4 else None, 10,
+                    "roll-ups for the national tier")
+    decoded = [p for topic, body, _ in sent
+               for p in decode(topic, body, f"rollup-{unique}", frozenset({"37"}))]
+    assert sorted((p.tags.get("county", ""), p.tags["level"], p.tags["target"],
+                   p.fields["pass"], p.fields["schools"]) for p in decoded) == sorted(
+        (r["county"] or "", r["level"], r["target"], r["pass"], r["schools"]) for r in rolled)
+    national.close()
 
     expected_first = {("below_target", "b-fail", t) for t in
                       ("exit_bandwidth", "classroom_links", "wifi", "ipv6")} | {
@@ -255,10 +277,18 @@ state_file = "{tmp_path / 'alerts.json'}"
                           "--level", "county", "--format", "json", "--lang", "en"],
                          capture_output=True, text=True, timeout=60, cwd=REPO)
     assert report.returncode == 0, report.stderr
-    rows = {r["code"]: r for r in json.loads(report.stdout)}
-    assert rows["370102"]["registered"] == 4 and rows["370102"]["reported"] == 3
-    assert rows["370102"]["targets"]["exit_bandwidth"] == {"count": 2, "share": 0.5}
-    assert rows["370102"]["targets"]["ipv6"] == {"count": 1, "share": 0.25}
-    assert rows["370103"]["registered"] == 4 and rows["370103"]["reported"] == 4
-    assert rows["370103"]["targets"]["exit_bandwidth"] == {"count": 2, "share": 0.5}
-    assert rows["370103"]["targets"]["classroom_links"] == {"count": 0, "share": 0.0}
+    rows = {r["code"]: r["indicators"] for r in json.loads(report.stdout)["rows"]
+            if r["part"] == "all"}
+
+    def met(code: str, key: str) -> tuple[int, float]:
+        return rows[code][key]["met"], rows[code][key]["share"]
+    # "Connected": a reading in the period, whatever was judged; d-silent-never sent none.
+    assert rows["370102"]["connected"] == {"met": 3, "of": 4, "share": 0.75}
+    assert met("370102", "verdict_exit_bandwidth") == (2, 0.5)
+    assert met("370102", "verdict_ipv6") == (1, 0.25)
+    assert rows["370103"]["connected"] == {"met": 4, "of": 4, "share": 1.0}
+    assert met("370103", "verdict_exit_bandwidth") == (2, 0.5)
+    assert met("370103", "verdict_classroom_links") == (0, 0.0)
+    # One tier for every type: the 教学点's 88 Mbps meets ≥100M (≥ 0.8 × 100); e-slow-port's
+    # 950 Mbps tests on a 100 Mbps port meet ≥100M but never ≥1G; f-noisy (940) meets both.
+    assert met("370103", "exit_100")[0] == 3 and met("370103", "exit_1000")[0] == 1

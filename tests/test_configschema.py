@@ -20,6 +20,7 @@ from agent.contract.configschema import (
     section,
 )
 from agent.contract.errors import ConfigError, ConfigErrors
+from collector import config as collector_config
 
 
 @section
@@ -114,3 +115,14 @@ def test_a_file_that_is_not_utf8_says_how_to_save_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load(path, File)
     assert caught.value.line == 2 and "save it as UTF-8" in str(caught.value)
+
+
+def test_a_retired_key_says_what_replaced_it(tmp_path: Path) -> None:
+    path = tmp_path / "collector.toml"
+    path.write_text('[mqtt]\nhost = "b"\nworkers = 2\n[storage]\nkind = "influxdb1"\n'
+                    'url = "http://127.0.0.1:8086"\n', encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        collector_config.load(path)
+    assert [(e.key, e.line, e.message) for e in caught.value.errors] == [
+        ("mqtt.workers", 3, "unknown key (removed: run one schoolnet-collector@N.service "
+                            "instance per process)")]

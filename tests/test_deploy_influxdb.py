@@ -88,7 +88,8 @@ def test_bootstrap_creates_database_policy_and_least_privilege_users(
     admin = ("admin", PASSWORDS["INFLUX_ADMIN_PASSWORD"])
     policies = query(secured, 'SHOW RETENTION POLICIES ON "schoolnet"', *admin)
     rows = {r[0]: r for r in policies["results"][0]["series"][0]["values"]}
-    assert rows["schoolnet"][1] == "9600h0m0s" and rows["schoolnet"][4] is True
+    assert rows["schoolnet"][1] == "2160h0m0s" and rows["schoolnet"][4] is True  # 90 days raw
+    assert rows["longterm"][1] == "43920h0m0s" and rows["longterm"][4] is False  # 5 years
     # The collector's own writer stores a reading into the default policy ...
     reading = Reading("wan_link", {"rx_bps": 1.0e8, "result": "ok"},
                       {"school": "370102-0001", "province": "37", "city": "3701",
@@ -123,6 +124,47 @@ def test_bootstrap_is_idempotent_and_changes_passwords(secured: AuthInfluxd) -> 
     writer(secured, "collector", "rotated").write([line(reading)])
     with pytest.raises(Unavailable, match="HTTP 401"):
         writer(secured, "collector", PASSWORDS["COLLECTOR_PASSWORD"]).write([line(reading)])
+
+
+def test_aggregates_for_the_long_term_come_from_the_raw_policy(secured: AuthInfluxd) -> None:
+    """Each continuous query's SELECT ... INTO, run over a past day as the README's
+    backfill runs it, writes the aggregates into the long-term policy."""
+    bootstrap(secured)
+    admin = ("admin", PASSWORDS["INFLUX_ADMIN_PASSWORD"])
+    day = (time.time_ns() // 86_400_000_000_000 - 3) * 86_400_000_000_000
+    tags = {"school": "s1", "province": "37", "city": "3701", "county": "370102"}
+    raw = [Reading("wan_throughput", {"download_bps": bps, "result": "ok"},
+                   {**tags, "method": "http", "server": "county"}, day + n * 600 * 10**9)
+           for n, bps in enumerate([9e8, 7e8, 8e8])]  # 00:00, 00:10, 00:20
+    raw += [Reading("compliance", {"status": st, "value": v, "threshold": 800.0,
+                                   "readings": 3.0, "pass": st == "pass"},
+                    {**tags, "target": "exit_bandwidth"}, day + n * 3600 * 10**9)
+            for n, (st, v) in enumerate([("fail", 700.0), ("pass", 850.0)])]
+    writer(secured, "collector", PASSWORDS["COLLECTOR_PASSWORD"]).write(
+        [line(r) for r in raw])
+    cqs = query(secured, "SHOW CONTINUOUS QUERIES", *admin)["results"][0]["series"]
+    mine = {row[0]: row[1] for s in cqs if s["name"] == "schoolnet" for row in s["values"]}
+    assert set(mine) == {f"schoolnet_{m}" for m in (
+        "compliance_1d", "rollup_1h", "wan_throughput_1h", "wan_link_1h",
+        "classroom_summary_1d", "wifi_coverage_1d", "ipv6_1d")}
+    window = f"WHERE time >= {day} AND time < {day + 86_400_000_000_000} GROUP BY"
+    for name in ("schoolnet_wan_throughput_1h", "schoolnet_compliance_1d"):
+        select = mine[name].split(" BEGIN ", 1)[1].rsplit(" END", 1)[0]
+        done = query(secured, select.replace("GROUP BY", window, 1), *admin)
+        assert "error" not in json.dumps(done), done
+    got = query(secured, 'SELECT * FROM "longterm"."wan_throughput_1h"', *admin)
+    [series] = got["results"][0]["series"]
+    row = dict(zip(series["columns"], series["values"][0], strict=True))
+    assert row["download_bps"] == pytest.approx(8e8) and row["download_max_bps"] == 9e8
+    assert row["tests"] == 3 and row["school"] == "s1" and row["server"] == "county"
+    got = query(secured, 'SELECT * FROM "longterm"."compliance_1d"', *admin)
+    [series] = got["results"][0]["series"]
+    row = dict(zip(series["columns"], series["values"][0], strict=True))
+    assert (row["status"], row["value"], row["rounds"]) == ("pass", 850.0, 2)
+    assert row["target"] == "exit_bandwidth"
+    # Grafana's account reads the long-term policy too.
+    assert "series" in query(secured, 'SELECT * FROM "longterm"."compliance_1d"', "grafana",
+                             PASSWORDS["GRAFANA_PASSWORD"])["results"][0]
 
 
 def test_no_password_appears_on_any_command_line(secured: AuthInfluxd, tmp_path: Path) -> None:
@@ -243,9 +285,11 @@ def test_deployed_accounts_run_the_whole_audit(secured: AuthInfluxd, broker: Mos
     report = cli("collector.cli", "report", "-c", str(config), "--level", "county",
                  "--format", "json", "--lang", "en")
     assert report.returncode == 0, report.stderr
-    rows = {r["code"]: r for r in json.loads(report.stdout)}
-    assert rows["370102"]["registered"] == 1 and rows["370102"]["reported"] == 1
-    assert rows["370102"]["targets"]["exit_bandwidth"] == {"count": 1, "share": 1.0}
+    rows = {r["code"]: r for r in json.loads(report.stdout)["rows"] if r["part"] == "all"}
+    assert rows["370102"]["registered"] == 1
+    assert rows["370102"]["indicators"]["connected"]["met"] == 1
+    assert rows["370102"]["indicators"]["verdict_exit_bandwidth"] == {"met": 1, "of": 1,
+                                                                      "share": 1.0}
 
     # The writer alone cannot judge: the command says which keys to set.
     writer_only = deployed_config(tmp_path, secured, broker.port, unique, reader=False)

@@ -36,7 +36,9 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dic
     # egg-info the wheel build leaves there) for an installed copy and skip it.
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "DESTDIR": str(root),
            "PIP_OPTS": f"--no-index --find-links {wheel.parent}"}
-    out = subprocess.run(["sh", str(REPO / "deploy/install-agent.sh"), "--source", str(wheel)],
+    # No extras: this wheelhouse holds the agent's own dependencies only.
+    out = subprocess.run(["sh", str(REPO / "deploy/install-agent.sh"), "--source", str(wheel),
+                          "--extras", "none"],
                          env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stdout + out.stderr
     yield root, env
@@ -79,6 +81,7 @@ def test_install_produces_the_layout(staged: tuple[Path, dict[str, str]]) -> Non
                  "etc/systemd/system/schoolnet-agent.service",
                  "usr/lib/sysusers.d/schoolnet-agent.conf", "usr/local/bin/schoolnet-agent"):
         assert path in files, path
+    assert "opt/schoolnet-agent/bin/schoolnet-collector" not in files  # a gateway's venv
     config = root / "etc/schoolnet/agent.toml"
     assert stat.S_IMODE(config.stat().st_mode) == 0o640  # it holds the broker password
     assert os.readlink(root / "usr/local/bin/schoolnet-agent") == \
@@ -88,6 +91,20 @@ def test_install_produces_the_layout(staged: tuple[Path, dict[str, str]]) -> Non
     # The installed agent runs and reads the installed config ...
     agent = root / "opt/schoolnet-agent/bin/schoolnet-agent"
     out = subprocess.run([str(agent), "check-config", "-c", str(config)],
+                         capture_output=True, text=True, timeout=60)
+    # ... and, installed with --extras none, says which probes of the example
+    # lack their packages and the command that installs them ...
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "key 'probes.ipv6': needs the optional packages of extra 'ipv6'" in out.stderr
+    # The venv's interpreter by the name it runs under (python3 or python3.11).
+    assert re.search(r"bin/python3(\.\d+)? -m pip install 'dnspython>=2\.3' 'scapy>=2\.5'",
+                     out.stderr), out.stderr
+    lean = root.parent / "lean.toml"  # not in the staged tree, which later tests compare
+    lean.write_text(config.read_text().replace("[probes.ipv6]", "[probes.ipv6]\nenabled = false")
+                    .replace("[probes.classroom_links]\n", "[probes.classroom_links]\n"
+                             "enabled = false\n")
+                    .replace("[probes.wifi]\n", "[probes.wifi]\nenabled = false\n"))
+    out = subprocess.run([str(agent), "check-config", "-c", str(lean)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
     # ... and the router install holds none of the collector's dependencies.
@@ -144,7 +161,7 @@ def test_reinstall_keeps_config_and_uninstall_keeps_only_the_spool(
     config.write_text(config.read_text().replace('id = "370102-0001"', 'id = "edited-1"'))
     config.chmod(0o644)  # as an older install or a copy by hand left it
     wheel = next(Path(env["PIP_OPTS"].split()[-1]).glob("schoolnet_audit-*.whl"))
-    assert "keeping the existing" in run_install(env, "--source", str(wheel))
+    assert "keeping the existing" in run_install(env, "--source", str(wheel), "--extras", "none")
     assert 'id = "edited-1"' in config.read_text()
     assert stat.S_IMODE(config.stat().st_mode) == 0o640  # it holds the broker password
     state = root / "var/lib/schoolnet-agent"
@@ -234,6 +251,7 @@ start_service
 def test_shipped_shell_scripts_pass_shellcheck() -> None:
     """The scripts run on gateways with only a POSIX sh (dash, busybox ash)."""
     scripts = [REPO / "deploy/install-agent.sh", REPO / "deploy/install-collector.sh",
+               REPO / "deploy/install-venv.sh",
                REPO / "deploy/mosquitto/make-certs.sh",
                *sorted((REPO / "deploy/influxdb").glob("*.sh"))]
     out = subprocess.run(["shellcheck", "-s", "sh", *map(str, scripts)], capture_output=True,

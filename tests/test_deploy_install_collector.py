@@ -23,13 +23,14 @@ from tests.deploy_support import REPO, tree, wheelhouse, write_registry
 pytestmark = pytest.mark.integration
 
 SCRIPT = REPO / "deploy/install-collector.sh"
-UNITS = ("schoolnet-collector.service", "schoolnet-collector@.service")
+UNITS = ("schoolnet-collector.service", "schoolnet-collector@.service",
+         "schoolnet-reflector.service")
 
 
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
     tmp = tmp_path_factory.mktemp("install-collector")
-    wheel = wheelhouse(tmp / "wheels", ("paho-mqtt", "influxdb-client"))
+    wheel = wheelhouse(tmp / "wheels", ("paho-mqtt", "influxdb-client", "msgspec", "XlsxWriter"))
     root = tmp / "root"
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "DESTDIR": str(root),
            "PIP_OPTS": f"--no-index --find-links {wheel.parent}"}

@@ -52,3 +52,15 @@ def test_agent_spool_lies_in_its_state_directory() -> None:
     svc = service(REPO / "deploy/systemd/schoolnet-agent.service")
     example = agent_config.load(REPO / "configs/agent.example.toml")
     assert example.state_dir == Path("/var/lib") / svc["StateDirectory"]
+
+
+def test_reflector_unit_binds_its_port_with_one_capability_and_valid_arguments() -> None:
+    from collector.cli import _parser
+
+    svc = service(REPO / "deploy/systemd/schoolnet-reflector.service")
+    assert svc["CapabilityBoundingSet"] == svc["AmbientCapabilities"] == "CAP_NET_BIND_SERVICE"
+    assert svc["DynamicUser"] == "yes" and svc["ProtectSystem"] == "strict"
+    argv = svc["ExecStart"].split()
+    assert argv[0] == "/opt/schoolnet-collector/bin/schoolnet-collector"
+    args = _parser().parse_args(argv[1:])  # the shipped arguments are the CLI's
+    assert args.command == "reflector" and args.port == 862 and args.rate == 50

@@ -122,13 +122,15 @@ def test_state_panels_show_the_state_at_the_range_end(influxd: Influxd, db: str,
         assert regions == {p: {target: pytest.approx(share(
             [s.verdict(NOW, end, target) for s in schools if s.province == p]))}
             for p in {s.province for s in schools if s.verdict(NOW, end, target)}}
-    table = by_tag(show(influxd, db, overview, "Schools by overall status", rng,
-                        {**chosen, "level": "county"}), "county")
-    for county, row in table.items():
-        mine = [s.verdict(NOW, end, "all") for s in schools if s.county == county]
-        counts = {st: mine.count(st) for st in ("pass", "fail", "inconclusive", "no_data")}
-        assert row == {**counts, "schools": sum(counts.values()),
-                       "share": pytest.approx(share(mine))}, county
+    for level in ("province", "city", "county"):
+        table = by_tag(show(influxd, db, overview, "Schools by overall status", rng,
+                            {**chosen, "level": level}), level)
+        assert set(table) == {getattr(s, level) for s in schools if s.verdict(NOW, end, "all")}
+        for region, row in table.items():
+            mine = [s.verdict(NOW, end, "all") for s in schools if getattr(s, level) == region]
+            counts = {st: mine.count(st) for st in ("pass", "fail", "inconclusive", "no_data")}
+            assert row == {**counts, "schools": sum(counts.values()),
+                           "share": pytest.approx(share(mine))}, region
 
     reporting = [s for s in schools if s.reports(NOW, end)]
     levels = [single(show(influxd, db, dashboards.ipv6(), "Schools by IPv6 level", rng, chosen,

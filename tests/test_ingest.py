@@ -10,7 +10,7 @@ import logging
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,7 +22,7 @@ from agent.contract.configschema import build
 from agent.contract.mqttconfig import MqttConfig
 from collector.ingest.mqtt5 import LeanSubscriber
 from collector.ingest.packets import ProtocolError, varint
-from collector.ingest.transport import Message
+from collector.ingest.transport import Message, Transport
 from tests.services import Mosquitto, wait_for
 from tests.support import Listener, publisher_client
 
@@ -46,9 +46,9 @@ class Inbox:
 
 
 @contextmanager
-def subscribed(cfg: MqttConfig, client_id: str, topic: str,
-               inbox: Inbox) -> Iterator[LeanSubscriber]:
-    ingest = LeanSubscriber(cfg, client_id, topic, 1000, inbox.deliver)
+def subscribed(cfg: MqttConfig, client_id: str, topic: str, inbox: Inbox,
+               transport: Callable[..., Transport] = LeanSubscriber) -> Iterator[Transport]:
+    ingest = transport(cfg, client_id, topic, 1000, inbox.deliver)
     ingest.start()
     try:
         wait_for(ingest.connected.is_set, 10, "subscription")

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -31,6 +31,7 @@ from collector.ingest.transport import Message, Transport
 from tests.ejabberd_support import Recorder, publish
 from tests.services import Ejabberd, wait_for
 from tests.test_ingest import Inbox
+from tests.test_ingest import subscribed as ingest_subscribed
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
@@ -52,16 +53,9 @@ def config(broker: Ejabberd, **over: Any) -> MqttConfig:
                               "username": "collector", "password": broker.password, **over})
 
 
-@contextmanager
 def subscribed(cfg: MqttConfig, client_id: str, topic: str, inbox: Inbox,
-               kind: str = "lean") -> Iterator[Transport]:
-    ingest = subscriber(cfg, client_id, topic, 1000, inbox.deliver, kind=kind)
-    ingest.start()
-    try:
-        wait_for(ingest.connected.is_set, 10, "subscription")
-        yield ingest
-    finally:
-        ingest.stop()
+               kind: str = "lean") -> AbstractContextManager[Transport]:
+    return ingest_subscribed(cfg, client_id, topic, inbox, TRANSPORTS[kind])
 
 
 def drain(ingest: Transport, inbox: Inbox, count: int, timeout: float = 60) -> int:

@@ -76,6 +76,9 @@ def test_each_reason_is_distinct() -> None:
     assert reason("compliance", {"status": "pass"}) == "collector_owned"
     assert reason("agent_status", {"online": True}) == "collector_owned"
     assert reason("wan_lnk", {"rx_bps": 1.0}) == "unknown_measurement"
+    assert reason("probe_run", {"result": "error"}, {"probe": "wifi"}) == "accepted"
+    assert reason("probe_run", {"result": "error"},
+                  {"probe": "wifi 请立即登录 http://evil.example/reset"}) == "tag_value"
 
 
 def test_line_protocol_stores_every_number_as_a_float() -> None:

@@ -17,10 +17,12 @@ from agent.scheduler import Scheduler, next_slot
 from tests.simclock import SimTime
 
 CTX = ProbeContext(Identity("37", "3701", "370102", "s1"), "primary", Path("/tmp"))
+# The stand-in probes below carry real probe names: probe_run's probe tag is
+# one of the contract's probe names (agent/contract/probes.py).
 
 
 class Good(Probe):
-    name = "good"
+    name = "wan_link"
     calls: ClassVar[list[float]] = []
 
     def collect(self) -> list[Reading]:
@@ -29,14 +31,14 @@ class Good(Probe):
 
 
 class Raises(Probe):
-    name = "raises"
+    name = "wan_throughput"
 
     def collect(self) -> list[Reading]:
         raise RuntimeError("probe bug")
 
 
 class Hangs(Probe):
-    name = "hangs"
+    name = "ipv6"
 
     async def collect(self) -> list[Reading]:
         await asyncio.sleep(60)
@@ -44,14 +46,14 @@ class Hangs(Probe):
 
 
 class Invalid(Probe):
-    name = "invalid"
+    name = "classroom_links"
 
     def collect(self) -> Any:
         return [Reading("wan_link", {"rx_bps": -1.0})]
 
 
 class Timeout(Probe):
-    name = "timeout_result"
+    name = "wifi"
 
     def collect(self) -> list[Reading]:
         return [Reading("wan_throughput", {"result": "timeout"})]
@@ -69,8 +71,8 @@ def test_failures_are_contained() -> None:
     assert time.monotonic() - started < 5  # the hanging probe was cut off at its timeout
     runs = {r.tags["probe"]: r.fields["result"] for r in readings
             if r.measurement == "probe_run"}
-    assert runs == {"good": "ok", "raises": "error", "hangs": "timeout",
-                    "invalid": "invalid", "timeout_result": "timeout"}
+    assert runs == {"wan_link": "ok", "wan_throughput": "error", "ipv6": "timeout",
+                    "classroom_links": "invalid", "wifi": "timeout"}
     data = [r.measurement for r in readings if r.measurement != "probe_run"]
     # Bad readings are dropped at the source; an expected failure is still data.
     assert data == ["wan_link", "wan_throughput"]
@@ -78,7 +80,7 @@ def test_failures_are_contained() -> None:
 
 
 class Undeclared(Probe):
-    name = "undeclared"
+    name = "wan_link"
 
     def collect(self) -> list[Reading]:
         # Fine by the generic checks, but a field the schema does not declare,
@@ -87,7 +89,7 @@ class Undeclared(Probe):
 
 
 class Mistyped(Probe):
-    name = "mistyped"
+    name = "wifi"
 
     def collect(self) -> list[Reading]:
         return [Reading("wan_link", {"mtu": 1500.0}, {"iface": "eth0"})]
@@ -124,16 +126,16 @@ def test_each_probe_keeps_its_own_interval() -> None:
     scheduler = Scheduler([item(Good, interval=1.0), item(Raises, interval=1.0),
                            item(Timeout, interval=1.5)], CTX, clock=sim, wait=sim.wait)
     sunk = run_simulated(scheduler, sim)
-    assert [at for at, _ in runs(sunk, "good")] == [0.0, 1.0, 2.0, 3.0]
-    assert [at for at, _ in runs(sunk, "timeout_result")] == [0.0, 1.5, 3.0]
+    assert [at for at, _ in runs(sunk, "wan_link")] == [0.0, 1.0, 2.0, 3.0]
+    assert [at for at, _ in runs(sunk, "wifi")] == [0.0, 1.5, 3.0]
     assert scheduler.items[1].stats.errors == 4
-    assert all(fields["duration_seconds"] == 0 for _, fields in runs(sunk, "good"))
+    assert all(fields["duration_seconds"] == 0 for _, fields in runs(sunk, "wan_link"))
 
 
 class Slow(Probe):
     """Takes 2.5 s of simulated time, longer than its 1 s interval."""
 
-    name = "slow"
+    name = "wifi"
 
     def collect(self) -> list[Reading]:
         self.opts["sim"].advance(2.5)
@@ -145,7 +147,7 @@ def test_an_overrun_skips_the_missed_slots() -> None:
     probe = ProbeConfig(Slow.name, Slow, 1.0, 10.0, {"sim": sim})
     sunk = run_simulated(Scheduler([probe], CTX, clock=sim, wait=sim.wait), sim)
     # Started at 0, 3 and 6 (the next whole slot), never back to back at 2.5.
-    assert runs(sunk, "slow") == [(at + 2.5, {"duration_seconds": 2.5, "readings": 1,
+    assert runs(sunk, "wifi") == [(at + 2.5, {"duration_seconds": 2.5, "readings": 1,
                                               "result": "ok"}) for at in (0.0, 3.0, 6.0)]
 
 

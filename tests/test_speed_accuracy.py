@@ -17,7 +17,7 @@ from agent.contract.configschema import build
 from agent.contract.reading import Reading
 from agent.contract.wire import decode, encode
 from agent.probes.wan_throughput.probe import WanThroughput, WanThroughputOptions
-from tests.speed_support import CTX_IDENTITY, IPERF_PORT, TOKEN, ctx, wan
+from tests.speed_support import CTX_IDENTITY, IPERF_PORT, TOKEN, ctx, loss_every, wan
 
 # Integration tier: tc-shaped namespaced links and iperf3.
 pytestmark = pytest.mark.integration
@@ -46,7 +46,11 @@ def measure(method: str, server: str, state: Path, **extra: Any) -> Reading:
 
 def assert_close(reading: Reading, down_ref: float, up_ref: float, tol: float) -> None:
     f = reading.fields
-    assert f["result"] == "ok", f
+    # When other work saturates this shared machine during a test, the
+    # tester's own guard calls the result inconclusive (and must say why);
+    # the numbers must agree with the reference measured alongside either way.
+    expected = "inconclusive" if f["cpu_limited"] else "ok"
+    assert f["result"] == expected, f
     for key, ref in (("download_bps", down_ref), ("upload_bps", up_ref)):
         error = float(f[key]) / ref - 1
         assert abs(error) <= tol, \
@@ -88,9 +92,9 @@ def test_asymmetric_link(tmp_path: Path) -> None:
 
 
 def test_lossy_link(tmp_path: Path) -> None:
-    # 0.5% random loss each way (nftables; this kernel has no netem, so no
-    # added delay): TCP keeps backing off, the tester must still agree with
-    # iperf3 over the same path.
+    # 0.5% loss each way (nftables, every 200th packet; this kernel has no
+    # netem, so no added delay): TCP keeps backing off, the tester must
+    # still agree with iperf3 over the same path.
     with wan(100, 100, loss_percent=0.5) as w:
         down_ref = w.iperf3(reverse=True, seconds=3, streams=8)
         up_ref = w.iperf3(reverse=False, seconds=3, streams=8)
@@ -98,10 +102,9 @@ def test_lossy_link(tmp_path: Path) -> None:
         reading = measure("http", w.speed_url, tmp_path, streams=8, max_seconds=6.0)
         seen, dropped = (a - b for a, b in zip(w.loss_counters(),
                                                (seen_before, dropped_before), strict=True))
-    # The loss was real, and as random as configured: the count of drops out
-    # of the packets the test moved (fewer on a busy machine) stays within
-    # five standard deviations of 0.5% of them.
-    expected = seen * 0.005
-    assert expected >= 20, f"only {seen} packets crossed the link"
-    assert abs(dropped - expected) <= 5 * expected ** 0.5, (seen, dropped)
+    # The loss was real and exactly as configured: one packet in 200 of
+    # those the test moved, whatever their number on a busy machine (each
+    # direction's counter may be mid-cycle: +-1 each).
+    assert seen >= 4 * loss_every(0.5), f"only {seen} packets crossed the link"
+    assert abs(dropped - seen / loss_every(0.5)) <= 2, (seen, dropped)
     assert_close(reading, down_ref, up_ref, 0.10)

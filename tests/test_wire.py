@@ -15,9 +15,12 @@ from agent.contract.wire import (
     WireError,
     decode,
     decode_reading,
+    decode_receipt_full,
     decode_status,
     decode_status_of,
     encode,
+    encode_receipt,
+    encode_receipts,
     encode_status,
     parse_topic,
 )
@@ -174,3 +177,22 @@ def test_status_with_an_unprintable_version_is_refused() -> None:
 def test_encoder_refuses_nan() -> None:
     with pytest.raises(ValueError):
         encode(ID, Reading("wan_link", {"rx_bps": float("nan")}), 1)
+
+
+def test_a_receipt_of_scattered_refusals_is_split_to_stay_decodable() -> None:
+    # Every other reading refused: one range each, 30,000 readings in one interval.
+    seqs = list(range(1, 30_001))
+    stored = [s + 1_800_000_000_000 for s in seqs if s % 2]
+    refused = {"field_type": [s + 1_800_000_000_000 for s in seqs if not s % 2]}
+    bodies = encode_receipts(stored, refused)
+    assert len(bodies) == 30 and all(len(b) < MAX_PAYLOAD_BYTES for b in bodies)
+    got_stored: set[int] = set()
+    got_refused: set[int] = set()
+    for body in bodies:
+        receipt = decode_receipt_full(body)
+        for first, last in receipt.stored:
+            got_stored.update(range(first, last + 1))
+        for first, last in receipt.refused.get("field_type", []):
+            got_refused.update(range(first, last + 1))
+    assert got_stored == set(stored) and got_refused == set(refused["field_type"])
+    assert encode_receipts([1, 2, 3]) == [encode_receipt([1, 2, 3])]

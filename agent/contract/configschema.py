@@ -86,7 +86,7 @@ def not_a_key(default: Any) -> Any:
     return dataclasses.field(default=default, metadata={_NOT_A_KEY: True})
 
 
-@dataclass_transform(kw_only_default=True, field_specifiers=(opt, not_a_key))
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(opt, not_a_key))
 def section(cls: type[T]) -> type[T]:
     """Make ``cls`` a frozen, keyword-only config dataclass."""
     return dataclasses.dataclass(frozen=True, kw_only=True)(cls)
@@ -273,8 +273,11 @@ def check(data: Mapping[str, Any], schema: Table | type, src: Source,
     for key, value in data.items():
         spec = table.schema.get(key, table.item)
         if spec is None:
+            # A section may say what became of a key it no longer has.
+            retired: Mapping[str, str] = getattr(table.into, "RETIRED", {})
             close = difflib.get_close_matches(key, list(table.schema), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = (f" ({retired[key]})" if key in retired
+                    else f" (did you mean '{close[0]}'?)" if close else "")
             src.report((*path, key), f"unknown key{hint}")
             continue
         out[key] = check_value(value, spec, src, (*path, key))

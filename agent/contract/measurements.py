@@ -14,6 +14,7 @@ first, and until then the new field is refused with ``unknown_field``.
 
 from __future__ import annotations
 
+from agent.contract.probes import PROBE_NAMES
 from agent.contract.reading import RESULTS
 from agent.contract.schema import F, Measurement, T, one_of
 
@@ -35,6 +36,11 @@ _BPS, _MBPS, _SECONDS, _DBM, _SHARE = _f("bps"), _f("mbps"), _f("seconds"), _f("
 _RATIO = F(float)
 _BYTES = F(int, "bytes")
 
+# Levels and uplinks are vocabularies: the collector names them in alert texts
+# and keys its alert state on them, which a school's free text must never reach.
+PATH_LEVELS = ("county", "city", "province", "platform", "internet")
+UPLINKS = ("default", "edu", "isp", "isp2", "mobile", "backup")
+
 AGENT = Measurement({
     "version": F(str, max_len=32), "uptime_seconds": _SECONDS, "spool_depth": _COUNT,
     "spool_dropped": _COUNT, "probe_errors": _COUNT, "published": _COUNT, "result": _RESULT,
@@ -47,7 +53,12 @@ PROBE_RUN = Measurement({
     "duration_seconds": _SECONDS, "readings": _COUNT,
     # "invalid": the probe returned readings outside this schema.
     "result": F(str, values=one_of(*RESULTS, "invalid")),
-}, {"probe": T(64)}, 64, "one per probe run: how long it took and how it ended")
+    # revision 2: why a run ended in error or timeout, in one line
+    "reason": F(str, max_len=200),
+    # Only the agent's own probes: a name a school invents would be text of its
+    # choosing on the operators' dashboards (and 64 more series of its own).
+}, {"probe": T(values=PROBE_NAMES)}, len(PROBE_NAMES),
+    "one per probe run: how long it took and how it ended")
 
 WAN_LINK = Measurement({
     "contracted_mbps": _MBPS, "link_speed_mbps": _MBPS, "oper_up": _FLAG, "mtu": _COUNT,
@@ -67,7 +78,17 @@ WAN_THROUGHPUT = Measurement({
     "cpu_limited": _FLAG, "iface": _SHORT, "iface_rx_bytes": _BYTES,
     "iface_tx_bytes": _BYTES, "other_rx_bps": _BPS, "other_tx_bps": _BPS,
     "duration_seconds": _SECONDS,
-}, {"method": T(values=one_of("http", "iperf3", "speedtest")), "server": T()}, 16,
+    # latency under load: idle and loaded RTT to the test server (TCP connect)
+    # and to a STAMP node, and the bufferbloat figure (their difference), graded
+    "idle_rtt_seconds": _SECONDS, "loaded_rtt_seconds": _SECONDS,
+    "loaded_rtt_p95_seconds": _SECONDS, "bufferbloat_seconds": _SECONDS,
+    "loaded_rtt_samples": _COUNT, "loaded_rtt_lost": _COUNT,
+    "node_idle_rtt_seconds": _SECONDS, "node_loaded_rtt_seconds": _SECONDS,
+    "node_loaded_rtt_p95_seconds": _SECONDS, "node_bufferbloat_seconds": _SECONDS,
+    "node_loaded_rtt_samples": _COUNT, "node_loaded_rtt_lost": _COUNT,
+    "bufferbloat_grade": F(str, values=one_of("A+", "A", "B", "C", "D", "F")),
+}, {"method": T(values=one_of("http", "iperf3", "speedtest")), "server": T(),
+    "uplink": T(values=one_of(*UPLINKS))}, 32,
     "a bandwidth test against a measurement server")
 
 _STATUS = F(str, values=one_of("ok", "below", "down", "unknown"))
@@ -166,6 +187,21 @@ IPV6_TARGET = Measurement({
 }, {"target": T(), "role": T(values=one_of("platform", "school_site"))}, 64,
     "reachability of one IPv6 target")
 
+_PATH_TAGS = {"target": T(64), "level": T(values=one_of(*PATH_LEVELS)),
+              "uplink": T(values=one_of(*UPLINKS))}
+PATH_QUALITY = Measurement({
+    "sent": _COUNT, "received": _COUNT, "late": _COUNT, "duplicates": _COUNT,
+    "loss_share": _SHARE, "loss_forward_share": _SHARE, "loss_backward_share": _SHARE,
+    "rtt_min_seconds": _SECONDS, "rtt_median_seconds": _SECONDS, "rtt_p95_seconds": _SECONDS,
+    "rtt_max_seconds": _SECONDS, "jitter_seconds": _SECONDS, "pdv_seconds": _SECONDS,
+    "up": _FLAG, "up_share": _SHARE, "class_hours": _FLAG, "duration_seconds": _SECONDS,
+    "error": _TEXT, "result": _RESULT,
+}, _PATH_TAGS, 32, "round trip, jitter and loss to one education network node, per minute")
+
+PATH_OUTAGE = Measurement({
+    "duration_seconds": _SECONDS, "lost_packets": _COUNT, "ongoing": _FLAG, "result": _RESULT,
+}, _PATH_TAGS, 32, "one outage window of a path, stamped with its start")
+
 # Written by agents, one reading per probe result (units are in field names).
 SCHEMA: dict[str, Measurement] = {
     "agent": AGENT, "probe_run": PROBE_RUN, "wan_link": WAN_LINK,
@@ -173,7 +209,7 @@ SCHEMA: dict[str, Measurement] = {
     "classroom_switch": CLASSROOM_SWITCH, "classroom_summary": CLASSROOM_SUMMARY,
     "wifi_area": WIFI_AREA, "wifi_coverage": WIFI_COVERAGE, "wifi_controller": WIFI_CONTROLLER,
     "wifi_ap": WIFI_AP, "wifi_radio": WIFI_RADIO, "wifi_scan": WIFI_SCAN, "ipv6": IPV6,
-    "ipv6_target": IPV6_TARGET,
+    "ipv6_target": IPV6_TARGET, "path_quality": PATH_QUALITY, "path_outage": PATH_OUTAGE,
 }
 AGENT_MEASUREMENTS = frozenset(SCHEMA)
 
@@ -182,5 +218,5 @@ COLLECTOR_MEASUREMENTS = frozenset({
     "agent_status",       # online/offline, from the agents' birth and last-will messages
     "compliance",         # one verdict per school and target
     "alerts",             # alerts sent, should they ever be stored
-    "rollup",             # regional roll-ups, should they ever be stored
+    "rollup",             # regional roll-ups per region and target (collector.judge.rollups)
 })

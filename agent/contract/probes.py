@@ -7,4 +7,5 @@ texts only from here, never from what a school's payload says.
 
 from __future__ import annotations
 
-PROBE_NAMES = frozenset({"wan_link", "wan_throughput", "ipv6", "classroom_links", "wifi"})
+PROBE_NAMES = frozenset({"wan_link", "wan_throughput", "ipv6", "classroom_links", "wifi",
+                         "path_quality"})

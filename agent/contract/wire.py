@@ -13,7 +13,13 @@ Status:  schoolnet/v1/.../{school_id}/status, retained:
 Receipt: schoolnet/receipts/v1/{province}/{city}/{county}/{school_id}, from the
          collector once readings are stored, or refused for good with the reason:
          {"v": 1, "ranges": [[first_seq, last_seq], ...],
-          "refused": {reason: [[first_seq, last_seq], ...]}}   ("refused": optional)
+          "refused": {reason: [[first_seq, last_seq], ...]},   (optional)
+          "held": {reason: [[first_seq, last_seq], ...]},      (optional)
+          "now": int ns UTC}                                   (optional)
+         "held" readings were not stored for a reason the network centre can
+         fix (a registry without the school): the agent keeps them, resends
+         them later and tells the engineer why. "now" is the collector's clock,
+         so an agent can see its own clock's offset. Older agents ignore both.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agent.contract.errors import WireError
@@ -309,17 +315,63 @@ def seq_ranges(seqs: list[int]) -> list[list[int]]:
     return ranges
 
 
-def encode_receipt(seqs: list[int], refused: dict[str, list[int]] | None = None) -> bytes:
+# A held reading is resent anyway, so naming a few ranges per reason says why
+# as well as naming them all, and keeps a receipt small whatever seqs arrive.
+MAX_HELD_RANGES = 16
+
+
+def encode_receipt(seqs: list[int], refused: dict[str, list[int]] | None = None,
+                   held: dict[str, list[int]] | None = None, now_ns: int | None = None
+                   ) -> bytes:
     body: dict[str, Any] = {"v": SCHEMA_VERSION, "ranges": seq_ranges(seqs)}
     if refused:
         body["refused"] = {reason: seq_ranges(s) for reason, s in refused.items()}
+    if held:
+        body["held"] = {reason: seq_ranges(s)[:MAX_HELD_RANGES]
+                        for reason, s in sorted(held.items())[:MAX_HELD_RANGES]}
+    if now_ns is not None:
+        body["now"] = now_ns
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+# A range of two 13-digit seqs is ~31 bytes: 1,000 keep a receipt near 32 KB,
+# well inside MAX_PAYLOAD_BYTES whatever pattern of refusals a school causes.
+RECEIPT_MAX_RANGES = 1000
+
+
+def encode_receipts(seqs: list[int], refused: dict[str, list[int]] | None = None,
+                    held: dict[str, list[int]] | None = None, now_ns: int | None = None
+                    ) -> list[bytes]:
+    """The same receipt as ``encode_receipt``, split so no message holds more
+    than RECEIPT_MAX_RANGES ranges (every other reading refused is one range each).
+    ``held`` (already bounded by MAX_HELD_RANGES) and ``now`` go in the first."""
+    parts: list[tuple[str | None, list[int]]] = [(None, r) for r in seq_ranges(seqs)]
+    for reason, refused_seqs in (refused or {}).items():
+        parts += [(reason, r) for r in seq_ranges(refused_seqs)]
+    bodies: list[bytes] = []
+    for start in range(0, max(len(parts), 1), RECEIPT_MAX_RANGES):
+        body: dict[str, Any] = {"v": SCHEMA_VERSION, "ranges": []}
+        for why, r in parts[start:start + RECEIPT_MAX_RANGES]:
+            if why is None:
+                body["ranges"].append(r)
+            else:
+                body.setdefault("refused", {}).setdefault(why, []).append(r)
+        if start == 0:
+            if held:
+                body["held"] = {reason: seq_ranges(s)[:MAX_HELD_RANGES]
+                                for reason, s in sorted(held.items())[:MAX_HELD_RANGES]}
+            if now_ns is not None:
+                body["now"] = now_ns
+        bodies.append(json.dumps(body, separators=(",", ":")).encode())
+    return bodies
 
 
 @dataclass(frozen=True)
 class Receipt:
     stored: list[tuple[int, int]]
     refused: dict[str, list[tuple[int, int]]]  # reason -> ranges refused for good
+    held: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # kept, resent later
+    now_ns: int | None = None  # the collector's clock when it sent the receipt
 
 
 def _ranges(value: Any, what: str) -> list[tuple[int, int]]:
@@ -341,12 +393,19 @@ def decode_receipt_full(payload: bytes) -> Receipt:
     A receipt without ``refused`` (older collectors) refuses nothing."""
     body = _load(payload, MAX_PAYLOAD_BYTES)
     stored = _ranges(body.get("ranges"), "ranges")
-    refused_body = body.get("refused", {})
-    if not isinstance(refused_body, dict):
-        raise WireError("bad_type", "refused must be an object of reason: ranges")
-    refused = {}
-    for reason, ranges in refused_body.items():
+    now = body.get("now")
+    if now is not None:
+        now = _int(body, "now")
+    return Receipt(stored, _by_reason(body, "refused"), _by_reason(body, "held"), now)
+
+
+def _by_reason(body: dict[str, Any], key: str) -> dict[str, list[tuple[int, int]]]:
+    value = body.get(key, {})
+    if not isinstance(value, dict):
+        raise WireError("bad_type", f"{key} must be an object of reason: ranges")
+    out = {}
+    for reason, ranges in value.items():
         if not NAME.fullmatch(reason):
-            raise WireError("bad_name", f"refusal reason {reason[:64]!r}")
-        refused[reason] = _ranges(ranges, f"refused {reason}")
-    return Receipt(stored, refused)
+            raise WireError("bad_name", f"{key} reason {reason[:64]!r}")
+        out[reason] = _ranges(ranges, f"{key} {reason}")
+    return out

@@ -23,6 +23,7 @@ from agent.contract.wire import Identity
 REGISTRY: dict[str, str] = {
     "wan_link": "agent.probes.wan_link.probe:WanLink",
     "wan_throughput": "agent.probes.wan_throughput.probe:WanThroughput",
+    "path_quality": "agent.probes.path_quality.probe:PathQuality",
     "ipv6": "agent.probes.ipv6.probe:Ipv6",
     "classroom_links": "agent.probes.classroom_links.probe:ClassroomLinks",
     "wifi": "agent.probes.wifi.probe:Wifi",

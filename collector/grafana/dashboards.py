@@ -1,7 +1,9 @@
-"""The six dashboards: region overview, school, classrooms, Wi-Fi, IPv6, agent health."""
+"""The dashboards: region overview, school, classrooms, Wi-Fi, IPv6, agent health, and
+connection quality (collector.grafana.quality)."""
 
 from __future__ import annotations
 
+from collector.grafana import regional
 from collector.grafana.influxql import (
     ALL_TIME,
     READING_LOOKBACK,
@@ -13,8 +15,6 @@ from collector.grafana.influxql import (
     q,
     region_filter,
     series,
-    share_query,
-    status_table_query,
     verdict_window,
     where,
 )
@@ -27,6 +27,7 @@ from collector.grafana.panels import (
     region_variables,
     thresholds,
 )
+from collector.grafana.quality import quality
 
 TARGET_TITLES = {"exit_bandwidth": "千兆进校 exit ≥ 1000 Mbps",
                  "classroom_links": "百兆进班 classrooms ≥ 100 Mbps",
@@ -44,18 +45,20 @@ LATEST = as_of(lookback=READING_LOOKBACK)
 
 
 def overview() -> Json:
-    stats = [Panel("stat", TARGET_TITLES[t], [share_query(t, "")], width=6, height=5,
+    # Above a school, every figure comes from the counties' roll-ups: one
+    # series per county and target, however many schools and however long the history.
+    stats = [Panel("stat", TARGET_TITLES[t], [regional.share(t)], width=6, height=5,
                    unit="percentunit", steps=SHARE_STEPS, minmax=(0, 1),
                    description=f"Share of schools whose latest {t} judgement is pass; "
                                "schools that did not report count as not meeting it.")
              for t in TARGETS]
     by_region = Panel("bargauge", "Share of schools meeting each target, by $level",
-                      [(share_query(t, LEVEL), f"$tag_${{level}} {t}") for t in TARGETS],
+                      [(regional.share(t, LEVEL), f"$tag_${{level}} {t}") for t in TARGETS],
                       width=24, height=10, unit="percentunit", steps=SHARE_STEPS,
                       minmax=(0, 1), options={"displayMode": "gradient",
                                               "orientation": "horizontal"})
     counts = Panel("table", "Schools by overall status (all four targets), by $level",
-                   [status_table_query("all", LEVEL)], width=12, height=10, table=True,
+                   [regional.status_table("all", LEVEL)], width=12, height=10, table=True,
                    description="pass: meets every target; fail: below at least one; "
                                "inconclusive: a reading could not be trusted; "
                                "no_data: did not report.",
@@ -64,10 +67,10 @@ def overview() -> Json:
                    transformations=[{"id": "organize",
                                      "options": {"excludeByName": {"Time": True}}}])
     trend = Panel("timeseries", "Share meeting each target over time",
-                  [(share_query(t, "", over_time=True), t) for t in TARGETS],
+                  [(regional.share_over_time(t), t) for t in TARGETS],
                   width=12, height=10, unit="percentunit", minmax=(0, 1),
                   # Verdicts change a few times a day; finer buckets only cost time
-                  # (one row per school and bucket in the subquery).
+                  # (one row per county and bucket in the subquery).
                   interval="1d")
     variables = [*region_variables(),
                  custom_variable("level", "Group by", ["province", "city", "county"],
@@ -220,4 +223,4 @@ def agents() -> Json:
 
 
 def all_dashboards() -> list[Json]:
-    return [overview(), school(), classrooms(), wifi(), ipv6(), agents()]
+    return [overview(), school(), classrooms(), wifi(), ipv6(), agents(), quality()]

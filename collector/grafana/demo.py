@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from agent.contract.reading import FieldValue, Reading
+from collector.judge import rollups
 
 HOUR_NS = 3600 * 10**9
 # province -> city -> counties (GB/T 2260 codes of real places; the schools are invented)
@@ -102,10 +103,13 @@ def _hourly(s: School, ts: int, rng: random.Random, hour: int) -> Iterator[Readi
 
 def _six_hourly(s: School, ts: int, rng: random.Random) -> Iterator[Reading]:
     down = s.download_mbps * rng.uniform(0.97, 1.02) * 1e6
+    idle, bloat = rng.uniform(0.002, 0.02), rng.choice([0.003, 0.02, 0.25])
     yield _r("wan_throughput", s, {"download_bps": down, "upload_bps": down * 0.9,
-                                   "rtt_seconds": rng.uniform(0.002, 0.02),
+                                   "rtt_seconds": idle,
                                    "jitter_seconds": rng.uniform(0.0001, 0.002),
-                                   "bytes_used": down * 2.5, "result": "ok"}, ts,
+                                   "bytes_used": down * 2.5, "result": "ok",
+                                   "idle_rtt_seconds": idle, "loaded_rtt_seconds": idle + bloat,
+                                   "bufferbloat_seconds": bloat}, ts,
              method="http", server="county")
     for n, speed in enumerate(s.classroom_speeds, 1):
         yield _r("classroom_link", s, {"link_speed_mbps": float(speed), "oper_up": True,
@@ -127,6 +131,51 @@ def _six_hourly(s: School, ts: int, rng: random.Random) -> Iterator[Reading]:
     yield _r("ipv6", s, {"level": float(s.ipv6_level), "level_name": f"level{s.ipv6_level}",
                          **checks, "failing": ",".join(c for c, ok in checks.items() if not ok),
                          "result": "ok"}, ts)
+
+
+LEVEL_RTT = {"county": 0.004, "city": 0.012, "province": 0.025, "platform": 0.04}
+
+
+def _path_quality(s: School, ts: int, rng: random.Random, n: int) -> Iterator[Reading]:
+    """One class-hour minute per level; every fifth school's county link is lossy."""
+    lossy = n % 5 == 0
+    for level, rtt in LEVEL_RTT.items():
+        loss = 0.03 if lossy and level == "county" else rng.uniform(0, 0.002)
+        yield _r("path_quality", s, {
+            "sent": 500, "received": round(500 * (1 - loss)), "loss_share": loss,
+            "rtt_min_seconds": rtt, "rtt_median_seconds": rtt * 1.1,
+            "rtt_p95_seconds": rtt * rng.uniform(1.2, 2.0),
+            "jitter_seconds": rng.uniform(0.0002, 0.003), "pdv_seconds": rtt * 0.5,
+            "up": True, "up_share": 1.0 if not lossy else 0.97, "class_hours": True,
+            "result": "ok"}, ts, target=level, level=level, uplink="edu")
+    if lossy or n % 3 == 1:
+        yield _r("path_outage", s, {"duration_seconds": 95.0, "lost_packets": 950,
+                                    "ongoing": False, "result": "ok"}, ts - 600 * 10**9,
+                 target="county", level="county", uplink="edu")
+
+
+def quality_statuses(s: School, n: int) -> dict[str, str]:
+    """The path-quality verdicts of the n-th school (index in ``schools()``)."""
+    lossy = n % 5 == 0
+    return {t: "no_data" if s.silent else "fail" if lossy and t != "interactive_classroom"
+            else "pass" for t in ("interactive_classroom", "edu_ladder",
+                                  "class_hours_availability")}
+
+
+def _quality_compliance(s: School, ts: int, n: int) -> Iterator[Reading]:
+    lossy = n % 5 == 0
+    statuses = quality_statuses(s, n)
+    for target, value, threshold in (
+            ("interactive_classroom", 70.0, 200.0),
+            ("edu_ladder", 2.0 if lossy else 3.0, 3.0),
+            ("class_hours_availability", 0.97 if lossy else 1.0, 0.99)):
+        status = statuses[target]
+        fields: dict[str, FieldValue] = {"status": status, "pass": status == "pass",
+                                         "threshold": threshold, "readings": 60.0,
+                                         "detail": "uplink edu"}
+        if not s.silent:
+            fields["value"] = value
+        yield _r("compliance", s, fields, ts, target=target, uplink="edu")
 
 
 def _compliance(s: School, ts: int) -> Iterator[Reading]:
@@ -152,7 +201,7 @@ def readings(days: int = 3, now_ns: int | None = None, seed: int = 7) -> list[Re
     now = now_ns or time.time_ns()
     rng = random.Random(seed)
     out: list[Reading] = []
-    for s in schools():
+    for n, s in enumerate(schools()):
         start = now - days * 24 * HOUR_NS
         # A silent school stopped reporting two days ago; its last will said offline.
         end = now - 48 * HOUR_NS if s.silent else now
@@ -165,8 +214,17 @@ def readings(days: int = 3, now_ns: int | None = None, seed: int = 7) -> list[Re
             ts = start + hour * HOUR_NS + rng.randint(0, 10**9)
             if ts < end:
                 out.extend(_hourly(s, ts, rng, hour))
+                out.extend(_path_quality(s, ts, rng, n))
                 if hour % 6 == 0:
                     out.extend(_six_hourly(s, ts, rng))
             if hour % 6 == 5:  # the rules judge every school, reporting or not
                 out.extend(_compliance(s, ts))
+                out.extend(_quality_compliance(s, ts, n))
+    # The collector's roll-ups of each round's verdicts, as rollups.record writes them.
+    every = schools()
+    for hour in range(5, days * 24, 6):
+        ts = now - days * 24 * HOUR_NS + hour * HOUR_NS + 2 * 10**9
+        out.extend(rollups.readings(rollups.tally(
+            (s.province, s.city, s.county, target, status)
+            for s in every for target, status in s.statuses().items()), ts))
     return out

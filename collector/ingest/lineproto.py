@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from agent.contract.reading import FieldValue, Reading
 
 # str.translate: one pass per string, on the collector's hottest path. In
@@ -32,6 +34,12 @@ def _value(value: FieldValue) -> str:
     return '"' + str(value).translate(_STRING) + '"'
 
 
+def head(measurement: str, tags: Mapping[str, str]) -> str:
+    """A line's series key: measurement,tags, the tags sorted as InfluxDB prefers."""
+    name = measurement if measurement.isidentifier() else measurement.translate(_NAME)
+    return name + "".join([f",{_key(k)}={_key(v)}" for k, v in sorted(tags.items())])
+
+
 def line(reading: Reading) -> str:
     """One line: measurement,tags fields timestamp(ns). Tags are sorted, as InfluxDB prefers.
 
@@ -39,8 +47,34 @@ def line(reading: Reading) -> str:
     storage keeps every number a float, as deployed databases already hold
     them, so a field's stored type never changes with the schema.
     """
-    name = reading.measurement
-    head = name if name.isidentifier() else name.translate(_NAME)
-    tags = "".join([f",{_key(k)}={_key(v)}" for k, v in sorted(reading.tags.items())])
     fields = ",".join([f"{_key(k)}={_value(v)}" for k, v in reading.fields.items()])
-    return f"{head}{tags} {fields} {reading.ts_ns}"
+    return f"{head(reading.measurement, reading.tags)} {fields} {reading.ts_ns}"
+
+
+def declared_fields(fields: Mapping[str, FieldValue], seq: int) -> str:
+    """``line``'s field set for a checked reading plus its ``seq``, byte for
+    byte: every key is a name the schema declares, which needs no escaping."""
+    parts = []
+    for key, value in fields.items():
+        kind = type(value)
+        if kind is float:
+            parts.append(f"{key}={value!r}")
+        elif kind is bool:
+            parts.append(key + ("=true" if value else "=false"))
+        elif kind is int:
+            parts.append(f"{key}={float(value)!r}")
+        else:
+            parts.append(f"{key}={_value(value)}")
+    parts.append(f"seq={float(seq)!r}")
+    return ",".join(parts)
+
+
+def checked_head(measurement: str, tags: Mapping[str, str], province: str, city: str,
+                 county: str, school: str) -> str:
+    """``head`` of a checked reading with its region's tags, byte for byte:
+    the measurement and tag keys are declared names and the region's codes
+    match the topic's patterns, so only the school's tag values are escaped."""
+    pairs = [(k, _key(v)) for k, v in tags.items()]
+    pairs += (("city", city), ("county", county), ("province", province), ("school", school))
+    pairs.sort()
+    return measurement + "".join([f",{k}={v}" for k, v in pairs])

@@ -33,10 +33,10 @@ from typing import Protocol
 from agent.contract.reading import Reading
 from agent.contract.wire import Envelope, Identity, Status, WireError
 from collector.errors import BadData, Unavailable
-from collector.ingest.lineproto import line
+from collector.ingest.lineproto import checked_head, declared_fields, line
 from collector.ingest.series import SeriesBounds
 from collector.ingest.transport import Message
-from collector.ingest.validate import Refused, Validator
+from collector.ingest.validate import Held, Refused, Validator
 from collector.ingest.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,13 @@ DeadLetter = Callable[[Message, str, str], None]
 # Bounds the per-school counters, whatever school ids arrive.
 MAX_SCHOOL_KEYS = 10_000
 OTHER = "(other)"
+LOG_EVERY = 600.0  # seconds between log lines for one school's rejection reason
 
 
 class Receipt(Protocol):
     def __call__(self, identity: Identity, seqs: list[int],
-                 refused: dict[str, list[int]] | None = None) -> None: ...
+                 refused: dict[str, list[int]] | None = None,
+                 held: dict[str, list[int]] | None = None) -> None: ...
 
 
 def safe_text(text: str, limit: int = 500) -> str:
@@ -80,6 +82,9 @@ class Stats:
     # (school id, reason) -> count; at most MAX_SCHOOL_KEYS schools, then "(other)".
     by_school: Counter[tuple[str, str]] = field(default_factory=Counter)
     _schools: set[str] = field(default_factory=set)
+    # (school, reason) -> (when last logged, count then): one line per pair per
+    # LOG_EVERY seconds names the school without a flood repeating it.
+    _logged: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
 
     def count(self, school: str, reason: str) -> None:
         self.rejected[reason] += 1
@@ -88,7 +93,15 @@ class Stats:
                 school = OTHER
             else:
                 self._schools.add(school)
-        self.by_school[(school, reason)] += 1
+        key = (school, reason)
+        self.by_school[key] += 1
+        now, total = time.monotonic(), self.by_school[key]
+        last = self._logged.get(key)
+        if last is None or now - last[0] >= LOG_EVERY:
+            self._logged[key] = (now, total)
+            since = total - (last[1] if last else 0)
+            log.warning("school %s: %d readings rejected (%s)%s", school, since, reason,
+                        f" in the last {now - last[0]:.0f} s" if last else "")
 
     def summary(self) -> str:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.rejected.items())) or "none"
@@ -116,6 +129,30 @@ def to_point(item: Envelope | Status, received_ns: int) -> Reading:
 def encode_point(item: Envelope | Status, received_ns: int) -> str:
     """The line to store."""
     return line(to_point(item, received_ns))
+
+
+def encode_checked(item: Envelope | Status, received_ns: int) -> str:
+    """``encode_point``'s line, byte for byte, for a message the schema
+    passed, without escaping what the schema and the topic's patterns
+    already guarantee needs none."""
+    if isinstance(item, Status) or "seq" in item.reading.fields:
+        return encode_point(item, received_ns)
+    reading, who = item.reading, item.identity
+    key = checked_head(reading.measurement, reading.tags, who.province, who.city, who.county,
+                       who.school_id)
+    return f"{key} {declared_fields(reading.fields, item.seq)} {reading.ts_ns}"
+
+
+@dataclass
+class Prepared:
+    """A validated batch: the lines to store and what to receipt once stored."""
+
+    good: list[tuple[Message, str]]
+    readings: dict[int, Envelope]  # id(message) -> its decoded reading
+    refused: list[tuple[Envelope, str]]
+    held: list[tuple[Envelope, str]]  # not stored, kept by the agent: registry, region
+    # id(message) -> (its item, arrival), for on_stored; empty without it
+    observed: dict[int, tuple[Envelope | Status, int]]
 
 
 class Pipeline:
@@ -161,8 +198,7 @@ class Pipeline:
 
     def _reject(self, message: Message, reason: str, detail: str) -> None:
         reason, detail = safe_text(reason, 64), safe_text(detail)
-        with self._stats_lock:
-            self.stats.count(school_of(message.topic), reason)
+        self.count(school_of(message.topic), reason)
         log.debug("rejected %s: %s %s", safe_text(message.topic, 120), reason, detail)
         topic = safe_text(message.topic, 300)
         # The dead letter carries the topic as text: one the broker let through
@@ -177,10 +213,14 @@ class Pipeline:
     def process(self, batch: list[Message], stop: threading.Event | None = None) -> None:
         """Validate and store one batch; returns once every message is acked
         (or ``stop`` is set while the database is down)."""
+        self.store(self.prepare(batch), stop)
+
+    def prepare(self, batch: list[Message]) -> Prepared:
+        """Validate and encode a batch; rejects are dead-lettered and acked here."""
         good: list[tuple[Message, str]] = []
         readings: dict[int, Envelope] = {}  # id(message) -> its decoded reading
-        stored: set[int] = set()  # id() of messages the database confirmed
         refused: list[tuple[Envelope, str]] = []
+        held: list[tuple[Envelope, str]] = []
         observed: dict[int, tuple[Envelope | Status, int]] = {}
         statuses = 0
         for message in batch:
@@ -189,12 +229,17 @@ class Pipeline:
                 if isinstance(item, Envelope) and self._new_series(item):
                     raise Refused("too_many_series", f"{item.reading.measurement}: more tag "
                                   "combinations than one school may have", item)
-                text = encode_point(item, message.received_ns)
+                text = encode_checked(item, message.received_ns)
             except Refused as err:
                 # A well-formed reading refused for good (schema, registry, a
                 # gateway clock years off): the receipt stops endless resending.
                 self._reject(message, err.reason, err.detail)
                 refused.append((err.envelope, safe_text(err.reason, 64)))
+                continue
+            except Held as err:
+                # The receipt tells the school why; it keeps the reading.
+                self._reject(message, err.reason, err.detail)
+                held.append((err.envelope, safe_text(err.reason, 64)))
                 continue
             except WireError as err:
                 self._reject(message, err.reason, err.detail)
@@ -212,12 +257,19 @@ class Pipeline:
         with self._stats_lock:
             self.stats.received += len(batch)
             self.stats.statuses += statuses
+        return Prepared(good, readings, refused, held, observed)
+
+    def store(self, prepared: Prepared, stop: threading.Event | None = None) -> None:
+        """Store a prepared batch, ack it, and receipt what was stored or refused."""
+        stored: set[int] = set()  # id() of messages the database confirmed
         try:
-            self._store_all(good, stored, stop)
+            self._store_all(prepared.good, stored, stop)
         finally:
-            self._send_receipts([e for key, e in readings.items() if key in stored], refused)
+            self._send_receipts([e for key, e in prepared.readings.items() if key in stored],
+                                prepared.refused, prepared.held)
             if self.on_stored is not None and stored:
-                self.on_stored([item for key, item in observed.items() if key in stored])
+                self.on_stored([item for key, item in prepared.observed.items()
+                                if key in stored])
 
     def _store_all(self, good: list[tuple[Message, str]], stored: set[int],
                    stop: threading.Event | None) -> None:
@@ -267,18 +319,24 @@ class Pipeline:
                 time.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
 
-    def _send_receipts(self, stored: list[Envelope], refused: list[tuple[Envelope, str]]
-                       ) -> None:
-        if self.receipt is None or not (stored or refused):
+    def _send_receipts(self, stored: list[Envelope], refused: list[tuple[Envelope, str]],
+                       held: list[tuple[Envelope, str]]) -> None:
+        if self.receipt is None or not (stored or refused or held):
             return
-        by_school: dict[Identity, tuple[list[int], dict[str, list[int]]]] = {}
+        by_school: dict[Identity, tuple[list[int], dict[str, list[int]],
+                                        dict[str, list[int]]]] = {}
         for envelope in stored:
-            by_school.setdefault(envelope.identity, ([], {}))[0].append(envelope.seq)
+            by_school.setdefault(envelope.identity, ([], {}, {}))[0].append(envelope.seq)
         for envelope, reason in refused:
-            by_school.setdefault(envelope.identity, ([], {}))[1].setdefault(
+            by_school.setdefault(envelope.identity, ([], {}, {}))[1].setdefault(
                 reason, []).append(envelope.seq)
-        for identity, (seqs, why) in by_school.items():
-            if why:
+        for envelope, reason in held:
+            by_school.setdefault(envelope.identity, ([], {}, {}))[2].setdefault(
+                reason, []).append(envelope.seq)
+        for identity, (seqs, why, kept) in by_school.items():
+            if kept:
+                self.receipt(identity, seqs, why or None, kept)
+            elif why:
                 self.receipt(identity, seqs, why)
             else:
                 self.receipt(identity, seqs)
@@ -314,10 +372,43 @@ class Pipeline:
         return batch
 
     def run(self, stop: threading.Event, receive_maximum: int) -> None:
+        """Prepare batches here while the previous one is written in a second
+        thread: the database's time per write (most of a batch's) then
+        overlaps the decoding of the next, instead of adding to it."""
         # The broker sends at most ``receive_maximum`` unacked messages, so a
-        # batch that big is all there will be until this one is acked.
+        # batch that big is all there may be until one is acked. (Half that,
+        # so the next half could arrive during a write, measured slower:
+        # twice the writes, and Mosquitto sends past the window anyway.)
         batch_limit = min(self.max_points, receive_maximum)
-        while not stop.is_set():
-            batch = self.next_batch(stop, batch_limit)
-            if batch:
-                self.process(batch, stop)
+        # One batch written, at most one prepared and waiting: what is held
+        # here stays bounded, and a database that is down stops the intake.
+        handoff: queue.Queue[Prepared | None] = queue.Queue(maxsize=1)
+        writer = threading.Thread(target=self._write_loop, args=(handoff, stop),
+                                  name="pipeline-write", daemon=True)
+        writer.start()
+        try:
+            while not stop.is_set() and writer.is_alive():
+                batch = self.next_batch(stop, batch_limit)
+                if batch:
+                    self._hand(handoff, self.prepare(batch), writer)
+        finally:
+            self._hand(handoff, None, writer)
+            writer.join()
+
+    @staticmethod
+    def _hand(handoff: queue.Queue[Prepared | None], item: Prepared | None,
+              writer: threading.Thread) -> None:
+        # Once the writer is gone (a bug) nothing is handed: the process ends for a restart.
+        while writer.is_alive():
+            try:
+                handoff.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _write_loop(self, handoff: queue.Queue[Prepared | None], stop: threading.Event) -> None:
+        while True:
+            prepared = handoff.get()
+            if prepared is None:
+                return
+            self.store(prepared, stop)

@@ -4,16 +4,18 @@ A receipt per school per stored batch cost the collector a sixth of its time
 when thousands of schools drained a backlog at once; gathering them for a
 second or two sends one per school per interval instead, well inside the
 agents' receipt timeout. A receipt carries what was stored and, by reason,
-what was refused for good; a reading the database refused is in neither, so
-its agent resends it.
+what was refused for good, and by reason what was held (not stored for a
+reason the centre can fix; the agent keeps those and resends them later); a
+reading the database refused is in none, so its agent resends it.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
-from agent.contract.wire import Identity, encode_receipt
+from agent.contract.wire import Identity, encode_receipts
 
 
 class Receipts:
@@ -22,23 +24,29 @@ class Receipts:
         self.interval = interval
         self._pending: dict[Identity, list[int]] = {}
         self._refused: dict[Identity, dict[str, list[int]]] = {}
+        self._held: dict[Identity, dict[str, list[int]]] = {}
         self._lock = threading.Lock()
 
     def add(self, identity: Identity, seqs: list[int],
-            refused: dict[str, list[int]] | None = None) -> None:
+            refused: dict[str, list[int]] | None = None,
+            held: dict[str, list[int]] | None = None) -> None:
         with self._lock:
             self._pending.setdefault(identity, []).extend(seqs)
-            if refused:
-                mine = self._refused.setdefault(identity, {})
-                for reason, refused_seqs in refused.items():
-                    mine.setdefault(reason, []).extend(refused_seqs)
+            for why, into in ((refused, self._refused), (held, self._held)):
+                if why:
+                    mine = into.setdefault(identity, {})
+                    for reason, why_seqs in why.items():
+                        mine.setdefault(reason, []).extend(why_seqs)
 
     def flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
             refused, self._refused = self._refused, {}
+            held, self._held = self._held, {}
+        now = time.time_ns()
         for identity, seqs in pending.items():
-            self.publish(identity.receipt_topic, encode_receipt(seqs, refused.get(identity)))
+            for body in encode_receipts(seqs, refused.get(identity), held.get(identity), now):
+                self.publish(identity.receipt_topic, body)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.wait(self.interval):

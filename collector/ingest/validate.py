@@ -26,16 +26,25 @@ from agent.contract.wire import (
     Identity,
     Status,
     WireError,
-    decode_envelope,
     decode_status_of,
     parse_topic,
 )
 from collector.config import Validation
+from collector.ingest.decode import decode_envelope_fast
 from collector.judge.registry import Registry
 
 
 class Refused(WireError):
     """A well-formed reading that breaks the contract for good (schema, time window)."""
+
+    def __init__(self, reason: str, detail: str, envelope: Envelope) -> None:
+        super().__init__(reason, detail)
+        self.envelope = envelope
+
+
+class Held(WireError):
+    """A well-formed reading not stored for a reason the centre can fix (the
+    registry): its receipt says why, and the agent keeps and resends it."""
 
     def __init__(self, reason: str, detail: str, envelope: Envelope) -> None:
         super().__init__(reason, detail)
@@ -73,12 +82,13 @@ class Validator:
             if unregistered is not None:
                 raise unregistered
             return decode_status_of(identity, payload, self.max_payload_bytes)
-        seq, ts, tags, fields = decode_envelope(identity, measurement, payload,
-                                                self.max_payload_bytes)
+        seq, ts, tags, fields = decode_envelope_fast(identity, measurement, payload,
+                                                     self.max_payload_bytes)
         if unregistered is not None:
-            # Not receipted: the school keeps the reading and resends it, so a
-            # registry fixed later loses nothing of what was measured meanwhile.
-            raise unregistered
+            # Held, not refused: the school keeps the reading and resends it,
+            # so a registry fixed later loses nothing measured meanwhile.
+            raise Held(unregistered.reason, unregistered.detail,
+                       Envelope(identity, seq, Reading(measurement, {}, {}, ts)))
         try:
             check(SCHEMA, COLLECTOR_MEASUREMENTS, measurement, tags, fields)
         except WireError as err:

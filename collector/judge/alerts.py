@@ -22,6 +22,7 @@ from pathlib import Path
 
 from agent.contract.configschema import read_text
 from agent.contract.errors import ConfigError
+from agent.contract.measurements import PATH_LEVELS, UPLINKS
 from agent.contract.probes import PROBE_NAMES
 from collector.judge.registry import School
 from collector.judge.rules import Health, Verdict
@@ -30,24 +31,37 @@ log = logging.getLogger(__name__)
 
 TARGET_NAMES = {
     "zh": {"exit_bandwidth": "出口带宽（千兆进校）", "classroom_links": "班级接入（百兆进班）",
-           "wifi": "无线覆盖（无线校园）", "ipv6": "IPv6 部署"},
+           "wifi": "无线覆盖（无线校园）", "ipv6": "IPv6 部署",
+           "interactive_classroom": "互动课堂网络就绪（三个课堂）",
+           "edu_ladder": "教育专网四级互联", "class_hours_availability": "上课时段可用率",
+           "county": "县级节点", "city": "市级节点", "province": "省级节点",
+           "platform": "教育平台", "internet": "互联网"},
     "en": {"exit_bandwidth": "exit bandwidth", "classroom_links": "classroom links",
-           "wifi": "Wi-Fi coverage", "ipv6": "IPv6 readiness"},
+           "wifi": "Wi-Fi coverage", "ipv6": "IPv6 readiness",
+           "interactive_classroom": "interactive classroom readiness",
+           "edu_ladder": "education network ladder",
+           "class_hours_availability": "class-hour availability",
+           "county": "county node", "city": "city node", "province": "province node",
+           "platform": "education platform", "internet": "internet"},
 }
 TEXT = {
     "zh": {"below_target": "{name}（{sid}）{subject}未达标：{detail}",
            "recovered": "{name}（{sid}）{subject}已恢复达标：{detail}",
-           "silent": "{name}（{sid}）监测探针失联：{detail}",
+           "silent": "{name}（{sid}）监测探针失联：最后一次上报 {detail}",
            "back_online": "{name}（{sid}）监测探针已恢复上报",
            "probe_failing": "{name}（{sid}）探针 {subject} 连续失败",
            "probe_recovered": "{name}（{sid}）探针 {subject} 已恢复",
+           "path_down": "{name}（{sid}）到{subject}断网：{detail}",
+           "path_restored": "{name}（{sid}）到{subject}已恢复连通：{detail}",
            "digest": "另有 {count} 条告警因频率限制未单独发送"},
     "en": {"below_target": "{name} ({sid}) is below target for {subject}: {detail}",
            "recovered": "{name} ({sid}) meets the {subject} target again: {detail}",
-           "silent": "{name} ({sid}) agent is silent: {detail}",
+           "silent": "{name} ({sid}) agent is silent: last reading {detail}",
            "back_online": "{name} ({sid}) agent reports again",
            "probe_failing": "{name} ({sid}) probe {subject} keeps failing",
            "probe_recovered": "{name} ({sid}) probe {subject} works again",
+           "path_down": "{name} ({sid}) cannot reach the {subject}: {detail}",
+           "path_restored": "{name} ({sid}) reaches the {subject} again: {detail}",
            "digest": "{count} more alerts were held back by the rate limit"},
 }
 
@@ -64,6 +78,8 @@ class Alert:
         subject = TARGET_NAMES[lang].get(self.subject, self.subject)
         if self.kind.startswith("probe_") and subject not in PROBE_NAMES:
             subject = "?"  # never reached from transitions(); a text must not carry it
+        if self.kind.startswith("path_") and self.subject not in PATH_LEVELS:
+            subject = "?"
         return TEXT[lang][self.kind].format(name=self.school.name, sid=self.school.school_id,
                                             subject=subject, detail=self.detail)
 
@@ -161,7 +177,9 @@ class Alerter:
             # Only pass and fail move the state: no_data or inconclusive between
             # two fails must not produce a recovery and a second alert.
             if v.target != "all" and v.status in ("pass", "fail"):
-                change(f"{v.school.school_id}|{v.target}", v.status == "fail", v.school,
+                # Per-uplink verdicts keep a state each; uplinks are a vocabulary.
+                at = f"@{v.uplink}" if v.uplink in UPLINKS else ""
+                change(f"{v.school.school_id}|{v.target}{at}", v.status == "fail", v.school,
                        "below_target", "recovered", v.target, evidence(v))
         # The probes each school has state for, gathered once: asked school by
         # school it would cost every school a pass over all the state.
@@ -175,16 +193,22 @@ class Alerter:
             if school is None:
                 continue
             if h.last_seen_ns is not None or h.silent:
+                # Only the time: the words around it are in each language's template.
                 seen = (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(h.last_seen_ns / 1e9))
-                        if h.last_seen_ns else "never")
-                change(f"{sid}|silent", h.silent, school, "silent", "back_online", "",
-                       f"last reading {seen}")
+                        if h.last_seen_ns else "—")
+                change(f"{sid}|silent", h.silent, school, "silent", "back_online", "", seen)
             probes = known.get(sid, set())
             # A probe name comes from the school's payload: only the contract's
             # names may become state, and so text.
             for probe in sorted((probes | h.failing_probes) & PROBE_NAMES):
                 change(f"{sid}|probe:{probe}", probe in h.failing_probes, school,
                        "probe_failing", "probe_recovered", probe, "")
+            known = {tuple(k.split(":", 1)[1].split("@", 1)) for k in self.state
+                     if k.startswith(f"{sid}|outage:") and "@" in k}
+            for level, uplink in sorted(known | set(h.outages)):
+                if level in PATH_LEVELS and uplink in UPLINKS:
+                    change(f"{sid}|outage:{level}@{uplink}", (level, uplink) in h.outages,
+                           school, "path_down", "path_restored", level, f"uplink {uplink}")
         return alerts
 
     def save(self) -> None:

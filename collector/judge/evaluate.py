@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from agent.contract.reading import FieldValue, Reading
 from collector.config import CollectorConfig
 from collector.ingest.lineproto import line
 from collector.ingest.writer import Writer
+from collector.judge import quality, rollups
 from collector.judge.alerts import Alert, Alerter, Send, apprise_sink, print_sink
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import Registry, School
@@ -27,11 +29,17 @@ def compliance_point(v: Verdict, now_ns: int) -> Reading:
         fields["value"] = v.value
     if v.detail:
         fields["detail"] = v.detail[:250]
-    return Reading("compliance", fields,
-                   {**v.school.identity.region_tags(), "target": v.target}, now_ns)
+    tags = {**v.school.identity.region_tags(), "target": v.target}
+    if v.uplink:
+        tags["uplink"] = v.uplink
+    return Reading("compliance", fields, tags, now_ns)
 
 
 class Evaluator:
+    # Where each round's roll-ups go besides the database (the national tier's
+    # topic); set by whoever holds a broker connection.
+    rollup_sink: Callable[[list[Reading]], None] | None = None
+
     def __init__(self, cfg: CollectorConfig, writer: Writer, sinks: list[Send] | None = None,
                  registry: Registry | None = None, dry_run: bool = False,
                  judge: WindowJudge | QueryJudge | None = None) -> None:
@@ -55,7 +63,11 @@ class Evaluator:
     def round_verdicts(self, schools: list[School], now_ns: int
                        ) -> tuple[list[Verdict], dict[str, Health]]:
         """The round's verdicts (every registered school, every target) and health."""
-        return self.judge.judge(schools, now_ns)
+        verdicts, states = self.judge.judge(schools, now_ns)
+        # Path quality stays one query a round: its figures are percentiles over
+        # days of minutes, which no window of newest readings holds.
+        verdicts += quality.evaluate(self.reader, schools, self.targets)
+        return verdicts, quality.with_outages(self.reader, states, now_ns)
 
     def run_once(self) -> tuple[list[Verdict], list[Alert]]:
         """Judge every registered school; a dry run writes, saves and sends nothing."""
@@ -73,6 +85,8 @@ class Evaluator:
             # a province's verdicts go in batches.
             for at in range(0, len(points), WRITE_BATCH):
                 self.writer.write(points[at:at + WRITE_BATCH])
+        rollups.record(verdicts, schools, now, None if self.dry_run else self.writer,
+                       self.rollup_sink)
         self.alerter.send(alerts)
         if not self.dry_run:
             self.alerter.save()

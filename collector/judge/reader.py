@@ -11,12 +11,14 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 from collector.config import Storage
 from collector.errors import Unavailable, unreachable
 
 Row = dict[str, Any]
+CHUNK_ROWS = 10_000  # per chunk of a streamed answer
 
 
 class InfluxQLReader:
@@ -36,11 +38,42 @@ class InfluxQLReader:
             self.headers["Authorization"] = "Basic " + base64.b64encode(basic).decode()
 
     def series(self, query: str) -> list[dict[str, Any]]:
-        params = urllib.parse.urlencode({"db": self.db, "q": query, "epoch": "ns"})
+        out: list[dict[str, Any]] = []
+        for body in self._bodies(query, chunked=False):
+            out += self._result(body)
+        return out
+
+    def stream(self, query: str) -> Iterator[Row]:
+        """Rows as :meth:`rows` gives them, read one chunk of the response at a time
+        (InfluxDB's chunked answers), so memory holds a chunk, not the whole result."""
+        for body in self._bodies(query, chunked=True):
+            for series in self._result(body):
+                tags = series.get("tags", {})
+                columns = series["columns"]
+                for values in series["values"]:
+                    yield {**dict(zip(columns, values, strict=True)), **tags}
+
+    @staticmethod
+    def _result(body: dict[str, Any]) -> list[dict[str, Any]]:
+        result = body.get("results", [{}])[0]
+        if "error" in result:
+            raise Unavailable(f"InfluxQL error: {result['error']}")
+        return list(result.get("series", []))
+
+    def _bodies(self, query: str, chunked: bool) -> Iterator[dict[str, Any]]:
+        args = {"db": self.db, "q": query, "epoch": "ns"}
+        if chunked:
+            args.update(chunked="true", chunk_size=str(CHUNK_ROWS))
+        params = urllib.parse.urlencode(args)
         request = urllib.request.Request(f"{self.url}?{params}", headers=self.headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = json.load(response)
+                if not chunked:
+                    yield json.load(response)
+                    return
+                for line in response:  # one JSON document per chunk
+                    if line.strip():
+                        yield json.loads(line)
         except urllib.error.HTTPError as err:
             if err.code == 401:
                 raise Unavailable(
@@ -54,16 +87,12 @@ class InfluxQLReader:
                     "(HTTP 403): set [storage] read_username and read_password "
                     "(read_token for influxdb2) to an account that may READ it; "
                     "deploy/influxdb/bootstrap-influxdb1.sh creates one ('reader')") from err
-            raise Unavailable(f"InfluxQL query failed: {err}") from err
+            raise Unavailable(f"InfluxQL query to {self.url} failed: {err}") from err
         except ValueError as err:
             raise Unavailable(f"InfluxDB at {self.base} answered a query with something "
                               f"that is not JSON ({err}): is [storage] url InfluxDB's?") from err
         except OSError as err:  # urllib.error.URLError included
             raise unreachable("InfluxDB", self.base, err, "[storage] url") from err
-        result = body.get("results", [{}])[0]
-        if "error" in result:
-            raise Unavailable(f"InfluxQL error: {result['error']}")
-        return list(result.get("series", []))
 
     def rows(self, query: str) -> list[Row]:
         """Rows as dicts with the series' GROUP BY tags merged in, newest order kept."""

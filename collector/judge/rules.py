@@ -28,6 +28,7 @@ class Verdict:
     threshold: float
     readings: int        # how many readings (or classrooms) the verdict rests on
     detail: str = ""
+    uplink: str = ""     # path-quality verdicts are per uplink (contract vocabulary)
 
 
 def judge(values: list[float], threshold: float, t: Targets) -> tuple[str, float]:
@@ -176,6 +177,8 @@ class Health:
     silent: bool
     last_seen_ns: int | None
     failing_probes: frozenset[str]
+    # (level, uplink) of paths down right now; both from contract vocabularies.
+    outages: frozenset[tuple[str, str]] = frozenset()
 
 
 # Results that mean "a probe did its job" even if the news was bad or the

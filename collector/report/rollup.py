@@ -1,50 +1,103 @@
-"""Regional roll-up of compliance: the table education bureaus publish.
+"""Regional roll-up: per region, how many registered schools meet each indicator.
 
-Per region: schools registered, schools that reported, and for each target
-the count and share of schools meeting it. Registered schools that sent
-nothing count in the denominator as no data, so silence never flatters a
-region.
+Registered schools that sent nothing count in the denominator and do not
+meet, so silence never flatters a region. Each region's 教学点 are counted
+in its row and shown again on a row of their own; the first row is the
+whole scope.
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 
-from collector.judge.reader import InfluxQLReader
-from collector.judge.registry import School
-from collector.judge.rules import TARGETS
+from agent.contract.wire import REGION, SCHOOL_ID
+from collector.judge.registry import LEVELS, School
+from collector.report.facts import Facts
+from collector.report.indicators import Indicator
+from collector.report.period import ReportError
+
+PARTS = ("total", "all", "teaching_point")
 
 
 @dataclass
 class RegionRow:
     code: str
     name: str
+    part: str = "all"   # total (the scope), all (a region), teaching_point (its 教学点)
     registered: int = 0
-    reported: int = 0
-    meeting: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TARGETS, 0))
+    met: dict[str, int] = field(default_factory=dict)
+    applicable: dict[str, int] = field(default_factory=dict)
 
-    def share(self, target: str) -> float:
-        return self.meeting[target] / self.registered if self.registered else 0.0
+    def share(self, key: str) -> float | None:
+        n = self.applicable.get(key, 0)
+        return self.met.get(key, 0) / n if n else None
+
+    def add(self, facts: Facts, indicators: list[Indicator]) -> None:
+        self.registered += 1
+        for ind in indicators:
+            if ind.applies(facts):
+                self.applicable[ind.key] = self.applicable.get(ind.key, 0) + 1
+                self.met[ind.key] = self.met.get(ind.key, 0) + bool(ind.meets(facts))
 
 
-def latest_status(reader: InfluxQLReader, max_age_days: float) -> dict[tuple[str, str], str]:
-    rows = reader.rows(f'SELECT last(status) AS status FROM "compliance" WHERE time > now() - '
-                       f"{int(max_age_days * 86400)}s GROUP BY school, target")
-    return {(r["school"], r["target"]): r["status"] for r in rows}
-
-
-def roll_up(schools: list[School], status: dict[tuple[str, str], str], level: str,
-            region: str | None) -> list[RegionRow]:
-    rows: dict[str, RegionRow] = {}
+def region_level(schools: list[School], code: str) -> str | None:
+    """The level ``code`` names in the registry (province, city, county, school), if any."""
     for school in schools:
-        if region and region not in (school.province, school.city, school.county,
-                                     school.school_id):
-            continue
-        code, name = school.region(level)
-        row = rows.setdefault(code, RegionRow(code, name))
-        row.registered += 1
-        verdicts = [status.get((school.school_id, t), "no_data") for t in TARGETS]
-        row.reported += any(v != "no_data" for v in verdicts)
-        for target, verdict in zip(TARGETS, verdicts, strict=True):
-            row.meeting[target] += verdict == "pass"
-    return sorted(rows.values(), key=lambda r: r.code)
+        for level in LEVELS:
+            if school.region(level)[0] == code:
+                return level
+    return None
+
+
+def scope(schools: list[School], region: str | None, level: str
+          ) -> tuple[list[School], str, tuple[str, str] | None]:
+    """The schools under ``region``, the scope's name ("山东省 济南市 历下区") and the
+    (tag, code) that selects them in storage; or a ReportError naming the closest codes
+    or the levels that make sense."""
+    if not region:
+        names = sorted({s.province_name for s in schools})
+        return schools, " ".join(names), None
+    found = region_level(schools, region)
+    if found is None:
+        codes = {s.region(lv)[0]: s.region(lv)[1] for s in schools for lv in LEVELS[:3]}
+        close = difflib.get_close_matches(region, list(codes), n=3, cutoff=0.0)
+        raise ReportError(f"--region {region} is not in the school registry; closest codes: "
+                          + ", ".join(f"{c} ({codes[c]})" for c in close))
+    if LEVELS.index(level) < LEVELS.index(found):
+        below = ", ".join(LEVELS[LEVELS.index(found):])
+        raise ReportError(f"--level {level} is above --region {region} (a {found}): a "
+                          f"{level} row would hold only part of it; use --level {below}")
+    inside = [s for s in schools if s.region(found)[0] == region]
+    first = inside[0]
+    names = [first.region(lv)[1] for lv in LEVELS[:LEVELS.index(found) + 1]]
+    if not (SCHOOL_ID if found == "school" else REGION).fullmatch(region):
+        # The registry checks this already; the code goes into a query, so again here.
+        raise ReportError(f"--region {region!r}: codes are ASCII letters, digits, . _ -")
+    return inside, " ".join(names), (found, region)
+
+
+def roll_up(facts: list[Facts], indicators: list[Indicator], level: str,
+            scope_name: str) -> list[RegionRow]:
+    total = RegionRow("", scope_name, "total")
+    rows: dict[tuple[str, str], RegionRow] = {}
+    for f in facts:
+        code, name = f.school.region(level)
+        total.add(f, indicators)
+        rows.setdefault((code, "all"), RegionRow(code, name)).add(f, indicators)
+        if f.school.school_type == "teaching_point" and level != "school":
+            rows.setdefault((code, "teaching_point"),
+                            RegionRow(code, name, "teaching_point")).add(f, indicators)
+    points = RegionRow("", scope_name, "teaching_point")
+    for f in facts:
+        if f.school.school_type == "teaching_point":
+            points.add(f, indicators)
+    ordered = sorted(rows.values(), key=lambda r: (r.code, PARTS.index(r.part)))
+    return [total, *([points] if points.registered else []), *ordered]
+
+
+def change(now: float | None, then: float | None) -> str:
+    """``74.0% → 96.9% (+22.9)``: the earlier share, the current one, the change in points."""
+    if now is None or then is None:
+        return ""
+    return f"{then:.1%} → {now:.1%} ({(now - then) * 100:+.1f})"

@@ -120,7 +120,11 @@ class Tracker:
     def admit(self, sock: socket.socket, address: str) -> Conn | None:
         """Track a new connection, making room if need be; None: refuse it."""
         with self._lock:
-            if len(self._conns) >= self.max_connections and not self._evict():
+            # Connections already shut but not yet released by their handler
+            # hold no room: counting them could leave a school's request the
+            # only header-phase one to evict when its handlers lag (a busy host).
+            live = sum(not c.killed for c in self._conns.values())
+            if live >= self.max_connections and not self._evict():
                 self.stats["refused_full"] += 1
                 return None
             conn = Conn(sock, address)

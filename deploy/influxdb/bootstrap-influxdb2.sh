@@ -13,7 +13,10 @@
 # to every user of the host in ps). For the same reason Grafana's password
 # is sent to the server's API by curl reading it from its standard input.
 # Environment (defaults in brackets): INFLUX_HOST [http://127.0.0.1:8086]
-#   INFLUX_ORG [schoolnet]  BUCKET [schoolnet]  RETENTION [400d]
+#   INFLUX_ORG [schoolnet]  BUCKET [schoolnet]  RETENTION [90d: raw readings]
+#   LONG_BUCKET [schoolnet_longterm]  LONG_RETENTION [1830d]: hourly and daily
+#       aggregates, written by the task in downsample.flux (the 1.x script uses
+#       continuous queries; the measurement names are the same)
 #   GRAFANA_USER [grafana] GRAFANA_PASSWORD: v1 user (InfluxQL) with read access
 # The collector gets two tokens: write ([storage] token; readings and the
 # compliance verdicts) and read ([storage] read_token; evaluate and report).
@@ -21,7 +24,9 @@ set -eu
 export INFLUX_HOST="${INFLUX_HOST:-http://127.0.0.1:8086}"
 ORG=${INFLUX_ORG:-schoolnet}
 BUCKET=${BUCKET:-schoolnet}
-RETENTION=${RETENTION:-400d}
+RETENTION=${RETENTION:-90d}
+LONG_BUCKET=${LONG_BUCKET:-schoolnet_longterm}
+LONG_RETENTION=${LONG_RETENTION:-1830d}
 GRAFANA=${GRAFANA_USER:-grafana}
 : "${GRAFANA_PASSWORD:?set GRAFANA_PASSWORD}"
 : "${INFLUX_TOKEN:?set INFLUX_TOKEN (an operator/all-access token; influx setup made one)}"
@@ -36,6 +41,24 @@ else
     influx bucket update --id "$ID" --retention "$RETENTION"
 fi
 
+long_id() { influx bucket list --name "$LONG_BUCKET" --hide-headers | awk '{print $1}' | head -n 1; }
+LONG_ID=$(long_id)
+if [ -z "$LONG_ID" ]; then
+    influx bucket create --name "$LONG_BUCKET" --retention "$LONG_RETENTION" --shard-group-duration 30d
+    LONG_ID=$(long_id)
+else
+    influx bucket update --id "$LONG_ID" --retention "$LONG_RETENTION"
+fi
+# The downsampling task, created once (delete it in the UI to have it made again).
+if ! influx task list --hide-headers | grep -q schoolnet-downsample; then
+    sed "s/\"BUCKET\"/\"$BUCKET\"/; s/\"LONG_BUCKET\"/\"$LONG_BUCKET\"/" \
+        "$(dirname "$0")/downsample.flux" | influx task create --file /dev/stdin
+fi
+# InfluxQL reads the aggregates as retention policy "longterm", as on 1.x.
+if ! influx v1 dbrp list --db "$BUCKET" --hide-headers | grep -q "$LONG_ID"; then
+    influx v1 dbrp create --db "$BUCKET" --rp longterm --bucket-id "$LONG_ID"
+fi
+
 # Each token can do one thing with the bucket and nothing else.
 influx auth create --description "schoolnet collector (write $BUCKET)" --write-bucket "$ID"
 echo "^ put this token into collector.toml: [storage] kind = \"influxdb2\", token = ..."
@@ -47,7 +70,7 @@ if ! influx v1 dbrp list --db "$BUCKET" --hide-headers | grep -q "$ID"; then
     influx v1 dbrp create --db "$BUCKET" --rp autogen --bucket-id "$ID" --default
 fi
 if ! influx v1 auth list --user "$GRAFANA" --hide-headers | grep -q "$GRAFANA"; then
-    influx v1 auth create --username "$GRAFANA" --no-password --read-bucket "$ID" \
+    influx v1 auth create --username "$GRAFANA" --no-password --read-bucket "$ID" --read-bucket "$LONG_ID" \
         --description "grafana (InfluxQL, read $BUCKET)"
 fi
 AUTH_ID=$(influx v1 auth list --user "$GRAFANA" --json \

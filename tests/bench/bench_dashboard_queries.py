@@ -3,7 +3,8 @@
     python -m tests.bench.bench_dashboard_queries [SCHOOLS ...]
 
 For each size: constructed compliance verdicts (5 targets, every 6 h for 7
-days, as collector.judge.evaluate writes them) and agent status changes (a
+days, as collector.judge.evaluate writes them) with each round's regional
+roll-ups (what the overview reads) and agent status changes (a
 reconnect every 3 days for 90 days, every 7th agent offline for the last 30)
 for SCHOOLS schools spread over 4 provinces, 16 cities and 64 counties; then
 every query of the overview and agent-health dashboards with all regions
@@ -23,11 +24,15 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import defaultdict
 from pathlib import Path
 
 from agent.contract.reading import Reading
-from collector.grafana import dashboards
+from collector.grafana import dashboards, influxql
 from collector.ingest.lineproto import line
+from collector.judge import rollups
+from collector.judge.registry import School
+from collector.judge.rules import Verdict
 from tests.grafana_emulation import Range, panel_query
 from tests.services import Influxd
 
@@ -40,6 +45,8 @@ REFERENCE = 'SELECT count("status") FROM "compliance" WHERE $timeFilter'
 
 def verdicts(schools: int, now_ns: int) -> list[str]:
     lines = []
+    registered: list[School] = []
+    rounds: dict[int, list[Verdict]] = defaultdict(list)
     for n in range(schools):
         county = n % 64
         tags = {"province": f"p{county // 16}", "city": f"c{county // 4}",
@@ -51,6 +58,9 @@ def verdicts(schools: int, now_ns: int) -> list[str]:
             lines.append(line(Reading("agent_status", {
                 "online": not offline, "state": "offline" if offline else "online",
                 "agent_version": "0.1.0"}, tags, now_ns - day * 24 * HOUR_NS)))
+        school = School(tags["school"], "", tags["province"], "", tags["city"], "",
+                        tags["county"], "", "primary", 30, 1000.0)
+        registered.append(school)
         for step in range(7 * 4):
             ts = now_ns - (step * 6 + 1) * HOUR_NS
             for t, target in enumerate(TARGETS):
@@ -58,6 +68,10 @@ def verdicts(schools: int, now_ns: int) -> list[str]:
                 lines.append(line(Reading("compliance", {
                     "status": status, "pass": status == "pass", "value": 900.0,
                     "threshold": 800.0, "readings": 4.0}, {**tags, "target": target}, ts)))
+                rounds[ts].append(Verdict(school, target, status, 900.0, 800.0, 4))
+    # The judge's roll-ups of each round (what the overview reads).
+    for ts, judged in rounds.items():
+        lines += [line(p) for p in rollups.points(judged, registered, ts)]
     return lines
 
 
@@ -87,8 +101,19 @@ def run(schools: int) -> tuple[int, float, float, float, str]:
                                             panel.get("interval", ""))
                         server.query(query, "bench", method="POST")
                     timings.append((time.perf_counter() - began, panel["title"]))
+            before = []
+            for query in (influxql.share_query("exit_bandwidth", ""),
+                          influxql.status_table_query("all", dashboards.LEVEL)):
+                began = time.perf_counter()
+                server.query(panel_query(query, rng, dashboards.overview()["templating"]["list"],
+                                         CHOSEN), "bench", method="POST")
+                before.append(time.perf_counter() - began)
         finally:
             server.stop()
+    for took, title in timings:
+        print(f"    {took:7.3f} s  {title}")
+    print(f"    {before[0]:7.3f} s  (before the roll-ups: the same share from every school's "
+          f"verdicts)\n    {before[1]:7.3f} s  (before: the status table from them)")
     slowest, title = max(timings)
     return len(lines), reference, sum(t for t, _ in timings), slowest, title
 

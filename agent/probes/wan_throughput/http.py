@@ -45,8 +45,9 @@ class Phase:
 
 class _Stream(threading.Thread):
     def __init__(self, host: str, port: int, upload: bool, stop: threading.Event,
-                 timeout: float, token: str = "") -> None:
+                 timeout: float, token: str = "", source: str = "") -> None:
         super().__init__(daemon=True)
+        self.source = (source, 0) if source else None
         self.host, self.port, self.upload = host, port, upload
         self.host_header = f"[{host}]" if ":" in host else host
         self.auth = f"Authorization: Bearer {token}\r\n" if token else ""
@@ -56,7 +57,8 @@ class _Stream(threading.Thread):
 
     def run(self) -> None:
         try:
-            with socket.create_connection((self.host, self.port), timeout=self.timeout) as sock:
+            with socket.create_connection((self.host, self.port), timeout=self.timeout,
+                                          source_address=self.source) as sock:
                 while not self.stop.is_set():
                     if self.upload:
                         self._upload(sock)
@@ -124,8 +126,8 @@ class HttpTester:
     def __init__(self, url: str, streams: int, window: float = 0.25, stable_windows: int = 4,
                  tolerance: float = 0.03, min_seconds: float = 1.0, max_seconds: float = 10.0,
                  timeout: float = 5.0, progress: Progress | None = None,
-                 token: str = "") -> None:
-        self.url, self.token = url, token
+                 token: str = "", source: str = "") -> None:
+        self.url, self.token, self.source = url, token, source
         self.host, self.port = split_url(url)
         self.streams, self.window = streams, window
         self.stable_windows, self.tolerance = stable_windows, tolerance
@@ -135,8 +137,8 @@ class HttpTester:
 
     def phase(self, upload: bool) -> Phase:
         stop = threading.Event()
-        streams = [_Stream(self.host, self.port, upload, stop, self.timeout, self.token)
-                   for _ in range(self.streams)]
+        streams = [_Stream(self.host, self.port, upload, stop, self.timeout, self.token,
+                           self.source) for _ in range(self.streams)]
         start = time.monotonic()
         for s in streams:
             s.start()
@@ -187,13 +189,14 @@ class HttpTester:
 
     def run(self) -> SpeedResult:
         tag = server_tag(self.url)
-        failed = preflight(self.url, self.timeout)
+        failed = preflight(self.url, self.timeout, self.source)
         if failed:
             failed.method = "http"
             return failed
         out = SpeedResult("http", tag, streams=self.streams)
         try:
-            out.rtt_seconds, out.jitter_seconds = latency(self.url, 10, self.timeout, self.token)
+            out.rtt_seconds, out.jitter_seconds = latency(self.url, 10, self.timeout, self.token,
+                                                          self.source)
         except (OSError, http.client.HTTPException) as err:
             out.result, out.error = classify(err)
             return out

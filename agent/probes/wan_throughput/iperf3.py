@@ -40,9 +40,11 @@ def classify_error(text: str) -> str:
 
 
 def _one(host: str, port: int, seconds: float, streams: int, reverse: bool,
-         timeout: float) -> dict[str, Any]:
+         timeout: float, source: str = "") -> dict[str, Any]:
     cmd = ["iperf3", "-c", host, "-p", str(port), "-J", "-t", f"{seconds:g}", "-O", "1",
            "-P", str(streams), "--connect-timeout", str(int(timeout * 1000))]
+    if source:
+        cmd += ["-B", source]  # the test takes the uplink holding this address
     if reverse:
         cmd.append("-R")
     try:
@@ -58,7 +60,7 @@ def _one(host: str, port: int, seconds: float, streams: int, reverse: bool,
 
 
 def run(host: str, port: int, seconds: float, streams: int, timeout: float,
-        progress: Progress) -> SpeedResult:
+        progress: Progress, source: str = "") -> SpeedResult:
     tag = f"{host}:{port}" if port != 5201 else host
     out = SpeedResult("iperf3", tag[:128], streams=streams)
     if shutil.which("iperf3") is None:
@@ -74,7 +76,7 @@ def run(host: str, port: int, seconds: float, streams: int, timeout: float,
     for reverse in (True, False):
         direction = "download" if reverse else "upload"
         progress(f"iperf3: {direction} {seconds:g} s with {streams} streams…")
-        data = _one(str(addr), port, seconds, streams, reverse, timeout)
+        data = _one(str(addr), port, seconds, streams, reverse, timeout, source)
         if "error" in data:
             errors.append(str(data["error"]))
             log.info("iperf3 %s to %s failed: %s", direction, tag, data["error"])

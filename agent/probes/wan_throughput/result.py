@@ -119,11 +119,12 @@ def server_tag(url: str) -> str:
     return text[:128] or "unknown"
 
 
-def preflight(url: str, timeout: float) -> SpeedResult | None:
+def preflight(url: str, timeout: float, source: str = "") -> SpeedResult | None:
     """Open and close one TCP connection; a failure result, or None when reachable."""
     host, port = split_url(url)
     try:
-        with socket.create_connection((host, port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout,
+                                      source_address=(source, 0) if source else None):
             return None
     except OSError as err:
         result, reason = classify(err)

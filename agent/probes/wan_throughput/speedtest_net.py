@@ -113,11 +113,13 @@ def _streaming_uploads(st: Any) -> Iterator[None]:
         st.HTTPUploaderData = original
 
 
-def latency(url: str, count: int, timeout: float, token: str = "") -> tuple[float, float]:
+def latency(url: str, count: int, timeout: float, token: str = "",
+            source: str = "") -> tuple[float, float]:
     """Median RTT and mean jitter (|difference| of successive samples) over one
     keep-alive connection, from ``GET /speedtest/latency.txt``."""
     host, port = split_url(url)
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     samples: list[float] = []
     try:

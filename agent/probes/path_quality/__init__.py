@@ -1,0 +1,1 @@
+"""Probe ``path_quality``: RTT, jitter, loss and outages to the education network's nodes."""

@@ -1,0 +1,64 @@
+"""InfluxQL over the collector's regional roll-ups (measurement ``rollup``), for the panels
+above a single county.
+
+The judge writes, at every round, each county's counts of schools per status
+and target (``collector.judge.rollups``). A region's figure is the sum of its
+counties' newest roll-ups, so a panel reads one series per county and target
+whatever the number of schools, and any selection of provinces, cities and
+counties sums exactly. Shares are sums of counts divided by sums of schools,
+never averages of shares: a county of 10 schools must not weigh as much as
+one of 500.
+
+State panels take each county's newest roll-up as of the range's end within
+``VERDICT_LOOKBACK`` (a county not judged for that long is not shown, as for
+the per-school verdicts); history panels take the newest per ``$__interval``.
+"""
+
+from __future__ import annotations
+
+from collector.grafana.influxql import (
+    REGION_TAGS,
+    STATUSES,
+    q,
+    region_filter,
+    verdict_window,
+    where,
+)
+
+ROLLUP = "rollup"
+COUNTY_ROWS = f"{q('level')} = 'county'"
+
+
+def _newest(target: str, fields: tuple[str, ...], bucket: str = "") -> str:
+    """Each county's newest counts for one target (per bucket, or as of the range's end)."""
+    cols = ", ".join(f"last({q(f)}) AS {q(f)}" for f in fields)
+    group = ", ".join(q(t) for t in REGION_TAGS)
+    window = "$timeFilter" if bucket else verdict_window()
+    if bucket:
+        group = f"{bucket}, {group}"
+    target_is = f"{q('target')} = '{target}'"
+    return (f"SELECT {cols} FROM {q(ROLLUP)}"
+            f"{where(COUNTY_ROWS, target_is, region_filter(), window=window)} GROUP BY {group}")
+
+
+def share(target: str, group_by: str = "") -> str:
+    """Share (0-1) of the schools whose newest verdict for ``target`` is pass."""
+    inner = _newest(target, ("pass", "schools"))
+    return (f"SELECT sum({q('pass')}) / sum({q('schools')}) AS {q(target)} FROM ({inner})"
+            + (f" GROUP BY {group_by}" if group_by else ""))
+
+
+def share_over_time(target: str) -> str:
+    """The share per ``$__interval``; intervals without any roll-up draw no point."""
+    inner = _newest(target, ("pass", "schools"), "time($__interval)")
+    return (f"SELECT sum({q('pass')}) / sum({q('schools')}) AS {q(target)} FROM ({inner}) "
+            f"WHERE $timeFilter GROUP BY time($__interval) fill(none)")
+
+
+def status_table(target: str, group_by: str) -> str:
+    """Per group: schools per status, all schools, and the share passing."""
+    inner = _newest(target, (*STATUSES, "schools"))
+    cols = ", ".join(f"sum({q(st)}) AS {q(st)}" for st in STATUSES)
+    return (f"SELECT {cols}, sum({q('schools')}) AS {q('schools')}, "
+            f"sum({q('pass')}) / sum({q('schools')}) AS {q('share')} "
+            f"FROM ({inner}) GROUP BY {group_by}")

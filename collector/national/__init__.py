@@ -1,0 +1,1 @@
+"""The national tier: roll-ups forwarded from the provinces, decoded strictly and stored."""

@@ -1,0 +1,95 @@
+"""One report: its scope, dates, indicators, facts, and (with --compare) the earlier facts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from collector.judge.reader import InfluxQLReader
+from collector.judge.registry import LEVELS, School
+from collector.judge.targets import Indicators
+from collector.report import period as periods
+from collector.report.facts import Facts, gather
+from collector.report.indicators import Indicator, indicators, thresholds
+from collector.report.ledger import ledger
+from collector.report.rollup import RegionRow, roll_up, scope
+
+GROUPS = {"measured": ("达标指标", "Indicators"), "ipv6": ("IPv6 等级分布", "IPv6 levels"),
+          "probes": ("各探针上报", "Probes reporting"),
+          "verdicts": ("按学校类型目标判定", "Verdicts against each type's targets")}
+VIEWS = ("summary", "ledger")
+
+
+@dataclass
+class Report:
+    lang: str
+    level: str
+    scope_name: str
+    cfg: Indicators
+    period: periods.Period
+    facts: list[Facts]
+    earlier: periods.Period | None = None
+    earlier_facts: list[Facts] | None = None
+    view: str = "summary"
+    only_below: bool = False
+    sort: str = "region"
+    indicators: list[Indicator] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.indicators:
+            self.indicators = indicators(self.cfg)
+
+    def zh(self) -> bool:
+        return self.lang == "zh"
+
+    def rows(self, level: str | None = None) -> list[RegionRow]:
+        return roll_up(self.facts, self.indicators, level or self.level, self.scope_name)
+
+    def earlier_rows(self, level: str | None = None) -> dict[tuple[str, str], RegionRow]:
+        if self.earlier_facts is None:
+            return {}
+        rows = roll_up(self.earlier_facts, self.indicators, level or self.level,
+                       self.scope_name)
+        return {(r.code, r.part): r for r in rows}
+
+    def group(self, name: str) -> list[Indicator]:
+        return [i for i in self.indicators if i.group == name]
+
+    def ledger(self) -> list[Facts]:
+        return ledger(self.facts, self.only_below, self.sort)
+
+    def summary_levels(self) -> list[str]:
+        """The levels at and below the report's, down to county (xlsx: one sheet each)."""
+        return [lv for lv in LEVELS[:3] if LEVELS.index(lv) >= LEVELS.index(self.level)] \
+            or [self.level]
+
+    def title(self) -> str:
+        n = len(self.facts)
+        what = ("台账" if self.view == "ledger" else "学校网络达标情况") if self.zh() else \
+            ("ledger" if self.view == "ledger" else "school network indicators")
+        if self.zh():
+            text = f"{self.scope_name}{what}（{n} 所学校，截至 {self.period.label}"
+            text += f"，对比 {self.earlier.label}）" if self.earlier else "）"
+            return text
+        text = f"{self.scope_name}: {what} ({n} schools, as of {self.period.label}"
+        return text + (f", compared with {self.earlier.label})" if self.earlier else ")")
+
+    def notes(self) -> str:
+        return thresholds(self.cfg, self.lang)
+
+
+def build(schools: list[School], reader: InfluxQLReader, cfg: Indicators, *, lang: str,
+          level: str, region: str | None = None, as_of: str | None = None,
+          compare: str | None = None, view: str = "summary", only_below: bool = False,
+          sort: str = "region", now_ns: int | None = None) -> Report:
+    now_ns = now_ns or time.time_ns()
+    inside, name, tag = scope(schools, region, level)
+    at = periods.parse(as_of, cfg.period_days, now_ns)
+    facts = gather(reader, inside, at, cfg, tag)
+    earlier = periods.parse(compare, cfg.period_days, now_ns) if compare else None
+    if earlier is not None and earlier.end_ns >= at.end_ns:
+        raise periods.ReportError(f"--compare {compare} must be before the as-of time "
+                                  f"({at.label})")
+    before = gather(reader, inside, earlier, cfg, tag) if earlier else None
+    return Report(lang, level, name, cfg, at, list(facts.values()), earlier,
+                  list(before.values()) if before else None, view, only_below, sort)

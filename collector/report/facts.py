@@ -1,0 +1,156 @@
+"""What the stored readings and verdicts say about each school at one instant.
+
+One query per kind of evidence for all schools (never one per school), each
+bounded to the report's period, so ``--as-of`` sees the database as it stood
+then. Everything here is measured; what it means against a target is for
+:mod:`.indicators` and the per-type verdicts.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from collector.judge.reader import InfluxQLReader, Row
+from collector.judge.registry import School
+from collector.judge.targets import Indicators
+from collector.report.period import Period
+
+AREA_KINDS = ("teaching", "office", "activity")
+_SEEN = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A stored per-type verdict (a ``compliance`` point), the newest in the period."""
+
+    status: str
+    value: float | None
+    threshold: float | None
+    detail: str
+
+
+@dataclass
+class Facts:
+    school: School
+    last_ns: int | None = None          # the newest reading of any kind in the period
+    probes: set[str] = field(default_factory=set)
+    exit_median: float | None = None    # Mbps, median of the last `window` good tests
+    exit_newest: float | None = None    # Mbps, the newest good test
+    exit_tests: int = 0                 # good tests the median rests on
+    exit_inconclusive: int = 0          # tests the gateway could not run properly
+    port_mbps: float | None = None      # the WAN port's negotiated speed
+    rooms_meeting: int = 0              # classrooms whose port meets classroom_mbps
+    rooms_seen: int = 0                 # classrooms a switch reported
+    wifi: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind: (covered, required)
+    ipv6_level: int | None = None
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+
+    def seen(self, ns: int | None) -> None:
+        if ns is not None and (self.last_ns is None or ns > self.last_ns):
+            with _SEEN:
+                if self.last_ns is None or ns > self.last_ns:
+                    self.last_ns = ns
+
+    @property
+    def reported(self) -> bool:
+        return self.last_ns is not None
+
+    @property
+    def classes(self) -> int:
+        """The classes a school must connect: the registry's, or more if more ports report."""
+        return max(self.school.classes, self.rooms_seen)
+
+
+def gather(reader: InfluxQLReader, schools: list[School], period: Period,
+           cfg: Indicators, region: tuple[str, str] | None = None) -> dict[str, Facts]:
+    """Facts per school; ``region`` (tag, code), e.g. ("county", "370102"), lets the
+    database skip every other region's series (codes are ASCII slugs, see the wire)."""
+    facts = {s.school_id: Facts(s) for s in schools}
+    when, n = period.where(), cfg.window
+    if region is not None:
+        when += f" AND \"{region[0]}\" = '{region[1]}'"
+
+    def query(select: str, measurement: str, group: str, limit: int, cond: str = "") -> str:
+        return (f'SELECT {select} FROM "{measurement}" WHERE {when}{cond} '
+                f"GROUP BY {group} ORDER BY time DESC LIMIT {limit}")
+
+    def seen(rows: Iterable[Row]) -> Iterator[tuple[Facts, Row]]:
+        for row in rows:
+            if (f := facts.get(row.get("school", ""))) is not None:
+                f.seen(row["time"])
+                yield f, row
+
+    def runs() -> None:
+        for f, row in seen(reader.stream(
+                query("duration_seconds", "probe_run", "school, probe", 1))):
+            f.probes.add(row["probe"])
+
+    def tests() -> None:
+        per: dict[str, list[Row]] = defaultdict(list)
+        for f, row in seen(reader.stream(
+                query("download_bps, result", "wan_throughput", "school", n * 3))):
+            per[f.school.school_id].append(row)
+        for sid, rows in per.items():
+            f = facts[sid]
+            good = [r["download_bps"] / 1e6 for r in rows
+                    if r["result"] == "ok" and r["download_bps"] is not None][:n]
+            f.exit_inconclusive = sum(r["result"] == "inconclusive" for r in rows[:n])
+            if good:
+                f.exit_median, f.exit_newest, f.exit_tests = statistics.median(good), \
+                    good[0], len(good)
+
+    def links() -> None:
+        for f, row in seen(reader.stream(query("link_speed_mbps", "wan_link", "school", 1,
+                                               " AND link_speed_mbps > 0"))):
+            f.port_mbps = float(row["link_speed_mbps"])
+
+    def ports() -> None:
+        rooms: dict[tuple[str, str], list[float]] = {}
+        for f, row in seen(reader.stream(query("link_speed_mbps, oper_up, result",
+                                               "classroom_link", "school, classroom", n))):
+            speeds = rooms.setdefault((f.school.school_id, row.get("classroom", "")), [])
+            # As the per-type rule: an implausible speed neither passes nor fails the room.
+            if row.get("result") != "inconclusive":
+                speeds.append((row["link_speed_mbps"] or 0.0) if row["oper_up"] is not False
+                              else 0.0)
+        for (sid, _), speeds in rooms.items():
+            f = facts[sid]
+            f.rooms_seen += 1
+            f.rooms_meeting += bool(speeds) and statistics.median(speeds) >= cfg.classroom_mbps
+
+    def areas() -> None:
+        kinds: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+        for f, row in seen(reader.stream(query("covered, required", "wifi_area",
+                                               "school, area, area_kind", 1))):
+            if row.get("area_kind") in AREA_KINDS and row.get("required") is not False:
+                counts = kinds[f.school.school_id][row["area_kind"]]
+                counts[0] += row.get("covered") is True
+                counts[1] += 1
+        for sid, per_kind in kinds.items():
+            facts[sid].wifi = {k: (c[0], c[1]) for k, c in per_kind.items()}
+
+    def levels() -> None:
+        for f, row in seen(reader.stream(query("level", "ipv6", "school", 1,
+                                               " AND level >= 0"))):
+            f.ipv6_level = int(row["level"])
+
+    def verdicts() -> None:
+        for row in reader.stream(query("status, value, threshold, detail", "compliance",
+                                       "school, target", 1)):
+            if (f := facts.get(row.get("school", ""))) is not None:
+                f.verdicts[row["target"]] = Verdict(str(row["status"]), row.get("value"),
+                                                    row.get("threshold"),
+                                                    row.get("detail") or "")
+
+    # The database answers these side by side; each handler fills its own fields of
+    # Facts (``seen`` only ever raises last_ns, under a lock).
+    with ThreadPoolExecutor(4) as pool:
+        for done in [pool.submit(h) for h in (runs, tests, links, ports, areas, levels,
+                                              verdicts)]:
+            done.result()
+    return facts
