@@ -184,10 +184,16 @@ class Alerter:
         # The probes each school has state for, gathered once: asked school by
         # school it would cost every school a pass over all the state.
         known: dict[str, set[str]] = {}
+        known_outages: dict[str, set[tuple[str, str]]] = {}
         for key in self.state:
             sid, _, rest = key.partition("|probe:")
             if rest:
                 known.setdefault(sid, set()).add(rest)
+                continue
+            sid, _, rest = key.partition("|outage:")
+            level, at, uplink = rest.partition("@")
+            if at:
+                known_outages.setdefault(sid, set()).add((level, uplink))
         for sid, h in health.items():
             school = by_school.get(sid)
             if school is None:
@@ -203,9 +209,7 @@ class Alerter:
             for probe in sorted((probes | h.failing_probes) & PROBE_NAMES):
                 change(f"{sid}|probe:{probe}", probe in h.failing_probes, school,
                        "probe_failing", "probe_recovered", probe, "")
-            known = {tuple(k.split(":", 1)[1].split("@", 1)) for k in self.state
-                     if k.startswith(f"{sid}|outage:") and "@" in k}
-            for level, uplink in sorted(known | set(h.outages)):
+            for level, uplink in sorted(known_outages.get(sid, set()) | set(h.outages)):
                 if level in PATH_LEVELS and uplink in UPLINKS:
                     change(f"{sid}|outage:{level}@{uplink}", (level, uplink) in h.outages,
                            school, "path_down", "path_restored", level, f"uplink {uplink}")
