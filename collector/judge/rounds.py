@@ -13,7 +13,7 @@ import logging
 import os
 import pickle
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,24 @@ from collector.judge.targets import Targets
 log = logging.getLogger(__name__)
 STATE_VERSION = 1
 NEVER = 1 << 80  # a deadline no clock reaches
-REBUILD_CHUNK = 500  # schools per rebuild query: bounds each answer's size
+REBUILD_CHUNK = 500  # schools per rebuild query (whole counties): bounds each answer
 JUDGE_CHUNK = 500  # schools judged at once
+
+
+def county_chunks(schools: Sequence[School]) -> Iterator[list[School]]:
+    """Schools in chunks of whole counties, each of about REBUILD_CHUNK schools or
+    one county: what one rebuild query asks for and one judging pass holds."""
+    by_county: dict[str, list[School]] = {}
+    for school in schools:
+        by_county.setdefault(school.county, []).append(school)
+    chunk: list[School] = []
+    for county in sorted(by_county):
+        if chunk and len(chunk) + len(by_county[county]) > REBUILD_CHUNK:
+            yield chunk
+            chunk = []
+        chunk += by_county[county]
+    if chunk:
+        yield chunk
 
 
 class QueryJudge:
@@ -88,16 +104,19 @@ class WindowJudge:
     # -- rebuilding from the database ---------------------------------------
     def rebuild(self, schools: Sequence[School]) -> None:
         """Merge every school's newest rows from the database into the windows, a
-        chunk of schools per query; the stream may feed meanwhile (entries merge)."""
+        chunk of whole counties per query; the stream may feed meanwhile (entries merge)."""
         start = time.monotonic()
-        ids = sorted({s.school_id for s in schools})
         age = self.windows.age_ns // 10**9
-        for at in range(0, len(ids), REBUILD_CHUNK):
-            chunk = " OR ".join(f"\"school\" = '{_quote(sid)}'"
-                                for sid in ids[at:at + REBUILD_CHUNK])
+        for chunk in county_chunks(schools):
+            ids = {s.school_id for s in chunk}
+            # One tag equality per county: influxd finds those series in its index,
+            # where 500 OR'ed school ids were tested against every series (the rebuild
+            # took 2.4x today's round that way, 1.7x this way).
+            counties = " OR ".join(f"\"county\" = '{_quote(c)}'"
+                                   for c in sorted({s.county for s in chunk}))
             for index, kind in enumerate(self.windows.kinds):
                 select = ", ".join(f'"{c}"' for c in (*kind.fields, *kind.tags))
-                where = f"time > now() - {age}s AND ({chunk})"
+                where = f"time > now() - {age}s AND ({counties})"
                 if kind.positive:
                     where += f' AND "{kind.positive}" > 0'
                 group = "school" + (f", {kind.group}" if kind.group else "")
@@ -106,10 +125,13 @@ class WindowJudge:
                                         f"LIMIT {kind.keep}")
                 with self.windows.lock:
                     for row in rows:
-                        self.windows.add_row(index, row)
+                        # A county code may repeat under another city; unregistered
+                        # schools' readings are not judged.
+                        if row["school"] in ids:
+                            self.windows.add_row(index, row)
         self.rebuild_seconds = time.monotonic() - start
         log.debug("judging windows of %d schools rebuilt from the database in %.1f s",
-                  len(ids), self.rebuild_seconds)
+                  len(schools), self.rebuild_seconds)
 
     # -- a round ------------------------------------------------------------
     def judge(self, schools: list[School], now_ns: int
@@ -118,10 +140,10 @@ class WindowJudge:
             # Nothing to keep between rounds: a chunk of schools' windows at a
             # time, so memory is bounded by the chunk, not the province.
             self.cache = {}
-            for at in range(0, len(schools), REBUILD_CHUNK):
+            for chunk in county_chunks(schools):
                 self.windows = Windows(self.targets)
-                self.rebuild(schools[at:at + REBUILD_CHUNK])
-                self._judge(schools[at:at + REBUILD_CHUNK], now_ns)
+                self.rebuild(chunk)
+                self._judge(chunk, now_ns)
             self.judged = len(schools)
             return self._round(schools)
         if self.damaged:
