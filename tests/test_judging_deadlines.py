@@ -76,3 +76,21 @@ def test_a_resent_reading_changes_nothing_and_a_new_one_does() -> None:
     feed(j, "wifi_coverage", {"coverage_share": 0.0}, {}, NOW - DAY)
     verdicts, _ = j.judge([SCHOOL], NOW + 4 * MINUTE)
     assert j.judged == 0 and [v.readings for v in verdicts if v.target == "wifi"] == [5]
+
+
+def test_rebuild_chunks_hold_whole_counties() -> None:
+    from dataclasses import replace
+
+    from collector.judge.rounds import REBUILD_CHUNK, county_chunks
+
+    sizes = {"a": 300, "b": 300, "c": 900, "d": 10, "e": 10}
+    schools = [replace(SCHOOL, school_id=f"{c}{i}", county=c)
+               for c, n in sizes.items() for i in range(n)]
+    chunks = list(county_chunks(schools))
+    assert sorted(s.school_id for c in chunks for s in c) == sorted(s.school_id for s in schools)
+    counties = [{s.county for s in c} for c in chunks]
+    for i, seen in enumerate(counties):  # a county is never split between chunks
+        assert all(not seen & other for other in counties[i + 1:])
+    # Up to REBUILD_CHUNK schools, or one county that is larger on its own.
+    assert all(len(c) <= REBUILD_CHUNK or len(counties[i]) == 1 for i, c in enumerate(chunks))
+    assert [len(c) for c in chunks] == [300, 300, 900, 20]
