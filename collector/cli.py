@@ -9,7 +9,9 @@ import ipaddress
 import os
 import re
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 from agent.contract.cli import EXIT_CONFIG, config_error, set_level, setup_logging, start
 from agent.contract.errors import ConfigError, ConfigErrors
@@ -137,10 +139,11 @@ def check_files(cfg: config.CollectorConfig) -> list[ConfigError]:
 
     m = cfg.mqtt
     problems = tls_problems(m.ca_file, m.cert_file, m.key_file)
-    if cfg.alerts.state_file:
-        unwritable = writable_dir_problem(str(Path(cfg.alerts.state_file).parent),
-                                          "alerts.state_file's directory")
-        problems += [unwritable] if unwritable else []
+    for state, key in ((cfg.alerts.state_file, "alerts.state_file"),
+                       (cfg.targets.state_file, "targets.state_file")):
+        if state:
+            unwritable = writable_dir_problem(str(Path(state).parent), f"{key}'s directory")
+            problems += [unwritable] if unwritable else []
     for path, load in ((cfg.registry.file, load_registry), (cfg.targets.file, load_targets),
                        (cfg.alerts.state_file, load_state)):
         if not path:
@@ -154,8 +157,42 @@ def check_files(cfg: config.CollectorConfig) -> list[ConfigError]:
     return problems
 
 
-def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
+def _alert_client(cfg: config.CollectorConfig) -> Any:
+    """A connected MQTT client for the alerts, or CollectorError in plain words:
+    judging first and then failing to send would save alert state nobody heard."""
+    from paho.mqtt.reasoncodes import ReasonCode
+
     from agent.contract.mqttclient import make_client
+
+    m = cfg.mqtt
+    where = f"the MQTT broker at {m.host}:{m.port}"
+    client = make_client(m, m.client_id + "-evaluate")
+    answered = threading.Event()
+    outcome: list[ReasonCode] = []
+
+    def on_connect(_c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any = None) -> None:
+        outcome.append(reason)
+        answered.set()
+
+    client.on_connect = on_connect
+    client.on_disconnect = lambda *_: answered.set()  # e.g. not a broker on that port
+    try:
+        client.connect(m.host, m.port, m.keepalive)
+    except (OSError, ValueError) as err:
+        raise CollectorError(
+            f"cannot reach the broker {m.host}:{m.port} to publish alerts "
+            f"({getattr(err, 'strerror', None) or err}): start it or check [mqtt] host and "
+            "port, or judge without sending: --dry-run") from err
+    client.loop_start()
+    if not answered.wait(15.0) or not outcome or outcome[0].is_failure:
+        client.loop_stop()
+        why = f"it refused the connection: {outcome[0]}" if outcome else "no answer"
+        raise CollectorError(f"{where} did not let evaluate in ({why}): check [mqtt] "
+                             "username/password and TLS files, or use --dry-run")
+    return client
+
+
+def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
     from collector.ingest.writer import make_writer
     from collector.judge.alerts import apprise_sink, mqtt_sink
     from collector.judge.evaluate import Evaluator
@@ -164,15 +201,7 @@ def _evaluate(cfg: config.CollectorConfig, dry_run: bool) -> int:
     client = None
     sinks = []
     if not dry_run:
-        client = make_client(cfg.mqtt, cfg.mqtt.client_id + "-evaluate")
-        try:
-            client.connect(cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.keepalive)
-        except OSError as err:  # alerts go out over the broker: say which one failed
-            print(f"error: cannot reach the broker {cfg.mqtt.host}:{cfg.mqtt.port} to publish "
-                  f"alerts ({err.strerror or err}): check [mqtt] host and port, or use "
-                  "--dry-run", file=sys.stderr)
-            return 1
-        client.loop_start()
+        client = _alert_client(cfg)
         publish = client.publish
         sinks.append(mqtt_sink(lambda t, p: publish(t, p, qos=1).wait_for_publish(10),
                                cfg.alerts.topic_prefix))

@@ -141,6 +141,8 @@ class RegistrySection:
 class TargetsSection:
     file: str = opt("", optional_file)
     evaluate_interval_seconds: float = opt(300.0, between(10, 86400))
+    # The judging windows, saved at a clean stop and resumed at the next start.
+    state_file: str = opt("")
 
 
 @section

@@ -38,6 +38,7 @@ from collector.judge.alerts import apprise_sink, mqtt_sink
 from collector.judge.evaluate import Evaluator
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import Registry
+from collector.judge.rounds import WindowJudge
 from collector.national.wire import publisher
 from collector.report.digest import Digester
 from collector.retained import RetainedGuard
@@ -94,6 +95,10 @@ class Collector:
             if cfg.alerts.urls:
                 sinks.append(apprise_sink(cfg.alerts.urls, cfg.alerts.language))
             self.evaluator = Evaluator(cfg, self.writer, sinks, registry)
+            if not m.share_group:  # this process stores every reading: judge from them
+                self.evaluator.judge = WindowJudge(self.evaluator.reader,
+                                                   self.evaluator.targets,
+                                                   cfg.targets.state_file)
             if cfg.national.publish:  # to the bridge that carries them to the national tier
                 self.evaluator.rollup_sink = publisher(
                     lambda topic, body: self._publish_alert(topic, body), cfg.national.topic)
@@ -112,6 +117,9 @@ class Collector:
             Validator.from_config(cfg.validation, registry), self.writer, self._ack,
             self.dead_letters, cfg.batch.max_points, cfg.batch.max_delay_seconds,
             cfg.batch.max_backoff_seconds, self.receipts.add, series=series)
+        if self.evaluator is not None and isinstance(self.evaluator.judge, WindowJudge) \
+                and self.evaluator.judge.streamed:
+            self.pipeline.on_stored = self.evaluator.judge.feed
         self.bounds = SchoolBounds(limits, self._ack, self.pipeline.count,
                                    dead_letter=self.dead_letters)
         self.retained = RetainedGuard(
@@ -208,6 +216,8 @@ class Collector:
         self.client.disconnect()
         self.client.loop_stop()
         self.writer.close()
+        if self.evaluator is not None and isinstance(self.evaluator.judge, WindowJudge):
+            self.evaluator.judge.save()
         log.info("collector stopped: %s", self.pipeline.stats.summary())
 
     def progressing(self, since: float, failures_then: int) -> bool:

@@ -151,6 +151,8 @@ class Prepared:
     readings: dict[int, Envelope]  # id(message) -> its decoded reading
     refused: list[tuple[Envelope, str]]
     held: list[tuple[Envelope, str]]  # not stored, kept by the agent: registry, region
+    # id(message) -> (its item, arrival), for on_stored; empty without it
+    observed: dict[int, tuple[Envelope | Status, int]]
 
 
 class Pipeline:
@@ -174,6 +176,8 @@ class Pipeline:
         self._carry: list[Message] = []  # taken from the queue beyond a batch's limit
         self.stats = Stats()
         self._stats_lock = threading.Lock()
+        # Told of every item the database confirmed, with its arrival time.
+        self.on_stored: Callable[[list[tuple[Envelope | Status, int]]], None] | None = None
 
     def submit(self, messages: list[Message]) -> None:
         """Called from the MQTT thread for each chunk of messages; never blocks."""
@@ -217,6 +221,7 @@ class Pipeline:
         readings: dict[int, Envelope] = {}  # id(message) -> its decoded reading
         refused: list[tuple[Envelope, str]] = []
         held: list[tuple[Envelope, str]] = []
+        observed: dict[int, tuple[Envelope | Status, int]] = {}
         statuses = 0
         for message in batch:
             try:
@@ -247,10 +252,12 @@ class Pipeline:
                 readings[id(message)] = item
             statuses += isinstance(item, Status)
             good.append((message, text))
+            if self.on_stored is not None:
+                observed[id(message)] = (item, message.received_ns)
         with self._stats_lock:
             self.stats.received += len(batch)
             self.stats.statuses += statuses
-        return Prepared(good, readings, refused, held)
+        return Prepared(good, readings, refused, held, observed)
 
     def store(self, prepared: Prepared, stop: threading.Event | None = None) -> None:
         """Store a prepared batch, ack it, and receipt what was stored or refused."""
@@ -260,6 +267,9 @@ class Pipeline:
         finally:
             self._send_receipts([e for key, e in prepared.readings.items() if key in stored],
                                 prepared.refused, prepared.held)
+            if self.on_stored is not None and stored:
+                self.on_stored([item for key, item in prepared.observed.items()
+                                if key in stored])
 
     def _store_all(self, good: list[tuple[Message, str]], stored: set[int],
                    stop: threading.Event | None) -> None:

@@ -16,7 +16,7 @@ import urllib.parse
 from typing import Protocol
 
 from collector.config import Storage
-from collector.errors import BadData, Unavailable
+from collector.errors import BadData, Unavailable, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ class InfluxV1Writer:
         params = {"db": cfg.database, "precision": "ns"}
         if cfg.retention_policy:
             params["rp"] = cfg.retention_policy
-        self.url = cfg.url.rstrip("/") + "/write?" + urllib.parse.urlencode(params)
+        self.base = cfg.url.rstrip("/")
+        self.url = self.base + "/write?" + urllib.parse.urlencode(params)
         parts = urllib.parse.urlsplit(self.url)
         self.path = f"{parts.path}?{parts.query}"
         self.host, self.port, self.tls = parts.hostname or "", parts.port, parts.scheme == "https"
@@ -98,7 +99,7 @@ class InfluxV1Writer:
                 if reused and attempt == 1 and isinstance(
                         err, (ConnectionError, http.client.BadStatusLine)):
                     continue  # closed by the server while idle: once more on a new one
-                raise Unavailable(f"{self.url}: {err}") from err
+                raise unreachable("InfluxDB", self.base, err, "[storage] url") from err
             if response.will_close:
                 self._drop()
             if 200 <= response.status < 300:
@@ -136,10 +137,10 @@ class InfluxV2Writer:
         except ApiException as err:
             raise _classify(int(err.status or 0), str(err.body or err.reason)) from err
         except OSError as err:
-            raise Unavailable(f"{self.client.url}: {err}") from err
+            raise unreachable("InfluxDB", self.client.url, err, "[storage] url") from err
         except Exception as err:  # urllib3 errors do not all derive from OSError
             if type(err).__module__.startswith("urllib3"):
-                raise Unavailable(f"{self.client.url}: {err}") from err
+                raise unreachable("InfluxDB", self.client.url, err, "[storage] url") from err
             raise
 
     def close(self) -> None:

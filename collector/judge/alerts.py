@@ -181,6 +181,19 @@ class Alerter:
                 at = f"@{v.uplink}" if v.uplink in UPLINKS else ""
                 change(f"{v.school.school_id}|{v.target}{at}", v.status == "fail", v.school,
                        "below_target", "recovered", v.target, evidence(v))
+        # The probes each school has state for, gathered once: asked school by
+        # school it would cost every school a pass over all the state.
+        known: dict[str, set[str]] = {}
+        known_outages: dict[str, set[tuple[str, str]]] = {}
+        for key in self.state:
+            sid, _, rest = key.partition("|probe:")
+            if rest:
+                known.setdefault(sid, set()).add(rest)
+                continue
+            sid, _, rest = key.partition("|outage:")
+            level, at, uplink = rest.partition("@")
+            if at:
+                known_outages.setdefault(sid, set()).add((level, uplink))
         for sid, h in health.items():
             school = by_school.get(sid)
             if school is None:
@@ -190,15 +203,13 @@ class Alerter:
                 seen = (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(h.last_seen_ns / 1e9))
                         if h.last_seen_ns else "—")
                 change(f"{sid}|silent", h.silent, school, "silent", "back_online", "", seen)
-            probes = {k.split(":", 1)[1] for k in self.state if k.startswith(f"{sid}|probe:")}
+            probes = known.get(sid, set())
             # A probe name comes from the school's payload: only the contract's
             # names may become state, and so text.
             for probe in sorted((probes | h.failing_probes) & PROBE_NAMES):
                 change(f"{sid}|probe:{probe}", probe in h.failing_probes, school,
                        "probe_failing", "probe_recovered", probe, "")
-            known = {tuple(k.split(":", 1)[1].split("@", 1)) for k in self.state
-                     if k.startswith(f"{sid}|outage:") and "@" in k}
-            for level, uplink in sorted(known | set(h.outages)):
+            for level, uplink in sorted(known_outages.get(sid, set()) | set(h.outages)):
                 if level in PATH_LEVELS and uplink in UPLINKS:
                     change(f"{sid}|outage:{level}@{uplink}", (level, uplink) in h.outages,
                            school, "path_down", "path_restored", level, f"uplink {uplink}")
@@ -249,8 +260,10 @@ class Alerter:
         for sink in self.sinks:
             try:
                 sink(item)
-            except Exception:  # one broken channel must not silence the others
-                log.exception("alert channel %r failed", sink)
+            except Exception as err:  # one broken channel must not silence the others
+                log.error("an alert channel failed (%s: %s); the others still get it",
+                          type(err).__name__, err)
+                log.debug("alert channel %r failed", sink, exc_info=True)
 
 
 def apprise_sink(urls: list[str], lang: str) -> Send:

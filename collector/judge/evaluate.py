@@ -13,11 +13,13 @@ from collector.ingest.writer import Writer
 from collector.judge import quality, rollups
 from collector.judge.alerts import Alert, Alerter, Send, apprise_sink, print_sink
 from collector.judge.reader import InfluxQLReader
-from collector.judge.registry import Registry
-from collector.judge.rules import Rules, Verdict, health
+from collector.judge.registry import Registry, School
+from collector.judge.rounds import QueryJudge, WindowJudge
+from collector.judge.rules import Health, Verdict
 from collector.judge.targets import load as load_targets
 
 log = logging.getLogger(__name__)
+WRITE_BATCH = 5000  # compliance points per write
 
 
 def compliance_point(v: Verdict, now_ns: int) -> Reading:
@@ -39,11 +41,15 @@ class Evaluator:
     rollup_sink: Callable[[list[Reading]], None] | None = None
 
     def __init__(self, cfg: CollectorConfig, writer: Writer, sinks: list[Send] | None = None,
-                 registry: Registry | None = None, dry_run: bool = False) -> None:
+                 registry: Registry | None = None, dry_run: bool = False,
+                 judge: WindowJudge | QueryJudge | None = None) -> None:
         self.registry = registry or Registry(cfg.registry.file,
                                                  max_drop_share=cfg.registry.max_drop_share)
         self.targets = load_targets(cfg.targets.file)
         self.reader = InfluxQLReader(cfg.storage)
+        # By default each run reads the windows afresh (bounded queries); the
+        # running collector passes one fed from its stream of stored readings.
+        self.judge = judge or WindowJudge(self.reader, self.targets, streamed=False)
         self.writer = writer
         self.dry_run = dry_run
         alerts = cfg.alerts
@@ -54,21 +60,31 @@ class Evaluator:
         self.alerter = Alerter(alerts.state_file, sinks, alerts.max_per_hour,
                                alerts.max_per_school_per_hour, alerts.max_per_county_per_hour)
 
+    def round_verdicts(self, schools: list[School], now_ns: int
+                       ) -> tuple[list[Verdict], dict[str, Health]]:
+        """The round's verdicts (every registered school, every target) and health."""
+        verdicts, states = self.judge.judge(schools, now_ns)
+        # Path quality stays one query a round: its figures are percentiles over
+        # days of minutes, which no window of newest readings holds.
+        verdicts += quality.evaluate(self.reader, schools, self.targets)
+        return verdicts, quality.with_outages(self.reader, states, now_ns)
+
     def run_once(self) -> tuple[list[Verdict], list[Alert]]:
         """Judge every registered school; a dry run writes, saves and sends nothing."""
         now = time.time_ns()
         self.registry.maybe_reload()
         schools = list(self.registry.schools.values())
-        verdicts = Rules(self.reader, self.targets).evaluate(schools)
-        verdicts += quality.evaluate(self.reader, schools, self.targets)
-        states = quality.with_outages(self.reader,
-                                      health(self.reader, schools, self.targets, now), now)
+        verdicts, states = self.round_verdicts(schools, now)
         alerts = self.alerter.transitions(verdicts, states, now)
         pruned = self.alerter.prune(set(self.registry.schools))
         if pruned:
             log.info("alert state: forgot %d entries of schools no longer registered", pruned)
         if not self.dry_run:
-            self.writer.write([line(compliance_point(v, now)) for v in verdicts])
+            points = [line(compliance_point(v, now)) for v in verdicts]
+            # influxd refuses a body over 25 MB (max-body-size) by hanging up:
+            # a province's verdicts go in batches.
+            for at in range(0, len(points), WRITE_BATCH):
+                self.writer.write(points[at:at + WRITE_BATCH])
         rollups.record(verdicts, schools, now, None if self.dry_run else self.writer,
                        self.rollup_sink)
         self.alerter.send(alerts)

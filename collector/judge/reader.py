@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from collector.config import Storage
-from collector.errors import Unavailable
+from collector.errors import Unavailable, unreachable
 
 Row = dict[str, Any]
 CHUNK_ROWS = 10_000  # per chunk of a streamed answer
@@ -23,7 +23,8 @@ CHUNK_ROWS = 10_000  # per chunk of a streamed answer
 
 class InfluxQLReader:
     def __init__(self, storage: Storage) -> None:
-        self.url = storage.url.rstrip("/") + "/query"
+        self.base = storage.url.rstrip("/")
+        self.url = self.base + "/query"
         v2 = storage.kind == "influxdb2"
         self.db = storage.bucket if v2 else storage.database
         self.timeout = storage.timeout_seconds
@@ -87,10 +88,11 @@ class InfluxQLReader:
                     "(read_token for influxdb2) to an account that may READ it; "
                     "deploy/influxdb/bootstrap-influxdb1.sh creates one ('reader')") from err
             raise Unavailable(f"InfluxQL query to {self.url} failed: {err}") from err
-        except (OSError, urllib.error.URLError, ValueError) as err:
-            # Name the URL: "Connection refused" alone does not say which database.
-            raise Unavailable(f"InfluxQL query to {self.url} failed: {err}; is InfluxDB "
-                              "running there? ([storage] url)") from err
+        except ValueError as err:
+            raise Unavailable(f"InfluxDB at {self.base} answered a query with something "
+                              f"that is not JSON ({err}): is [storage] url InfluxDB's?") from err
+        except OSError as err:  # urllib.error.URLError included
+            raise unreachable("InfluxDB", self.base, err, "[storage] url") from err
 
     def rows(self, query: str) -> list[Row]:
         """Rows as dicts with the series' GROUP BY tags merged in, newest order kept."""

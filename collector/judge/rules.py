@@ -48,6 +48,37 @@ def _by_school(rows: Iterable[Row], key: str = "school") -> dict[str, list[Row]]
     return out
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """Each school's newest rows of each kind (newest first), as the queries give them."""
+
+    tests: dict[str, list[Row]]   # wan_throughput: download_bps, result
+    links: dict[str, list[Row]]   # wan_link: the newest link_speed_mbps > 0
+    ports: dict[str, list[Row]]   # classroom_link, per classroom
+    wifi: dict[str, list[Row]]    # wifi_coverage: coverage_share
+    ipv6: dict[str, list[Row]]    # ipv6: level
+
+
+def verdicts(schools: Iterable[School], targets: dict[str, Targets],
+             evidence: Evidence) -> list[Verdict]:
+    """Every target's verdict and the summary, for each school, from its evidence."""
+    out = []
+    for school in schools:
+        t = targets[school.school_type]
+        sid = school.school_id
+        per_school = [
+            _exit(school, t, evidence.tests.get(sid, []), evidence.links.get(sid, [])),
+            _classrooms(school, t, evidence.ports.get(sid, [])),
+            _simple(school, "wifi", [r["coverage_share"] for r in evidence.wifi.get(sid, [])],
+                    t.wifi_coverage_share, t),
+            _simple(school, "ipv6", [r["level"] for r in evidence.ipv6.get(sid, [])],
+                    float(t.ipv6_level), t),
+        ]
+        out += per_school
+        out.append(summary(school, per_school))
+    return out
+
+
 class Rules:
     def __init__(self, reader: InfluxQLReader, targets: dict[str, Targets]) -> None:
         self.reader = reader
@@ -60,85 +91,74 @@ class Rules:
                                 f"GROUP BY {group} ORDER BY time DESC LIMIT {limit}")
 
     def evaluate(self, schools: Iterable[School]) -> list[Verdict]:
-        schools = list(schools)
+        """Today's path: one query per kind of evidence over every school's window."""
         # One query per kind of evidence for all schools, not one per school.
         window = max(t.window for t in self.targets.values())
         age = max(t.max_age_days for t in self.targets.values())
-        tests = _by_school(self._recent("download_bps, result", "wan_throughput", "", "school",
-                                        window * 3, age))
-        links = _by_school(self._recent("link_speed_mbps", "wan_link",
-                                        "link_speed_mbps > 0", "school", 1, age))
-        ports = _by_school(self._recent("link_speed_mbps, oper_up, result", "classroom_link",
-                                        "", "school, classroom", window, age))
-        wifi = _by_school(self._recent("coverage_share", "wifi_coverage", "", "school",
-                                       window, age))
-        ipv6 = _by_school(self._recent("level", "ipv6", "", "school", window, age))
-        verdicts = []
-        for school in schools:
-            t = self.targets[school.school_type]
-            sid = school.school_id
-            per_school = [
-                self._exit(school, t, tests.get(sid, []), links.get(sid, [])),
-                self._classrooms(school, t, ports.get(sid, [])),
-                self._simple(school, "wifi", [r["coverage_share"] for r in wifi.get(sid, [])],
-                             t.wifi_coverage_share, t),
-                self._simple(school, "ipv6", [r["level"] for r in ipv6.get(sid, [])],
-                             float(t.ipv6_level), t),
-            ]
-            verdicts += per_school
-            verdicts.append(summary(school, per_school))
-        return verdicts
+        evidence = Evidence(
+            _by_school(self._recent("download_bps, result", "wan_throughput", "", "school",
+                                    window * 3, age)),
+            _by_school(self._recent("link_speed_mbps", "wan_link",
+                                    "link_speed_mbps > 0", "school", 1, age)),
+            _by_school(self._recent("link_speed_mbps, oper_up, result", "classroom_link",
+                                    "", "school, classroom", window, age)),
+            _by_school(self._recent("coverage_share", "wifi_coverage", "", "school",
+                                    window, age)),
+            _by_school(self._recent("level", "ipv6", "", "school", window, age)))
+        return verdicts(schools, self.targets, evidence)
 
-    def _exit(self, school: School, t: Targets, tests: list[Row], links: list[Row]) -> Verdict:
-        threshold = t.exit_mbps * t.throughput_share
-        port = links[0]["link_speed_mbps"] if links else None
-        if port is not None and port < t.exit_mbps:
-            # A port slower than the target can never carry it, whatever a test says.
-            return Verdict(school, "exit_bandwidth", "fail", float(port), threshold, 1,
-                           f"WAN port negotiated {port:g} Mbps")
-        ok = [r["download_bps"] / 1e6 for r in tests
-              if r["result"] == "ok" and r["download_bps"] is not None]
-        if not ok:
-            status = "inconclusive" if tests else "no_data"
-            return Verdict(school, "exit_bandwidth", status, None, threshold, len(tests))
-        status, value = judge(ok, threshold, t)
-        return Verdict(school, "exit_bandwidth", status, round(value, 1), threshold,
-                       min(len(ok), t.window))
 
-    def _classrooms(self, school: School, t: Targets, rows: list[Row]) -> Verdict:
-        per_room = _by_school(rows, "classroom")
-        meeting = unknown = 0
-        for room_rows in per_room.values():
-            # A speed the switch cannot really have is inconclusive: it neither
-            # passes nor fails the room.
-            trusted = [r for r in room_rows if r.get("result") != "inconclusive"]
-            if not trusted:
-                unknown += 1
-                continue
-            speeds = [(r["link_speed_mbps"] or 0.0) if r["oper_up"] is not False else 0.0
-                      for r in trusted]
-            status, _ = judge(speeds, t.classroom_mbps, t)
-            meeting += status == "pass"
-        if not per_room:
-            return Verdict(school, "classroom_links", "no_data", None, t.classroom_share, 0)
-        # Classes the registry counts but no switch port reports cannot pass.
-        total = max(len(per_room), school.classes)
-        share = meeting / total
-        status = ("pass" if share >= t.classroom_share
-                  else "inconclusive" if (meeting + unknown) / total >= t.classroom_share
-                  else "fail")
-        return Verdict(school, "classroom_links", status, round(share, 4), t.classroom_share,
-                       len(per_room), f"{meeting} of {total} classes at >= "
-                       f"{t.classroom_mbps:g} Mbps" + (f", {unknown} unknown" if unknown
-                                                       else ""))
+def _exit(school: School, t: Targets, tests: list[Row], links: list[Row]) -> Verdict:
+    threshold = t.exit_mbps * t.throughput_share
+    port = links[0]["link_speed_mbps"] if links else None
+    if port is not None and port < t.exit_mbps:
+        # A port slower than the target can never carry it, whatever a test says.
+        return Verdict(school, "exit_bandwidth", "fail", float(port), threshold, 1,
+                       f"WAN port negotiated {port:g} Mbps")
+    ok = [r["download_bps"] / 1e6 for r in tests
+          if r["result"] == "ok" and r["download_bps"] is not None]
+    if not ok:
+        status = "inconclusive" if tests else "no_data"
+        return Verdict(school, "exit_bandwidth", status, None, threshold, len(tests))
+    status, value = judge(ok, threshold, t)
+    return Verdict(school, "exit_bandwidth", status, round(value, 1), threshold,
+                   min(len(ok), t.window))
 
-    def _simple(self, school: School, target: str, values: list[float | None],
-                threshold: float, t: Targets) -> Verdict:
-        present = [float(v) for v in values if v is not None]
-        if not present:
-            return Verdict(school, target, "no_data", None, threshold, 0)
-        status, value = judge(present, threshold, t)
-        return Verdict(school, target, status, value, threshold, min(len(present), t.window))
+
+def _classrooms(school: School, t: Targets, rows: list[Row]) -> Verdict:
+    per_room = _by_school(rows, "classroom")
+    meeting = unknown = 0
+    for room_rows in per_room.values():
+        # A speed the switch cannot really have is inconclusive: it neither
+        # passes nor fails the room.
+        trusted = [r for r in room_rows if r.get("result") != "inconclusive"]
+        if not trusted:
+            unknown += 1
+            continue
+        speeds = [(r["link_speed_mbps"] or 0.0) if r["oper_up"] is not False else 0.0
+                  for r in trusted]
+        status, _ = judge(speeds, t.classroom_mbps, t)
+        meeting += status == "pass"
+    if not per_room:
+        return Verdict(school, "classroom_links", "no_data", None, t.classroom_share, 0)
+    # Classes the registry counts but no switch port reports cannot pass.
+    total = max(len(per_room), school.classes)
+    share = meeting / total
+    status = ("pass" if share >= t.classroom_share
+              else "inconclusive" if (meeting + unknown) / total >= t.classroom_share
+              else "fail")
+    return Verdict(school, "classroom_links", status, round(share, 4), t.classroom_share,
+                   len(per_room), f"{meeting} of {total} classes at >= "
+                   f"{t.classroom_mbps:g} Mbps" + (f", {unknown} unknown" if unknown
+                                                   else ""))
+
+def _simple(school: School, target: str, values: list[float | None],
+            threshold: float, t: Targets) -> Verdict:
+    present = [float(v) for v in values if v is not None]
+    if not present:
+        return Verdict(school, target, "no_data", None, threshold, 0)
+    status, value = judge(present, threshold, t)
+    return Verdict(school, target, status, value, threshold, min(len(present), t.window))
 
 
 def summary(school: School, verdicts: list[Verdict]) -> Verdict:
@@ -177,9 +197,18 @@ def health(reader: InfluxQLReader, schools: list[School], targets: dict[str, Tar
         f'SELECT last(state) AS state FROM "agent_status" WHERE {age} GROUP BY school')}
     runs = reader.rows(f'SELECT result FROM "probe_run" WHERE {age} GROUP BY school, probe '
                        f"ORDER BY time DESC LIMIT {runs_needed}")
+    return health_from(schools, targets, now_ns, seen, status, _group(runs, ("school", "probe")))
+
+
+def health_from(schools: list[School], targets: dict[str, Targets], now_ns: int,
+                seen: dict[str, int], status: dict[str, Row],
+                runs: dict[tuple[str, str], list[Row]]) -> dict[str, Health]:
+    """Health from each school's last probe run, last agent status and newest
+    runs per probe (newest first)."""
+    runs_needed = max(t.probe_failing_runs for t in targets.values())
     kinds = {s.school_id: targets[s.school_type] for s in schools}
     failing: dict[str, set[str]] = defaultdict(set)
-    for (sid, probe), rows in _group(runs, ("school", "probe")).items():
+    for (sid, probe), rows in runs.items():
         n = kinds[sid].probe_failing_runs if sid in kinds else runs_needed
         if len(rows) >= n and not any(r["result"] in FINE for r in rows[:n]):
             failing[sid].add(probe)
