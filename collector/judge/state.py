@@ -203,17 +203,22 @@ class Windows:
         windows = self.schools.get(sid)
         if windows is None:
             return
+        # Rows carry only what the rules read (the round's hottest loop): the
+        # school is the evidence's key, and only agent status is judged by its time.
+        fields, group_tag, give = kind.fields, kind.group, kind.give
+        timed = index in (SEEN, STATUS)
         for group, entries in windows[index].items():
             rows = []
             for entry in reversed(entries):
                 if entry[0] <= since_ns:
                     break  # older than max_age_days: the query's time bound
-                row: Row = dict(zip(kind.fields, entry[2:], strict=True))
-                row["time"], row["school"] = entry[0], sid
-                if kind.group:
-                    row[kind.group] = group
+                row: Row = dict(zip(fields, entry[2:]))
+                if timed:
+                    row["time"] = entry[0]
+                if group_tag:
+                    row[group_tag] = group
                 rows.append(row)
-                if len(rows) == kind.give:
+                if len(rows) == give:
                     break
             if rows:
                 yield group, rows
