@@ -133,4 +133,12 @@ echo "== stored in InfluxDB (database schoolnet):"
 query 'SELECT * FROM wan_link'
 query 'SELECT * FROM probe_run'
 query 'SELECT * FROM agent_status'
-query 'SELECT count(*) FROM wan_link' | grep -q count || { echo "nothing was stored" >&2; exit 1; }
+# Asked again a few times: a busy influxd can answer a query empty once.
+for _ in $(seq 10); do
+    stored=$(query 'SELECT count(*) FROM wan_link' 2>&1) && grep -q count <<<"$stored" && break
+    sleep 0.5
+done
+grep -q count <<<"$stored" || {
+    echo "nothing was stored (InfluxDB answered: ${stored:-nothing}); see $WORK/collector.log" >&2
+    exit 1
+}
