@@ -1,11 +1,13 @@
 """What the gateway's own kernel says about its network, shared by several probes.
 
 Each reader takes the file it parses as an argument (default: the live
-``/proc`` one), so tests give it recorded contents without root.
+``/proc`` one), so tests give it recorded contents without root. Also the
+check for a source address a probe's test binds to.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 
@@ -25,3 +27,15 @@ def default_route_interface(route_file: Path = Path("/proc/net/route")) -> str |
             if best is None or metric < best[0]:
                 best = (metric, cols[0])
     return best[1] if best else None
+
+
+def source_address_problem(value: str) -> str | None:
+    """Config check for a probe's ``source``: the local address its test binds to, so the
+    test takes one uplink; empty leaves the choice to routing."""
+    if not value:
+        return None
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return "must be an IP address of this gateway (or empty: let routing choose)"
+    return None

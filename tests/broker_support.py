@@ -12,19 +12,21 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from agent.contract.wire import Identity
 from collector.brokeraccess import read_registry, write_accounts
 from tests.deploy_support import REPO, write_registry
 from tests.services import Service, free_port, wait_for
@@ -166,9 +168,9 @@ class Client:
             return False
         return self.connack is not None and not self.connack.is_failure
 
-    def publish(self, topic: str, body: dict[str, Any]) -> Any:
+    def publish(self, topic: str, body: dict[str, Any], retain: bool = False) -> Any:
         """Publish at QoS 1 and return the broker's PUBACK reason code."""
-        info = self.client.publish(topic, json.dumps(body), qos=1)
+        info = self.client.publish(topic, json.dumps(body), qos=1, retain=retain)
         wait_for(lambda: info.mid in self.pubacks, 20, f"PUBACK for {topic}")
         return self.pubacks[info.mid]
 
@@ -187,3 +189,62 @@ class Client:
         if not self.error:
             self.client.disconnect()
             self.client.loop_stop()
+
+
+def agent_once(setup: Setup, tmp: Path, school: Identity,
+               mqtt: str = "") -> subprocess.CompletedProcess[str]:
+    """``schoolnet-agent once --publish`` for a school logging in with its password on the
+    TLS listener, as its config would read; ``mqtt``: more [mqtt] lines."""
+    config = tmp / "agent.toml"
+    config.write_text(f"""
+[school]
+id = "{school.school_id}"
+province = "{school.province}"
+city = "{school.city}"
+county = "{school.county}"
+[mqtt]
+host = "localhost"
+port = {setup.broker.port}
+tls = true
+ca_file = "{setup.etc / 'ca.crt'}"
+username = "{school.school_id}"
+password = "{setup.passwords[school.school_id]}"
+{mqtt}
+[agent]
+state_dir = "{tmp / 'state'}"
+[probes.wan_link]
+interface = "lo"
+sample_seconds = 0.1
+""")
+    return subprocess.run([sys.executable, "-m", "agent.cli", "once", "-c", str(config),
+                           "--publish", "--timeout", "15"],
+                          capture_output=True, text=True, timeout=60)
+
+
+class Deployed(Protocol):
+    """A deployed broker and the accounts made for it (Setup here, the hostile suite's Arena)."""
+
+    broker: DeployedBroker
+    passwords: dict[str, str]
+
+
+def collector_toml(setup: Deployed, path: Path, client_id: str, influx_url: str, database: str,
+                   mqtt: str = "", extra: str = "") -> Path:
+    """The collector on the broker's loopback listener with its own account, storing into
+    influxd; ``mqtt``: more [mqtt] lines, ``extra``: more [batch] lines and tables."""
+    path.write_text(f"""
+[mqtt]
+host = "127.0.0.1"
+port = {setup.broker.local_port}
+username = "collector"
+password = "{setup.passwords['collector']}"
+client_id = "{client_id}"
+{mqtt}
+[storage]
+kind = "influxdb1"
+url = "{influx_url}"
+database = "{database}"
+[batch]
+max_delay_seconds = 0.05
+{extra}""", encoding="utf-8")
+    return path

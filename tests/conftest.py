@@ -1,4 +1,5 @@
-"""Shared fixtures: real Mosquitto, ejabberd, influxd and VictoriaMetrics, one per session."""
+"""Shared fixtures: real Mosquitto, ejabberd, influxd and VictoriaMetrics, one per session;
+a local webhook endpoint per test."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.services import Ejabberd, Influxd, Mosquitto, VictoriaMetrics
+from tests.support import webhook_server
 
 # The tier guard: unmarked tests may not start processes or services;
 # pytester runs a session of its own to test that guard. The schema guard:
@@ -55,3 +57,10 @@ def unique() -> str:
     """A short token that keeps one test's topics and client ids apart from another's."""
     return f"t{next(_names)}"
 
+
+
+@pytest.fixture
+def webhook() -> Iterator[int]:
+    """The port of a local webhook endpoint; what it was sent is in tests.support.Hook.bodies."""
+    with webhook_server() as port:
+        yield port

@@ -29,7 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, encode, encode_status
-from tests.broker_support import DeployedBroker
+from tests.broker_support import DeployedBroker, collector_toml
 from tests.deploy_support import REPO, write_registry
 from tests.services import wait_for
 
@@ -84,21 +84,8 @@ def collector_config(where: Arena, path: Path, database: str, influx_url: str,
     """The collector on the broker's loopback listener with its own account
     (``byte_bound``: the shipped per-school byte bound, else one above the attacks)."""
     limits = "" if byte_bound else f"[limits]\nbytes_per_minute = {256 * 1024 * 1024}"
-    path.write_text(f"""
-[mqtt]
-host = "127.0.0.1"
-port = {where.broker.local_port}
-username = "collector"
-password = "{where.passwords['collector']}"
-client_id = "{client_id}"
-receipt_interval_seconds = 0.05
-[storage]
-kind = "influxdb1"
-url = "{influx_url}"
-database = "{database}"
-[batch]
-max_delay_seconds = 0.05
-max_backoff_seconds = 1
+    return collector_toml(where, path, client_id, influx_url, database,
+                          mqtt="receipt_interval_seconds = 0.05", extra=f"""max_backoff_seconds = 1
 [registry]
 file = "{where.registry}"
 [targets]
@@ -110,8 +97,7 @@ state_file = "{path.with_suffix('.alerts.json')}"
 # registry, retained guard) with its own reason; the per-school bounds that
 # would otherwise cut A's 24 MB of floods short are proved by test_school_bounds.py.
 {limits}
-""", encoding="utf-8")
-    return path
+""")
 
 
 class SchoolClient:

@@ -29,6 +29,7 @@ from typing import Any
 from agent.contract.measurements import COLLECTOR_MEASUREMENTS, SCHEMA
 from agent.contract.schema import check_reading
 from agent.contract.wire import decode
+from tests.netns import start_in, stop_all
 
 REPO = Path(__file__).resolve().parent.parent
 _counter = itertools.count()
@@ -94,15 +95,7 @@ class World:
         self.close()
 
     def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_all(self.procs)
         for ns in (self.isp, self.gw, self.cli):
             sh("ip", "netns", "del", ns, check=False)
 
@@ -112,18 +105,7 @@ class World:
     def start(self, ns: str, *cmd: str, ready: str | None = None,
               env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """Start a daemon in ``ns``; wait for ``ready`` on its stdout if given."""
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], cwd=REPO, text=True,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env=env)
-        self.procs.append(proc)
-        if ready is not None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                if ready in line:
-                    break
-            else:
-                raise RuntimeError(f"{cmd[0]} in {ns} exited before it was ready")
-        return proc
+        return start_in(self.procs, ns, *cmd, ready=ready, env=env)
 
     # -- the network -----------------------------------------------------
     def _build(self) -> None:

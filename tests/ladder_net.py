@@ -24,6 +24,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.netns import start_in, stop_all
+from tests.support import AGENT_HEAD
+
 REPO = Path(__file__).resolve().parent.parent
 SCHOOL, COUNTY_V4, CITY_V4, PROVINCE_V4 = "198.18.1.1", "198.18.1.2", "198.18.2.2", "198.18.3.2"
 ISP_SRC = "198.18.9.1"
@@ -70,15 +73,7 @@ class Ladder:
         return sh("ip", "netns", "exec", self.names[node], *cmd, stdin=stdin)
 
     def start(self, node: str, *cmd: str, ready: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(["ip", "netns", "exec", self.names[node], *cmd], cwd=REPO,
-                                text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
-        self.procs.append(proc)
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if ready in line:
-                return proc
-        raise RuntimeError(f"{cmd[0]} in {node} exited before it was ready")
+        return start_in(self.procs, self.names[node], *cmd, ready=ready)
 
     def _build(self) -> None:
         for node, name in self.names.items():
@@ -152,43 +147,32 @@ class Ladder:
             self.ns("school", "ip", "route", "add", TARGETS[target], "dev", "dly0",
                     "src", SCHOOL)
 
-    def probe(self, targets: str, *, rate: float = 10, seconds: float = 10,
-              extra: str = "") -> list[dict[str, Any]]:
-        """Run ``schoolnet-agent once --probe path_quality`` in the school; its readings."""
-        config = self.tmp / "agent.toml"
-        config.write_text(f"""
-[school]
-id = "370102-0001"
-province = "37"
-city = "3701"
-county = "370102"
-[mqtt]
-host = "127.0.0.1"
-tls = false
+    def once(self, probe: str, probes: str, name: str = "agent.toml") -> list[dict[str, Any]]:
+        """Run ``schoolnet-agent once --probe PROBE --json`` in the school with the config
+        tables ``probes``; its readings."""
+        config = self.tmp / name
+        config.write_text(AGENT_HEAD + f"""tls = false
 [agent]
 state_dir = "{self.tmp / 'state'}"
-[probes.path_quality]
+{probes}""", encoding="utf-8")
+        out = self.ns("school", sys.executable, "-m", "agent.cli", "once", "-c", str(config),
+                      "--probe", probe, "--json")
+        return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+    def probe(self, targets: str, *, rate: float = 10, seconds: float = 10,
+              extra: str = "") -> list[dict[str, Any]]:
+        """Run the path_quality probe in the school against ``targets``; its readings."""
+        return self.once("path_quality", f"""[probes.path_quality]
 packets_per_second = {rate}
 sample_seconds = {seconds}
 timeout = {seconds + 60}
 class_hours = []
 {extra}
 {targets}
-""", encoding="utf-8")
-        out = self.ns("school", sys.executable, "-m", "agent.cli", "once", "-c", str(config),
-                      "--probe", "path_quality", "--json")
-        return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+""")
 
     def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_all(self.procs)
         for name in self.names.values():
             sh("ip", "netns", "del", name, check=False)
 

@@ -1,4 +1,4 @@
-"""Network namespaces and veth pairs for tests that need a real link.
+"""Network namespaces, veth pairs and daemons in namespaces for tests that need a real link.
 
 Names carry the test process id so parallel runs never collide; everything
 made here is removed again, even when a test fails.
@@ -12,7 +12,9 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
 _ids = itertools.count()
 
 
@@ -51,3 +53,36 @@ def veth_link(prefix: str = "198.18") -> Iterator[VethLink]:
     finally:
         subprocess.run(["ip", "link", "del", link.host_if], capture_output=True)
         subprocess.run(["ip", "netns", "del", link.ns], capture_output=True)
+
+
+def start_in(procs: list[subprocess.Popen[str]], ns: str, *cmd: str, ready: str | None = None,
+             env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start a daemon in namespace ``ns``; wait for ``ready`` on its stdout if given.
+
+    It joins ``procs`` before the wait, so ``stop_all`` ends it even if it never gets ready.
+    """
+    proc = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], cwd=REPO, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=env)
+    procs.append(proc)
+    if ready is not None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if ready in line:
+                break
+        else:
+            raise RuntimeError(f"{cmd[0]} in {ns} exited before it was ready")
+    return proc
+
+
+def stop_all(procs: list[subprocess.Popen[str]]) -> None:
+    """Terminate the daemons, and kill any still running 10 s later."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector import config as collector_config
 from collector.service import Collector
+from tests.deploy_support import REGISTRY_HEADER, REPO
 from tests.services import wait_for
 
 SCHOOL = {"id": "370102-0001", "province": "37", "city": "3701", "county": "370102"}
@@ -72,6 +74,52 @@ max_backoff_seconds = 1
 
 def influx1_storage(url: str, db: str) -> str:
     return f'kind = "influxdb1"\nurl = "{url}"\ndatabase = "{db}"'
+
+
+def registry_file(path: Path, rows: list[str]) -> Path:
+    """A school registry CSV: the header, then one CSV line a school."""
+    path.write_text(REGISTRY_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def judging_toml(tmp: Path, port: int, storage: str, client_id: str, registry: Path,
+                 targets: str = "", extra: str = "") -> Path:
+    """A collector config that judges: the school registry and the shipped targets
+    (``targets``: more [targets] lines), then ``extra`` tables."""
+    return collector_toml(tmp, port, storage, client_id, f"""
+[registry]
+file = "{registry}"
+[targets]
+file = "{REPO / 'configs/targets.toml'}"
+{targets}
+{extra}""")
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    """A webhook endpoint (apprise's json:// channel posts here): keeps every body."""
+
+    bodies: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        Hook.bodies.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def webhook_server() -> Iterator[int]:
+    """A local HTTP endpoint recording into Hook.bodies (emptied first); yields its port."""
+    Hook.bodies = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
 
 
 @contextmanager

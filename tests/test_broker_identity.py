@@ -18,7 +18,15 @@ from agent.contract.reading import Reading
 from agent.contract.wire import Identity, encode
 from collector import config as collector_config
 from collector.config import secret_group
-from tests.broker_support import CERTS, Client, Setup, deployed_broker, make_certs
+from tests.broker_support import (
+    CERTS,
+    Client,
+    Setup,
+    agent_once,
+    collector_toml,
+    deployed_broker,
+    make_certs,
+)
 from tests.deploy_support import write_registry
 from tests.services import Influxd, wait_for
 
@@ -121,31 +129,8 @@ def test_the_agent_connects_whatever_client_id_it_is_configured_with(
     school's username, so even the collector's id is harmless."""
     col = collector(deployed)
     col.subscribe("schoolnet/v1/#")
-    config = tmp_path / "agent.toml"
-    config.write_text(f"""
-[school]
-id = "{B}"
-province = "37"
-city = "3701"
-county = "370102"
-[mqtt]
-host = "localhost"
-port = {deployed.broker.port}
-tls = true
-ca_file = "{deployed.etc / 'ca.crt'}"
-username = "{B}"
-password = "{deployed.passwords[B]}"
-client_id = "{COLLECTOR_ID}"
-receipts = false
-[agent]
-state_dir = "{tmp_path / 'state'}"
-[probes.wan_link]
-interface = "lo"
-sample_seconds = 0.1
-""")
-    out = subprocess.run([sys.executable, "-m", "agent.cli", "once", "-c", str(config),
-                          "--publish", "--timeout", "15"],
-                         capture_output=True, text=True, timeout=60)
+    out = agent_once(deployed, tmp_path, ID_B,
+                     mqtt=f'client_id = "{COLLECTOR_ID}"\nreceipts = false')
     assert out.returncode == 0, out.stderr[-2000:]
     wait_for(lambda: ID_B.topic("wan_link") in col.received(f'"school_id":"{B}"'), 30,
              "the agent's reading")
@@ -262,21 +247,8 @@ def test_collector_instances_share_one_account_on_their_listener(
     """Client ids are not bound on the collector's listener: its instances
     (<client_id>-1, -2 and their -out connections) log in with one account side by
     side, split the readings and store them all."""
-    config = tmp_path / "collector.toml"
-    config.write_text(f"""
-[mqtt]
-host = "127.0.0.1"
-port = {deployed.broker.local_port}
-username = "collector"
-password = "{deployed.passwords['collector']}"
-client_id = "instances-test"
-[storage]
-kind = "influxdb1"
-url = "{influxd.url}"
-database = "{database}"
-[batch]
-max_delay_seconds = 0.05
-""")
+    config = collector_toml(deployed, tmp_path / "collector.toml", "instances-test",
+                            influxd.url, database)
     logs = [tmp_path / "one.log", tmp_path / "two.log"]
     base = time.time_ns() - 10**11
     with collector_process(config, "1", logs[0]), collector_process(config, "2", logs[1]):

@@ -7,15 +7,13 @@ apprise's json:// channel, at a real local HTTP endpoint.
 
 from __future__ import annotations
 
-import http.server
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -24,10 +22,12 @@ from agent.contract.wire import Identity, encode
 from collector.national.wire import decode
 from tests.services import Influxd, Mosquitto, wait_for
 from tests.support import (
+    Hook,
     Listener,
-    collector_toml,
     influx1_storage,
+    judging_toml,
     publisher_client,
+    registry_file,
     running_collector,
 )
 
@@ -35,8 +35,6 @@ from tests.support import (
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
-HEADER = ("school_id,name,province_code,province_name,city_code,city_name,county_code,"
-          "county_name,school_type,classes,contracted_mbps\n")
 SCHOOLS = {  # id: (county, type, classes)
     "a-pass": ("370102", "primary", 3),
     "b-fail": ("370102", "junior", 3),
@@ -55,32 +53,9 @@ def ident(sid: str) -> Identity:
 
 
 def registry_csv(path: Path) -> Path:
-    rows = [f"{sid},学校{sid},37,山东省,3701,济南市,{county},县{county},{kind},{classes},1000"
-            for sid, (county, kind, classes) in SCHOOLS.items()]
-    path.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
-    return path
-
-
-class Hook(http.server.BaseHTTPRequestHandler):
-    bodies: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        Hook.bodies.append(json.loads(self.rfile.read(length)))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def webhook() -> Iterator[int]:
-    Hook.bodies = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    return registry_file(path, [
+        f"{sid},学校{sid},37,山东省,3701,济南市,{county},县{county},{kind},{classes},1000"
+        for sid, (county, kind, classes) in SCHOOLS.items()])
 
 
 class County:
@@ -142,10 +117,6 @@ def test_county_verdicts_alerts_and_report(tmp_path: Path, broker: Mosquitto,
                                            influxd: Influxd, database: str, unique: str,
                                            webhook: int) -> None:
     extra = f"""
-[registry]
-file = "{registry_csv(tmp_path / 'schools.csv')}"
-[targets]
-file = "{REPO / 'configs/targets.toml'}"
 [alerts]
 topic_prefix = "alerts-{unique}"
 urls = ["json://127.0.0.1:{webhook}/hook"]
@@ -155,8 +126,8 @@ state_file = "{tmp_path / 'alerts.json'}"
 publish = true
 topic = "rollup-{unique}"
 """
-    config = collector_toml(tmp_path, broker.port, influx1_storage(influxd.url, database),
-                            unique, extra)
+    config = judging_toml(tmp_path, broker.port, influx1_storage(influxd.url, database),
+                          unique, registry_csv(tmp_path / "schools.csv"), extra=extra)
     alerts = Listener(broker.port, f"alerts-{unique}/#")
     national = Listener(broker.port, f"rollup-{unique}/#")  # what a bridge would forward
     with running_collector(config) as collector:

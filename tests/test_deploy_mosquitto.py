@@ -16,9 +16,10 @@ import pytest
 
 from agent.contract.configschema import build
 from agent.contract.mqttconfig import MqttConfig
+from agent.contract.wire import Identity
 from collector.ingest.mqtt5 import LeanSubscriber
 from collector.ingest.transport import Message
-from tests.broker_support import Client, Setup, deployed_broker
+from tests.broker_support import Client, Setup, agent_once, collector_toml, deployed_broker
 from tests.deploy_support import write_registry
 from tests.services import Influxd, wait_for
 from tests.support import running_collector
@@ -43,16 +44,10 @@ def collector_client(deployed: Setup) -> Iterator[Client]:
     client = Client(deployed.broker.local_port, "collector-test", user="collector",
                     password=deployed.passwords["collector"])
     assert client.accepted()
-    client.client.subscribe("$share/collectors/schoolnet/v1/#", qos=1)
-    client.client.subscribe("schoolnet/deadletter/#", qos=1)
-    wait_for(lambda: client.client.is_connected(), 5, "collector subscription")
+    client.subscribe("$share/collectors/schoolnet/v1/#")
+    client.subscribe("schoolnet/deadletter/#")
     yield client
     client.close()
-
-
-def received(collector: Client, marker: str) -> list[str]:
-    with collector.lock:
-        return [t for t, p in collector.messages if marker.encode() in p]
 
 
 def test_password_login_publishes_only_under_its_own_topic(deployed: Setup,
@@ -61,7 +56,7 @@ def test_password_login_publishes_only_under_its_own_topic(deployed: Setup,
     spy = Client(deployed.broker.port, "pw-spy", ca=deployed.etc / "ca.crt", user=B,
                  password=deployed.passwords[B])
     assert spy.accepted()
-    spy.client.subscribe("#", qos=1)
+    spy.subscribe("#")
     school = Client(deployed.broker.port, "pw-a", ca=deployed.etc / "ca.crt", user=A,
                     password=deployed.passwords[A])
     assert school.accepted()
@@ -70,13 +65,13 @@ def test_password_login_publishes_only_under_its_own_topic(deployed: Setup,
     assert school.publish(TOPIC_B, {"m": "other-pw"}).is_failure
     spoof = f"schoolnet/v1/11/1101/110101/{A}/wan_link"
     assert school.publish(spoof, {"m": "region-pw"}).is_failure
-    wait_for(lambda: received(collector_client, "own-pw"), 5, "the school's reading")
+    wait_for(lambda: collector_client.received("own-pw"), 5, "the school's reading")
     school.close()
     spy.close()
     assert spy.messages == []
-    assert received(collector_client, "own-pw") == [TOPIC_A]
-    assert received(collector_client, "other-pw") == received(collector_client,
-                                                              "region-pw") == []
+    assert collector_client.received("own-pw") == [TOPIC_A]
+    assert collector_client.received("other-pw") == collector_client.received(
+        "region-pw") == []
 
 
 def test_wrong_password_and_unknown_user_are_refused(deployed: Setup) -> None:
@@ -102,9 +97,9 @@ def test_certificate_login_uses_the_school_id(deployed: Setup,
     topic_c = f"schoolnet/v1/11/1101/110101/{C}/wan_link"
     assert not school.publish(topic_c, {"m": "own-cert"}).is_failure
     assert school.publish(TOPIC_A, {"m": "other-cert"}).is_failure
-    wait_for(lambda: received(collector_client, "own-cert"), 5, "the school's reading")
+    wait_for(lambda: collector_client.received("own-cert"), 5, "the school's reading")
     school.close()
-    assert received(collector_client, "other-cert") == []
+    assert collector_client.received("other-cert") == []
 
 
 def test_certificate_listener_refuses_without_a_trusted_certificate(deployed: Setup,
@@ -128,33 +123,11 @@ def test_certificate_listener_refuses_without_a_trusted_certificate(deployed: Se
 def test_real_agent_publishes_over_tls(deployed: Setup, collector_client: Client,
                                        tmp_path: Path) -> None:
     """The agent's own config keys (tls, ca_file, username, password) against this broker."""
-    config = tmp_path / "agent.toml"
-    config.write_text(f"""
-[school]
-id = "{B}"
-province = "37"
-city = "3701"
-county = "370102"
-[mqtt]
-host = "localhost"
-port = {deployed.broker.port}
-tls = true
-ca_file = "{deployed.etc / 'ca.crt'}"
-username = "{B}"
-password = "{deployed.passwords[B]}"
-[agent]
-state_dir = "{tmp_path / 'state'}"
-[probes.wan_link]
-interface = "lo"
-sample_seconds = 0.1
-""")
-    out = subprocess.run([sys.executable, "-m", "agent.cli", "once", "-c", str(config),
-                          "--publish", "--timeout", "15"],
-                         capture_output=True, text=True, timeout=60)
+    out = agent_once(deployed, tmp_path, Identity("37", "3701", "370102", B))
     assert out.returncode == 0, out.stderr[-2000:]
     marker = f'"school_id":"{B}"'
-    wait_for(lambda: TOPIC_B in received(collector_client, marker), 5, "agent readings")
-    assert {t.rsplit("/", 1)[1] for t in received(collector_client, marker)} >= {
+    wait_for(lambda: TOPIC_B in collector_client.received(marker), 5, "agent readings")
+    assert {t.rsplit("/", 1)[1] for t in collector_client.received(marker)} >= {
         "wan_link", "probe_run", "status"}
 
 
@@ -184,22 +157,9 @@ def test_real_collector_behind_the_acl_stores_and_dead_letters(
         tmp_path: Path) -> None:
     """The collector's account (loopback listener, shared subscription) reads every
     school and may publish dead letters; what a school sends lands in InfluxDB."""
-    config = tmp_path / "collector.toml"
-    config.write_text(f"""
-[mqtt]
-host = "127.0.0.1"
-port = {deployed.broker.local_port}
-username = "collector"
-password = "{deployed.passwords['collector']}"
-client_id = "collector-acl-test"
-share_group = "centre"  # the test client above is in "collectors"
-[storage]
-kind = "influxdb1"
-url = "{influxd.url}"
-database = "{database}"
-[batch]
-max_delay_seconds = 0.05
-""")
+    # The test client above is in the share group "collectors".
+    config = collector_toml(deployed, tmp_path / "collector.toml", "collector-acl-test",
+                            influxd.url, database, mqtt='share_group = "centre"')
     with running_collector(config):
         school = Client(deployed.broker.port, "pw-c", ca=deployed.etc / "ca.crt", user=C,
                         password=deployed.passwords[C])
@@ -256,29 +216,15 @@ def test_collector_deletes_a_schools_retained_reading_behind_the_acl(
         deployed: Setup, influxd: Influxd, database: str, tmp_path: Path) -> None:
     """The ACL lets the collector's account delete what a school retained (only its
     status may stay), here with a shared subscription as several processes use."""
-    config = tmp_path / "collector.toml"
-    config.write_text(f"""
-[mqtt]
-host = "127.0.0.1"
-port = {deployed.broker.local_port}
-username = "collector"
-password = "{deployed.passwords['collector']}"
-client_id = "collector-retain-test"
-share_group = "retain"
-[storage]
-kind = "influxdb1"
-url = "{influxd.url}"
-database = "{database}"
-""")
+    config = collector_toml(deployed, tmp_path / "collector.toml", "collector-retain-test",
+                            influxd.url, database, mqtt='share_group = "retain"')
     prefix = f"schoolnet/v1/11/1101/110101/{C}"
     with running_collector(config) as collector:
         school = Client(deployed.broker.port, "pw-c-retain", ca=deployed.etc / "ca.crt",
                         user=C, password=deployed.passwords[C])
         assert school.accepted()
         for name in ("status", "wan_link", "anything"):
-            info = school.client.publish(f"{prefix}/{name}", b'{"marker": "retained"}',
-                                         qos=1, retain=True)
-            info.wait_for_publish(5)
+            school.publish(f"{prefix}/{name}", {"marker": "retained"}, retain=True)
         school.close()
         wait_for(lambda: collector.retained.cleared == 2, 10, "retained readings cleared")
 
@@ -286,7 +232,7 @@ database = "{database}"
             probe = Client(deployed.broker.local_port, "retain-probe", user="collector",
                            password=deployed.passwords["collector"])
             assert probe.accepted()
-            probe.client.subscribe(f"{prefix}/#", qos=1)
+            probe.subscribe(f"{prefix}/#")
             time.sleep(0.5)
             probe.close()
             return sorted(t for t, _ in probe.messages)

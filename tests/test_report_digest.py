@@ -4,14 +4,9 @@ json:// channel to a real local HTTP endpoint, once per period across restarts."
 from __future__ import annotations
 
 import datetime as dt
-import http.server
-import json
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
 
 import pytest
 
@@ -21,7 +16,7 @@ from collector.judge.registry import Registry
 from collector.report.digest import Digester, due
 from tests import report_province as sim
 from tests.services import Influxd
-from tests.support import collector_toml, influx1_storage
+from tests.support import Hook, collector_toml, influx1_storage, judging_toml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,27 +33,6 @@ def test_the_period_just_past_is_due() -> None:
                                                  dt.date(2025, 12, 30))
 
 
-class Hook(http.server.BaseHTTPRequestHandler):
-    bodies: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        Hook.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def webhook() -> Iterator[int]:
-    Hook.bodies = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-
-
 @pytest.mark.integration
 def test_monthly_digest_is_sent_once_per_month(tmp_path: Path, influxd: Influxd,
                                                database: str, webhook: int) -> None:
@@ -66,10 +40,6 @@ def test_monthly_digest_is_sent_once_per_month(tmp_path: Path, influxd: Influxd,
     sim.write(influxd.url, database, sim.lines(schools))
     registry = sim.write_files(tmp_path, schools)
     extra = f"""
-[registry]
-file = "{registry}"
-[targets]
-file = "{REPO / 'configs/targets.toml'}"
 [alerts]
 urls = ["json://127.0.0.1:{webhook}/hook"]
 [digest]
@@ -78,7 +48,8 @@ level = "city"
 max_schools = 5
 state_file = "{tmp_path / 'digest.json'}"
 """
-    path = collector_toml(tmp_path, 1883, influx1_storage(influxd.url, database), "dg", extra)
+    path = judging_toml(tmp_path, 1883, influx1_storage(influxd.url, database), "dg", registry,
+                        extra=extra)
     cfg = collector_config.load(path)
 
     def digester() -> Digester:

@@ -41,17 +41,16 @@ from collector.service import Collector
 from tests.services import Influxd, Mosquitto, wait_for
 from tests.support import (
     Listener,
-    collector_toml,
     influx1_storage,
+    judging_toml,
     publisher_client,
+    registry_file,
     running_collector,
 )
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
-HEADER = ("school_id,name,province_code,province_name,city_code,city_name,county_code,"
-          "county_name,school_type,classes,contracted_mbps\n")
 FLOOD = 100_000
 MAX_CLASSROOMS = 4000  # classroom_link's max_series in the schema
 
@@ -71,16 +70,9 @@ def config(tmp_path: Path, broker: Mosquitto, influxd: Influxd, database: str,
            unique: str) -> Path:
     rows = [f"{s.school_id},学校,37,山东省,3701,济南市,370102,历下区,primary,3,1000"
             for s in schools(unique)]
-    registry = tmp_path / "schools.csv"
-    registry.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
-    return collector_toml(tmp_path, broker.port, influx1_storage(influxd.url, database),
-                          unique, f"""
-[registry]
-file = "{registry}"
-[targets]
-file = "{REPO / 'configs/targets.toml'}"
-evaluate_interval_seconds = 86400
-""")
+    registry = registry_file(tmp_path / "schools.csv", rows)
+    return judging_toml(tmp_path, broker.port, influx1_storage(influxd.url, database),
+                        unique, registry, targets="evaluate_interval_seconds = 86400")
 
 
 class Honest(threading.Thread):

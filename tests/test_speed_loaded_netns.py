@@ -43,19 +43,7 @@ def shape(net: Ladder, limit_bytes: int, isp: bool = False) -> None:
 
 
 def speed(net: Ladder, extra: str = "") -> list[dict[str, Any]]:
-    config = net.tmp / "agent-speed.toml"
-    config.write_text(f"""
-[school]
-id = "370102-0001"
-province = "37"
-city = "3701"
-county = "370102"
-[mqtt]
-host = "127.0.0.1"
-tls = false
-[agent]
-state_dir = "{net.tmp / 'state'}"
-[probes.wan_throughput]
+    readings = net.once("wan_throughput", f"""[probes.wan_throughput]
 method = "http"
 server = "http://{COUNTY_V4}:8080/"
 token = "{TOKEN}"
@@ -64,11 +52,8 @@ max_seconds = 4
 cpu_limit_share = 1.0
 latency_node = "{COUNTY_V4}"
 {extra}
-""", encoding="utf-8")
-    out = net.ns("school", sys.executable, "-m", "agent.cli", "once", "-c", str(config),
-                 "--probe", "wan_throughput", "--json")
-    return [r for r in (__import__("json").loads(line) for line in out.splitlines()
-                        if line.startswith("{")) if r["measurement"] == "wan_throughput"]
+""", "agent-speed.toml")
+    return [r for r in readings if r["measurement"] == "wan_throughput"]
 
 
 def test_a_deep_queue_shows_as_bufferbloat_and_a_shallow_one_does_not(ladder: Ladder) -> None:

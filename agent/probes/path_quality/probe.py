@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import ipaddress
 import logging
 from collections.abc import Callable
 
@@ -25,6 +24,7 @@ from agent.contract.configschema import between, one_of, opt, section
 from agent.contract.measurements import PATH_LEVELS, UPLINKS
 from agent.contract.reading import Reading
 from agent.contract.stamp import PORT
+from agent.netinfo import source_address_problem
 from agent.probes import Probe, ProbeContext
 from agent.probes.path_quality import session as stamp_session
 from agent.probes.path_quality.hours import in_class_hours, weekday_problem, window_problem
@@ -32,16 +32,6 @@ from agent.probes.path_quality.outages import OutageTracker, load_state, save_st
 from agent.probes.path_quality.stats import summarise
 
 log = logging.getLogger(__name__)
-
-
-def _address(value: str) -> str | None:
-    if not value:
-        return None
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return "must be an IP address of this gateway (or empty: let routing choose)"
-    return None
 
 
 def _host(value: str) -> str | None:
@@ -54,7 +44,8 @@ class TargetSection:
     host: str = opt(check=_host)
     port: int = opt(PORT, between(1, 65535))
     level: str = opt(check=one_of(*PATH_LEVELS))
-    source: str = opt("", _address)   # bind to this address: the test takes its uplink
+    # bind to this address: the test takes its uplink
+    source: str = opt("", source_address_problem)
     # stored with the readings: default, edu (教育专网), isp, isp2, mobile, backup
     uplink: str = opt("default", one_of(*UPLINKS))
 

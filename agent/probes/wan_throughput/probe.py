@@ -20,7 +20,6 @@ Config: ``sample.toml`` beside this module.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import psutil
 from agent.contract.configschema import Problem, between, matches, one_of, opt, section
 from agent.contract.measurements import UPLINKS
 from agent.contract.reading import Reading
-from agent.netinfo import default_route_interface
+from agent.netinfo import default_route_interface, source_address_problem
 from agent.probes import Probe, ProbeContext
 from agent.probes.wan_throughput.loaded import (
     LoadedLatency,
@@ -53,16 +52,6 @@ def _ids(value: list[Any]) -> str | None:
     return None if ok else "must be a list of speedtest.net server ids (integers)"
 
 
-def _address(value: str) -> str | None:
-    if not value:
-        return None
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return "must be an IP address of this gateway (or empty: let routing choose)"
-    return None
-
-
 _TOKEN = matches(r"[A-Za-z0-9._~+/=-]{0,200}", "letters, digits or ._~+/=- as the centre gave it")
 
 
@@ -73,7 +62,7 @@ class ServerSection:
     method: str = opt("http", one_of("http", "iperf3"))
     server: str = opt()
     token: str = opt("", _TOKEN)
-    source: str = opt("", _address)
+    source: str = opt("", source_address_problem)
     uplink: str = opt("default", one_of(*UPLINKS))
 
 
@@ -107,7 +96,7 @@ class WanThroughputOptions:
     windows: list[str] = opt([], check_windows)
     max_tests_per_day: int = opt(0, between(0, 1000))
     daily_budget_mb: float = opt(0.0, between(0, 1e7))
-    source: str = opt("", _address)     # bind the test to this address: its uplink
+    source: str = opt("", source_address_problem)  # bind the test to this address: its uplink
     uplink: str = opt("default", one_of(*UPLINKS))
     loaded_latency: bool = opt(True)    # sample RTT before and during the test
     latency_node: str = opt("", node_problem)  # a STAMP reflector also sampled, host[:port]
