@@ -212,7 +212,7 @@ class Windows:
             for entry in reversed(entries):
                 if entry[0] <= since_ns:
                     break  # older than max_age_days: the query's time bound
-                row: Row = dict(zip(fields, entry[2:]))
+                row: Row = dict(zip(fields, entry[2:], strict=False))  # built from fields
                 if timed:
                     row["time"] = entry[0]
                 if group_tag:
