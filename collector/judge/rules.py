@@ -7,7 +7,6 @@ never one: the median of the last N, or M of the last N missing the target.
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,11 +33,19 @@ class Verdict:
 def judge(values: list[float], threshold: float, t: Targets) -> tuple[str, float]:
     """Verdict over the newest ``t.window`` values (newest first)."""
     recent = values[: t.window]
-    middle = statistics.median(recent)
+    middle = _median(recent)
     if t.method == "m_of_n":
         misses = sum(v < threshold for v in recent)
         return ("fail" if misses >= min(t.breaches, len(recent)) else "pass"), middle
     return ("pass" if middle >= threshold else "fail"), middle
+
+
+def _median(values: list[float]) -> float:
+    # statistics.median's figure, without its type checks: called for every
+    # classroom of every school each round.
+    ordered = sorted(values)
+    half = len(ordered) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
 def _by_school(rows: Iterable[Row], key: str = "school") -> dict[str, list[Row]]:
@@ -54,7 +61,7 @@ class Evidence:
 
     tests: dict[str, list[Row]]   # wan_throughput: download_bps, result
     links: dict[str, list[Row]]   # wan_link: the newest link_speed_mbps > 0
-    ports: dict[str, list[Row]]   # classroom_link, per classroom
+    ports: dict[str, dict[str, list[Row]]]  # classroom_link, per school per classroom
     wifi: dict[str, list[Row]]    # wifi_coverage: coverage_share
     ipv6: dict[str, list[Row]]    # ipv6: level
 
@@ -68,7 +75,7 @@ def verdicts(schools: Iterable[School], targets: dict[str, Targets],
         sid = school.school_id
         per_school = [
             _exit(school, t, evidence.tests.get(sid, []), evidence.links.get(sid, [])),
-            _classrooms(school, t, evidence.ports.get(sid, [])),
+            _classrooms(school, t, evidence.ports.get(sid, {})),
             _simple(school, "wifi", [r["coverage_share"] for r in evidence.wifi.get(sid, [])],
                     t.wifi_coverage_share, t),
             _simple(school, "ipv6", [r["level"] for r in evidence.ipv6.get(sid, [])],
@@ -100,8 +107,9 @@ class Rules:
                                     window * 3, age)),
             _by_school(self._recent("link_speed_mbps", "wan_link",
                                     "link_speed_mbps > 0", "school", 1, age)),
-            _by_school(self._recent("link_speed_mbps, oper_up, result", "classroom_link",
-                                    "", "school, classroom", window, age)),
+            {sid: _by_school(rows, "classroom") for sid, rows in _by_school(self._recent(
+                "link_speed_mbps, oper_up, result", "classroom_link", "", "school, classroom",
+                window, age)).items()},
             _by_school(self._recent("coverage_share", "wifi_coverage", "", "school",
                                     window, age)),
             _by_school(self._recent("level", "ipv6", "", "school", window, age)))
@@ -125,8 +133,7 @@ def _exit(school: School, t: Targets, tests: list[Row], links: list[Row]) -> Ver
                    min(len(ok), t.window))
 
 
-def _classrooms(school: School, t: Targets, rows: list[Row]) -> Verdict:
-    per_room = _by_school(rows, "classroom")
+def _classrooms(school: School, t: Targets, per_room: dict[str, list[Row]]) -> Verdict:
     meeting = unknown = 0
     for room_rows in per_room.values():
         # A speed the switch cannot really have is inconclusive: it neither

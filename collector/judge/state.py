@@ -231,13 +231,18 @@ class Windows:
         the evidence, last seen, last agent status, newest runs per probe."""
         since = now_ns - self.age_ns
         ev = Evidence({}, {}, {}, {}, {})
-        per_kind = (ev.tests, ev.links, ev.ports, ev.wifi, ev.ipv6)
+        per_kind = (ev.tests, ev.links, None, ev.wifi, ev.ipv6)
         seen: dict[str, int] = {}
         status: dict[str, Row] = {}
         runs: dict[tuple[str, str], list[Row]] = {}
         with self.lock:
             for sid in sids:
                 for index, target in enumerate(per_kind):
+                    if target is None:  # ports: the rules take them per classroom
+                        rooms = dict(self._rows(sid, index, since))
+                        if rooms:
+                            ev.ports[sid] = rooms
+                        continue
                     rows = [r for _, group_rows in self._rows(sid, index, since)
                             for r in group_rows]
                     if rows:
