@@ -227,3 +227,29 @@ def test_a_failing_channel_or_state_file_is_logged_not_fatal(
     assert [x.kind for x in sent if isinstance(x, Alert)] == ["below_target"]
     assert "alert channel" in caplog.text and "injected: webhook down" in caplog.text
     assert "alert state not saved" in caplog.text
+
+
+def test_state_is_written_only_when_it_changed(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    schools = [school(f"s{i}", "370102") for i in range(3)]
+    failing = [Verdict(s, "ipv6", "fail", 1.0, 3.0, 5) for s in schools]
+    alerter = Alerter(str(path), [])
+    alerter.transitions(failing, {}, time.time_ns())
+    alerter.save()
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert saved == {f"s{i}|ipv6": True for i in range(3)}
+    # A round that changes nothing leaves the file alone (a marker shows it).
+    path.write_text('{"marker": true}', encoding="utf-8")
+    alerter.transitions(failing, {}, time.time_ns())
+    alerter.save()
+    assert json.loads(path.read_text(encoding="utf-8")) == {"marker": True}
+    # One recovery: the whole state is written again.
+    alerter.transitions([Verdict(schools[0], "ipv6", "pass", 3.0, 3.0, 5), *failing[1:]], {},
+                        time.time_ns())
+    alerter.save()
+    assert json.loads(path.read_text(encoding="utf-8")) == {**saved, "s0|ipv6": False}
+    # So does forgetting a school that left the registry.
+    path.write_text('{"marker": true}', encoding="utf-8")
+    assert alerter.prune({"s0", "s1"}) == 1
+    alerter.save()
+    assert json.loads(path.read_text(encoding="utf-8")) == {"s0|ipv6": False, "s1|ipv6": True}

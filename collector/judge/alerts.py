@@ -139,6 +139,9 @@ class Alerter:
                  max_per_school: int = 6, max_per_county: int = 20) -> None:
         self.path = Path(state_file) if state_file else None
         self.state: dict[str, object] = load_state(state_file)
+        # Whether state changed since it was loaded or saved: a province's state is
+        # hundreds of thousands of keys, and most rounds change none of them.
+        self._dirty = False
         self.sinks = sinks
         self.max_per_hour = max_per_hour
         self.max_per_school = max_per_school
@@ -156,6 +159,7 @@ class Alerter:
         gone = [key for key in self.state if not keep(key)]
         for key in gone:
             del self.state[key]
+        self._dirty = self._dirty or bool(gone)
         return len(gone)
 
     def transitions(self, verdicts: Iterable[Verdict], health: dict[str, Health],
@@ -165,7 +169,9 @@ class Alerter:
         def change(key: str, new: object, school: School, on: str | None, off: str | None,
                    subject: str, detail: str) -> None:
             old = self.state.get(key)
-            self.state[key] = new
+            if old is not new:  # the values are True, False or absent
+                self.state[key] = new
+                self._dirty = True
             if new is True and old is not True and on:
                 alerts.append(Alert(on, school, subject, detail, now_ns))
             elif new is False and old is True and off:
@@ -216,13 +222,14 @@ class Alerter:
         return alerts
 
     def save(self) -> None:
-        if not self.path:
+        if not self.path or not self._dirty:
             return
         tmp = self.path.with_suffix(".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(json.dumps(self.state, sort_keys=True), encoding="utf-8")
             tmp.replace(self.path)
+            self._dirty = False
         except OSError as err:
             # A full or read-only disk costs repeated alerts after a restart,
             # not the judging itself.
