@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -71,6 +72,20 @@ class Evaluator:
 
     def run_once(self) -> tuple[list[Verdict], list[Alert]]:
         """Judge every registered school; a dry run writes, saves and sends nothing."""
+        # A round allocates millions of short-lived rows and verdicts in no
+        # reference cycle, and each of the cyclic collector's full passes walks
+        # every school's judging window: paused for the round, a steady round at
+        # 10,000 schools took 0.75x the CPU (bench_judging). Reference counting
+        # still frees everything; a cycle made meanwhile waits for the next pass.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._round()
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _round(self) -> tuple[list[Verdict], list[Alert]]:
         now = time.time_ns()
         self.registry.maybe_reload()
         schools = list(self.registry.schools.values())
