@@ -15,33 +15,19 @@ from collector.judge.alerts import Alert, Alerter
 from collector.judge.registry import COLUMNS, Registry
 from collector.judge.rules import Health, Verdict
 from tests.services import Influxd
+from tests.support import influx1_storage, judging_toml, registry_file
 from tests.test_report import school
 
-REPO = Path(__file__).resolve().parents[1]
 ROW = "{sid},学校,37,山东省,3701,济南市,370102,历下区,primary,10,1000\n"
 
 
 def judge_config(tmp: Path, influxd: Influxd, database: str, schools: list[str],
                  extra: str = "") -> Path:
     """A collector config for evaluate: these schools registered, the shipped targets."""
-    registry = tmp / "schools.csv"
-    registry.write_text(",".join(COLUMNS) + "\n" + "".join(ROW.format(sid=s) for s in schools),
-                        encoding="utf-8")
-    config = tmp / "collector.toml"
-    config.write_text(f"""
-[mqtt]
-host = "127.0.0.1"
-[storage]
-kind = "influxdb1"
-url = "{influxd.url}"
-database = "{database}"
-[registry]
-file = "{registry}"
-[targets]
-file = "{REPO / 'configs/targets.toml'}"
-{extra}
-""", encoding="utf-8")
-    return config
+    registry = registry_file(tmp / "schools.csv",
+                             [ROW.format(sid=s).rstrip("\n") for s in schools])
+    return judging_toml(tmp, 1883, influx1_storage(influxd.url, database), "evaluate",
+                        registry, extra=extra)
 
 
 def test_registry_reloads_and_keeps_the_last_good_file(tmp_path: Path) -> None:
