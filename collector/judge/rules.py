@@ -55,13 +55,23 @@ def _by_school(rows: Iterable[Row], key: str = "school") -> dict[str, list[Row]]
     return out
 
 
+# A classroom port poll as the rules read it: (link_speed_mbps, oper_up, result).
+# A tuple, not a row: a province's round judges millions of them.
+Poll = tuple[float | None, bool | None, str | None]
+POLL_FIELDS = ("link_speed_mbps", "oper_up", "result")
+
+
+def polls(rows: Iterable[Row]) -> list[Poll]:
+    return [(r["link_speed_mbps"], r["oper_up"], r.get("result")) for r in rows]
+
+
 @dataclass(frozen=True)
 class Evidence:
     """Each school's newest rows of each kind (newest first), as the queries give them."""
 
     tests: dict[str, list[Row]]   # wan_throughput: download_bps, result
     links: dict[str, list[Row]]   # wan_link: the newest link_speed_mbps > 0
-    ports: dict[str, dict[str, list[Row]]]  # classroom_link, per school per classroom
+    ports: dict[str, dict[str, list[Poll]]]  # classroom_link, per school per classroom
     wifi: dict[str, list[Row]]    # wifi_coverage: coverage_share
     ipv6: dict[str, list[Row]]    # ipv6: level
 
@@ -107,9 +117,11 @@ class Rules:
                                     window * 3, age)),
             _by_school(self._recent("link_speed_mbps", "wan_link",
                                     "link_speed_mbps > 0", "school", 1, age)),
-            {sid: _by_school(rows, "classroom") for sid, rows in _by_school(self._recent(
-                "link_speed_mbps, oper_up, result", "classroom_link", "", "school, classroom",
-                window, age)).items()},
+            {sid: {room: polls(room_rows) for room, room_rows in
+                   _by_school(rows, "classroom").items()}
+             for sid, rows in _by_school(self._recent(
+                 ", ".join(POLL_FIELDS), "classroom_link", "", "school, classroom", window,
+                 age)).items()},
             _by_school(self._recent("coverage_share", "wifi_coverage", "", "school",
                                     window, age)),
             _by_school(self._recent("level", "ipv6", "", "school", window, age)))
@@ -133,17 +145,16 @@ def _exit(school: School, t: Targets, tests: list[Row], links: list[Row]) -> Ver
                    min(len(ok), t.window))
 
 
-def _classrooms(school: School, t: Targets, per_room: dict[str, list[Row]]) -> Verdict:
+def _classrooms(school: School, t: Targets, per_room: dict[str, list[Poll]]) -> Verdict:
     meeting = unknown = 0
-    for room_rows in per_room.values():
+    for room_polls in per_room.values():
         # A speed the switch cannot really have is inconclusive: it neither
         # passes nor fails the room.
-        trusted = [r for r in room_rows if r.get("result") != "inconclusive"]
+        trusted = [p for p in room_polls if p[2] != "inconclusive"]
         if not trusted:
             unknown += 1
             continue
-        speeds = [(r["link_speed_mbps"] or 0.0) if r["oper_up"] is not False else 0.0
-                  for r in trusted]
+        speeds = [(speed or 0.0) if up is not False else 0.0 for speed, up, _ in trusted]
         status, _ = judge(speeds, t.classroom_mbps, t)
         meeting += status == "pass"
     if not per_room:

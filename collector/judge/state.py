@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.contract.measurements import SCHEMA
-from collector.judge.rules import Evidence, Row
+from collector.judge.rules import POLL_FIELDS, Evidence, Poll, Row
 from collector.judge.targets import Targets
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,7 @@ def kinds(targets: dict[str, Targets]) -> tuple[Kind, ...]:
     return (
         Kind("tests", "wan_throughput", ("download_bps", "result"), "", window * 3, window * 3),
         Kind("links", "wan_link", ("link_speed_mbps",), "", 1, window, "link_speed_mbps"),
-        Kind("ports", "classroom_link", ("link_speed_mbps", "oper_up", "result"), "classroom",
-             window, window),
+        Kind("ports", "classroom_link", POLL_FIELDS, "classroom", window, window),
         Kind("wifi", "wifi_coverage", ("coverage_share",), "", window, window),
         Kind("ipv6", "ipv6", ("level",), "", window, window),
         Kind("runs", "probe_run", ("result",), "probe", runs, runs),
@@ -223,6 +222,23 @@ class Windows:
             if rows:
                 yield group, rows
 
+    def _polls(self, sid: str, index: int, since_ns: int) -> dict[str, list[Poll]]:
+        """A school's newest classroom polls, per classroom: the entries' own values."""
+        give = self.kinds[index].give
+        out: dict[str, list[Poll]] = {}
+        windows = self.schools.get(sid)
+        for room, entries in windows[index].items() if windows is not None else ():
+            newest: list[Poll] = []
+            for entry in reversed(entries):
+                if entry[0] <= since_ns:
+                    break  # older than max_age_days: the query's time bound
+                newest.append(entry[2:])  # the kind's fields: POLL_FIELDS' values
+                if len(newest) == give:
+                    break
+            if newest:
+                out[room] = newest
+        return out
+
     def evidence(self, sids: Iterable[str], now_ns: int) -> tuple[Evidence, dict[str, int],
                                                                    dict[str, Row],
                                                                    dict[tuple[str, str],
@@ -238,8 +254,8 @@ class Windows:
         with self.lock:
             for sid in sids:
                 for index, target in enumerate(per_kind):
-                    if target is None:  # ports: the rules take them per classroom
-                        rooms = dict(self._rows(sid, index, since))
+                    if target is None:  # ports: the rules take polls per classroom
+                        rooms = self._polls(sid, index, since)
                         if rooms:
                             ev.ports[sid] = rooms
                         continue
