@@ -40,6 +40,7 @@ from typing import Any
 
 from agent.contract.reading import Reading
 from agent.contract.wire import Envelope, Identity
+from tests.support import influx1_storage, judging_toml
 
 REPO = Path(__file__).resolve().parents[2]
 MINUTE = 60 * 10**9
@@ -109,24 +110,9 @@ def load(url: str, schools: int, rounds: int, t0: int) -> int:
 
 
 def config(tmp: Path, url: str) -> Path:
-    path = tmp / "collector.toml"
-    path.write_text(f"""
-[mqtt]
-host = "127.0.0.1"
-[storage]
-kind = "influxdb1"
-url = "{url}"
-database = "bench"
-timeout_seconds = 600
-[registry]
-file = "{tmp}/schools.csv"
-[targets]
-file = "{REPO}/configs/targets.toml"
-[alerts]
-state_file = "{tmp}/alerts.json"
-max_per_hour = 100000
-""", encoding="utf-8")
-    return path
+    storage = influx1_storage(url, "bench") + "\ntimeout_seconds = 600"
+    return judging_toml(tmp, 1883, storage, "bench", tmp / "schools.csv",
+                        extra=f'[alerts]\nstate_file = "{tmp}/alerts.json"\nmax_per_hour = 100000')
 
 
 def _cpu() -> float:
@@ -154,7 +140,18 @@ def child(mode: str, cfg_path: str, schools: int, rounds: int, t0: int) -> dict[
     InfluxQLReader.series = timed  # type: ignore[method-assign]
 
     cfg = config.load(cfg_path)
-    ev = Evaluator(cfg, make_writer(cfg.storage), [])
+    writer = make_writer(cfg.storage)
+    written = [0.0]
+    write = writer.write
+
+    def timed_write(lines: list[str]) -> None:
+        began = time.perf_counter()
+        try:
+            write(lines)
+        finally:
+            written[0] += time.perf_counter() - began
+    writer.write = timed_write
+    ev = Evaluator(cfg, writer, [])
     out: dict[str, Any] = {}
     if mode == "query":
         ev.judge = QueryJudge(ev.reader, ev.targets)
@@ -173,11 +170,11 @@ def child(mode: str, cfg_path: str, schools: int, rounds: int, t0: int) -> dict[
         if name == "steady":
             # One more round of readings (every school reports every five minutes).
             feed(ev.judge, schools, [rounds], t0)  # type: ignore[arg-type]
-        spent[0] = 0.0
+        spent[0] = written[0] = 0.0
         began, cpu = time.perf_counter(), _cpu()
         ev.run_once()
         out[name] = {"wall_s": time.perf_counter() - began, "cpu_s": _cpu() - cpu,
-                     "db_s": spent[0],
+                     "db_s": spent[0], "write_s": written[0],
                      "judged": getattr(ev.judge, "judged", schools)}
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
