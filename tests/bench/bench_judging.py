@@ -150,7 +150,7 @@ def child(mode: str, cfg_path: str, schools: int, rounds: int, t0: int) -> dict[
             write(lines)
         finally:
             written[0] += time.perf_counter() - began
-    writer.write = timed_write
+    writer.write = timed_write  # type: ignore[method-assign]
     ev = Evaluator(cfg, writer, [])
     out: dict[str, Any] = {}
     if mode == "query":
