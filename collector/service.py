@@ -28,9 +28,10 @@ from agent.contract.mqttclient import connect_async, make_client
 from collector.config import CollectorConfig
 from collector.errors import CollectorError, Unavailable
 from collector.ingest.limits import DeadLetterSample, SchoolBounds
-from collector.ingest.pipeline import Pipeline, school_of
+from collector.ingest.pipeline import Pipeline
 from collector.ingest.receipts import Receipts
 from collector.ingest.series import SeriesBounds, influx_seed
+from collector.ingest.stats import school_of
 from collector.ingest.transport import Message, make_transport
 from collector.ingest.validate import Validator
 from collector.ingest.writer import Writer, make_writer

@@ -147,7 +147,7 @@ def test_school_missing_from_the_registry_is_told_who_adds_it(
     config = agent_config(work, "127.0.0.1", broker.port, school=UNREGISTERED)
     words = ("this school id is not in the county's registry: ask the county network "
              "centre to add 370102-0099")
-    with caplog.at_level(logging.WARNING, "collector.ingest.pipeline"):
+    with caplog.at_level(logging.WARNING, "collector.ingest"):
         out = status(config)
         save("unregistered", out)
         assert out.returncode == 1

@@ -21,8 +21,7 @@ from agent.contract.measurements import SCHEMA
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, WireError, decode_envelope, encode
 from collector.ingest.decode import decode_envelope_fast
-from collector.ingest.lineproto import _key
-from collector.ingest.pipeline import encode_checked, encode_point
+from collector.ingest.lineproto import _key, encode_checked, encode_point
 from collector.ingest.validate import Validator
 
 ID = Identity("37", "3701", "370102", "s1")

@@ -26,7 +26,7 @@ from agent.probes.wifi.controllers import VENDORS
 from agent.publisher import Publisher
 from agent.spool import Spool
 from collector.ingest.lineproto import line
-from collector.ingest.pipeline import MAX_SCHOOL_KEYS, OTHER, Stats, safe_text
+from collector.ingest.stats import MAX_SCHOOL_KEYS, OTHER, Stats, safe_text
 from tests import schema_guard
 
 

@@ -18,7 +18,7 @@ from agent.contract.wire import (
     encode_receipt,
 )
 from agent.linkcause import describe, describe_connack
-from collector.ingest.pipeline import Stats
+from collector.ingest.stats import Stats
 
 SCHOOL = Identity("37", "3701", "370102", "370102-0099")
 
@@ -70,7 +70,7 @@ def test_connection_causes_are_named() -> None:
 def test_rejections_name_the_school_once_per_interval(
         caplog: pytest.LogCaptureFixture) -> None:
     stats = Stats()
-    with caplog.at_level(logging.WARNING, "collector.ingest.pipeline"):
+    with caplog.at_level(logging.WARNING, "collector.ingest.stats"):
         for _ in range(100):
             stats.count("370102-0099", "unknown_school")
         stats.count("370102-0002", "region_mismatch")

@@ -27,7 +27,8 @@ import time
 from collections.abc import Callable
 
 from collector.config import Limits
-from collector.ingest.pipeline import DeadLetter, school_of
+from collector.ingest.pipeline import DeadLetter
+from collector.ingest.stats import school_of
 from collector.ingest.transport import Deliver, Message
 
 log = logging.getLogger(__name__)

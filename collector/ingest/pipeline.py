@@ -25,16 +25,16 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
-from agent.contract.reading import Reading
 from agent.contract.wire import Envelope, Identity, Status, WireError
 from collector.errors import BadData, Unavailable
-from collector.ingest.lineproto import checked_head, declared_fields, line
+from collector.ingest.lineproto import encode_checked
 from collector.ingest.series import SeriesBounds
+from collector.ingest.stats import Stats, safe_text, school_of
 from collector.ingest.transport import Message
 from collector.ingest.validate import Held, Refused, Validator
 from collector.ingest.writer import Writer
@@ -44,103 +44,11 @@ log = logging.getLogger(__name__)
 
 Ack = Callable[[list[Message]], None]
 DeadLetter = Callable[[Message, str, str], None]
-# Bounds the per-school counters, whatever school ids arrive.
-MAX_SCHOOL_KEYS = 10_000
-OTHER = "(other)"
-LOG_EVERY = 600.0  # seconds between log lines for one school's rejection reason
-
 
 class Receipt(Protocol):
     def __call__(self, identity: Identity, seqs: list[int],
                  refused: dict[str, list[int]] | None = None,
                  held: dict[str, list[int]] | None = None) -> None: ...
-
-
-def safe_text(text: str, limit: int = 500) -> str:
-    """Any string made safe to encode as UTF-8 and to log on one line."""
-    text = text[:limit]
-    if text.isascii() and text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def school_of(topic: str) -> str:
-    parts = topic.split("/", 6)
-    return safe_text(parts[5], 64) if len(parts) == 7 else "(no school)"
-
-
-@dataclass
-class Stats:
-    received: int = 0
-    stored: int = 0
-    statuses: int = 0
-    batches: int = 0
-    write_failures: int = 0
-    splits: int = 0  # halvings of batches the database refused
-    held: int = 0  # times a refused batch's split budget ran out and the rest was held
-    rejected: Counter[str] = field(default_factory=Counter)
-    # (school id, reason) -> count; at most MAX_SCHOOL_KEYS schools, then "(other)".
-    by_school: Counter[tuple[str, str]] = field(default_factory=Counter)
-    _schools: set[str] = field(default_factory=set)
-    # (school, reason) -> (when last logged, count then): one line per pair per
-    # LOG_EVERY seconds names the school without a flood repeating it.
-    _logged: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
-
-    def count(self, school: str, reason: str) -> None:
-        self.rejected[reason] += 1
-        if school not in self._schools:
-            if len(self._schools) >= MAX_SCHOOL_KEYS:
-                school = OTHER
-            else:
-                self._schools.add(school)
-        key = (school, reason)
-        self.by_school[key] += 1
-        now, total = time.monotonic(), self.by_school[key]
-        last = self._logged.get(key)
-        if last is None or now - last[0] >= LOG_EVERY:
-            self._logged[key] = (now, total)
-            since = total - (last[1] if last else 0)
-            log.warning("school %s: %d readings rejected (%s)%s", school, since, reason,
-                        f" in the last {now - last[0]:.0f} s" if last else "")
-
-    def summary(self) -> str:
-        reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.rejected.items())) or "none"
-        worst = ", ".join(f"{s}:{r}={n}" for (s, r), n in self.by_school.most_common(3))
-        return (f"received={self.received} stored={self.stored} statuses={self.statuses} "
-                f"rejected={sum(self.rejected.values())} ({reasons}) batches={self.batches} "
-                f"write_failures={self.write_failures} splits={self.splits} held={self.held}"
-                + (f" top_rejected=[{worst}]" if worst else ""))
-
-
-def to_point(item: Envelope | Status, received_ns: int) -> Reading:
-    tags = item.identity.region_tags()
-    if isinstance(item, Status):
-        # The broker sends the last will when the agent vanishes, long after
-        # the will was written, so arrival time is the honest timestamp here.
-        fields: dict[str, float | int | bool | str] = {
-            "online": item.state == "online", "state": item.state,
-            "agent_version": item.agent_version}
-        return Reading("agent_status", fields, tags, received_ns)
-    reading = item.reading
-    return Reading(reading.measurement, {**reading.fields, "seq": item.seq},
-                   {**reading.tags, **tags}, reading.ts_ns)
-
-
-def encode_point(item: Envelope | Status, received_ns: int) -> str:
-    """The line to store."""
-    return line(to_point(item, received_ns))
-
-
-def encode_checked(item: Envelope | Status, received_ns: int) -> str:
-    """``encode_point``'s line, byte for byte, for a message the schema
-    passed, without escaping what the schema and the topic's patterns
-    already guarantee needs none."""
-    if isinstance(item, Status) or "seq" in item.reading.fields:
-        return encode_point(item, received_ns)
-    reading, who = item.reading, item.identity
-    key = checked_head(reading.measurement, reading.tags, who.province, who.city, who.county,
-                       who.school_id)
-    return f"{key} {declared_fields(reading.fields, item.seq)} {reading.ts_ns}"
 
 
 @dataclass
