@@ -50,12 +50,12 @@ def test_threshold_lines_keep_one_colour_per_series() -> None:
         assert defaults["custom"]["thresholdsStyle"] == {"mode": "line"}
 
 
-def test_tables_over_one_whole_range_bucket_hide_its_1970_time() -> None:
-    # Sums over the roll-ups without GROUP BY time carry the epoch as their time too.
+def test_tables_of_sums_and_counts_hide_their_1970_time() -> None:
+    # Sums and counts over subqueries without GROUP BY time carry the epoch as their time.
     bucketed = [(b, p) for b, p in panels() if p["type"] == "table"
-                and any(WHOLE_RANGE in t["query"] or ('FROM "rollup"' in t["query"]
-                                                      and "GROUP BY time" not in t["query"])
-                        for t in p["targets"])]
+                and any(WHOLE_RANGE in t["query"] or (
+                    re.match(r"SELECT (sum|count)\(", t["query"])
+                    and "GROUP BY time" not in t["query"]) for t in p["targets"])]
     assert len(bucketed) == 2
     for board, panel in bucketed:
         assert {"id": "organize", "options": {"excludeByName": {"Time": True}}} in \

@@ -8,7 +8,6 @@ from collector.grafana.influxql import (
     ALL_TIME,
     READING_LOOKBACK,
     TARGETS,
-    WHOLE_RANGE,
     as_of,
     count_where,
     last_fields,
@@ -119,7 +118,7 @@ def classrooms() -> Json:
              f"{q('classroom')}, {q('switch')}, {q('port')}")
     share = (f"SELECT count({q('p')}) / count({q('v')}) AS {q('share')} FROM "
              f"(SELECT {q('v')} AS {q('p')} FROM ({inner}) WHERE {q('v')} >= 100), ({inner}) "
-             f"GROUP BY {WHOLE_RANGE} fill(0)")
+             f"fill(0)")
     panels = [
         Panel("stat", "Classrooms at ≥ 100 Mbps", [share], width=6, height=6,
               unit="percentunit", steps=SHARE_STEPS, minmax=(0, 1)),
