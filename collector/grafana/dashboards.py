@@ -192,21 +192,27 @@ def ipv6() -> Json:
 
 
 def agents() -> Json:
-    # Status is written only on a change: read the newest one, however old.
-    states = (f"SELECT last({q('state')}) AS {q('s')} FROM {q('agent_status')}"
-              f"{where(region_filter(), window=ALL_TIME)} GROUP BY {q('school')}")
+    # The states come from the collector's re-statements and per-county counts
+    # (collector.judge.agentstate), as of its last round: the change log
+    # (agent_status) would need every school's newest change however old.
     not_ok = q("result") + " != 'ok'"
     failed_runs = (f"SELECT count({q('duration_seconds')}) AS {q('failed')} "
                    f"FROM {q('probe_run')}{where(region_filter(), not_ok)} "
                    f"GROUP BY time($__interval), {q('probe')} fill(none)")
     panels = [
-        Panel("stat", "Agents offline now", [count_where(states, "s", f"{q('s')} = 'offline'",
-                                                         "offline")],
-              width=6, height=6, steps=thresholds((None, "green"), (1, "red"))),
-        Panel("table", "Agent status per school (time = last change)", [last_fields(
-            "agent_status", ["state", "agent_version"], ["school"], school=False,
-            window=ALL_TIME)],
-            width=9, height=12, table=True),
+        Panel("stat", "Agents offline now (and never connected)",
+              [(regional.agents("offline"), "offline"),
+               (regional.agents("never"), "never connected")],
+              width=6, height=6, steps=thresholds((None, "green"), (1, "red")),
+              description="Registered schools whose agent's last word was its last will, "
+                          "and those whose agent never connected, as of the collector's "
+                          "last judging round."),
+        Panel("table", "Agent status per school (since = last change)",
+              [regional.agent_states()], width=9, height=12, table=True,
+              description="online, offline or never (connected), as of the collector's "
+                          "last judging round; since: when the agent's status last changed.",
+              overrides=[{"matcher": {"id": "byName", "options": "since"},
+                          "properties": [{"id": "unit", "value": "dateTimeAsIso"}]}]),
         Panel("table", "Last heartbeat per school (time = last seen)", [last_fields(
             "agent", ["uptime_seconds", "spool_depth", "probe_errors", "version"], ["school"],
             school=False, window=ALL_TIME)], width=9, height=12, table=True),

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from agent.contract.reading import FieldValue, Reading
-from collector.judge import rollups
+from collector.judge import agentstate, rollups
 
 HOUR_NS = 3600 * 10**9
 # province -> city -> counties (GB/T 2260 codes of real places; the schools are invented)
@@ -199,12 +199,15 @@ def _compliance(s: School, ts: int) -> Iterator[Reading]:
 def readings(days: int = 3, now_ns: int | None = None, seed: int = 7) -> list[Reading]:
     """Every demo reading, oldest first, ending at now."""
     now = now_ns or time.time_ns()
+
+    def end_of(s: School) -> int:
+        return now - 48 * HOUR_NS if s.silent else now
     rng = random.Random(seed)
     out: list[Reading] = []
     for n, s in enumerate(schools()):
         start = now - days * 24 * HOUR_NS
         # A silent school stopped reporting two days ago; its last will said offline.
-        end = now - 48 * HOUR_NS if s.silent else now
+        end = end_of(s)
         out.append(_r("agent_status", s, {"online": True, "state": "online",
                                           "agent_version": "0.1.0"}, start))
         if s.silent:
@@ -227,4 +230,11 @@ def readings(days: int = 3, now_ns: int | None = None, seed: int = 7) -> list[Re
         out.extend(rollups.readings(rollups.tally(
             (s.province, s.city, s.county, target, status)
             for s in every for target, status in s.statuses().items()), ts))
+        # And its re-statement of every agent's state, with their counts.
+        states = {s.sid: ("offline", end_of(s)) if s.silent and ts >= end_of(s)
+                  else ("online", now - days * 24 * HOUR_NS) for s in every}
+        out.extend(_r(agentstate.MEASUREMENT, s, agentstate.fields(
+            *states[s.sid], "0.1.0"), ts) for s in every)
+        out.extend(agentstate.rollup_readings(agentstate.tally(
+            (s.province, s.city, s.county, states[s.sid][0]) for s in every), ts))
     return out

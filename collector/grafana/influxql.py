@@ -7,10 +7,11 @@ regex alternations, so every region filter is a ``=~ /^$var$/`` match and
 
 Two kinds of panel. A *state* panel ("agents offline now", "share of schools
 meeting a target") shows the newest value of each school as of the end of the
-chosen range, whatever its start: agent_status is written only when an agent
-connects or its last will arrives, so a ``$timeFilter`` would lose every agent
-whose status changed before the range. State queries therefore bound time by
-``STATE_END`` only, or by a fixed lookback that does not depend on the range.
+chosen range, whatever its start: a heartbeat or a reading may be older than
+the range, so a ``$timeFilter`` would lose it. State queries therefore bound
+time by ``STATE_END`` and a fixed lookback that does not depend on the range
+(the collector re-states what changes seldom, such as agent states, often
+enough for its lookback), or by ``STATE_END`` only.
 A *history* panel (lines over time) uses ``$timeFilter``.
 
 Compliance shares follow one pattern: take each school's latest status per

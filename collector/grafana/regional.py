@@ -62,3 +62,24 @@ def status_table(target: str, group_by: str) -> str:
     return (f"SELECT {cols}, sum({q('schools')}) AS {q('schools')}, "
             f"sum({q('pass')}) / sum({q('schools')}) AS {q('share')} "
             f"FROM ({inner}) GROUP BY {group_by}")
+
+
+AGENT_ROLLUP = "agent_rollup"  # collector.judge.agentstate.ROLLUP
+AGENT_STATE = "agent_state"    # collector.judge.agentstate.MEASUREMENT
+
+
+def agents(state: str) -> str:
+    """Schools whose agent is ``state`` (online, offline, never) as of the range's end:
+    the sum of the counties' newest counts, written by the collector every round."""
+    group = ", ".join(q(t) for t in REGION_TAGS)
+    inner = (f"SELECT last({q(state)}) AS {q(state)} FROM {q(AGENT_ROLLUP)}"
+             f"{where(COUNTY_ROWS, region_filter(), window=verdict_window())} GROUP BY {group}")
+    return f"SELECT sum({q(state)}) AS {q(state)} FROM ({inner})"
+
+
+def agent_states() -> str:
+    """Each school's agent state as of the range's end, with the time it began: the
+    collector re-states it at least twice a day, so the verdicts' lookback holds it."""
+    return (f"SELECT last({q('state')}) AS {q('state')}, {q('since')}, {q('agent_version')} "
+            f"FROM {q(AGENT_STATE)}{where(region_filter(), window=verdict_window())} "
+            f"GROUP BY {q('school')}")
