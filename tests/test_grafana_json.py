@@ -35,8 +35,10 @@ def test_state_panels_do_not_depend_on_the_range_start() -> None:
 def test_alert_queries_read_the_newest_state() -> None:
     rules = {r["uid"]: r["data"][0]["model"]["query"] for r in alerting.rules()}
     assert not any("$timeFilter" in q for q in rules.values())
-    # The offline rule has no lower time bound: a month-old last will still fires.
-    assert "now() -" not in rules["schoolnet-agent-offline"]
+    # The offline rule reads the collector's re-stated agent states (a month-old last
+    # will still fires: tests/test_grafana_ranges.py), never the change log's history.
+    assert 'FROM "agent_state"' in rules["schoolnet-agent-offline"]
+    assert "now() - 25h" in rules["schoolnet-agent-offline"]
     assert all(r["noDataState"] == "OK" for r in alerting.rules())
 
 

@@ -229,7 +229,9 @@ def readings(days: int = 3, now_ns: int | None = None, seed: int = 7) -> list[Re
         ts = now - days * 24 * HOUR_NS + hour * HOUR_NS + 2 * 10**9
         out.extend(rollups.readings(rollups.tally(
             (s.province, s.city, s.county, target, status)
-            for s in every for target, status in s.statuses().items()), ts))
+            for n, s in enumerate(every)
+            for target, status in (*s.statuses().items(), *quality_statuses(s, n).items())),
+            ts))
         # And its re-statement of every agent's state, with their counts.
         states = {s.sid: ("offline", end_of(s)) if s.silent and ts >= end_of(s)
                   else ("online", now - days * 24 * HOUR_NS) for s in every}
