@@ -57,11 +57,17 @@ def q(name: str) -> str:
 
 
 def region_filter(levels: Sequence[str] = REGION_TAGS, school: bool = False) -> str:
-    """``AND``-joined regex matches on the region variables (and $school)."""
-    parts = [f"{q(tag)} =~ /^${tag}$/" for tag in levels]
+    """``AND``-joined regex matches on the region variables, or on $school alone.
+
+    A school id is unique in the registry and $school is narrowed by the region
+    variables already; their regexes would only cost time: influxd builds the
+    set of every series each one matches ("All" matches all of them) before
+    intersecting, 3.2 s for one school's classroom ports among a province's
+    1.5 million where the school alone takes 0.08 s.
+    """
     if school:
-        parts.append(f"{q('school')} =~ /^$school$/")
-    return " AND ".join(parts)
+        return f"{q('school')} =~ /^$school$/"
+    return " AND ".join(f"{q(tag)} =~ /^${tag}$/" for tag in levels)
 
 
 def where(*conditions: str, window: str = "$timeFilter") -> str:
