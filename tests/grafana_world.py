@@ -51,6 +51,11 @@ class School:
     changed: int = 0                 # ms before now
 
     @property
+    def failing(self) -> frozenset[str]:
+        """Probes the judge finds failing (c's runs all end in error)."""
+        return frozenset({"wan_link"}) if self.sid == "c" else frozenset()
+
+    @property
     def tags(self) -> dict[str, str]:
         return {"school": self.sid, "province": self.province, "city": self.city,
                 "county": self.county}
@@ -168,7 +173,8 @@ def rollup_points(now: int) -> list[Reading]:
         out += [_r(agentstate.MEASUREMENT, s, agentstate.fields(
             states[s.sid][0], states[s.sid][1] * 1_000_000, "0.1.0"), ts) for s in judged]
         out += agentstate.rollup_readings(agentstate.tally(
-            (s.province, s.city, s.county, states[s.sid][0]) for s in judged), ts * 1_000_000)
+            ((s.province, s.city, s.county, states[s.sid][0]) for s in judged),
+            [(s.province, s.city, s.county, s.failing) for s in judged]), ts * 1_000_000)
     return out
 
 

@@ -19,6 +19,7 @@ from collector.judge.agentstate import RESTATE_NS, AgentStates, State
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import School
 from collector.judge.rollups import Region
+from collector.judge.rules import Health
 from tests.services import Influxd
 
 HOUR = 3600 * 10**9
@@ -37,13 +38,26 @@ SCHOOLS = [school("a"), school("b"), school("c", "k2"), school("d", "k3", "c2", 
 def test_counts_sum_counties_into_cities_and_provinces() -> None:
     counted = agentstate.tally([("p1", "c1", "k1", "online"), ("p1", "c1", "k1", "offline"),
                                 ("p1", "c1", "k2", "never"), ("p2", "c2", "k3", "online")])
-    assert counted[Region("county", "p1", "c1", "k1")] == {"online": 1, "offline": 1, "never": 0}
-    assert counted[Region("city", "p1", "c1")] == {"online": 1, "offline": 1, "never": 1}
-    assert counted[Region("province", "p2")] == {"online": 1, "offline": 0, "never": 0}
+    def states(region: Region) -> dict[str, int]:
+        return {k: v for k, v in counted[region].items() if not k.startswith("failing_")}
+    assert states(Region("county", "p1", "c1", "k1")) == {"online": 1, "offline": 1, "never": 0}
+    assert states(Region("city", "p1", "c1")) == {"online": 1, "offline": 1, "never": 1}
+    assert states(Region("province", "p2")) == {"online": 1, "offline": 0, "never": 0}
     rows = {tuple(sorted(r.tags.items())): r.fields
             for r in agentstate.rollup_readings(counted, 5)}
     assert rows[(("level", "province"), ("province", "p1"))] == {
-        "schools": 3, "online": 1, "offline": 1, "never": 1}
+        "schools": 3, "online": 1, "offline": 1, "never": 1,
+        **{f"failing_{p}": 0 for p in agentstate.PROBES}}
+
+
+def test_failing_probes_are_counted_per_probe_and_region() -> None:
+    counted = agentstate.tally(
+        [("p1", "c1", "k1", "online"), ("p1", "c1", "k2", "online")],
+        [("p1", "c1", "k1", frozenset({"wifi", "ipv6"})), ("p1", "c1", "k2", frozenset({"wifi"})),
+         ("p1", "c1", "k2", frozenset({"made_up"}))])  # only the contract's probe names
+    assert counted[Region("city", "p1", "c1")]["failing_wifi"] == 2
+    assert counted[Region("county", "p1", "c1", "k1")]["failing_ipv6"] == 1
+    assert "failing_made_up" not in counted[Region("county", "p1", "c1", "k2")]
 
 
 def test_a_state_is_written_when_it_changes_or_grows_old_and_never_otherwise() -> None:
@@ -95,18 +109,20 @@ def test_states_follow_the_change_log_across_rounds_and_restarts(
     writer.write([status(a, "online", now - 120 * DAY), status(c, "online", now - 10 * DAY),
                   status(c, "offline", now - 3 * HOUR), status(d, "online", now - DAY)])
     states = AgentStates(reader)
-    states.record(SCHOOLS, now, writer)
+    health = {"c": Health(True, None, frozenset({"wan_link", "not_a_probe"}))}
+    states.record(SCHOOLS, now, writer, health)
     rows = {r["school"]: (r["state"], r["since"]) for r in stored(reader)}
     assert rows == {"a": ("online", (now - 120 * DAY) // 10**6), "b": ("never", None),
                     "c": ("offline", (now - 3 * HOUR) // 10**6),
                     "d": ("online", (now - DAY) // 10**6)}
-    counts = {r["county"]: (r["online"], r["offline"], r["never"]) for r in reader.rows(
-        f'SELECT * FROM "{agentstate.ROLLUP}" WHERE "level" = \'county\'')}
-    assert counts == {"k1": (1, 0, 1), "k2": (0, 1, 0), "k3": (1, 0, 0)}
+    counts = {r["county"]: (r["online"], r["offline"], r["never"], r["failing_wan_link"])
+              for r in reader.rows(
+                  f'SELECT * FROM "{agentstate.ROLLUP}" WHERE "level" = \'county\'')}
+    assert counts == {"k1": (1, 0, 1, 0), "k2": (0, 1, 0, 1), "k3": (1, 0, 0, 0)}
 
     # b connects between rounds: the next round reads only the changes since the last.
     writer.write([status(b, "online", now + HOUR)])
-    states.record(SCHOOLS, now + 2 * HOUR, writer)
+    states.record(SCHOOLS, now + 2 * HOUR, writer, {})
     assert len(stored(reader)) == 5 and states.known["b"] == State(
         "online", (now + HOUR) // 10**6 * 10**6, "0.1.0")
 

@@ -116,6 +116,14 @@ def test_state_panels_show_the_state_at_the_range_end(influxd: Influxd, db: str,
     # since: the status change's time in epoch ms; none for an agent never connected.
     assert {k: (v["state"], v["since"]) for k, v in states.items()} == {
         sid: (st, since or None) for sid, (st, since) in judged.items()}
+    # Per bucket with a round: the chosen schools whose probe keeps failing (c, wan_link).
+    failing = [dict(zip(s["columns"], row, strict=True))
+               for s in show(influxd, db, agents, "Schools whose probe", rng, chosen)
+               for row in s["values"]]
+    c_judged = any(rng.from_ms <= t <= end for t in BY_ID["c"].verdict_times(NOW))
+    assert {row["wan_link"] for row in failing} <= {0, 1}
+    assert any(row["wan_link"] == 1 for row in failing) == (BY_ID["c"] in schools and c_judged)
+    assert all(row["wifi"] == 0 for row in failing)
     beats = by_tag(show(influxd, db, agents, "Last heartbeat", rng, chosen), "school")
     assert set(beats) == {s.sid for s in schools if any(t <= end for t in s.reading_times(NOW))}
 

@@ -3,6 +3,7 @@ connection quality (collector.grafana.quality)."""
 
 from __future__ import annotations
 
+from agent.contract.probes import PROBE_NAMES
 from collector.grafana import regional
 from collector.grafana.influxql import (
     ALL_TIME,
@@ -33,6 +34,7 @@ TARGET_TITLES = {"exit_bandwidth": "千兆进校 exit ≥ 1000 Mbps",
                  "wifi": "无线校园 Wi-Fi coverage", "ipv6": "IPv6"}
 LEVEL = q("$level")
 MBPS = 1_000_000
+PROBES = tuple(sorted(PROBE_NAMES))
 
 
 # Time series that carry thresholds keep one colour per series and draw the
@@ -195,10 +197,6 @@ def agents() -> Json:
     # The states come from the collector's re-statements and per-county counts
     # (collector.judge.agentstate), as of its last round: the change log
     # (agent_status) would need every school's newest change however old.
-    not_ok = q("result") + " != 'ok'"
-    failed_runs = (f"SELECT count({q('duration_seconds')}) AS {q('failed')} "
-                   f"FROM {q('probe_run')}{where(region_filter(), not_ok)} "
-                   f"GROUP BY time($__interval), {q('probe')} fill(none)")
     panels = [
         Panel("stat", "Agents offline now (and never connected)",
               [(regional.agents("offline"), "offline"),
@@ -219,8 +217,12 @@ def agents() -> Json:
         Panel("timeseries", "Spool depth (unsent readings)", [(series(
             "agent", [(f"max({q('spool_depth')})", "spool")], ["school"], school=False),
             "$tag_school")], width=12, height=8),
-        Panel("timeseries", "Failed probe runs", [(failed_runs, "$tag_probe")], width=12,
-              height=8),
+        Panel("timeseries", "Schools whose probe keeps failing",
+              [regional.failing_probes(PROBES)], width=12, height=8,
+              # The judge counts at every round; finer buckets only cost time.
+              interval="15m",
+              description="Per probe, the schools whose last runs all failed (as the "
+                          "collector judges a probe failing), counted at every judging round."),
     ]
     return dashboard("schoolnet-agents", "schoolnet · Agent health 探针状态",
                      "Which agents are online, how far behind, which probes fail.",

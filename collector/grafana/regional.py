@@ -83,3 +83,15 @@ def agent_states() -> str:
     return (f"SELECT last({q('state')}) AS {q('state')}, {q('since')}, {q('agent_version')} "
             f"FROM {q(AGENT_STATE)}{where(region_filter(), window=verdict_window())} "
             f"GROUP BY {q('school')}")
+
+
+def failing_probes(probes: tuple[str, ...]) -> str:
+    """Per ``$__interval`` and probe: schools whose probe keeps failing (the judge's
+    health), the sum of the counties' newest counts in the bucket."""
+    group = ", ".join(q(t) for t in REGION_TAGS)
+    cols = ", ".join(f"last({q('failing_' + p)}) AS {q(p)}" for p in probes)
+    inner = (f"SELECT {cols} FROM {q(AGENT_ROLLUP)}{where(COUNTY_ROWS, region_filter())} "
+             f"GROUP BY time($__interval), {group}")
+    sums = ", ".join(f"sum({q(p)}) AS {q(p)}" for p in probes)
+    return (f"SELECT {sums} FROM ({inner}) WHERE $timeFilter "
+            f"GROUP BY time($__interval) fill(none)")

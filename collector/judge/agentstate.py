@@ -9,7 +9,9 @@ collector therefore writes, per school, ``agent_state`` (its state, since when,
 its agent's version) whenever it changed or was last written more than
 ``RESTATE`` ago, so its newest point is never older than the verdicts'
 lookback (25 h); and per region ``agent_rollup``, the counts of schools online,
-offline and never connected, which the dashboards sum above a county.
+offline and never connected, and per probe the schools whose probe keeps
+failing (``failing_<probe>``, as the judge's health has it), which the
+dashboards sum above a county.
 
 The states come from ``agent_status`` itself: at start, from the newest
 re-statements (bounded) and, only for schools without one, their newest change
@@ -24,18 +26,21 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from agent.contract.probes import PROBE_NAMES
 from agent.contract.reading import FieldValue, Reading
 from collector.ingest.lineproto import line
 from collector.ingest.writer import Writer
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import School
 from collector.judge.rollups import Region
+from collector.judge.rules import Health
 
 log = logging.getLogger(__name__)
 
 MEASUREMENT = "agent_state"
 ROLLUP = "agent_rollup"
 STATES = ("online", "offline", "never")
+PROBES = tuple(sorted(PROBE_NAMES))
 RESTATE_NS = 12 * 3600 * 10**9  # half the dashboards' 25 h lookback: one missed write is fine
 # Changes are stamped on arrival and stored a batch later (or after a database
 # outage, much later): each round re-reads this much before the previous one.
@@ -64,20 +69,28 @@ def fields(state: str, since_ns: int, version: str = "") -> dict[str, FieldValue
     return out
 
 
-def tally(rows: Iterable[tuple[str, str, str, str]]) -> dict[Region, dict[str, int]]:
-    """Schools per state and region from (province, city, county, state) rows."""
+def tally(rows: Iterable[tuple[str, str, str, str]],
+          failing: Iterable[tuple[str, str, str, frozenset[str]]] = ()
+          ) -> dict[Region, dict[str, int]]:
+    """Schools per state and region from (province, city, county, state) rows, and per
+    failing probe from (province, city, county, failing probes) rows."""
     per_county: Counter[tuple[str, str, str, str]] = Counter(rows)
+    for province, city, county, probes in failing:
+        per_county.update((province, city, county, f"failing_{p}") for p in probes
+                          if p in PROBE_NAMES)
     out: dict[Region, dict[str, int]] = {}
-    for (province, city, county, state), n in per_county.items():
+    for (province, city, county, key), n in per_county.items():
         for region in (Region("province", province), Region("city", province, city),
                        Region("county", province, city, county)):
-            counts = out.setdefault(region, dict.fromkeys(STATES, 0))
-            counts[state] += n
+            counts = out.setdefault(region, dict.fromkeys(
+                (*STATES, *(f"failing_{p}" for p in PROBES)), 0))
+            counts[key] += n
     return out
 
 
 def rollup_readings(counted: Mapping[Region, Mapping[str, int]], now_ns: int) -> list[Reading]:
-    return [Reading(ROLLUP, {"schools": sum(counts.values()), **counts}, region.tags(), now_ns)
+    return [Reading(ROLLUP, {"schools": sum(counts[st] for st in STATES), **counts},
+                    region.tags(), now_ns)
             for region, counts in sorted(counted.items())]
 
 
@@ -155,18 +168,22 @@ class AgentStates:
             self.known.pop(sid, None)
         return out
 
-    def counts(self, schools: Sequence[School]) -> dict[Region, dict[str, int]]:
-        return tally((s.province, s.city, s.county, self.known.get(s.school_id, NEVER).state)
-                     for s in schools)
+    def counts(self, schools: Sequence[School], health: Mapping[str, Health]
+               ) -> dict[Region, dict[str, int]]:
+        failing = [(s.province, s.city, s.county, health[s.school_id].failing_probes)
+                   for s in schools if s.school_id in health]
+        return tally(((s.province, s.city, s.county,
+                       self.known.get(s.school_id, NEVER).state) for s in schools), failing)
 
-    def record(self, schools: Sequence[School], now_ns: int, writer: Writer | None) -> None:
+    def record(self, schools: Sequence[School], now_ns: int, writer: Writer | None,
+               health: Mapping[str, Health]) -> None:
         """One round: take new changes, write the due re-statements and the counts
         (no writer: a dry run, which writes nothing)."""
         if writer is None:
             return
         self.refresh(schools, now_ns)
         restated = [line(p) for p in self.due(schools, now_ns)]
-        counted = [line(p) for p in rollup_readings(self.counts(schools), now_ns)]
+        counted = [line(p) for p in rollup_readings(self.counts(schools, health), now_ns)]
         points = restated + counted
         for at in range(0, len(points), 5000):
             writer.write(points[at:at + 5000])

@@ -89,7 +89,7 @@ class Evaluator:
                 self.writer.write(points[at:at + WRITE_BATCH])
         rollups.record(verdicts, schools, now, None if self.dry_run else self.writer,
                        self.rollup_sink)
-        self.agents.record(schools, now, None if self.dry_run else self.writer)
+        self.agents.record(schools, now, None if self.dry_run else self.writer, states)
         self.alerter.send(alerts)
         if not self.dry_run:
             self.alerter.save()
