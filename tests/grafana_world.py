@@ -151,6 +151,9 @@ def _hourly(s: School, ts: int) -> Iterator[Reading]:
                                   "aps_online": 1.0, "aps_total": 1.0, "result": "ok",
                                   "best_signal_dbm": -50.0 if covered else -85.0}, ts,
                  area=area, area_kind="teaching")
+    yield _r("wifi_coverage", s, {"required_areas": float(len(AREAS)),
+                                  "covered_areas": float(len(AREAS) - len(s.uncovered)),
+                                  "areas_no_data": 0.0, "result": "ok"}, ts)
     yield _r("ipv6", s, {"level": float(s.ipv6_level), "level_name": f"level{s.ipv6_level}",
                          "result": "ok"}, ts)
 
