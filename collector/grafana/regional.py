@@ -27,10 +27,21 @@ from collector.grafana.influxql import (
 
 ROLLUP = "rollup"
 COUNTY_ROWS = f"{q('level')} = 'county'"
+_LEVEL = q("level")
+# The rows an ungrouped figure sums. With every city and county of the chosen
+# provinces ("All" below the province), the provinces' own rows: a handful of
+# series instead of hundreds of counties (a year's trend at 200,000 schools is
+# 4 million county rows). Otherwise the counties' rows, exact for any choice.
+# The test of a variable against "All" is a regex on a tag whose value is
+# known: "All" is ``.*``, which matches "province"; a chosen code does not.
+SUMMED_ROWS = (f"(({_LEVEL} = 'province' AND {_LEVEL} =~ /^$city$/ AND "
+               f"{_LEVEL} =~ /^$county$/) OR ({_LEVEL} = 'county' AND "
+               f"({_LEVEL} !~ /^$city$/ OR {_LEVEL} !~ /^$county$/)))")
 
 
-def _newest(target: str, fields: tuple[str, ...], bucket: str = "") -> str:
-    """Each county's newest counts for one target (per bucket, or as of the range's end)."""
+def _newest(target: str, fields: tuple[str, ...], bucket: str = "", rows: str = COUNTY_ROWS
+            ) -> str:
+    """Each region's newest counts for one target (per bucket, or as of the range's end)."""
     cols = ", ".join(f"last({q(f)}) AS {q(f)}" for f in fields)
     group = ", ".join(q(t) for t in REGION_TAGS)
     window = "$timeFilter" if bucket else verdict_window()
@@ -38,19 +49,19 @@ def _newest(target: str, fields: tuple[str, ...], bucket: str = "") -> str:
         group = f"{bucket}, {group}"
     target_is = f"{q('target')} = '{target}'"
     return (f"SELECT {cols} FROM {q(ROLLUP)}"
-            f"{where(COUNTY_ROWS, target_is, region_filter(), window=window)} GROUP BY {group}")
+            f"{where(rows, target_is, region_filter(), window=window)} GROUP BY {group}")
 
 
 def share(target: str, group_by: str = "") -> str:
     """Share (0-1) of the schools whose newest verdict for ``target`` is pass."""
-    inner = _newest(target, ("pass", "schools"))
+    inner = _newest(target, ("pass", "schools"), rows=COUNTY_ROWS if group_by else SUMMED_ROWS)
     return (f"SELECT sum({q('pass')}) / sum({q('schools')}) AS {q(target)} FROM ({inner})"
             + (f" GROUP BY {group_by}" if group_by else ""))
 
 
 def share_over_time(target: str) -> str:
     """The share per ``$__interval``; intervals without any roll-up draw no point."""
-    inner = _newest(target, ("pass", "schools"), "time($__interval)")
+    inner = _newest(target, ("pass", "schools"), "time($__interval)", SUMMED_ROWS)
     return (f"SELECT sum({q('pass')}) / sum({q('schools')}) AS {q(target)} FROM ({inner}) "
             f"WHERE $timeFilter GROUP BY time($__interval) fill(none)")
 
@@ -73,7 +84,7 @@ def agents(state: str) -> str:
     the sum of the counties' newest counts, written by the collector every round."""
     group = ", ".join(q(t) for t in REGION_TAGS)
     inner = (f"SELECT last({q(state)}) AS {q(state)} FROM {q(AGENT_ROLLUP)}"
-             f"{where(COUNTY_ROWS, region_filter(), window=verdict_window())} GROUP BY {group}")
+             f"{where(SUMMED_ROWS, region_filter(), window=verdict_window())} GROUP BY {group}")
     return f"SELECT sum({q(state)}) AS {q(state)} FROM ({inner})"
 
 
@@ -90,7 +101,7 @@ def failing_probes(probes: tuple[str, ...]) -> str:
     health), the sum of the counties' newest counts in the bucket."""
     group = ", ".join(q(t) for t in REGION_TAGS)
     cols = ", ".join(f"last({q('failing_' + p)}) AS {q(p)}" for p in probes)
-    inner = (f"SELECT {cols} FROM {q(AGENT_ROLLUP)}{where(COUNTY_ROWS, region_filter())} "
+    inner = (f"SELECT {cols} FROM {q(AGENT_ROLLUP)}{where(SUMMED_ROWS, region_filter())} "
              f"GROUP BY time($__interval), {group}")
     sums = ", ".join(f"sum({q(p)}) AS {q(p)}" for p in probes)
     return (f"SELECT {sums} FROM ({inner}) WHERE $timeFilter "
