@@ -227,7 +227,10 @@ def agents() -> Json:
             school=False, window=ALL_TIME)], width=9, height=12, table=True),
         Panel("timeseries", "Spool depth (unsent readings)", [(series(
             "agent", [(f"max({q('spool_depth')})", "spool")], ["school"], school=False),
-            "$tag_school")], width=12, height=8),
+            "$tag_school")], width=12, height=8,
+              # Heartbeats come every 5 minutes; Grafana's 2-minute buckets over
+              # two days made a county's panel 230,000 points to send and draw.
+              interval="15m"),
         Panel("timeseries", "Schools whose probe keeps failing",
               [regional.failing_probes(PROBES)], width=12, height=8,
               # The judge counts at every round; finer buckets only cost time.
