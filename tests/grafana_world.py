@@ -145,6 +145,11 @@ def _hourly(s: School, ts: int) -> Iterator[Reading]:
         yield _r("classroom_link", s, {"link_speed_mbps": float(speed), "oper_up": True,
                                        "rx_bps": 1e6, "tx_bps": 1e6, "result": "ok"}, ts,
                  classroom=f"{n}班", switch="sw1", port=f"GE0/0/{n}")
+    yield _r("classroom_summary", s, {
+        "classrooms": float(len(s.speeds)),
+        "classrooms_meeting": float(sum(v >= 100 for v in s.speeds)),
+        "classrooms_below": float(sum(v < 100 for v in s.speeds)),
+        "classrooms_down": 0.0, "classrooms_unknown": 0.0, "result": "ok"}, ts)
     for area in AREAS:
         covered = area not in s.uncovered
         yield _r("wifi_area", s, {"covered": covered, "required": True, "clients": 10.0,

@@ -170,7 +170,7 @@ def test_school_panels_show_its_latest_state(influxd: Influxd, db: str, rng: Ran
         t: school.verdict(NOW, end, t) for t in (*TARGETS, "all") if school.verdict(NOW, end, t)}
     rooms = dashboards.classrooms()
     at_100 = single(show(influxd, db, rooms, "Classrooms at", rng, chosen))
-    below = single(show(influxd, db, rooms, "Classroom ports below", rng, chosen))
+    below = single(show(influxd, db, rooms, "Classrooms below", rng, chosen))
     if school.reports(NOW, end):
         speeds = school.speeds
         assert at_100 == pytest.approx(sum(v >= 100 for v in speeds) / len(speeds))

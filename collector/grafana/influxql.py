@@ -93,24 +93,6 @@ def latest_status(target: str, bucket: str = "") -> str:
             f"{where(target_is, region_filter(), window=window)} GROUP BY {group}")
 
 
-def count_where(inner: str, field: str, condition: str, alias: str, group: str = "") -> str:
-    """Count the rows of a per-entity subquery that meet a condition; 0 when none do.
-
-    ``count(x)`` alone over an empty subquery returns no series at all ("No
-    data" in Grafana). Merged with the full subquery, every group has a row,
-    and ``+ 0 * count(all)`` keeps that row while fill(0) turns the missing
-    count into 0. The subquery's rows carry the time of each entity's newest
-    point, so the outer query must not filter on the dashboard's range; nor
-    may it group by time: influxd then works through the subqueries once per
-    bucket, seconds for a county's Wi-Fi areas where one pass takes a tenth.
-    """
-    by = f" GROUP BY {group}" if group else ""
-    hit = f"{field}_hit"
-    return (f"SELECT count({q(hit)}) + 0 * count({q(field)}) AS {q(alias)} "
-            f"FROM (SELECT {q(field)} AS {q(hit)} FROM ({inner}) WHERE {condition}), ({inner})"
-            f"{by} fill(0)")
-
-
 def share_query(target: str, group_by: str, over_time: bool = False) -> str:
     """Share (0-1) of schools whose latest status for ``target`` is pass.
 

@@ -151,6 +151,9 @@ def school_lines(schools: int, now: int) -> Iterator[str]:
                             area_kind="teaching"), [now - HOUR])
         yield from at(r("wifi_coverage", tags, {"required_areas": 6.0, "covered_areas": 5.0,
                                                 "coverage_share": 0.8333}), [now - HOUR])
+        yield from at(r("classroom_summary", tags, {"classrooms": 30.0,
+                                                    "classrooms_meeting": 30.0,
+                                                    "classrooms_below": 0.0}), [now - HOUR])
         for port in range(PORTS):
             yield from at(r("classroom_link", tags, {"link_speed_mbps": 1000.0,
                                                      "oper_up": True, "rx_bps": 1e6,
@@ -201,6 +204,8 @@ def chosen_school_lines(now: int) -> Iterator[str]:
                                                  "rx_bps": 1e6, "tx_bps": 1e6},
                         classroom=f"c{port}", switch="sw1", port=f"GE0/0/{port}"),
                       every(300, week, now))
+    yield from at(r("classroom_summary", tags, {"classrooms": 30.0, "classrooms_meeting": 30.0,
+                                                "classrooms_below": 0.0}), every(300, week, now))
     for level in ("county", "city", "province", "platform"):
         yield from at(r("path_quality", tags, {
             "rtt_p95_seconds": 0.02, "loss_share": 0.0, "jitter_seconds": 0.002,
