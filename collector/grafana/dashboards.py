@@ -53,7 +53,7 @@ def overview() -> Json:
                                "schools that did not report count as not meeting it.")
              for t in TARGETS]
     by_region = Panel("bargauge", "Share of schools meeting each target, by $level",
-                      [(regional.share(t, LEVEL), f"$tag_${{level}} {t}") for t in TARGETS],
+                      [(regional.shares_by(TARGETS, LEVEL), "$tag_${level} $tag_target")],
                       width=24, height=10, unit="percentunit", steps=SHARE_STEPS,
                       minmax=(0, 1), options={"displayMode": "gradient",
                                               "orientation": "horizontal"})

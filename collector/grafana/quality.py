@@ -39,7 +39,8 @@ def quality() -> Json:
                                 "is pass; schools without one count as not meeting it.")
               for t, title in QUALITY.items()]
     by_region = Panel("bargauge", "Share of schools meeting each quality target, by $level",
-                      [(regional.share(t, LEVEL), f"$tag_${{level}} {t}") for t in QUALITY],
+                      [(regional.shares_by(tuple(QUALITY), LEVEL),
+                        "$tag_${level} $tag_target")],
                       width=24, height=9, unit="percentunit", steps=SHARE_STEPS,
                       minmax=(0, 1), options={"displayMode": "gradient",
                                               "orientation": "horizontal"})

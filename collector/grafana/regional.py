@@ -59,6 +59,19 @@ def share(target: str, group_by: str = "") -> str:
             + (f" GROUP BY {group_by}" if group_by else ""))
 
 
+def shares_by(targets: tuple[str, ...], group_by: str) -> str:
+    """Per group and target, the share passing: one query for every bar of a panel
+    (the counties' newest rows read once, not once per target)."""
+    cols = ", ".join(f"last({q(f)}) AS {q(f)}" for f in ("pass", "schools"))
+    group = ", ".join(q(t) for t in (*REGION_TAGS, "target"))
+    target_is = f"{q('target')} =~ /^({'|'.join(targets)})$/"
+    inner = (f"SELECT {cols} FROM {q(ROLLUP)}"
+             f"{where(COUNTY_ROWS, target_is, region_filter(), window=verdict_window())} "
+             f"GROUP BY {group}")
+    return (f"SELECT sum({q('pass')}) / sum({q('schools')}) AS {q('share')} FROM ({inner}) "
+            f"GROUP BY {group_by}, {q('target')}")
+
+
 def share_over_time(target: str) -> str:
     """The share per ``$__interval``; intervals without any roll-up draw no point."""
     inner = _newest(target, ("pass", "schools"), "time($__interval)", SUMMED_ROWS)
