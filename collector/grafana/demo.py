@@ -116,6 +116,12 @@ def _six_hourly(s: School, ts: int, rng: random.Random) -> Iterator[Reading]:
                                        "rx_bps": rng.uniform(0, speed * 2e5),
                                        "tx_bps": rng.uniform(0, speed * 1e5), "result": "ok"},
                  ts, classroom=f"{n}班", switch="sw1", port=f"GE0/0/{n}")
+    speeds = s.classroom_speeds
+    meeting = sum(v >= 100 for v in speeds)
+    yield _r("classroom_summary", s, {
+        "classrooms": float(len(speeds)), "classrooms_meeting": float(meeting),
+        "classrooms_below": float(len(speeds) - meeting), "classrooms_down": 0.0,
+        "classrooms_unknown": 0.0, "meeting_share": meeting / len(speeds), "result": "ok"}, ts)
     for area, kind in AREAS:
         covered = area not in s.uncovered
         yield _r("wifi_area", s, {"covered": covered, "required": True,
