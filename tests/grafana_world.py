@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from agent.contract.reading import FieldValue, Reading
-from collector.judge import registry, rollups, rules
+from collector.judge import agentstate, registry, rollups, rules
 
 MINUTE = 60 * 1000
 HOUR = 60 * MINUTE
@@ -51,6 +51,11 @@ class School:
     changed: int = 0                 # ms before now
 
     @property
+    def failing(self) -> frozenset[str]:
+        """Probes the judge finds failing (c's runs all end in error)."""
+        return frozenset({"wan_link"}) if self.sid == "c" else frozenset()
+
+    @property
     def tags(self) -> dict[str, str]:
         return {"school": self.sid, "province": self.province, "city": self.city,
                 "county": self.county}
@@ -65,6 +70,17 @@ class School:
     def state_at(self, now: int, end: int) -> str | None:
         seen = [s for t, s in self.status_changes(now) if t <= end]
         return seen[-1] if seen else None
+
+    def change_at(self, now: int, end: int) -> tuple[str, int]:
+        """The agent's state as of ``end`` and when it began ("never", 0: no status yet)."""
+        seen = [(s, t) for t, s in self.status_changes(now) if t <= end]
+        return seen[-1] if seen else ("never", 0)
+
+    def agent_state(self, now: int, end: int) -> tuple[str, int] | None:
+        """The agent state (and since when) the dashboards show as of ``end``: as the
+        judge re-stated it at its newest round within the lookback."""
+        times = [t for t in self.verdict_times(now) if end - VERDICT_LOOKBACK < t <= end]
+        return self.change_at(now, times[-1]) if times else None
 
     def verdict_times(self, now: int) -> list[int]:
         # A few minutes off the hour, so that no point sits on a range's edge.
@@ -129,12 +145,20 @@ def _hourly(s: School, ts: int) -> Iterator[Reading]:
         yield _r("classroom_link", s, {"link_speed_mbps": float(speed), "oper_up": True,
                                        "rx_bps": 1e6, "tx_bps": 1e6, "result": "ok"}, ts,
                  classroom=f"{n}班", switch="sw1", port=f"GE0/0/{n}")
+    yield _r("classroom_summary", s, {
+        "classrooms": float(len(s.speeds)),
+        "classrooms_meeting": float(sum(v >= 100 for v in s.speeds)),
+        "classrooms_below": float(sum(v < 100 for v in s.speeds)),
+        "classrooms_down": 0.0, "classrooms_unknown": 0.0, "result": "ok"}, ts)
     for area in AREAS:
         covered = area not in s.uncovered
         yield _r("wifi_area", s, {"covered": covered, "required": True, "clients": 10.0,
                                   "aps_online": 1.0, "aps_total": 1.0, "result": "ok",
                                   "best_signal_dbm": -50.0 if covered else -85.0}, ts,
                  area=area, area_kind="teaching")
+    yield _r("wifi_coverage", s, {"required_areas": float(len(AREAS)),
+                                  "covered_areas": float(len(AREAS) - len(s.uncovered)),
+                                  "areas_no_data": 0.0, "result": "ok"}, ts)
     yield _r("ipv6", s, {"level": float(s.ipv6_level), "level_name": f"level{s.ipv6_level}",
                          "result": "ok"}, ts)
 
@@ -145,13 +169,20 @@ def registered(s: School) -> registry.School:
 
 
 def rollup_points(now: int) -> list[Reading]:
-    """The roll-ups the judge writes at each round, from the schools judged in it."""
+    """The roll-ups the judge writes at each round, from the schools judged in it, and
+    its re-statement of each judged school's agent state with their counts."""
     out: list[Reading] = []
     for ts in sorted({t for s in SCHOOLS for t in s.verdict_times(now)}):
         judged = [s for s in SCHOOLS if ts in s.verdict_times(now)]
         verdicts = [rules.Verdict(registered(s), target, status, None, 1.0, 4)
                     for s in judged for target, status in s.verdicts_at(now, ts).items()]
         out += rollups.points(verdicts, [registered(s) for s in judged], ts * 1_000_000)
+        states = {s.sid: s.change_at(now, ts) for s in judged}
+        out += [_r(agentstate.MEASUREMENT, s, agentstate.fields(
+            states[s.sid][0], states[s.sid][1] * 1_000_000, "0.1.0"), ts) for s in judged]
+        out += agentstate.rollup_readings(agentstate.tally(
+            ((s.province, s.city, s.county, states[s.sid][0]) for s in judged),
+            [(s.province, s.city, s.county, s.failing) for s in judged]), ts * 1_000_000)
     return out
 
 

@@ -63,9 +63,11 @@ def forged_verdicts(a: SchoolClient) -> Counter[str]:
                       '{"status":"pass","pass":true,"value":1000.0}', ahead))
     for name, fields in (("agent_status", '{"online":true,"state":"online"}'),
                          ("agent_status", '{"online":false,"state":"offline"}'),
-                         ("alerts", '{"text":"all fine"}'), ("rollup", '{"meeting":1.0}')):
+                         ("alerts", '{"text":"all fine"}'), ("rollup", '{"meeting":1.0}'),
+                         ("agent_state", '{"state":"online","online":true}'),
+                         ("agent_rollup", '{"offline":0.0}')):
         a.publish(a.identity.topic(name), raw(a, name, "{}", fields))
-    return Counter(collector_owned=9)
+    return Counter(collector_owned=11)
 
 
 def invented_probes(a: SchoolClient) -> Counter[str]:

@@ -19,6 +19,8 @@ import pytest
 
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, encode
+from collector.judge.quality import QUALITY_TARGETS
+from collector.judge.rollups import ALL_TARGETS
 from collector.national.wire import decode
 from tests.services import Influxd, Mosquitto, wait_for
 from tests.support import (
@@ -187,8 +189,15 @@ topic = "rollup-{unique}"
     assert v[("h-few-ports", "classroom_links")] == ("fail", 0.5)
     assert "b-fail" in out and "alert(s) sent" in out
     # The round's roll-ups count the same verdicts, per county, city and province.
-    rolled = influxd.rows("SELECT * FROM rollup", database)
+    every = influxd.rows("SELECT * FROM rollup", database)
+    rolled = [r for r in every if r["target"] in ALL_TARGETS]
     assert len(rolled) == (2 + 1 + 1) * 5
+    # Path quality is counted too (each school once, by its best uplink), for the
+    # province's own dashboards only.
+    quality = [r for r in every if r["target"] in QUALITY_TARGETS]
+    assert len(quality) == len(every) - len(rolled) == (2 + 1 + 1) * 3
+    assert all(r["schools"] == sum(r["level"] != "county" or county == r["county"]
+                                   for county, _, _ in SCHOOLS.values()) for r in quality)
     for r in rolled:
         mine = [v[(sid, r["target"])][0] for sid, (county, _, _) in SCHOOLS.items()
                 if r["level"] != "county" or county == r["county"]]

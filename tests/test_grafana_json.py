@@ -35,8 +35,10 @@ def test_state_panels_do_not_depend_on_the_range_start() -> None:
 def test_alert_queries_read_the_newest_state() -> None:
     rules = {r["uid"]: r["data"][0]["model"]["query"] for r in alerting.rules()}
     assert not any("$timeFilter" in q for q in rules.values())
-    # The offline rule has no lower time bound: a month-old last will still fires.
-    assert "now() -" not in rules["schoolnet-agent-offline"]
+    # The offline rule reads the collector's re-stated agent states (a month-old last
+    # will still fires: tests/test_grafana_ranges.py), never the change log's history.
+    assert 'FROM "agent_state"' in rules["schoolnet-agent-offline"]
+    assert "now() - 25h" in rules["schoolnet-agent-offline"]
     assert all(r["noDataState"] == "OK" for r in alerting.rules())
 
 
@@ -50,13 +52,13 @@ def test_threshold_lines_keep_one_colour_per_series() -> None:
         assert defaults["custom"]["thresholdsStyle"] == {"mode": "line"}
 
 
-def test_tables_over_one_whole_range_bucket_hide_its_1970_time() -> None:
-    # Sums over the roll-ups without GROUP BY time carry the epoch as their time too.
+def test_tables_of_sums_and_counts_hide_their_1970_time() -> None:
+    # Sums and counts over subqueries without GROUP BY time carry the epoch as their time.
     bucketed = [(b, p) for b, p in panels() if p["type"] == "table"
-                and any(WHOLE_RANGE in t["query"] or ('FROM "rollup"' in t["query"]
-                                                      and "GROUP BY time" not in t["query"])
-                        for t in p["targets"])]
-    assert len(bucketed) == 2
+                and any(WHOLE_RANGE in t["query"] or (
+                    re.match(r"SELECT (sum|count)\(", t["query"])
+                    and "GROUP BY time" not in t["query"]) for t in p["targets"])]
+    assert len(bucketed) == 1
     for board, panel in bucketed:
         assert {"id": "organize", "options": {"excludeByName": {"Time": True}}} in \
             panel["transformations"], (board, panel["title"])

@@ -219,4 +219,6 @@ COLLECTOR_MEASUREMENTS = frozenset({
     "compliance",         # one verdict per school and target
     "alerts",             # alerts sent, should they ever be stored
     "rollup",             # regional roll-ups per region and target (collector.judge.rollups)
+    "agent_state",        # each school's agent state, re-stated (collector.judge.agentstate)
+    "agent_rollup",       # schools per agent state and region (collector.judge.agentstate)
 })

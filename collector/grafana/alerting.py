@@ -6,9 +6,11 @@ disappears and Grafana sends the "resolved" notification. Missing series are
 therefore normal (``noDataState: OK``).
 
 No query uses ``$timeFilter``: each reads the newest state as of now, with a
-lookback that does not depend on the rule's ``relativeTimeRange``. An agent's
-status is written only when it changes, so the offline rule reads the newest
-status however old it is: an agent offline for 30 days still fires.
+lookback that does not depend on the rule's ``relativeTimeRange``. The offline
+rule reads the agent states the collector re-states at least twice a day
+(collector.judge.agentstate), so an agent offline for 30 days, or for longer
+than the raw readings are kept, still fires, and the query reads one day, not
+every school's history.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ GROUP_TAGS = ", ".join(q(t) for t in ("school", *REGION_TAGS))
 
 
 VERDICTS = as_of(ALERT_END, VERDICT_LOOKBACK)
-EVER = as_of(ALERT_END)
 # Grafana requires a range per query; none of these queries reads it.
 WINDOW_SECONDS = 25 * 3600
 
@@ -85,7 +86,7 @@ def rules() -> list[Json]:
              "No readings from school {{ $labels.school }} ({{ $labels.county }}) to judge",
              "warning"),
         rule("schoolnet-agent-offline", "Agent offline (last will)",
-             latest_is("agent_status", "state", "offline", EVER), WINDOW_SECONDS, "1h",
+             latest_is("agent_state", "state", "offline", VERDICTS), WINDOW_SECONDS, "1h",
              "The agent of school {{ $labels.school }} ({{ $labels.county }}) is offline",
              "info"),
     ]

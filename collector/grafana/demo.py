@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from agent.contract.reading import FieldValue, Reading
-from collector.judge import rollups
+from collector.judge import agentstate, rollups
 
 HOUR_NS = 3600 * 10**9
 # province -> city -> counties (GB/T 2260 codes of real places; the schools are invented)
@@ -116,6 +116,12 @@ def _six_hourly(s: School, ts: int, rng: random.Random) -> Iterator[Reading]:
                                        "rx_bps": rng.uniform(0, speed * 2e5),
                                        "tx_bps": rng.uniform(0, speed * 1e5), "result": "ok"},
                  ts, classroom=f"{n}班", switch="sw1", port=f"GE0/0/{n}")
+    speeds = s.classroom_speeds
+    meeting = sum(v >= 100 for v in speeds)
+    yield _r("classroom_summary", s, {
+        "classrooms": float(len(speeds)), "classrooms_meeting": float(meeting),
+        "classrooms_below": float(len(speeds) - meeting), "classrooms_down": 0.0,
+        "classrooms_unknown": 0.0, "meeting_share": meeting / len(speeds), "result": "ok"}, ts)
     for area, kind in AREAS:
         covered = area not in s.uncovered
         yield _r("wifi_area", s, {"covered": covered, "required": True,
@@ -199,12 +205,15 @@ def _compliance(s: School, ts: int) -> Iterator[Reading]:
 def readings(days: int = 3, now_ns: int | None = None, seed: int = 7) -> list[Reading]:
     """Every demo reading, oldest first, ending at now."""
     now = now_ns or time.time_ns()
+
+    def end_of(s: School) -> int:
+        return now - 48 * HOUR_NS if s.silent else now
     rng = random.Random(seed)
     out: list[Reading] = []
     for n, s in enumerate(schools()):
         start = now - days * 24 * HOUR_NS
         # A silent school stopped reporting two days ago; its last will said offline.
-        end = now - 48 * HOUR_NS if s.silent else now
+        end = end_of(s)
         out.append(_r("agent_status", s, {"online": True, "state": "online",
                                           "agent_version": "0.1.0"}, start))
         if s.silent:
@@ -226,5 +235,14 @@ def readings(days: int = 3, now_ns: int | None = None, seed: int = 7) -> list[Re
         ts = now - days * 24 * HOUR_NS + hour * HOUR_NS + 2 * 10**9
         out.extend(rollups.readings(rollups.tally(
             (s.province, s.city, s.county, target, status)
-            for s in every for target, status in s.statuses().items()), ts))
+            for n, s in enumerate(every)
+            for target, status in (*s.statuses().items(), *quality_statuses(s, n).items())),
+            ts))
+        # And its re-statement of every agent's state, with their counts.
+        states = {s.sid: ("offline", end_of(s)) if s.silent and ts >= end_of(s)
+                  else ("online", now - days * 24 * HOUR_NS) for s in every}
+        out.extend(_r(agentstate.MEASUREMENT, s, agentstate.fields(
+            *states[s.sid], "0.1.0"), ts) for s in every)
+        out.extend(agentstate.rollup_readings(agentstate.tally(
+            (s.province, s.city, s.county, states[s.sid][0]) for s in every), ts))
     return out

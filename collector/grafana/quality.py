@@ -4,13 +4,16 @@ Region panels show shares of schools passing the path-quality verdicts
 (collector.judge.quality); the school panels show the minutes behind them:
 RTT, jitter and loss per target and uplink, uptime, the outage windows
 (断网时段), and latency under load from the bandwidth tests. A school with
-several uplinks has one verdict per uplink; the region shares count each
-school's newest verdict.
+several uplinks has one verdict per uplink; the region shares come from the
+collector's roll-ups (collector.judge.rollups), where a school meets a target
+when one of its uplinks does, so they read one series per county and target
+whatever the number of schools.
 """
 
 from __future__ import annotations
 
-from collector.grafana.influxql import as_of, last_fields, q, region_filter, series, share_query
+from collector.grafana import regional
+from collector.grafana.influxql import as_of, last_fields, q, region_filter, series
 from collector.grafana.panels import (
     SHARE_STEPS,
     Json,
@@ -30,13 +33,14 @@ CLASS_HOURS = f"{q('class_hours')} = true"
 
 
 def quality() -> Json:
-    shares = [Panel("stat", title, [share_query(t, "")], width=8, height=5,
+    shares = [Panel("stat", title, [regional.share(t)], width=8, height=5,
                     unit="percentunit", steps=SHARE_STEPS, minmax=(0, 1),
-                    description=f"Share of schools whose latest {t} verdict is pass; "
-                                "schools without one count as not meeting it.")
+                    description=f"Share of schools with an uplink whose latest {t} verdict "
+                                "is pass; schools without one count as not meeting it.")
               for t, title in QUALITY.items()]
     by_region = Panel("bargauge", "Share of schools meeting each quality target, by $level",
-                      [(share_query(t, LEVEL), f"$tag_${{level}} {t}") for t in QUALITY],
+                      [(regional.shares_by(tuple(QUALITY), LEVEL),
+                        "$tag_${level} $tag_target")],
                       width=24, height=9, unit="percentunit", steps=SHARE_STEPS,
                       minmax=(0, 1), options={"displayMode": "gradient",
                                               "orientation": "horizontal"})

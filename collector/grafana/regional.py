@@ -27,10 +27,21 @@ from collector.grafana.influxql import (
 
 ROLLUP = "rollup"
 COUNTY_ROWS = f"{q('level')} = 'county'"
+_LEVEL = q("level")
+# The rows an ungrouped figure sums. With every city and county of the chosen
+# provinces ("All" below the province), the provinces' own rows: a handful of
+# series instead of hundreds of counties (a year's trend at 200,000 schools is
+# 4 million county rows). Otherwise the counties' rows, exact for any choice.
+# The test of a variable against "All" is a regex on a tag whose value is
+# known: "All" is ``.*``, which matches "province"; a chosen code does not.
+SUMMED_ROWS = (f"(({_LEVEL} = 'province' AND {_LEVEL} =~ /^$city$/ AND "
+               f"{_LEVEL} =~ /^$county$/) OR ({_LEVEL} = 'county' AND "
+               f"({_LEVEL} !~ /^$city$/ OR {_LEVEL} !~ /^$county$/)))")
 
 
-def _newest(target: str, fields: tuple[str, ...], bucket: str = "") -> str:
-    """Each county's newest counts for one target (per bucket, or as of the range's end)."""
+def _newest(target: str, fields: tuple[str, ...], bucket: str = "", rows: str = COUNTY_ROWS
+            ) -> str:
+    """Each region's newest counts for one target (per bucket, or as of the range's end)."""
     cols = ", ".join(f"last({q(f)}) AS {q(f)}" for f in fields)
     group = ", ".join(q(t) for t in REGION_TAGS)
     window = "$timeFilter" if bucket else verdict_window()
@@ -38,19 +49,32 @@ def _newest(target: str, fields: tuple[str, ...], bucket: str = "") -> str:
         group = f"{bucket}, {group}"
     target_is = f"{q('target')} = '{target}'"
     return (f"SELECT {cols} FROM {q(ROLLUP)}"
-            f"{where(COUNTY_ROWS, target_is, region_filter(), window=window)} GROUP BY {group}")
+            f"{where(rows, target_is, region_filter(), window=window)} GROUP BY {group}")
 
 
 def share(target: str, group_by: str = "") -> str:
     """Share (0-1) of the schools whose newest verdict for ``target`` is pass."""
-    inner = _newest(target, ("pass", "schools"))
+    inner = _newest(target, ("pass", "schools"), rows=COUNTY_ROWS if group_by else SUMMED_ROWS)
     return (f"SELECT sum({q('pass')}) / sum({q('schools')}) AS {q(target)} FROM ({inner})"
             + (f" GROUP BY {group_by}" if group_by else ""))
 
 
+def shares_by(targets: tuple[str, ...], group_by: str) -> str:
+    """Per group and target, the share passing: one query for every bar of a panel
+    (the counties' newest rows read once, not once per target)."""
+    cols = ", ".join(f"last({q(f)}) AS {q(f)}" for f in ("pass", "schools"))
+    group = ", ".join(q(t) for t in (*REGION_TAGS, "target"))
+    target_is = f"{q('target')} =~ /^({'|'.join(targets)})$/"
+    inner = (f"SELECT {cols} FROM {q(ROLLUP)}"
+             f"{where(COUNTY_ROWS, target_is, region_filter(), window=verdict_window())} "
+             f"GROUP BY {group}")
+    return (f"SELECT sum({q('pass')}) / sum({q('schools')}) AS {q('share')} FROM ({inner}) "
+            f"GROUP BY {group_by}, {q('target')}")
+
+
 def share_over_time(target: str) -> str:
     """The share per ``$__interval``; intervals without any roll-up draw no point."""
-    inner = _newest(target, ("pass", "schools"), "time($__interval)")
+    inner = _newest(target, ("pass", "schools"), "time($__interval)", SUMMED_ROWS)
     return (f"SELECT sum({q('pass')}) / sum({q('schools')}) AS {q(target)} FROM ({inner}) "
             f"WHERE $timeFilter GROUP BY time($__interval) fill(none)")
 
@@ -62,3 +86,36 @@ def status_table(target: str, group_by: str) -> str:
     return (f"SELECT {cols}, sum({q('schools')}) AS {q('schools')}, "
             f"sum({q('pass')}) / sum({q('schools')}) AS {q('share')} "
             f"FROM ({inner}) GROUP BY {group_by}")
+
+
+AGENT_ROLLUP = "agent_rollup"  # collector.judge.agentstate.ROLLUP
+AGENT_STATE = "agent_state"    # collector.judge.agentstate.MEASUREMENT
+
+
+def agents(state: str) -> str:
+    """Schools whose agent is ``state`` (online, offline, never) as of the range's end:
+    the sum of the counties' newest counts, written by the collector every round."""
+    group = ", ".join(q(t) for t in REGION_TAGS)
+    inner = (f"SELECT last({q(state)}) AS {q(state)} FROM {q(AGENT_ROLLUP)}"
+             f"{where(SUMMED_ROWS, region_filter(), window=verdict_window())} GROUP BY {group}")
+    return f"SELECT sum({q(state)}) AS {q(state)} FROM ({inner})"
+
+
+def agent_states() -> str:
+    """Each school's agent state as of the range's end, with the time it began: the
+    collector re-states it at least twice a day, so the verdicts' lookback holds it."""
+    return (f"SELECT last({q('state')}) AS {q('state')}, {q('since')}, {q('agent_version')} "
+            f"FROM {q(AGENT_STATE)}{where(region_filter(), window=verdict_window())} "
+            f"GROUP BY {q('school')}")
+
+
+def failing_probes(probes: tuple[str, ...]) -> str:
+    """Per ``$__interval`` and probe: schools whose probe keeps failing (the judge's
+    health), the sum of the counties' newest counts in the bucket."""
+    group = ", ".join(q(t) for t in REGION_TAGS)
+    cols = ", ".join(f"last({q('failing_' + p)}) AS {q(p)}" for p in probes)
+    inner = (f"SELECT {cols} FROM {q(AGENT_ROLLUP)}{where(SUMMED_ROWS, region_filter())} "
+             f"GROUP BY time($__interval), {group}")
+    sums = ", ".join(f"sum({q(p)}) AS {q(p)}" for p in probes)
+    return (f"SELECT {sums} FROM ({inner}) WHERE $timeFilter "
+            f"GROUP BY time($__interval) fill(none)")

@@ -12,6 +12,7 @@ from collector.config import CollectorConfig
 from collector.ingest.lineproto import line
 from collector.ingest.writer import Writer
 from collector.judge import quality, rollups
+from collector.judge.agentstate import AgentStates
 from collector.judge.alerts import Alert, Alerter, Send, apprise_sink, print_sink
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import Registry, School
@@ -51,6 +52,7 @@ class Evaluator:
         # By default each run reads the windows afresh (bounded queries); the
         # running collector passes one fed from its stream of stored readings.
         self.judge = judge or WindowJudge(self.reader, self.targets, streamed=False)
+        self.agents = AgentStates(self.reader)
         self.writer = writer
         self.dry_run = dry_run
         alerts = cfg.alerts
@@ -102,6 +104,7 @@ class Evaluator:
                 self.writer.write(points[at:at + WRITE_BATCH])
         rollups.record(verdicts, schools, now, None if self.dry_run else self.writer,
                        self.rollup_sink)
+        self.agents.record(schools, now, None if self.dry_run else self.writer, states)
         self.alerter.send(alerts)
         if not self.dry_run:
             self.alerter.save()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from agent.contract.reading import FieldValue, Reading
 from collector.ingest.lineproto import line
 from collector.ingest.writer import Writer
+from collector.judge.quality import QUALITY_TARGETS
 from collector.judge.registry import School
 from collector.judge.rules import TARGETS, Verdict
 
@@ -32,6 +33,9 @@ MEASUREMENT = "rollup"
 STATUSES = ("pass", "fail", "inconclusive", "no_data")
 LEVELS = ("province", "city", "county")
 ALL_TARGETS = (*TARGETS, "all")
+# A school meets a path-quality target when one of its uplinks does: the best
+# status among its uplinks' verdicts counts.
+BEST_FIRST = ("pass", "fail", "inconclusive", "no_data")
 
 
 @dataclass(frozen=True, order=True)
@@ -60,6 +64,19 @@ def count(verdicts: Iterable[Verdict], schools: Iterable[School]
     return tally((school.province, school.city, school.county, target,
                   status.get((school.school_id, target), "no_data"))
                  for school in schools for target in ALL_TARGETS)
+
+
+def count_quality(verdicts: Iterable[Verdict], schools: Iterable[School]
+                  ) -> dict[tuple[Region, str], Counts]:
+    """Status counts per (region, path-quality target), each school's best uplink."""
+    best: dict[tuple[str, str], int] = {}
+    for v in verdicts:
+        if v.target in QUALITY_TARGETS:
+            key = (v.school.school_id, v.target)
+            best[key] = min(best.get(key, len(BEST_FIRST) - 1), BEST_FIRST.index(v.status))
+    return tally((school.province, school.city, school.county, target,
+                  BEST_FIRST[best.get((school.school_id, target), len(BEST_FIRST) - 1)])
+                 for school in schools for target in QUALITY_TARGETS)
 
 
 def tally(rows: Iterable[tuple[str, str, str, str, str]]) -> dict[tuple[Region, str], Counts]:
@@ -100,11 +117,14 @@ def readings(counted: Mapping[tuple[Region, str], Counts], now_ns: int) -> list[
 
 def record(verdicts: Iterable[Verdict], schools: Iterable[School], now_ns: int,
            writer: Writer | None, sink: Callable[[list[Reading]], None] | None) -> None:
-    """Store the round's roll-ups (no writer: a dry run) and hand them to ``sink``."""
+    """Store the round's roll-ups (no writer: a dry run) and hand the policy targets'
+    to ``sink`` (the national tier counts those; path quality stays in the province)."""
     if writer is None:
         return
+    verdicts, schools = list(verdicts), list(schools)
     rolled = points(verdicts, schools, now_ns)
-    writer.write([line(r) for r in rolled])
+    writer.write([line(r) for r in (*rolled, *readings(count_quality(verdicts, schools),
+                                                        now_ns))])
     if sink is not None:
         sink(rolled)
     log.info("roll-ups: %d points for %d regions", len(rolled), len(rolled) // len(ALL_TARGETS))
