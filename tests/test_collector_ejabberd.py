@@ -82,6 +82,8 @@ def drain_seconds(tmp: Path, broker: Ejabberd, influxd: Influxd, database: str,
         wait_for(lambda: influxd.rows(query, database)[0]["count"] == count, 60, "all stored",
                  interval=0.02)
         elapsed = time.monotonic() - started
+        # The database shows a batch a moment before the pipeline counts it.
+        wait_for(lambda: collector.pipeline.stats.stored >= count, 30, "all counted")
         batches = collector.pipeline.stats.batches
     return elapsed, batches
 
