@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 # descending series-key order.
 Entry = tuple[Any, ...]
 REGION_TAGS = frozenset({"province", "city", "county", "school"})
+_LAST_KEY = "\U0010ffff"  # sorts after every series key: (t, _LAST_KEY) follows all of t
 _KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 
 
@@ -125,6 +126,12 @@ def _intern(value: Any) -> Any:
     return known
 
 
+def newest(entries: list[Entry], since_ns: int, give: int) -> list[Entry]:
+    """The newest ``give`` entries after ``since_ns`` (the query's time bound), newest first."""
+    after = bisect.bisect_right(entries, (since_ns, _LAST_KEY))
+    return entries[max(after, len(entries) - give):][::-1]
+
+
 class Windows:
     """Every school's newest evidence; thread-safe (the pipeline feeds, a round reads)."""
 
@@ -208,17 +215,13 @@ class Windows:
         timed = index in (SEEN, STATUS)
         for group, entries in windows[index].items():
             rows = []
-            for entry in reversed(entries):
-                if entry[0] <= since_ns:
-                    break  # older than max_age_days: the query's time bound
+            for entry in newest(entries, since_ns, give):
                 row: Row = dict(zip(fields, entry[2:], strict=False))  # built from fields
                 if timed:
                     row["time"] = entry[0]
                 if group_tag:
                     row[group_tag] = group
                 rows.append(row)
-                if len(rows) == give:
-                    break
             if rows:
                 yield group, rows
 
@@ -228,15 +231,10 @@ class Windows:
         out: dict[str, list[Poll]] = {}
         windows = self.schools.get(sid)
         for room, entries in windows[index].items() if windows is not None else ():
-            newest: list[Poll] = []
-            for entry in reversed(entries):
-                if entry[0] <= since_ns:
-                    break  # older than max_age_days: the query's time bound
-                newest.append(entry[2:])  # the kind's fields: POLL_FIELDS' values
-                if len(newest) == give:
-                    break
-            if newest:
-                out[room] = newest
+            # The kind's fields are POLL_FIELDS: an entry's values are the poll.
+            polls = [entry[2:] for entry in newest(entries, since_ns, give)]
+            if polls:
+                out[room] = polls
         return out
 
     def evidence(self, sids: Iterable[str], now_ns: int) -> tuple[Evidence, dict[str, int],
@@ -279,7 +277,7 @@ class Windows:
         with self.lock:
             for per_group in self.schools.get(sid, ()):
                 for group, entries in list(per_group.items()):
-                    gone = bisect.bisect_right(entries, (since, "\U0010ffff"))
+                    gone = bisect.bisect_right(entries, (since, _LAST_KEY))
                     del entries[:gone]
                     if entries:
                         oldest.append(entries[0][0])
