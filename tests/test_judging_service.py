@@ -1,5 +1,6 @@
 """The running collector judges from the readings it stores, keeps the windows
-across a clean restart, and judges as today's queries would."""
+across a clean restart, judges as today's queries would, and writes a school's
+verdicts only when they change."""
 
 from __future__ import annotations
 
@@ -38,6 +39,11 @@ state_file = "{tmp_path}/alerts.json"
 """)
     client = publisher_client(broker.port)
     sent = 0
+
+    def stored_verdicts() -> int:
+        series = influxd.query('SELECT count("status") FROM "compliance"', database)
+        return int(series[0]["values"][0][1]) if series else 0
+
     with running_collector(path) as collector:
         judge = collector.evaluator.judge if collector.evaluator else None
         assert isinstance(judge, WindowJudge) and judge.streamed and not judge.ready
@@ -49,18 +55,44 @@ state_file = "{tmp_path}/alerts.json"
                 client.publish(s.identity.topic("classroom_link"),
                                encode(s.identity, reading, sent), qos=1).wait_for_publish(5)
         wait_for(lambda: collector.pipeline.stats.stored >= sent, 30, "readings stored")
-        verdicts, _ = collector.evaluator.run_once()  # type: ignore[union-attr]
+        evaluator = collector.evaluator
+        assert evaluator is not None
+        verdicts, _ = evaluator.run_once()
         assert judge.ready and judge.judged == len(sim)
         rooms = {v.school.school_id: v.status for v in verdicts if v.target == "classroom_links"}
         assert rooms == {s.identity.school_id: "pass" for s in sim}
+        assert evaluator.written == len(verdicts) == stored_verdicts()
+
+        # Nothing changed: the database already holds every verdict.
+        evaluator.run_once()
+        assert evaluator.written == 0 and stored_verdicts() == len(verdicts)
+        # One school's classroom goes down: only that school's verdicts are written.
+        first = sim[0].identity
+        for _ in range(2):  # the room's median of its polls falls to 0
+            sent += 1
+            down = Reading("classroom_link", {"link_speed_mbps": 0.0, "oper_up": False},
+                           {"classroom": "c0"}, time.time_ns())
+            client.publish(first.topic("classroom_link"), encode(first, down, sent),
+                           qos=1).wait_for_publish(5)
+        wait_for(lambda: collector.pipeline.stats.stored >= sent, 30, "reading stored")
+        verdicts, _ = evaluator.run_once()
+        mine = [v for v in verdicts if v.school.school_id == first.school_id]
+        assert judge.judged == 1 and evaluator.written == len(mine) > 0
+        assert stored_verdicts() == len(verdicts) + len(mine)
+        assert {v.status for v in mine if v.target == "classroom_links"} == {"fail"}
         now = time.time_ns()
-        schools = list(collector.evaluator.registry.schools.values())  # type: ignore[union-attr]
+        schools = list(evaluator.registry.schools.values())
         assert judge.judge(schools, now) == QueryJudge(judge.reader, judge.targets).judge(
             schools, now)
+        before = {(v.school.school_id, v.target): v.status for v in verdicts}
     client.disconnect()
     assert state.exists()  # a clean stop keeps the windows
     with running_collector(path) as collector:
         judge = collector.evaluator.judge if collector.evaluator else None
         assert isinstance(judge, WindowJudge) and judge.ready and not state.exists()
-        verdicts, _ = collector.evaluator.run_once()  # type: ignore[union-attr]
-        assert {v.status for v in verdicts if v.target == "classroom_links"} == {"pass"}
+        evaluator = collector.evaluator
+        assert evaluator is not None
+        verdicts, _ = evaluator.run_once()
+        assert {(v.school.school_id, v.target): v.status for v in verdicts} == before
+        # A new process knows nothing of what the database holds: it states every verdict.
+        assert evaluator.written == len(verdicts)

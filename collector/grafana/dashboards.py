@@ -103,7 +103,10 @@ def school() -> Json:
     judged = Panel("timeseries", "Exit bandwidth as judged (value vs threshold)", [
         series("compliance", [(f"last({q('value')})", "judged"),
                               (f"last({q('threshold')})", "threshold")], extra=exit_target)],
-        width=12, height=8)
+        width=12, height=8,
+        # A verdict is written when it changes (and re-stated twice a day): it holds
+        # until the next point, which a line drawn between points would misstate.
+        custom={"lineInterpolation": "stepAfter"})
     rtt = Panel("timeseries", "Latency and jitter to the test server", [series(
         "wan_throughput", [(f"mean({q('rtt_seconds')})", "rtt"),
                            (f"mean({q('jitter_seconds')})", "jitter")])],

@@ -16,6 +16,7 @@ from collector.judge.agentstate import AgentStates
 from collector.judge.alerts import Alert, Alerter, Send, apprise_sink, print_sink
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import Registry, School
+from collector.judge.restate import Restatements
 from collector.judge.rounds import QueryJudge, WindowJudge
 from collector.judge.rules import Health, Verdict
 from collector.judge.targets import load as load_targets
@@ -55,6 +56,8 @@ class Evaluator:
         self.agents = AgentStates(self.reader)
         self.writer = writer
         self.dry_run = dry_run
+        self.verdicts_written = Restatements()
+        self.written = 0  # compliance points written in the last round
         alerts = cfg.alerts
         if dry_run:
             sinks = [print_sink(alerts.language)]
@@ -97,17 +100,38 @@ class Evaluator:
         if pruned:
             log.info("alert state: forgot %d entries of schools no longer registered", pruned)
         if not self.dry_run:
-            points = [line(compliance_point(v, now)) for v in verdicts]
-            # influxd refuses a body over 25 MB (max-body-size) by hanging up:
-            # a province's verdicts go in batches.
-            for at in range(0, len(points), WRITE_BATCH):
-                self.writer.write(points[at:at + WRITE_BATCH])
+            self._write(verdicts, schools, now)
         rollups.record(verdicts, schools, now, None if self.dry_run else self.writer,
                        self.rollup_sink)
         self.agents.record(schools, now, None if self.dry_run else self.writer, states)
         self.alerter.send(alerts)
         if not self.dry_run:
             self.alerter.save()
-        log.info("evaluated %d schools: %d verdicts, %d alerts", len(schools), len(verdicts),
-                 len(alerts))
+        log.info("evaluated %d schools: %d verdicts (%d written), %d alerts", len(schools),
+                 len(verdicts), self.written, len(alerts))
         return verdicts, alerts
+
+    def _write(self, verdicts: list[Verdict], schools: list[School], now_ns: int) -> None:
+        """A school's compliance points when any of its verdicts (or its registry
+        entry) changed, else when due for re-statement (collector.judge.restate)."""
+        per_school: dict[str, list[Verdict]] = {}
+        for v in verdicts:
+            per_school.setdefault(v.school.school_id, []).append(v)
+        due: list[tuple[str, int]] = []
+        points: list[str] = []
+        for sid, mine in per_school.items():
+            content = hash((mine[0].school, *((v.target, v.uplink, v.status, v.value,
+                                                v.threshold, v.readings, v.detail)
+                                               for v in mine)))
+            if self.verdicts_written.due(sid, content, now_ns):
+                due.append((sid, content))
+                points += [line(compliance_point(v, now_ns)) for v in mine]
+        # influxd refuses a body over 25 MB (max-body-size) by hanging up: a
+        # province's verdicts go in batches. Counted as written only once stored,
+        # so a failed round writes them again.
+        for at in range(0, len(points), WRITE_BATCH):
+            self.writer.write(points[at:at + WRITE_BATCH])
+        for sid, content in due:
+            self.verdicts_written.wrote(sid, content, now_ns)
+        self.verdicts_written.forget(s.school_id for s in schools)
+        self.written = len(points)

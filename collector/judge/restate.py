@@ -1,0 +1,45 @@
+"""When a point the collector writes each round must actually be written again.
+
+A province's verdicts are 400,000 points a round at 50,000 schools, nearly all
+the same as the round before; writing them took influxd most of a round on the
+collector's two cores. A point is therefore written when its content changed,
+and otherwise re-stated once per ``RESTATE_NS``, so the newest point of every
+key is never older than the dashboards' and alert rules' 25 h lookback
+(``collector.grafana.influxql.VERDICT_LOOKBACK``). Each key's re-statement
+comes up to a quarter of that early, by a fixed share of its own, so the
+schools first written in one round are not all re-stated in one round again.
+What was written is remembered in memory only: a restarted collector writes
+everything once.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Hashable, Iterable
+
+RESTATE_NS = 12 * 3600 * 10**9  # half the 25 h lookback: one missed write is fine
+SPREAD_NS = RESTATE_NS // 4
+
+
+def _early(key: str) -> int:
+    return zlib.crc32(key.encode()) * SPREAD_NS >> 32  # crc32 is 32 bits: scaled, not wrapped
+
+
+class Restatements:
+    """Per key (a school): the content last written and when it is next due."""
+
+    def __init__(self) -> None:
+        self.written: dict[str, tuple[Hashable, int]] = {}
+
+    def due(self, key: str, content: Hashable, now_ns: int) -> bool:
+        last = self.written.get(key)
+        return last is None or last[0] != content or now_ns >= last[1]
+
+    def wrote(self, key: str, content: Hashable, now_ns: int) -> None:
+        self.written[key] = (content, now_ns + RESTATE_NS - _early(key))
+
+    def forget(self, keep: Iterable[str]) -> None:
+        """Drop keys no longer wanted (schools no longer registered)."""
+        keep = set(keep)
+        for key in [k for k in self.written if k not in keep]:
+            del self.written[key]
