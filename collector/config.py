@@ -143,6 +143,9 @@ class TargetsSection:
     evaluate_interval_seconds: float = opt(300.0, between(10, 86400))
     # The judging windows, saved at a clean stop and resumed at the next start.
     state_file: str = opt("")
+    # Path-quality verdicts are a week's percentiles (collector.judge.quality):
+    # re-queried this often, not every round (0: every round).
+    quality_refresh_minutes: float = opt(60.0, between(0, 1440))
 
 
 @section

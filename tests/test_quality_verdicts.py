@@ -8,12 +8,17 @@ from pathlib import Path
 import pytest
 
 from agent.contract.reading import Reading
+from collector.config import load as load_config
+from collector.ingest.writer import InfluxV1Writer
 from collector.judge import quality
 from collector.judge.alerts import Alerter
+from collector.judge.evaluate import Evaluator
 from collector.judge.reader import InfluxQLReader
+from collector.judge.registry import School
 from collector.judge.rules import Health
 from tests.quality_support import REGION, school, store, verdicts
 from tests.services import Influxd
+from tests.support import influx1_storage, judging_toml, registry_file
 from tests.test_pipeline import storage
 
 pytestmark = pytest.mark.integration
@@ -119,3 +124,33 @@ def test_outage_alerts_on_start_and_end(influxd: Influxd, database: str, tmp_pat
     alerts = alerter.transitions(seed, quality.with_outages(reader, states, NOW), NOW)
     assert [(a.kind, a.school.school_id) for a in alerts] == [("path_restored", "a")]
     assert alerts[0].text("en") == "a (a) reaches the county node again: uplink edu"
+
+
+def test_a_round_requeries_path_quality_only_when_due(tmp_path: Path, influxd: Influxd,
+                                                       database: str) -> None:
+    """The running collector's rounds take path-quality verdicts from the database every
+    quality_refresh_minutes, or at once when the registry changed."""
+    row = "{sid},学校,37,山东省,3701,济南市,370102,历下区,primary,10,1000"
+    registry = registry_file(tmp_path / "schools.csv", [row.format(sid="good")])
+    cfg = load_config(judging_toml(tmp_path, 1883, influx1_storage(influxd.url, database),
+                                   "quality-refresh", registry,
+                                   "quality_refresh_minutes = 30",
+                                   f'[alerts]\nstate_file = "{tmp_path}/alerts.json"'))
+    store(influxd.url, database, ladder_minutes("good", 100, 3, 8, 15, 30))
+    evaluator = Evaluator(cfg, InfluxV1Writer(storage(influxd.url, database)), [])
+
+    registered = list(evaluator.registry.schools.values())
+
+    def ladder(now: int, schools: list[School] = registered) -> str:
+        verdicts, _ = evaluator.round_verdicts(schools, now)
+        return next(v.status for v in verdicts if v.target == "edu_ladder")
+
+    assert ladder(NOW) == "pass"
+    # The county node turns slow: five minutes on, the round keeps the verdict it has;
+    # once 30 minutes have passed, it asks again.
+    store(influxd.url, database, [minute("good", "county", i, 80) for i in range(100)])
+    assert ladder(NOW + 5 * MIN) == "pass"
+    assert ladder(NOW + 30 * MIN) == "fail"
+    # A registry change is judged at once.
+    store(influxd.url, database, [minute("good", "county", i, 3) for i in range(100)])
+    assert ladder(NOW + 35 * MIN, [*registered, school("new")]) == "pass"

@@ -175,7 +175,8 @@ def child(mode: str, cfg_path: str, schools: int, rounds: int, t0: int) -> dict[
         ev.run_once()
         out[name] = {"wall_s": time.perf_counter() - began, "cpu_s": _cpu() - cpu,
                      "db_s": spent[0], "write_s": written[0],
-                     "judged": getattr(ev.judge, "judged", schools)}
+                     "judged": getattr(ev.judge, "judged", schools),
+                     "verdicts_written": ev.written}
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
