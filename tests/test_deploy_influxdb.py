@@ -264,9 +264,11 @@ def test_deployed_accounts_run_the_whole_audit(secured: AuthInfluxd, broker: Mos
                            qos=1).wait_for_publish(10)
         client.disconnect()
         client.loop_stop()
-        wait_for(lambda: query(secured, "SELECT count(download_bps) FROM wan_throughput",
-                               "reader", PASSWORDS["READER_PASSWORD"])["results"][0].get(
-                                   "series"), 30, "throughput stored")
+        # All three: stopping the collector at the first would judge on fewer.
+        wait_for(lambda: (query(secured, "SELECT count(download_bps) FROM wan_throughput",
+                                "reader", PASSWORDS["READER_PASSWORD"])["results"][0].get(
+                                    "series") or [{"values": [[0, 0]]}])[0]["values"][0][1] == 3,
+                 30, "three throughput tests stored")
     finally:
         collector.terminate()
         log = collector.communicate(timeout=60)[0]
