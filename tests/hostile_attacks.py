@@ -65,9 +65,10 @@ def forged_verdicts(a: SchoolClient) -> Counter[str]:
                          ("agent_status", '{"online":false,"state":"offline"}'),
                          ("alerts", '{"text":"all fine"}'), ("rollup", '{"meeting":1.0}'),
                          ("agent_state", '{"state":"online","online":true}'),
-                         ("agent_rollup", '{"offline":0.0}')):
+                         ("agent_rollup", '{"offline":0.0}'),
+                         ("school_summary", '{"all_status":"pass","exit_median":1000.0}')):
         a.publish(a.identity.topic(name), raw(a, name, "{}", fields))
-    return Counter(collector_owned=11)
+    return Counter(collector_owned=12)
 
 
 def invented_probes(a: SchoolClient) -> Counter[str]:

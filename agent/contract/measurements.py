@@ -221,4 +221,5 @@ COLLECTOR_MEASUREMENTS = frozenset({
     "rollup",             # regional roll-ups per region and target (collector.judge.rollups)
     "agent_state",        # each school's agent state, re-stated (collector.judge.agentstate)
     "agent_rollup",       # schools per agent state and region (collector.judge.agentstate)
+    "school_summary",     # each school's report facts, per round (collector.judge.summary)
 })

@@ -19,7 +19,9 @@ from collector.judge.registry import Registry, School
 from collector.judge.restate import Restatements
 from collector.judge.rounds import QueryJudge, WindowJudge
 from collector.judge.rules import Health, Verdict
+from collector.judge.summary import Summaries
 from collector.judge.targets import load as load_targets
+from collector.judge.targets import load_indicators
 
 log = logging.getLogger(__name__)
 WRITE_BATCH = 5000  # compliance points per write
@@ -54,6 +56,7 @@ class Evaluator:
         # running collector passes one fed from its stream of stored readings.
         self.judge = judge or WindowJudge(self.reader, self.targets, streamed=False)
         self.agents = AgentStates(self.reader)
+        self.summaries = Summaries(load_indicators(cfg.targets.file))
         self.writer = writer
         self.dry_run = dry_run
         self.verdicts_written = Restatements()
@@ -117,6 +120,8 @@ class Evaluator:
             self._write(verdicts, schools, now)
         rollups.record(verdicts, schools, now, None if self.dry_run else self.writer,
                        self.rollup_sink)
+        self.summaries.record(self.judge, verdicts, schools, now,
+                              None if self.dry_run else self.writer)
         self.agents.record(schools, now, None if self.dry_run else self.writer, states)
         self.alerter.send(alerts)
         if not self.dry_run:

@@ -75,6 +75,7 @@ class WindowJudge:
         self.cache: dict[str, tuple[School, list[Verdict], Health, int]] = {}
         self.rebuild_seconds = 0.0
         self.judged = 0  # schools judged afresh in the last round
+        self.fresh: set[str] = set()  # and which (their summaries are computed again)
         # Without the stream (a one-off command, or one of several instances that
         # each see a share of the readings) every round starts from the database.
         self.streamed = streamed
@@ -145,6 +146,7 @@ class WindowJudge:
                 self.rebuild(chunk)
                 self._judge(chunk, now_ns)
             self.judged = len(schools)
+            self.fresh = {s.school_id for s in schools}
             return self._round(schools)
         if self.damaged:
             self.windows, self.cache, self.ready = Windows(self.targets), {}, False
@@ -169,6 +171,7 @@ class WindowJudge:
         if forgotten:
             log.info("judging windows: forgot %d schools no longer registered", forgotten)
         self.judged = len(due)
+        self.fresh = {s.school_id for s in due}
         return self._round(schools)
 
     def _judge(self, due: list[School], now_ns: int) -> None:

@@ -81,6 +81,9 @@ def kinds(targets: dict[str, Targets]) -> tuple[Kind, ...]:
         Kind("runs", "probe_run", ("result",), "probe", runs, runs),
         Kind("seen", "probe_run", ("duration_seconds",), "", 1, 2),
         Kind("status", "agent_status", ("state",), "", 1, 2),
+        # Not judged: the report's Wi-Fi areas (collector.judge.summary), the newest
+        # reading per area; two kept so an area re-tagged to another kind keeps both.
+        Kind("areas", "wifi_area", ("covered", "required"), "area", 2, 2),
     )
 
 
