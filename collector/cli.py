@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
                              help="ledger order (exit and last_reading: lowest/oldest first)")
             cmd.add_argument("--format", choices=sorted(FORMATS), default="table")
             cmd.add_argument("--lang", choices=("zh", "en"), default="zh")
+            cmd.add_argument("--from-readings", action="store_true",
+                             help="compute every school's facts from the raw readings, not "
+                                  "the collector's per-school summaries (slower; to check)")
             cmd.add_argument("-o", "--output", help="write to this file instead of stdout "
                              "(needed for xlsx)")
     speed = sub.add_parser("speed-server", help="serve the agents' bandwidth tests over HTTP",
@@ -249,7 +252,8 @@ def _report(cfg: config.CollectorConfig, args: argparse.Namespace) -> int:
     reader.timeout = max(reader.timeout, REPORT_TIMEOUT_SECONDS)
     report = build(schools, reader, load_indicators(cfg.targets.file),
                    lang=args.lang, level=args.level, region=args.region, as_of=args.as_of,
-                   compare=args.compare, view=view, only_below=args.below, sort=args.sort)
+                   compare=args.compare, view=view, only_below=args.below, sort=args.sort,
+                   summaries=not args.from_readings)
     out = FORMATS[args.format](report)
     if isinstance(out, bytes):
         Path(args.output).write_bytes(out)

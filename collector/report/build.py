@@ -81,15 +81,15 @@ class Report:
 def build(schools: list[School], reader: InfluxQLReader, cfg: Indicators, *, lang: str,
           level: str, region: str | None = None, as_of: str | None = None,
           compare: str | None = None, view: str = "summary", only_below: bool = False,
-          sort: str = "region", now_ns: int | None = None) -> Report:
+          sort: str = "region", now_ns: int | None = None, summaries: bool = True) -> Report:
     now_ns = now_ns or time.time_ns()
     inside, name, tag = scope(schools, region, level)
     at = periods.parse(as_of, cfg.period_days, now_ns)
-    facts = gather(reader, inside, at, cfg, tag)
+    facts = gather(reader, inside, at, cfg, tag, summaries)
     earlier = periods.parse(compare, cfg.period_days, now_ns) if compare else None
     if earlier is not None and earlier.end_ns >= at.end_ns:
         raise periods.ReportError(f"--compare {compare} must be before the as-of time "
                                   f"({at.label})")
-    before = gather(reader, inside, earlier, cfg, tag) if earlier else None
+    before = gather(reader, inside, earlier, cfg, tag, summaries) if earlier else None
     return Report(lang, level, name, cfg, at, list(facts.values()), earlier,
                   list(before.values()) if before else None, view, only_below, sort)

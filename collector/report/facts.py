@@ -1,13 +1,20 @@
 """What the stored readings and verdicts say about each school at one instant.
 
-One query per kind of evidence for all schools (never one per school), each
-bounded to the report's period, so ``--as-of`` sees the database as it stood
-then. Everything here is measured; what it means against a target is for
-:mod:`.indicators` and the per-type verdicts.
+First from the collector's per-school summaries (collector.judge.summary, one
+series a school): each school's newest summary written at or before the
+report's end, within the period and at most 25 h old, computed with this
+report's indicator settings. Schools without one (history from before the
+summaries, a collector that does not keep judging windows, other settings)
+have their facts computed from the raw readings: one query per kind of
+evidence for all of them (never one per school), narrowed to their counties
+when there are few. Both are bounded to the report's period, so ``--as-of``
+sees the database as it stood then. Everything here is measured; what it means
+against a target is for :mod:`.indicators` and the per-type verdicts.
 """
 
 from __future__ import annotations
 
+import logging
 import statistics
 import threading
 from collections import defaultdict
@@ -15,13 +22,16 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from collector.judge import summary
 from collector.judge.reader import InfluxQLReader, Row
 from collector.judge.registry import School
 from collector.judge.targets import Indicators
 from collector.report.period import Period
 
-AREA_KINDS = ("teaching", "office", "activity")
+log = logging.getLogger(__name__)
+AREA_KINDS = summary.AREA_KINDS
 _SEEN = threading.Lock()
+FEW_COUNTIES = 20  # schools without a summary: their raw readings read county by county
 
 
 @dataclass(frozen=True)
@@ -66,14 +76,74 @@ class Facts:
         return max(self.school.classes, self.rooms_seen)
 
 
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
 def gather(reader: InfluxQLReader, schools: list[School], period: Period,
-           cfg: Indicators, region: tuple[str, str] | None = None) -> dict[str, Facts]:
+           cfg: Indicators, region: tuple[str, str] | None = None,
+           summaries: bool = True) -> dict[str, Facts]:
     """Facts per school; ``region`` (tag, code), e.g. ("county", "370102"), lets the
-    database skip every other region's series (codes are ASCII slugs, see the wire)."""
+    database skip every other region's series (codes are ASCII slugs, see the wire).
+    ``summaries`` False: every school from the raw readings."""
     facts = {s.school_id: Facts(s) for s in schools}
-    when, n = period.where(), cfg.window
-    if region is not None:
-        when += f" AND \"{region[0]}\" = '{region[1]}'"
+    where = f" AND \"{region[0]}\" = '{_quote(region[1])}'" if region is not None else ""
+    missing = from_summaries(reader, facts, period, cfg, where) if summaries else set(facts)
+    if missing:
+        rest = {sid: facts[sid] for sid in missing}
+        counties = sorted({f.school.county for f in rest.values()})
+        narrow = where
+        if len(missing) < len(facts) and len(counties) <= FEW_COUNTIES:
+            # A county code may repeat under another city: rows of schools not
+            # asked for are skipped below.
+            narrow += " AND (" + " OR ".join(f"\"county\" = '{_quote(c)}'"
+                                             for c in counties) + ")"
+        from_readings(reader, rest, period, cfg, narrow)
+    if summaries:
+        log.info("report facts as of %d: %d schools from the collector's summaries, %d from "
+                 "raw readings", period.end_ns, len(facts) - len(missing), len(missing))
+    return facts
+
+
+def from_summaries(reader: InfluxQLReader, facts: dict[str, Facts], period: Period,
+                   cfg: Indicators, where: str) -> set[str]:
+    """Fill in the schools whose newest summary fits; the ids of those left."""
+    since = max(period.start_ns, period.end_ns - summary.LOOKBACK_NS)
+    missing = set(facts)
+    other: set[tuple[float, ...]] = set()
+    wanted = summary.basis(cfg)
+    for row in reader.stream(
+            f'SELECT * FROM "{summary.MEASUREMENT}" WHERE time > {since} AND '
+            f"time <= {period.end_ns}{where} GROUP BY school ORDER BY time DESC LIMIT 1"):
+        f = facts.get(row.get("school", ""))
+        if f is None:
+            continue
+        got = tuple(float(row.get(k) or 0) for k in summary.BASIS)
+        if got != wanted:
+            other.add(got)
+            continue
+        for key, value in summary.read(row).items():
+            setattr(f, key, value)
+        for target in summary.SUMMARY_TARGETS:
+            status = row.get(f"{target}_status")
+            if status is not None:
+                f.verdicts[target] = Verdict(str(status), row.get(f"{target}_value"),
+                                             row.get(f"{target}_threshold"),
+                                             row.get(f"{target}_detail") or "")
+        missing.discard(f.school.school_id)
+    if other:
+        log.info("school summaries were computed for other indicator settings "
+                 "(window, period_days, classroom_mbps = %s; this report: %s): their "
+                 "schools' facts come from raw readings",
+                 "; ".join(", ".join(f"{v:g}" for v in b) for b in sorted(other)),
+                 ", ".join(f"{v:g}" for v in wanted))
+    return missing
+
+
+def from_readings(reader: InfluxQLReader, facts: dict[str, Facts], period: Period,
+                  cfg: Indicators, where: str) -> None:
+    """Facts from the raw readings of the period, one query per kind of evidence."""
+    when, n = period.where() + where, cfg.window
 
     def query(select: str, measurement: str, group: str, limit: int, cond: str = "") -> str:
         return (f'SELECT {select} FROM "{measurement}" WHERE {when}{cond} '
@@ -142,7 +212,9 @@ def gather(reader: InfluxQLReader, schools: list[School], period: Period,
     def verdicts() -> None:
         for row in reader.stream(query("status, value, threshold, detail", "compliance",
                                        "school, target", 1)):
-            if (f := facts.get(row.get("school", ""))) is not None:
+            # Only the targets the report shows (path quality's are per uplink).
+            f = facts.get(row.get("school", ""))
+            if f is not None and row.get("target") in summary.SUMMARY_TARGETS:
                 f.verdicts[row["target"]] = Verdict(str(row["status"]), row.get("value"),
                                                     row.get("threshold"),
                                                     row.get("detail") or "")
@@ -153,4 +225,3 @@ def gather(reader: InfluxQLReader, schools: list[School], period: Period,
         for done in [pool.submit(h) for h in (runs, tests, links, ports, areas, levels,
                                               verdicts)]:
             done.result()
-    return facts

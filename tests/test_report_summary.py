@@ -1,0 +1,218 @@
+"""The report from the collector's per-school summaries equals the report from raw readings.
+
+A simulated county (several counties, Wi-Fi areas among its readings) goes
+through the real pipeline into influxd; the judging windows are fed by the
+pipeline's stored-readings callback, and a real Evaluator round writes the
+verdicts, roll-ups and summaries. Every school's facts, and the report's
+summary and ledger, must be the same read from the summaries as computed
+from the raw readings: now, after more readings and a second round (which
+writes only the changed schools), as of the first round (a past --as-of), for
+schools whose summary is missing (read raw, county by county) and for a
+report asked with other indicator settings (read raw, said in the log).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.contract.reading import Reading
+from agent.contract.wire import MAX_PAYLOAD_BYTES, encode
+from collector import config
+from collector.ingest.pipeline import Pipeline
+from collector.ingest.transport import Message
+from collector.ingest.validate import Validator
+from collector.ingest.writer import make_writer
+from collector.judge import summary
+from collector.judge.evaluate import Evaluator
+from collector.judge.reader import InfluxQLReader
+from collector.judge.registry import Registry, School
+from collector.judge.rounds import WindowJudge
+from collector.judge.targets import Indicators, load_indicators
+from collector.report import FORMATS, build
+from collector.report.facts import Facts, gather
+from collector.report.period import Period
+from tests.judging_county import MINUTE, SimSchool, county, messages, registry_csv
+from tests.services import Influxd
+from tests.support import collector_toml, influx1_storage, judging_toml
+
+pytestmark = pytest.mark.integration
+
+KINDS = ("teaching", "office", "activity", "other")
+
+
+def areas(schools: list[SimSchool], start_ns: int, rounds: int, seed: int = 3,
+          retag: bool = True) -> list[Message]:
+    """Wi-Fi areas (the report's, not the judge's): some covered, some not required, one
+    area re-tagged to another kind in the last round, over several rounds. (The windows
+    keep an area's two newest readings: an area re-tagged and then read twice more
+    counts under its new kind alone, where the raw readings count both for the period.)"""
+    rng = random.Random(seed)
+    out = []
+    for s in schools:
+        if s.mood == "gone":
+            continue
+        layout = [(f"{kind}{i}", kind) for kind in KINDS for i in range(rng.randint(0, 2))]
+        for r in range(rounds):
+            for area, kind in layout:
+                if rng.random() < 0.3:
+                    continue
+                if retag and area == "office0" and r == rounds - 1:
+                    kind = "activity"  # re-tagged: both series count, as the database has them
+                fields = {"covered": rng.random() < 0.7, "required": rng.random() < 0.9,
+                          "result": "ok"}
+                reading = Reading("wifi_area", fields, {"area": area, "area_kind": kind},
+                                  start_ns + r * 5 * MINUTE + 7)
+                out.append(Message(s.identity.topic("wifi_area"),
+                                   encode(s.identity, reading, 10**6 + r)))
+    return out
+
+
+def store(pipe: Pipeline, batch: list[Message], size: int = 2000) -> None:
+    for at in range(0, len(batch), size):
+        pipe.process(batch[at:at + size])
+
+
+def same(reader: InfluxQLReader, schools: list[School], cfg: Indicators, end_ns: int
+         ) -> dict[str, Facts]:
+    period = Period(end_ns, cfg.period_days, "now")
+    mine = gather(reader, schools, period, cfg)
+    raw = gather(reader, schools, period, cfg, summaries=False)
+    assert mine.keys() == raw.keys()
+    for sid in raw:
+        assert mine[sid] == raw[sid], (sid, mine[sid], raw[sid])
+    return mine
+
+
+def written_at(evaluator: Evaluator) -> tuple[int, int]:
+    """(the newest write time, how many schools were written then)."""
+    times = [at for _, at in evaluator.summaries.written.values()]
+    return max(times), times.count(max(times))
+
+
+def test_report_from_summaries_equals_report_from_readings(
+        tmp_path: Path, influxd: Influxd, database: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    sim = county(150, seed=23, cities=2)
+    registry_path = registry_csv(sim, tmp_path / "schools.csv")
+    cfg = config.load(judging_toml(tmp_path, 1883, influx1_storage(influxd.url, database),
+                                   "sum", registry_path,
+                                   extra=f'[alerts]\nstate_file = "{tmp_path / "a.json"}"'))
+    indicators = load_indicators(cfg.targets.file)
+    registry = Registry(registry_path)
+    schools = list(registry.schools.values())
+    writer = make_writer(cfg.storage)
+    evaluator = Evaluator(cfg, writer, [], registry)
+    stream = WindowJudge(evaluator.reader, evaluator.targets)
+    stream.ready = True  # fed from the first reading on: nothing to rebuild
+    evaluator.judge = stream
+    reader = evaluator.reader
+    pipe = Pipeline(Validator(MAX_PAYLOAD_BYTES, 300 * 10**9, 35 * 86400 * 10**9, registry),
+                    make_writer(cfg.storage), lambda acked: None,
+                    lambda m, r, d: pytest.fail(f"refused: {r} {d}"))
+    pipe.on_stored = stream.feed
+
+    start = time.time_ns() - 60 * MINUTE
+    store(pipe, messages(sim, start, 12) + areas(sim, start, 12))
+    evaluator.run_once()
+    first, count = written_at(evaluator)
+    assert count == len(schools)  # the first round writes every school's summary
+    caplog.clear()
+    facts = same(reader, schools, indicators, time.time_ns())
+    assert f"{len(schools)} schools from the collector's summaries, 0 from raw" in caplog.text
+    # The county exercises every fact: not a comparison of empty records.
+    values = list(facts.values())
+    assert any(f.exit_median for f in values) and any(f.exit_inconclusive for f in values)
+    assert any(f.rooms_meeting for f in values) and any(
+        f.rooms_seen > f.rooms_meeting for f in values)
+    assert {k for f in values for k in f.wifi} == {"teaching", "office", "activity"}
+    assert any(c < r for f in values for c, r in f.wifi.values())
+    assert any(f.ipv6_level is not None for f in values) and any(
+        not f.reported for f in values)
+    assert {v.status for f in values for v in f.verdicts.values()} == {
+        "pass", "fail", "inconclusive", "no_data"}
+
+    # The report itself, summary with a comparison and the ledger, byte for byte.
+    now = time.time_ns()
+    for view, fmt in (("summary", "json"), ("ledger", "csv")):
+        outputs = [FORMATS[fmt](build(schools, reader, indicators, lang="en", level="county",
+                                      view=view, now_ns=now, summaries=summaries,
+                                      compare="2026-01-01"))
+                   for summaries in (True, False)]
+        assert outputs[0] == outputs[1]
+
+    # More readings from some schools, after the first round: only they are
+    # judged again, and only those whose facts changed are written.
+    movers = [s for s in sim if s.mood in ("good", "poor", "flaky")][::4]
+    later = first + 10**9
+    while time.time_ns() < later:
+        time.sleep(0.01)
+    store(pipe, messages(movers, later, 1, seed=8, hostile=False)
+          + areas(movers, later, 1, seed=9, retag=False))
+    evaluator.run_once()
+    second, count = written_at(evaluator)
+    assert second > first and 0 < count <= len(movers)
+    same(reader, schools, indicators, time.time_ns())
+    # As of the first round (a past --as-of): its summaries, not the second's.
+    same(reader, schools, indicators, first)
+
+    # A steady round writes nothing; a summary older than the restatement bound
+    # is written again though unchanged.
+    evaluator.run_once()
+    assert written_at(evaluator)[0] == second
+    sid = schools[0].school_id
+    body, _ = evaluator.summaries.written[sid]
+    evaluator.summaries.written[sid] = (body, time.time_ns() - summary.RESTATE_NS)
+    evaluator.run_once()
+    third, count = written_at(evaluator)
+    assert third > second and count == 1 and evaluator.summaries.written[sid][0] == body
+
+    # Schools without a summary (as history from before them) come from raw
+    # readings, read county by county; the rest still from the summaries.
+    gone = [s for s in schools if s.county == schools[0].county][:3]
+    for school in gone:
+        reader.rows(f"DROP SERIES FROM \"{summary.MEASUREMENT}\" WHERE "
+                    f"\"school\" = '{school.school_id}'")
+    caplog.clear()
+    same(reader, schools, indicators, time.time_ns())
+    assert (f"{len(schools) - len(gone)} schools from the collector's summaries, "
+            f"{len(gone)} from raw") in caplog.text
+
+    # A report asked with other settings cannot use them: raw readings, said once.
+    caplog.clear()
+    other = Indicators(window=3)
+    same(reader, schools, other, time.time_ns())
+    assert f"0 schools from the collector's summaries, {len(schools)} from raw" in caplog.text
+    assert caplog.text.count("computed for other indicator settings") == 1
+    writer.close()
+
+
+def test_no_summaries_when_the_windows_cannot_give_them(
+        tmp_path: Path, influxd: Influxd, database: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Indicators over a longer period than the judging windows keep: none written,
+    one log line; reports read raw readings."""
+    caplog.set_level(logging.INFO)
+    sim = county(10, seed=5)
+    registry_path = registry_csv(sim, tmp_path / "schools.csv")
+    targets = tmp_path / "targets.toml"
+    targets.write_text((Path(__file__).resolve().parents[1] / "configs/targets.toml")
+                       .read_text(encoding="utf-8").replace("period_days = 30",
+                                                            "period_days = 60"),
+                       encoding="utf-8")
+    cfg = config.load(collector_toml(
+        tmp_path, 1883, influx1_storage(influxd.url, database), "nosum",
+        f'[registry]\nfile = "{registry_path}"\n[targets]\nfile = "{targets}"\n'
+        f'[alerts]\nstate_file = "{tmp_path / "a.json"}"\n'))
+    evaluator = Evaluator(cfg, make_writer(cfg.storage), [], Registry(registry_path))
+    evaluator.judge = WindowJudge(evaluator.reader, evaluator.targets)
+    evaluator.run_once()
+    evaluator.run_once()
+    assert not evaluator.summaries.written
+    assert caplog.text.count("school summaries not written: [indicators] period_days = 60") == 1
+    assert not evaluator.reader.rows(f'SELECT * FROM "{summary.MEASUREMENT}"')
