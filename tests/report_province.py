@@ -11,8 +11,15 @@ import statistics
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agent.contract.schools import SCHOOL_TYPES
+from collector.ingest.lineproto import line
+from collector.judge import summary
+from collector.judge.registry import School as RegisteredSchool
+from collector.judge.rules import Verdict
+from collector.judge.state import Windows
+from collector.judge.targets import Indicators, Targets
 
 HEADER = ("school_id,name,province_code,province_name,city_code,city_name,county_code,"
           "county_name,school_type,classes,contracted_mbps\n")
@@ -146,6 +153,49 @@ def write(url: str, db: str, data: list[str], batch: int = 5000) -> None:
         body = "\n".join(data[i:i + batch]).encode()
         urllib.request.urlopen(urllib.request.Request(
             f"{url}/write?db={db}&precision=ns", body, method="POST"), timeout=120)
+
+
+def _fields(text: str) -> dict[str, Any]:
+    # The plan's field sets only: numbers, ints, booleans, quoted words without commas.
+    out: dict[str, Any] = {}
+    for item in text.split(","):
+        key, value = item.split("=", 1)
+        out[key] = (value[1:-1] if value.startswith('"') else value == "true"
+                    if value in ("true", "false") else int(value[:-1])
+                    if value.endswith("i") else float(value))
+    return out
+
+
+def summaries(registered: dict[str, RegisteredSchool], schools: list[School], day: dt.date,
+              cfg: Indicators, targets: dict[str, Targets]) -> list[str]:
+    """The school_summary lines a collector judging at the end of ``day``'s period would
+    write (its round an hour before the report's as-of time): these schools' readings
+    through judging windows, the stored "all" verdicts as the round's verdicts."""
+    at = int(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
+             ) * 10**9 - 3600 * 10**9
+    windows = Windows(targets)
+    verdicts: dict[str, Verdict] = {}
+    for text in lines(schools):
+        head, fields, ts = text.split(" ")
+        if int(ts) > at:
+            continue
+        measurement, *pairs = head.split(",")
+        tags = dict(p.split("=", 1) for p in pairs)
+        values = _fields(fields)
+        if measurement == "compliance":
+            if int(ts) > at - windows.age_ns:
+                verdicts[tags["school"]] = Verdict(
+                    registered[tags["school"]], tags["target"], values["status"],
+                    values["value"], values["threshold"], 0)
+        else:
+            windows.add(tags["school"], measurement, tags, values, int(ts))
+    out = []
+    for s in schools:
+        school = registered[s.sid]
+        v = [verdicts[s.sid]] if s.sid in verdicts else []
+        out.append(line(summary.summary_point(school, cfg,
+                                              summary.facts(windows, s.sid, at, cfg), v, at)))
+    return out
 
 
 def write_files(tmp: Path, schools: list[School]) -> Path:

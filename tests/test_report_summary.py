@@ -6,7 +6,9 @@ pipeline's stored-readings callback, and a real Evaluator round writes the
 verdicts, roll-ups and summaries. Every school's facts, and the report's
 summary and ledger, must be the same read from the summaries as computed
 from the raw readings: now, after more readings and a second round (which
-writes only the changed schools), as of the first round (a past --as-of), for
+writes only the changed schools), as of the first round (a past --as-of),
+after a probe run that moves only the newest reading's time (within the lag
+allowed for it), for
 schools whose summary is missing (read raw, county by county) and for a
 report asked with other indicator settings (read raw, said in the log).
 """
@@ -90,14 +92,17 @@ def same(reader: InfluxQLReader, schools: list[School], cfg: Indicators, end_ns:
 
 def written_at(evaluator: Evaluator) -> tuple[int, int]:
     """(the newest write time, how many schools were written then)."""
-    times = [at for _, at in evaluator.summaries.written.values()]
+    times = [at for _, _, at in evaluator.summaries.written.values()]
     return max(times), times.count(max(times))
 
 
 def test_report_from_summaries_equals_report_from_readings(
         tmp_path: Path, influxd: Influxd, database: str,
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     caplog.set_level(logging.INFO)
+    # Every newer reading written at once, for exact equality; the lag the
+    # default allows is checked at the end.
+    monkeypatch.setattr(summary, "LAST_EVERY_NS", 0)
     sim = county(150, seed=23, cities=2)
     registry_path = registry_csv(sim, tmp_path / "schools.csv")
     cfg = config.load(judging_toml(tmp_path, 1883, influx1_storage(influxd.url, database),
@@ -157,7 +162,7 @@ def test_report_from_summaries_equals_report_from_readings(
     evaluator.run_once()
     second, count = written_at(evaluator)
     assert second > first and 0 < count <= len(movers)
-    same(reader, schools, indicators, time.time_ns())
+    facts = same(reader, schools, indicators, time.time_ns())
     # As of the first round (a past --as-of): its summaries, not the second's.
     same(reader, schools, indicators, first)
 
@@ -166,11 +171,44 @@ def test_report_from_summaries_equals_report_from_readings(
     evaluator.run_once()
     assert written_at(evaluator)[0] == second
     sid = schools[0].school_id
-    body, _ = evaluator.summaries.written[sid]
-    evaluator.summaries.written[sid] = (body, time.time_ns() - summary.RESTATE_NS)
+    body, last, _ = evaluator.summaries.written[sid]
+    evaluator.summaries.written[sid] = (body, last, time.time_ns() - summary.RESTATE_NS)
     evaluator.run_once()
     third, count = written_at(evaluator)
-    assert third > second and count == 1 and evaluator.summaries.written[sid][0] == body
+    assert third > second and count == 1 and evaluator.summaries.written[sid][:2] == (body,
+                                                                                    last)
+
+    # A probe run alone moves only the newest reading's time: by default such a
+    # summary waits until it is LAST_EVERY_NS old, the report's "newest reading"
+    # standing as of its writing meanwhile.
+    monkeypatch.undo()
+    monkeypatch.setattr(summary, "LAST_EVERY_NS", 15 * MINUTE)
+    ran = [s for s in sim if facts[s.identity.school_id].reported
+           and "wifi" in facts[s.identity.school_id].probes][:10]
+    at = time.time_ns()
+    store(pipe, [Message(s.identity.topic("probe_run"), encode(
+        s.identity, Reading("probe_run", {"result": "ok", "duration_seconds": 1.0},
+                            {"probe": "wifi"}, at), 2 * 10**6)) for s in ran])
+    before = written_at(evaluator)[0]
+    evaluator.run_once()
+    assert written_at(evaluator)[0] == before  # nothing written
+    period = Period(time.time_ns(), indicators.period_days, "now")
+    mine = gather(reader, schools, period, indicators)
+    raw = gather(reader, schools, period, indicators, summaries=False)
+    lagging = {sid for sid in raw if mine[sid] != raw[sid]}
+    assert lagging == {s.identity.school_id for s in ran}
+    for sid in lagging:
+        # Its summary stands as of its writing, less than the lag allowed ago.
+        assert raw[sid].last_ns == at and (mine[sid].last_ns or 0) < at
+        assert time.time_ns() - evaluator.summaries.written[sid][2] < 15 * MINUTE
+        mine[sid].last_ns = at
+        assert mine[sid] == raw[sid]
+    for sid in lagging:  # 15 minutes on, the next round writes them
+        text, last, written = evaluator.summaries.written[sid]
+        evaluator.summaries.written[sid] = (text, last, written - 15 * MINUTE)
+    evaluator.run_once()
+    assert written_at(evaluator)[1] == len(ran)
+    same(reader, schools, indicators, time.time_ns())
 
     # Schools without a summary (as history from before them) come from raw
     # readings, read county by county; the rest still from the summaries.

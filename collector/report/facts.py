@@ -113,23 +113,20 @@ def from_summaries(reader: InfluxQLReader, facts: dict[str, Facts], period: Peri
     other: set[tuple[float, ...]] = set()
     wanted = summary.basis(cfg)
     for row in reader.stream(
-            f'SELECT * FROM "{summary.MEASUREMENT}" WHERE time > {since} AND '
+            f'SELECT "facts" FROM "{summary.MEASUREMENT}" WHERE time > {since} AND '
             f"time <= {period.end_ns}{where} GROUP BY school ORDER BY time DESC LIMIT 1"):
         f = facts.get(row.get("school", ""))
-        if f is None:
+        if f is None or not isinstance(row.get("facts"), str):
             continue
-        got = tuple(float(row.get(k) or 0) for k in summary.BASIS)
-        if got != wanted:
-            other.add(got)
+        got = summary.read(row["facts"])
+        made_with = got.pop("basis")
+        if list(made_with) != wanted:
+            other.add(tuple(made_with))
             continue
-        for key, value in summary.read(row).items():
+        for target, (status, value, threshold, detail) in got.pop("verdicts").items():
+            f.verdicts[target] = Verdict(status, value, threshold, detail)
+        for key, value in got.items():
             setattr(f, key, value)
-        for target in summary.SUMMARY_TARGETS:
-            status = row.get(f"{target}_status")
-            if status is not None:
-                f.verdicts[target] = Verdict(str(status), row.get(f"{target}_value"),
-                                             row.get(f"{target}_threshold"),
-                                             row.get(f"{target}_detail") or "")
         missing.discard(f.school.school_id)
     if other:
         log.info("school summaries were computed for other indicator settings "

@@ -1,16 +1,22 @@
 """``schoolnet-collector report`` at province scale: time and peak memory.
 
-    python -m tests.bench.bench_report [SCHOOLS]      # default 50000
+    python -m tests.bench.bench_report [SCHOOLS] [--raw all|one|none]   # default 50000, all
 
 The simulated province of tests/report_province.py (three cities, nine
 counties, 教学点 among them) with readings over two 30-day periods in a fresh
-influxd 1.6.7; then, as processes: the county summary, the summary compared
-with the earlier period, the whole ledger as xlsx and as CSV below target,
-and one county's summary. Target: under 10 s and 500 MB each.
+influxd 1.6.7, and the per-school summaries a collector judging at the end of
+each period would have written (computed through judging windows from the same
+readings; their cost is printed). Then, as processes: the county summary, the
+summary compared with the earlier period, the whole ledger as xlsx and as CSV
+below target, and one county's summary. Target: under 10 s and 500 MB each.
 
-Reference, measured in the same run: the same InfluxQL queries the report
-sends, fetched and JSON-decoded with nothing else done (the database's share
-of the time); the ratio column is the report's time over it.
+Each report runs from the summaries and, as the reference measured in the
+same run, with --from-readings (every school's facts from raw readings, as
+before the summaries); their outputs (but the workbook's) must be equal.
+``--raw one`` runs the raw reference for the county summary only (at 50,000
+schools each raw report takes minutes), ``none`` for none. Also printed: the
+report's 7 raw InfluxQL queries fetched and JSON-decoded with nothing else
+done (the database's share of a raw report).
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from collector.judge.registry import load as load_registry
 from collector.judge.targets import Indicators
+from collector.judge.targets import load as load_targets
 from collector.report.period import parse
 from tests import report_province as sim
 from tests.services import Influxd
@@ -63,19 +71,19 @@ def reference(url: str, db: str, as_of: str) -> float:
     return time.perf_counter() - began
 
 
-def timed(config: Path, *args: str) -> tuple[float, float]:
+def timed(config: Path, *args: str) -> tuple[float, float, str]:
     began = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", PEAK, "report", "-c", str(config), *args],
-                         capture_output=True, text=True, cwd=REPO, timeout=1200)
+                         capture_output=True, text=True, cwd=REPO, timeout=3600)
     elapsed = time.perf_counter() - began
     if out.returncode != 0:
         raise SystemExit(out.stderr[-2000:])
     peak = next(int(line.split()[1]) for line in out.stderr.splitlines()
                 if line.startswith("PEAK_KB"))
-    return elapsed, peak / 1024
+    return elapsed, peak / 1024, out.stdout
 
 
-def main(n: int) -> None:
+def main(n: int, raw: str) -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         server = Influxd(tmp / "influxd")
@@ -93,32 +101,60 @@ def main(n: int) -> None:
             print(f"{n} schools, {points} points written in "
                   f"{time.perf_counter() - began:.1f} s")
             registry = sim.write_files(tmp, schools)
-            del schools  # the reports are timed alone
             targets = tmp / "targets.toml"
             targets.write_text((REPO / "configs/targets.toml").read_text(encoding="utf-8"),
                                encoding="utf-8")
+            registered, judged = load_registry(registry), load_targets(targets)
+            cpu = write = 0.0
+            for day in (sim.EARLY, sim.LATE):
+                for start in range(0, n, 2000):
+                    cpu_began = time.process_time()
+                    lines = sim.summaries(registered, schools[start:start + 2000], day,
+                                          Indicators(), judged)
+                    cpu += time.process_time() - cpu_began
+                    began = time.perf_counter()
+                    sim.write(server.url, "bench", lines)
+                    write += time.perf_counter() - began
+            print(f"summaries of {n} schools at each period's end: computed from judging "
+                  f"windows and encoded {cpu / 2:.2f} s CPU, written {write / 2:.2f} s "
+                  "(per period)")
+            del schools, registered  # the reports are timed alone
             config = collector_toml(tmp, 1883, influx1_storage(server.url, "bench"), "bench",
                                     f'[registry]\nfile = "{registry}"\n'
                                     f'[targets]\nfile = "{targets}"\n')
             ref = reference(server.url, "bench", "2026-09-30")
-            print(f"reference: the report's 7 queries fetched and decoded: {ref:.2f} s")
-            print(f"{'report':<44} {'seconds':>8} {'x ref':>6} {'peak MB':>8}")
-            for name, args in (
+            print(f"the report's 7 raw queries fetched and decoded: {ref:.2f} s")
+            print(f"{'report':<44} {'seconds':>8} {'peak MB':>8} {'raw s':>8} "
+                  f"{'raw MB':>8} {'x raw':>6}")
+            for i, (name, args) in enumerate((
+                    ("county summary (table)", ["--as-of", "2026-09-30"]),
                     ("one county's summary (--region, table)", ["--as-of", "2026-09-30",
                                                                  "--region", "370102"]),
-                    ("county summary (table)", ["--as-of", "2026-09-30"]),
                     ("county summary --compare (json)", ["--as-of", "2026-09-30", "--compare",
                                                          "2026-03-31", "--format", "json"]),
                     ("ledger, every school (xlsx)", ["--as-of", "2026-09-30", "--view",
                                                      "ledger", "--format", "xlsx", "-o",
                                                      str(tmp / "l.xlsx")]),
                     ("ledger --below (csv)", ["--as-of", "2026-09-30", "--view", "ledger",
-                                              "--below", "--format", "csv"])):
-                seconds, peak = timed(config, *args)
-                print(f"{name:<44} {seconds:8.2f} {seconds / ref:6.2f} {peak:8.0f}")
+                                              "--below", "--format", "csv"]))):
+                seconds, peak, out = timed(config, *args)
+                row = f"{name:<44} {seconds:8.2f} {peak:8.0f}"
+                if raw == "all" or (raw == "one" and i == 0):
+                    raw_s, raw_peak, raw_out = timed(config, *args, "--from-readings")
+                    if out != raw_out:
+                        raise SystemExit(f"{name}: the report from summaries differs from "
+                                         "the report from raw readings")
+                    row += f" {raw_s:8.2f} {raw_peak:8.0f} {seconds / raw_s:6.2f}"
+                print(row, flush=True)
         finally:
             server.stop()
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50_000)
+    args = sys.argv[1:]
+    mode = "all"
+    if "--raw" in args:
+        at = args.index("--raw")
+        mode = args[at + 1]
+        del args[at:at + 2]
+    main(int(args[0]) if args else 50_000, mode)
