@@ -12,7 +12,7 @@ from collector.report import period as periods
 from collector.report.facts import Facts, gather
 from collector.report.indicators import Indicator, indicators, thresholds
 from collector.report.ledger import ledger
-from collector.report.rollup import RegionRow, roll_up, scope
+from collector.report.rollup import Marks, RegionRow, marks, roll_up, scope
 
 GROUPS = {"measured": ("达标指标", "Indicators"), "ipv6": ("IPv6 等级分布", "IPv6 levels"),
           "probes": ("各探针上报", "Probes reporting"),
@@ -34,6 +34,9 @@ class Report:
     only_below: bool = False
     sort: str = "region"
     indicators: list[Indicator] = field(default_factory=list)
+    # Each school's indicator marks, computed once for every level rolled up.
+    _marks: list[Marks] | None = field(default=None, init=False, repr=False)
+    _earlier_marks: list[Marks] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.indicators:
@@ -43,13 +46,18 @@ class Report:
         return self.lang == "zh"
 
     def rows(self, level: str | None = None) -> list[RegionRow]:
-        return roll_up(self.facts, self.indicators, level or self.level, self.scope_name)
+        if self._marks is None:
+            self._marks = marks(self.facts, self.indicators)
+        return roll_up(self.facts, self.indicators, level or self.level, self.scope_name,
+                       self._marks)
 
     def earlier_rows(self, level: str | None = None) -> dict[tuple[str, str], RegionRow]:
         if self.earlier_facts is None:
             return {}
+        if self._earlier_marks is None:
+            self._earlier_marks = marks(self.earlier_facts, self.indicators)
         rows = roll_up(self.earlier_facts, self.indicators, level or self.level,
-                       self.scope_name)
+                       self.scope_name, self._earlier_marks)
         return {(r.code, r.part): r for r in rows}
 
     def group(self, name: str) -> list[Indicator]:

@@ -112,7 +112,8 @@ def from_summaries(reader: InfluxQLReader, facts: dict[str, Facts], period: Peri
     missing = set(facts)
     other: set[tuple[float, ...]] = set()
     wanted = summary.basis(cfg)
-    for row in reader.stream(
+    # Not streamed: influxd sends a chunk per series, one a school here.
+    for row in reader.rows(
             f'SELECT "facts" FROM "{summary.MEASUREMENT}" WHERE time > {since} AND '
             f"time <= {period.end_ns}{where} GROUP BY school ORDER BY time DESC LIMIT 1"):
         f = facts.get(row.get("school", ""))
