@@ -166,13 +166,13 @@ def test_report_from_summaries_equals_report_from_readings(
     # As of the first round (a past --as-of): its summaries, not the second's.
     same(reader, schools, indicators, first)
 
-    # A steady round writes nothing; a summary older than the restatement bound
-    # is written again though unchanged.
+    # A steady round writes nothing; a summary due for re-statement is written
+    # again though unchanged.
     evaluator.run_once()
     assert written_at(evaluator)[0] == second
     sid = schools[0].school_id
     body, last, _ = evaluator.summaries.written[sid]
-    evaluator.summaries.written[sid] = (body, last, time.time_ns() - summary.RESTATE_NS)
+    evaluator.summaries.restate.written[sid] = (body, time.time_ns())  # due now
     evaluator.run_once()
     third, count = written_at(evaluator)
     assert third > second and count == 1 and evaluator.summaries.written[sid][:2] == (body,

@@ -7,9 +7,10 @@ window in memory (collector.judge.state), which holds the same newest
 readings, and the round's verdicts. From them this module computes the
 report's facts with the report's own rules and writes one point per school
 (one series a school, one JSON string field ``facts``), whenever a school's
-summary changed or was last written more than ``RESTATE_NS`` ago (a newer
-reading alone: ``LAST_EVERY_NS``), so the report reads the newest point of each
-school within ``LOOKBACK_NS`` instead of the raw readings.
+summary changed (a newer reading alone: at most every ``LAST_EVERY_NS``) and,
+unchanged, every 9-12 h as verdicts are (collector.judge.restate), so the
+report reads the newest point of each school within ``LOOKBACK_NS`` instead of
+the raw readings.
 
 A summary is exact only when the windows hold what the report's period would:
 the ``[indicators]`` window at most the targets' largest window, and its
@@ -31,6 +32,7 @@ from agent.contract.reading import Reading
 from collector.ingest.lineproto import line
 from collector.ingest.writer import Writer
 from collector.judge.registry import School
+from collector.judge.restate import Restatements
 from collector.judge.rounds import QueryJudge, WindowJudge
 from collector.judge.rules import TARGETS, Verdict
 from collector.judge.state import Windows, newest
@@ -41,7 +43,6 @@ log = logging.getLogger(__name__)
 MEASUREMENT = "school_summary"
 AREA_KINDS = ("teaching", "office", "activity")
 SUMMARY_TARGETS = (*TARGETS, "all")  # the verdicts the report shows
-RESTATE_NS = 12 * 3600 * 10**9  # as agent states: half the lookback, one missed write is fine
 # A summary whose only change is a newer reading (every reporting school, every
 # round) is written again at most this often: reports' "newest reading" may lag
 # the raw readings by up to this much (plus a round); a school's first reading
@@ -190,6 +191,8 @@ class Summaries:
         self.cfg = cfg
         # school -> (its summary but the newest reading's time, that time, when written)
         self.written: dict[str, tuple[str, int | None, int]] = {}
+        # When each is re-stated unchanged: as verdicts, 9-12 h, spread by school.
+        self.restate = Restatements()
         self.off = ""  # why none are written, logged once
         self.lagging: set[str] = set()  # schools whose newer reading waits LAST_EVERY_NS
 
@@ -212,7 +215,7 @@ class Summaries:
                     fields = facts(judge.windows, sid, now_ns, self.cfg)
                     last = fields.pop("last_ns", None)
                     text = stable(self.cfg, fields, mine.get(sid, ()))
-                    if old is not None and old[0] == text and now_ns - old[2] < RESTATE_NS:
+                    if old is not None and not self.restate.due(sid, text, now_ns):
                         if old[1] == last:
                             self.lagging.discard(sid)
                             continue
@@ -220,16 +223,18 @@ class Summaries:
                                 and now_ns - old[2] < LAST_EVERY_NS):
                             self.lagging.add(sid)
                             continue
-                elif old is not None and now_ns - old[2] >= RESTATE_NS:
+                elif old is not None and self.restate.due(sid, old[0], now_ns):
                     text, last = old[0], old[1]
                 else:
                     continue
                 out.append(line(point(school, text, last, now_ns)))
                 self.written[sid] = (text, last, now_ns)
+                self.restate.wrote(sid, text, now_ns)
                 self.lagging.discard(sid)
         registered = {s.school_id for s in schools}
         for sid in [sid for sid in self.written if sid not in registered]:
             del self.written[sid]
+        self.restate.forget(registered)
         self.lagging &= registered
         return out
 
