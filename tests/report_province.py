@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import statistics
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,10 +168,11 @@ def _fields(text: str) -> dict[str, Any]:
 
 
 def summaries(registered: dict[str, RegisteredSchool], schools: list[School], day: dt.date,
-              cfg: Indicators, targets: dict[str, Targets]) -> list[str]:
+              cfg: Indicators, targets: dict[str, Targets]) -> tuple[list[str], float]:
     """The school_summary lines a collector judging at the end of ``day``'s period would
     write (its round an hour before the report's as-of time): these schools' readings
-    through judging windows, the stored "all" verdicts as the round's verdicts."""
+    through judging windows, the stored "all" verdicts as the round's verdicts; and the
+    CPU seconds of computing and encoding them from the windows (a round's share)."""
     at = int(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
              ) * 10**9 - 3600 * 10**9
     windows = Windows(targets)
@@ -190,12 +192,13 @@ def summaries(registered: dict[str, RegisteredSchool], schools: list[School], da
         else:
             windows.add(tags["school"], measurement, tags, values, int(ts))
     out = []
+    began = time.process_time()
     for s in schools:
         school = registered[s.sid]
         v = [verdicts[s.sid]] if s.sid in verdicts else []
         out.append(line(summary.summary_point(school, cfg,
                                               summary.facts(windows, s.sid, at, cfg), v, at)))
-    return out
+    return out, time.process_time() - began
 
 
 def write_files(tmp: Path, schools: list[School]) -> Path:
