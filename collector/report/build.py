@@ -12,7 +12,7 @@ from collector.report import period as periods
 from collector.report.facts import Facts, gather
 from collector.report.indicators import Indicator, indicators, thresholds
 from collector.report.ledger import ledger
-from collector.report.rollup import Marks, RegionRow, marks, roll_up, scope
+from collector.report.rollup import Marks, RegionRow, Unit, marks, roll_up, scope, units
 
 GROUPS = {"measured": ("达标指标", "Indicators"), "ipv6": ("IPv6 等级分布", "IPv6 levels"),
           "probes": ("各探针上报", "Probes reporting"),
@@ -34,9 +34,12 @@ class Report:
     only_below: bool = False
     sort: str = "region"
     indicators: list[Indicator] = field(default_factory=list)
-    # Each school's indicator marks, computed once for every level rolled up.
+    # Each school's indicator marks and their sums per county, computed once for
+    # every level rolled up.
     _marks: list[Marks] | None = field(default=None, init=False, repr=False)
+    _units: list[Unit] | None = field(default=None, init=False, repr=False)
     _earlier_marks: list[Marks] | None = field(default=None, init=False, repr=False)
+    _earlier_units: list[Unit] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.indicators:
@@ -46,18 +49,24 @@ class Report:
         return self.lang == "zh"
 
     def rows(self, level: str | None = None) -> list[RegionRow]:
+        level = level or self.level
         if self._marks is None:
             self._marks = marks(self.facts, self.indicators)
-        return roll_up(self.facts, self.indicators, level or self.level, self.scope_name,
-                       self._marks)
+        if self._units is None and level != "school":
+            self._units = units(self.facts, self._marks)
+        return roll_up(self.facts, self.indicators, level, self.scope_name, self._marks,
+                       None if level == "school" else self._units)
 
     def earlier_rows(self, level: str | None = None) -> dict[tuple[str, str], RegionRow]:
         if self.earlier_facts is None:
             return {}
+        level = level or self.level
         if self._earlier_marks is None:
             self._earlier_marks = marks(self.earlier_facts, self.indicators)
-        rows = roll_up(self.earlier_facts, self.indicators, level or self.level,
-                       self.scope_name, self._earlier_marks)
+        if self._earlier_units is None and level != "school":
+            self._earlier_units = units(self.earlier_facts, self._earlier_marks)
+        rows = roll_up(self.earlier_facts, self.indicators, level, self.scope_name,
+                       self._earlier_marks, None if level == "school" else self._earlier_units)
         return {(r.code, r.part): r for r in rows}
 
     def group(self, name: str) -> list[Indicator]:

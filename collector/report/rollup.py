@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent.contract.wire import REGION, SCHOOL_ID
 from collector.judge.registry import LEVELS, School
@@ -100,31 +101,56 @@ def scope(schools: list[School], region: str | None, level: str
     return inside, " ".join(names), (found, region)
 
 
+# Schools counted together: one of them (for its regions), how many, and how
+# often each indicator applies to and is met by them.
+Unit = tuple[School, int, Counter[str], Counter[str]]
+
+
+def units(facts: list[Facts], marked: list[Marks], per_school: bool = False) -> list[Unit]:
+    """The schools' marks summed per county and school type (each school on its own
+    with ``per_school``): every level from county up rolls up from these, a few
+    hundred units instead of every school once per level."""
+    groups: dict[tuple[str, ...], list[Any]] = {}
+    for f, (keys, meets) in zip(facts, marked, strict=True):
+        s = f.school
+        key = ((s.school_id,) if per_school else
+               (s.province, s.province_name, s.city, s.city_name, s.county, s.county_name,
+                s.school_type))
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = [s, 0, Counter(), Counter()]
+        group[1] += 1
+        group[2].update(keys)
+        group[3].update(meets)
+    return [(g[0], g[1], g[2], g[3]) for g in groups.values()]
+
+
 def roll_up(facts: list[Facts], indicators: list[Indicator], level: str,
-            scope_name: str, marked: list[Marks] | None = None) -> list[RegionRow]:
-    """Rows for ``level``; ``marked``: :func:`marks` of ``facts``, if already known."""
-    if marked is None:
-        marked = marks(facts, indicators)
+            scope_name: str, marked: list[Marks] | None = None,
+            grouped: list[Unit] | None = None) -> list[RegionRow]:
+    """Rows for ``level``; ``marked``: :func:`marks` of ``facts``, and ``grouped``:
+    their :func:`units` (per school for the school level), if already known."""
+    if grouped is None:
+        grouped = units(facts, marks(facts, indicators) if marked is None else marked,
+                        level == "school")
     order = [ind.key for ind in indicators]
     total = RegionRow("", scope_name, "total")
     rows: dict[tuple[str, str], RegionRow] = {}
     points = RegionRow("", scope_name, "teaching_point")
-    # Keys counted per row by Counter.update (a C loop): at 50,000 schools,
-    # counting indicator by indicator in Python was seconds.
     registered: Counter[int] = Counter()
     applicable: dict[int, Counter[str]] = defaultdict(Counter)
     met: dict[int, Counter[str]] = defaultdict(Counter)
-    for f, (keys, meets) in zip(facts, marked, strict=True):
-        code, name = f.school.region(level)
+    for school, n, keys, meets in grouped:
+        code, name = school.region(level)
         parts = [total, rows.get((code, "all")) or rows.setdefault((code, "all"),
                                                                    RegionRow(code, name))]
-        if f.school.school_type == "teaching_point":
+        if school.school_type == "teaching_point":
             parts.append(points)
             if level != "school":
                 parts.append(rows.get((code, "teaching_point")) or rows.setdefault(
                     (code, "teaching_point"), RegionRow(code, name, "teaching_point")))
         for row in parts:
-            registered[id(row)] += 1
+            registered[id(row)] += n
             applicable[id(row)].update(keys)
             met[id(row)].update(meets)
     for row in (total, points, *rows.values()):
