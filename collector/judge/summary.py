@@ -58,7 +58,7 @@ def basis(cfg: Indicators) -> list[float]:
 
 def usable(windows: Windows, cfg: Indicators) -> str:
     """Why the windows cannot give the report's facts for ``cfg`` ("" if they can)."""
-    tests = windows.kinds[0].give // 3
+    tests = next(k.give for k in windows.kinds if k.name == "tests") // 3
     if cfg.window > tests:
         return (f"[indicators] window = {cfg.window} is more than the targets' window "
                 f"({tests}) the judging windows keep")
