@@ -1,9 +1,12 @@
 """Every dashboard panel at a province's scale, and the overview at a country's.
 
-    python -m tests.bench.bench_dashboard_scale [SCHOOLS [ROLLUP_ONLY_SCHOOLS [INDEX]]]
+    python -m tests.bench.bench_dashboard_scale [SCHOOLS [ROLLUP_ONLY_SCHOOLS [INDEX [BOARDS]]]]
 
 Defaults: 50,000 schools in full, then 200,000 with roll-ups only, on influxd's
-default in-memory series index (INDEX ``tsi1``: the disk-based one). Schools sit
+default in-memory series index (INDEX ``tsi1``: the disk-based one), every
+dashboard (BOARDS: a comma-separated list of dashboard uids without their
+``schoolnet-`` prefix, e.g. ``agents``, to measure only those; ROLLUP_ONLY_SCHOOLS
+0 skips the country's scale). Schools sit
 in counties of 400, eight counties to a city, 125 counties (50,000 schools) to
 a province. Each panel is queried as Grafana would send it
 (tests/grafana_emulation.py) over its dashboard's default range, with the
@@ -299,7 +302,7 @@ def reference(server: Influxd, rng: Range) -> float:
                  rng)
 
 
-def measure(schools: int, rollups_only: bool, index: str
+def measure(schools: int, rollups_only: bool, index: str, only: Sequence[str] = ()
             ) -> tuple[int, float, list[tuple[float, float, str]]]:
     now = time.time_ns()
     with tempfile.TemporaryDirectory() as tmp:
@@ -325,6 +328,8 @@ def measure(schools: int, rollups_only: bool, index: str
             # these cores comes and goes, and a ratio should see the same load.
             refs, timings = [], []
             boards = [dashboards.overview()] if rollups_only else dashboards.all_dashboards()
+            boards = [b for b in boards
+                      if not only or b["uid"].removeprefix("schoolnet-") in only]
             for board in boards:
                 rng = Range.relative(board["time"]["from"])
                 for panel in board["panels"]:
@@ -347,11 +352,14 @@ def main(argv: list[str]) -> int:
     full = int(argv[0]) if argv else 50_000
     country = int(argv[1]) if len(argv) > 1 else 200_000
     index = argv[2] if len(argv) > 2 else "inmem"
+    only = argv[3].split(",") if len(argv) > 3 else []
     summary = []
-    for schools, only in ((full, False), (country, True)):
+    for schools, country_scale in ((full, False), (country, True)):
         if not schools:
             continue
-        points, ref, timings = measure(schools, only, index)
+        points, ref, timings = measure(schools, country_scale, index, only)
+        if not timings:
+            continue
         slowest, slowest_ref, title = max(timings)
         over = sum(t > 1.0 for t, _, _ in timings)
         worst = max(t / r for t, r, _ in timings)
