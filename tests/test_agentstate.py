@@ -210,8 +210,20 @@ def test_backlogs_follow_the_newest_heartbeats_across_rounds_and_restarts(
                                 "d": (3000, (now + 3 * 60 * 10**9) // 10**6)}
     assert county_backlogs(reader) == {"k1": (1, 700), "k2": (0, 0), "k3": (1, 3000)}
 
+    # Rounds are the resolution: a backlog that cleared and came back between two
+    # rounds goes on as one; one cleared at a round is gone, and the next is new.
+    writer.write([heartbeat(a, 5, now + 6 * 60 * 10**9), heartbeat(a, 800, now + 8 * 60 * 10**9)])
+    states.record(SCHOOLS, now + 10 * 60 * 10**9, writer, {})
+    assert backlogs(reader)["a"] == (800, first_seen)
+    writer.write([heartbeat(a, 5, now + 11 * 60 * 10**9)])
+    states.record(SCHOOLS, now + 12 * 60 * 10**9, writer, {})
+    assert backlogs(reader)["a"] == (0, None)
+    writer.write([heartbeat(a, 900, now + 13 * 60 * 10**9)])
+    states.record(SCHOOLS, now + 14 * 60 * 10**9, writer, {})
+    assert backlogs(reader)["a"] == (900, (now + 13 * 60 * 10**9) // 10**6)
+
     # A restarted collector takes the backlogs from its re-statements: d's agent went
-    # silent (no heartbeat within the hour) and keeps its own; a's is gone.
+    # silent (no heartbeat within the hour) and keeps its own; a's has cleared.
     writer.write([heartbeat(a, 10, now + 9 * 60 * 10**9)])
     again = AgentStates(reader)
     later = now + 2 * HOUR

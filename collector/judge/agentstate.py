@@ -27,8 +27,11 @@ the one it last reported.
 The states come from ``agent_status`` itself: at start, from the newest
 re-statements (bounded) and, only for schools without one, their newest change
 (unbounded, a chunk of counties per query, once); then at each round only the
-changes stored since the previous round. The backlogs come from each school's
-newest heartbeat stored since the previous round (one bounded query).
+changes stored since the previous round. The backlogs come from the heartbeats
+stored since the previous round (the same overlap): one query over every school
+that returns only those with a heartbeat at or above ``BACKLOG``, then the
+heartbeats of those and of the schools with a backlog already, a chunk of
+schools per query.
 """
 
 from __future__ import annotations
@@ -80,7 +83,9 @@ NEVER = State("never")
 @dataclass(frozen=True)
 class Backlog:
     depth: int = 0     # unsent readings of the newest heartbeat (0: below BACKLOG)
-    since_ns: int = 0  # the heartbeat at which the collector first saw it
+    # The first heartbeat of the run the collector first saw it in (within the
+    # round's window of heartbeats).
+    since_ns: int = 0
 
 
 CLEAR = Backlog()
@@ -170,40 +175,51 @@ class AgentStates:
                                                 str(row.get("agent_version") or "")))
 
     def _heartbeats(self, where: str) -> None:
-        """Each school's backlog from its newest heartbeat stored within ``where``."""
-        began: dict[str, int] = {}
-        for row in self.reader.rows(f'SELECT last("spool_depth") AS "depth" FROM "agent" '
-                                    f"WHERE {where} GROUP BY school"):
+        """Each school's backlog from its newest heartbeat stored within ``where``.
+
+        One query over every school returns only those whose newest heartbeat shows
+        a backlog (influxd picks them: every school's newest heartbeat would be a
+        series per school to send and decode, every round). Only the schools whose
+        backlog began or may have ended are then read in full: for since when, or
+        whether an agent that shows none any more sent a heartbeat at all.
+        """
+        newest: dict[str, tuple[int, int]] = {}
+        for row in self.reader.rows(
+                f'SELECT "depth" FROM (SELECT last("spool_depth") AS "depth" FROM "agent" '
+                f'WHERE {where} GROUP BY school) WHERE "depth" >= {BACKLOG} GROUP BY school'):
             depth = _depth(row)
-            if depth is None:
-                continue
-            sid = row["school"]
-            if depth < BACKLOG:
-                self.backlogs.pop(sid, None)
-                continue
-            old = self.backlogs.get(sid, CLEAR)
-            if not old.depth:
-                began[sid] = int(row["time"])
-            self.backlogs[sid] = Backlog(depth, old.since_ns)
-        # A new backlog began at the first heartbeat of its unbroken run within
-        # the same window: those few schools' heartbeats only, a chunk at a time.
-        new = sorted(began)
-        for at in range(0, len(new), SCHOOL_CHUNK):
-            chosen = " OR ".join(f"\"school\" = '{_quote(sid)}'"
-                                 for sid in new[at:at + SCHOOL_CHUNK])
-            start: dict[str, int | None] = {}
+            if depth is not None:
+                newest[row["school"]] = (int(row["time"]), depth)
+        for sid, (_, depth) in newest.items():
+            old = self.backlogs.get(sid)
+            if old is not None:
+                # Rounds are the resolution: one that cleared and came back between
+                # two rounds goes on as one.
+                self.backlogs[sid] = Backlog(depth, old.since_ns)
+        changed = sorted({sid for sid in newest if sid not in self.backlogs}
+                         | {sid for sid in self.backlogs if sid not in newest})
+        for at in range(0, len(changed), SCHOOL_CHUNK):
+            which = " OR ".join(f"\"school\" = '{_quote(sid)}'"
+                                for sid in changed[at:at + SCHOOL_CHUNK])
+            beats: dict[str, list[tuple[int, int]]] = {}
             for row in self.reader.rows(f'SELECT "spool_depth" AS "depth" FROM "agent" '
-                                        f"WHERE {where} AND ({chosen}) GROUP BY school"):
-                depth, sid, ts = _depth(row), row["school"], int(row["time"])
-                if sid in began and depth is not None and ts <= began[sid]:
-                    # Rows come oldest first: a heartbeat below restarts the run.
-                    start[sid] = (start.get(sid) or ts) if depth >= BACKLOG else None
-            for sid, first in start.items():
-                began[sid] = first or began[sid]
-        for sid, first_ns in began.items():
-            # ms, as agent_state keeps it
-            self.backlogs[sid] = Backlog(self.backlogs[sid].depth,
-                                         first_ns // 1_000_000 * 1_000_000)
+                                        f"WHERE {where} AND ({which}) GROUP BY school"):
+                depth = _depth(row)
+                if depth is not None:
+                    beats.setdefault(row["school"], []).append((int(row["time"]), depth))
+            for sid, seen in beats.items():
+                self._take_backlog(sid, seen)
+
+    def _take_backlog(self, sid: str, beats: list[tuple[int, int]]) -> None:
+        """A school's backlog from its heartbeats of the window, oldest first."""
+        newest = beats[-1][1]
+        if newest < BACKLOG:
+            self.backlogs.pop(sid, None)
+            return
+        run = len(beats)  # where the unbroken run of heartbeats at or above it begins
+        while run and beats[run - 1][1] >= BACKLOG:
+            run -= 1
+        self.backlogs[sid] = Backlog(newest, beats[run][0] // 1_000_000 * 1_000_000)
 
     def _start(self, schools: Sequence[School], now_ns: int) -> None:
         for row in self.reader.rows(

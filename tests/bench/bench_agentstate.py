@@ -14,8 +14,9 @@ Per round: wall seconds, the collector's CPU seconds and influxd's, for the
 status part (the queries a round made before backlogs: the change log, and at
 a start the re-statements) and the backlog part (the newest heartbeats, and
 for the schools whose backlog is new their heartbeats of the window), and the
-whole round (its writes included). The backlog part's ratio is against the
-status part of the same round; steady figures are the median of three rounds.
+whole round (its writes included). The backlog queries' ratio is against the
+rest of the same round (its status queries, counts and writes); steady figures
+are the median of three rounds.
 """
 
 from __future__ import annotations
@@ -131,11 +132,12 @@ def measured_round(states: agentstate.AgentStates, reader: Measured, schools: li
 
 def show(name: str, spent: dict[str, list[float]], backlogs: int) -> None:
     status, backlog, whole = spent["status"], spent["backlog"], spent["round"]
+    rest = [w - b for w, b in zip(whole, backlog, strict=True)]
     print(f"  {name:<13} round {whole[0]:6.2f} s wall, {whole[1]:5.2f} + {whole[2]:5.2f} CPU s"
-          f" (collector + influxd) | status part {status[0]:5.2f} s, {status[1]:5.2f} + "
-          f"{status[2]:5.2f} | backlog part {backlog[0]:5.2f} s, {backlog[1]:5.2f} + "
-          f"{backlog[2]:5.2f} ({backlog[0] / status[0]:4.2f}x the status part's wall, "
-          f"{sum(backlog[1:]) / max(sum(status[1:]), 0.01):4.2f}x its CPU) | {backlogs} "
+          f" (collector + influxd) | status queries {status[0]:5.2f} s, {status[1]:5.2f} + "
+          f"{status[2]:5.2f} | backlog queries {backlog[0]:5.2f} s, {backlog[1]:5.2f} + "
+          f"{backlog[2]:5.2f}: {backlog[0] / rest[0]:4.2f}x the rest of the round's wall, "
+          f"{sum(backlog[1:]) / max(sum(rest[1:]), 0.01):4.2f}x its CPU | {backlogs} "
           "schools with a backlog", flush=True)
 
 
