@@ -17,8 +17,8 @@ dashboards sum above a county.
 Backlogs: a school whose newest heartbeat (``agent``) shows ``BACKLOG`` or more
 readings in its spool is not getting its readings through (its link, the
 broker, or the collector's receipts). ``agent_state`` carries that depth
-(``backlog``, 0 below ``BACKLOG``) and since when (``backlog_since``: the
-heartbeat at which the collector first saw it), and ``agent_rollup`` per region
+(``backlog``, 0 below ``BACKLOG``) and since when (``backlog_since``: the first
+heartbeat of the run in which the collector first saw it), and ``agent_rollup`` per region
 the schools with one (``backlogged``) and their unsent readings (``unsent``):
 the dashboards then read one series per school or county, not every heartbeat.
 A backlog holds until a heartbeat shows it gone, so an agent gone offline keeps
@@ -28,10 +28,10 @@ The states come from ``agent_status`` itself: at start, from the newest
 re-statements (bounded) and, only for schools without one, their newest change
 (unbounded, a chunk of counties per query, once); then at each round only the
 changes stored since the previous round. The backlogs come from the heartbeats
-stored since the previous round (the same overlap): one query over every school
-that returns only those with a heartbeat at or above ``BACKLOG``, then the
-heartbeats of those and of the schools with a backlog already, a chunk of
-schools per query.
+stored since the previous round (with the same overlap): one query over every
+school that returns only those whose newest heartbeat shows a backlog, then the
+heartbeats of the few whose backlog began or may have ended, a chunk of schools
+per query.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ RESTATE_NS = 12 * 3600 * 10**9  # half the dashboards' 25 h lookback: one missed
 OVERLAP_S = 3600
 STATE_LOOKBACK_S = 25 * 3600
 COUNTY_CHUNK = 20  # counties per query when reading the newest changes without a bound
-SCHOOL_CHUNK = 100  # schools per query when reading when their backlogs began
+SCHOOL_CHUNK = 100  # schools per query when reading whose backlog began or ended
 # Unsent readings at which a school counts as not getting its readings through.
 # Below it is what a school in step holds between a poll and the collector's
 # receipts (a large school's classroom poll is ~200 readings); a small school
@@ -93,10 +93,10 @@ CLEAR = Backlog()
 
 def fields(state: str, since_ns: int, version: str = "", backlog: Backlog = CLEAR
            ) -> dict[str, FieldValue]:
-    # Epoch milliseconds: what Grafana shows as a date.
     out: dict[str, FieldValue] = {"state": state, "online": state == "online",
                                   "backlog": backlog.depth}
     if since_ns:
+        # Epoch milliseconds: what Grafana shows as a date.
         out["since"] = since_ns // 1_000_000
     if version:
         out["agent_version"] = version[:32]
@@ -174,7 +174,7 @@ class AgentStates:
                 self._take(row["school"], State(row["state"], since,
                                                 str(row.get("agent_version") or "")))
 
-    def _heartbeats(self, where: str) -> None:
+    def _heartbeats(self, where: str, registered: set[str]) -> None:
         """Each school's backlog from its newest heartbeat stored within ``where``.
 
         One query over every school returns only those whose newest heartbeat shows
@@ -183,14 +183,14 @@ class AgentStates:
         backlog began or may have ended are then read in full: for since when, or
         whether an agent that shows none any more sent a heartbeat at all.
         """
-        newest: dict[str, tuple[int, int]] = {}
+        newest: dict[str, int] = {}
         for row in self.reader.rows(
                 f'SELECT "depth" FROM (SELECT last("spool_depth") AS "depth" FROM "agent" '
                 f'WHERE {where} GROUP BY school) WHERE "depth" >= {BACKLOG} GROUP BY school'):
             depth = _depth(row)
-            if depth is not None:
-                newest[row["school"]] = (int(row["time"]), depth)
-        for sid, (_, depth) in newest.items():
+            if depth is not None and row["school"] in registered:
+                newest[row["school"]] = depth
+        for sid, depth in newest.items():
             old = self.backlogs.get(sid)
             if old is not None:
                 # Rounds are the resolution: one that cleared and came back between
@@ -245,7 +245,8 @@ class AgentStates:
                                    for c in missing[at:at + COUNTY_CHUNK])
             self._changes(f"time <= {now_ns} AND ({counties})")
         # An agent silent for longer keeps the backlog it was last re-stated with.
-        self._heartbeats(f"time > {now_ns - OVERLAP_S * 10**9}")
+        self._heartbeats(f"time > {now_ns - OVERLAP_S * 10**9}",
+                         {s.school_id for s in schools})
 
     def refresh(self, schools: Sequence[School], now_ns: int) -> None:
         """Take the agent status changes and heartbeats stored since the last round."""
@@ -253,7 +254,8 @@ class AgentStates:
             self._start(schools, now_ns)
         else:
             self._changes(f"time > {self.checked_ns - OVERLAP_S * 10**9}")
-            self._heartbeats(f"time > {self.checked_ns - OVERLAP_S * 10**9}")
+            self._heartbeats(f"time > {self.checked_ns - OVERLAP_S * 10**9}",
+                             {s.school_id for s in schools})
         self.checked_ns = now_ns
 
     def due(self, schools: Sequence[School], now_ns: int) -> list[Reading]:
