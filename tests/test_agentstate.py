@@ -156,6 +156,7 @@ def test_states_follow_the_change_log_across_rounds_and_restarts(
     # as the one it re-stated) and writes nothing that did not change.
     writer.write([status(d, "offline", now + 3 * HOUR)])
     again = AgentStates(reader)
+    again.beats_every_ns = 0
     again.refresh(SCHOOLS, now + 4 * HOUR)
     assert {sid: s.state for sid, s in again.known.items()} == {
         "a": "online", "b": "online", "c": "offline", "d": "offline"}
@@ -187,6 +188,8 @@ def test_backlogs_follow_the_newest_heartbeats_across_rounds_and_restarts(
     now = time.time_ns()
     a, b, c, d = SCHOOLS
     began = now - 20 * 60 * 10**9
+    states = AgentStates(reader)
+    states.beats_every_ns = 0  # these rounds follow each other closer than heartbeats are read
     # a's spool grows again after a backlog that cleared; b holds what a school in step
     # holds; c's backlog cleared.
     writer.write([heartbeat(a, 2000, now - 30 * 60 * 10**9), heartbeat(a, 3, now - 25 * 60 * 10**9),
@@ -194,7 +197,6 @@ def test_backlogs_follow_the_newest_heartbeats_across_rounds_and_restarts(
                   heartbeat(a, 1200, now - 5 * 60 * 10**9),
                   heartbeat(b, BACKLOG - 1, now - 60 * 10**9),
                   heartbeat(c, 5000, now - 3 * HOUR), heartbeat(c, 0, now - 2 * HOUR)])
-    states = AgentStates(reader)
     states.record(SCHOOLS, now, writer, {})
     # since: the first heartbeat of the run that is still unbroken (a's earlier one cleared).
     first_seen = began // 10**6
@@ -226,9 +228,27 @@ def test_backlogs_follow_the_newest_heartbeats_across_rounds_and_restarts(
     # silent (no heartbeat within the hour) and keeps its own; a's has cleared.
     writer.write([heartbeat(a, 10, now + 9 * 60 * 10**9)])
     again = AgentStates(reader)
+    again.beats_every_ns = 0
     later = now + 2 * HOUR
     writer.write([heartbeat(a, 10, later - 60 * 10**9)])
     again.record(SCHOOLS, later, writer, {})
     assert again.backlogs == {"d": Backlog(3000, (now + 3 * 60 * 10**9) // 10**6 * 10**6)}
     assert backlogs(reader)["a"] == (0, None)
     assert county_backlogs(reader) == {"k1": (0, 0), "k2": (0, 0), "k3": (1, 3000)}
+
+
+@pytest.mark.integration
+def test_heartbeats_are_read_at_most_every_quarter_hour(
+        db: tuple[InfluxQLReader, InfluxV1Writer]) -> None:
+    reader, writer = db
+    now = time.time_ns()
+    a = SCHOOLS[0]
+    states = AgentStates(reader)
+    states.record(SCHOOLS, now, writer, {})
+    writer.write([heartbeat(a, 900, now + 60 * 10**9)])
+    states.record(SCHOOLS, now + agentstate.BEATS_EVERY_S * 10**9 - 1, writer, {})
+    assert states.backlogs == {}
+    # The next read takes everything stored since the last one (the round between
+    # read none of it).
+    states.record(SCHOOLS, now + agentstate.BEATS_EVERY_S * 10**9, writer, {})
+    assert states.backlogs == {"a": Backlog(900, (now + 60 * 10**9) // 10**6 * 10**6)}
