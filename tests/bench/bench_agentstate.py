@@ -131,7 +131,7 @@ def measured_round(states: agentstate.AgentStates, reader: Measured, schools: li
     states.record(schools, now, writer, {})
     reader.spent["round"] = [time.perf_counter() - wall, time.process_time() - cpu,
                              reader.server_cpu() - server]
-    out = {k: list(v) for k, v in reader.spent.items()}
+    out = {k: list(reader.spent[k]) for k in ("status", "backlog", "round")}
     # Reference: every school's newest heartbeat over the same window, decoded.
     reader.spent.clear()
     reader.rows(f'SELECT last("spool_depth") FROM "agent" WHERE time > {since} GROUP BY school')
