@@ -339,7 +339,10 @@ def measure(schools: int, rollups_only: bool, index: str, only: Sequence[str] = 
         # (50,000 schools x 30 classroom ports alone make 1.5 million).
         server.conf.write_text(server.conf.read_text().replace(
             "[data]\n", "[data]\n  max-series-per-database = 0\n  max-values-per-tag = 0\n"
-                         f'  index-version = "{index}"\n'))
+                         f'  index-version = "{index}"\n')
+            # Loading shares these cores with other work: a slow write is waited
+            # for, not refused (influxd's default is 10 s).
+            + '[coordinator]\n  write-timeout = "300s"\n')
         server.start(timeout=60)
         try:
             server.create_db("bench")
