@@ -10,6 +10,10 @@ floats):
 * ``d``: online since 36 hours ago; inconclusive exit and Wi-Fi, no area
   uncovered, IPv6 level 4.
 
+Spools: ``c``'s heartbeats show 900 unsent readings for the last 2 days of its
+agent's life (a backlog it keeps once offline), ``d``'s 2,400 for the last 20
+hours, ``a``'s 100 (below a backlog) throughout.
+
 Nobody passes Wi-Fi (a 0% share and a 0% line) and nobody is at IPv6 level 3.
 The judge writes every school's verdicts, and the counties', cities' and provinces'
 roll-ups of them, every 6 hours; agents send readings
@@ -49,6 +53,24 @@ class School:
     ipv6_level: int
     earlier: dict[str, str] = field(default_factory=dict)  # statuses before ``changed``
     changed: int = 0                 # ms before now
+    spool: tuple[int, int] = (0, 0)  # unsent readings its heartbeats show from ms before now
+
+    def spool_depth(self, now: int, ts: int) -> int:
+        depth, since = self.spool
+        return depth if ts >= now - since else 0
+
+    def backlog_at(self, now: int, ts: int) -> tuple[int, int]:
+        """The backlog the judge re-states at round ``ts`` (0, 0: none): its newest
+        heartbeat's, since the first heartbeat of its run."""
+        beats = [t for t in self.reading_times(now) if t <= ts]
+        if not beats or self.spool_depth(now, beats[-1]) < agentstate.BACKLOG:
+            return 0, 0
+        return self.spool[0], min(t for t in beats if self.spool_depth(now, t))
+
+    def backlog(self, now: int, end: int) -> tuple[int, int] | None:
+        """The backlog the dashboards show as of ``end`` (None: no re-statement)."""
+        times = [t for t in self.verdict_times(now) if end - VERDICT_LOOKBACK < t <= end]
+        return self.backlog_at(now, times[-1]) if times else None
 
     @property
     def failing(self) -> frozenset[str]:
@@ -112,16 +134,17 @@ class School:
 SCHOOLS = (
     School("a", "p1", "c1", "k1", (100 * DAY, 0), 100 * DAY,
            {"exit_bandwidth": "pass", "classroom_links": "pass", "wifi": "fail", "ipv6": "pass"},
-           (1000, 100), frozenset({"操场"}), 2),
+           (1000, 100), frozenset({"操场"}), 2, spool=(100, 100 * DAY)),
     School("b", "p1", "c1", "k1", (40 * DAY, 30 * DAY), 100 * DAY,
            dict.fromkeys(TARGETS, "no_data"), (1000, 1000), frozenset(), 1,
            earlier={"exit_bandwidth": "pass", "classroom_links": "pass", "wifi": "fail",
                     "ipv6": "fail"}, changed=30 * DAY),
     School("c", "p1", "c1", "k2", (10 * DAY, 5 * HOUR), 10 * DAY,
-           dict.fromkeys(TARGETS, "fail"), (1000, 10), frozenset({"操场", "办公楼"}), 0),
+           dict.fromkeys(TARGETS, "fail"), (1000, 10), frozenset({"操场", "办公楼"}), 0,
+           spool=(900, 5 * HOUR + 2 * DAY)),
     School("d", "p2", "c2", "k3", (36 * HOUR, 0), 36 * HOUR,
            {"exit_bandwidth": "inconclusive", "classroom_links": "pass", "wifi": "inconclusive",
-            "ipv6": "pass"}, (1000, 1000, 100), frozenset(), 4),
+            "ipv6": "pass"}, (1000, 1000, 100), frozenset(), 4, spool=(2400, 20 * HOUR)),
 )
 BY_ID = {s.sid: s for s in SCHOOLS}
 
@@ -131,9 +154,9 @@ def _r(measurement: str, s: School, fields: dict[str, FieldValue], ts_ms: int,
     return Reading(measurement, fields, {**s.tags, **tags}, ts_ms * 1_000_000)
 
 
-def _hourly(s: School, ts: int) -> Iterator[Reading]:
-    yield _r("agent", s, {"uptime_seconds": 3600.0, "spool_depth": 0.0, "probe_errors": 0.0,
-                          "version": "0.1.0", "result": "ok"}, ts)
+def _hourly(s: School, ts: int, now: int) -> Iterator[Reading]:
+    yield _r("agent", s, {"uptime_seconds": 3600.0, "spool_depth": float(s.spool_depth(now, ts)),
+                          "probe_errors": 0.0, "version": "0.1.0", "result": "ok"}, ts)
     yield _r("probe_run", s, {"duration_seconds": 1.0, "readings": 1.0,
                               "result": "error" if s.sid == "c" else "ok"}, ts, probe="wan")
     yield _r("wan_throughput", s, {"download_bps": 9e8, "upload_bps": 5e8, "rtt_seconds": 0.01,
@@ -178,11 +201,16 @@ def rollup_points(now: int) -> list[Reading]:
                     for s in judged for target, status in s.verdicts_at(now, ts).items()]
         out += rollups.points(verdicts, [registered(s) for s in judged], ts * 1_000_000)
         states = {s.sid: s.change_at(now, ts) for s in judged}
+        backlogs = {s.sid: s.backlog_at(now, ts) for s in judged}
         out += [_r(agentstate.MEASUREMENT, s, agentstate.fields(
-            states[s.sid][0], states[s.sid][1] * 1_000_000, "0.1.0"), ts) for s in judged]
+            states[s.sid][0], states[s.sid][1] * 1_000_000, "0.1.0",
+            agentstate.Backlog(backlogs[s.sid][0], backlogs[s.sid][1] * 1_000_000)), ts)
+            for s in judged]
         out += agentstate.rollup_readings(agentstate.tally(
             ((s.province, s.city, s.county, states[s.sid][0]) for s in judged),
-            [(s.province, s.city, s.county, s.failing) for s in judged]), ts * 1_000_000)
+            [(s.province, s.city, s.county, s.failing) for s in judged],
+            [(s.province, s.city, s.county, backlogs[s.sid][0]) for s in judged]),
+            ts * 1_000_000)
     return out
 
 
@@ -198,5 +226,5 @@ def readings(now: int) -> list[Reading]:
                                                 "threshold": 1.0, "readings": 4.0}, ts,
                               target=target))
         for ts in s.reading_times(now):
-            out.extend(_hourly(s, ts))
+            out.extend(_hourly(s, ts, now))
     return out

@@ -64,9 +64,9 @@ def forged_verdicts(a: SchoolClient) -> Counter[str]:
     for name, fields in (("agent_status", '{"online":true,"state":"online"}'),
                          ("agent_status", '{"online":false,"state":"offline"}'),
                          ("alerts", '{"text":"all fine"}'), ("rollup", '{"meeting":1.0}'),
-                         ("agent_state", '{"state":"online","online":true}'),
-                         ("agent_rollup", '{"offline":0.0}'),
-                         ("school_summary", '{"all_status":"pass","exit_median":1000.0}')):
+                         ("agent_state", '{"state":"online","online":true,"backlog":0.0}'),
+                         ("agent_rollup", '{"offline":0.0,"backlogged":0.0,"unsent":0.0}'),
+                         ("school_summary", '{"facts":"{}"}')):
         a.publish(a.identity.topic(name), raw(a, name, "{}", fields))
     return Counter(collector_owned=12)
 

@@ -15,7 +15,7 @@ from collector.config import Storage
 from collector.ingest.lineproto import line
 from collector.ingest.writer import InfluxV1Writer
 from collector.judge import agentstate
-from collector.judge.agentstate import RESTATE_NS, AgentStates, State
+from collector.judge.agentstate import BACKLOG, RESTATE_NS, AgentStates, Backlog, State
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import School
 from collector.judge.rollups import Region
@@ -39,7 +39,7 @@ def test_counts_sum_counties_into_cities_and_provinces() -> None:
     counted = agentstate.tally([("p1", "c1", "k1", "online"), ("p1", "c1", "k1", "offline"),
                                 ("p1", "c1", "k2", "never"), ("p2", "c2", "k3", "online")])
     def states(region: Region) -> dict[str, int]:
-        return {k: v for k, v in counted[region].items() if not k.startswith("failing_")}
+        return {k: counted[region][k] for k in agentstate.STATES}
     assert states(Region("county", "p1", "c1", "k1")) == {"online": 1, "offline": 1, "never": 0}
     assert states(Region("city", "p1", "c1")) == {"online": 1, "offline": 1, "never": 1}
     assert states(Region("province", "p2")) == {"online": 1, "offline": 0, "never": 0}
@@ -47,7 +47,19 @@ def test_counts_sum_counties_into_cities_and_provinces() -> None:
             for r in agentstate.rollup_readings(counted, 5)}
     assert rows[(("level", "province"), ("province", "p1"))] == {
         "schools": 3, "online": 1, "offline": 1, "never": 1,
-        **{f"failing_{p}": 0 for p in agentstate.PROBES}}
+        **{f"failing_{p}": 0 for p in agentstate.PROBES}, "backlogged": 0, "unsent": 0}
+
+
+def test_backlogs_are_counted_with_their_unsent_readings() -> None:
+    counted = agentstate.tally(
+        [("p1", "c1", "k1", "online"), ("p1", "c1", "k1", "offline"),
+         ("p1", "c2", "k2", "online")],
+        backlogs=[("p1", "c1", "k1", 800), ("p1", "c1", "k1", 2000), ("p1", "c2", "k2", 600)])
+    assert counted[Region("county", "p1", "c1", "k1")]["backlogged"] == 2
+    assert counted[Region("county", "p1", "c1", "k1")]["unsent"] == 2800
+    assert counted[Region("province", "p1")]["backlogged"] == 3
+    assert counted[Region("province", "p1")]["unsent"] == 3400
+    assert counted[Region("city", "p1", "c2")]["online"] == 1
 
 
 def test_failing_probes_are_counted_per_probe_and_region() -> None:
@@ -75,8 +87,22 @@ def test_a_state_is_written_when_it_changes_or_grows_old_and_never_otherwise() -
     # Re-stated within the dashboards' 25 h lookback, however long nothing changed.
     assert len(states.due(SCHOOLS, now + RESTATE_NS)) == 3
     assert len(states.due(SCHOOLS, now + 2 * HOUR + RESTATE_NS)) == 1
+    # A backlog appearing, growing or clearing is a change; the same one is not.
+    states.backlogs["c"] = Backlog(900, now + 3 * HOUR)
+    written = states.due(SCHOOLS, now + 3 * HOUR)
+    assert [(r.tags["school"], r.fields["backlog"], r.fields["backlog_since"])
+            for r in written] == [("c", 900, (now + 3 * HOUR) // 1_000_000)]
+    assert states.due(SCHOOLS, now + 4 * HOUR) == []
+    states.backlogs["c"] = Backlog(1500, now + 3 * HOUR)
+    assert [r.fields["backlog"] for r in states.due(SCHOOLS, now + 5 * HOUR)] == [1500]
+    del states.backlogs["c"]
+    cleared = states.due(SCHOOLS, now + 6 * HOUR)
+    assert [r.fields["backlog"] for r in cleared] == [0]
+    assert "backlog_since" not in cleared[0].fields
+    states.backlogs["a"] = Backlog(700, now)
     states.due(SCHOOLS[1:], now + 3 * RESTATE_NS)
     assert "a" not in states.written and "a" not in states.known  # no longer registered
+    assert "a" not in states.backlogs
 
 
 @pytest.fixture
@@ -130,7 +156,99 @@ def test_states_follow_the_change_log_across_rounds_and_restarts(
     # as the one it re-stated) and writes nothing that did not change.
     writer.write([status(d, "offline", now + 3 * HOUR)])
     again = AgentStates(reader)
+    again.beats_every_ns = 0
     again.refresh(SCHOOLS, now + 4 * HOUR)
     assert {sid: s.state for sid, s in again.known.items()} == {
         "a": "online", "b": "online", "c": "offline", "d": "offline"}
     assert [r.tags["school"] for r in again.due(SCHOOLS, now + 4 * HOUR)] == ["d"]
+
+
+def heartbeat(s: School, depth: int, ts: int) -> str:
+    return line(Reading("agent", {"spool_depth": depth, "uptime_seconds": 60.0,
+                                  "version": "0.1.0"}, s.identity.region_tags(), ts))
+
+
+def backlogs(reader: InfluxQLReader) -> dict[str, tuple[int, object]]:
+    """Each school's newest re-stated backlog and since when."""
+    return {r["school"]: (r["backlog"], r["backlog_since"]) for r in reader.rows(
+        f'SELECT last("backlog") AS "backlog", "backlog_since" FROM "{agentstate.MEASUREMENT}" '
+        "GROUP BY school")}
+
+
+def county_backlogs(reader: InfluxQLReader) -> dict[str, tuple[int, int]]:
+    return {r["county"]: (r["backlogged"], r["unsent"]) for r in reader.rows(
+        f'SELECT last("backlogged") AS "backlogged", last("unsent") AS "unsent" '
+        f'FROM "{agentstate.ROLLUP}" WHERE "level" = \'county\' GROUP BY county')}
+
+
+@pytest.mark.integration
+def test_backlogs_follow_the_newest_heartbeats_across_rounds_and_restarts(
+        db: tuple[InfluxQLReader, InfluxV1Writer]) -> None:
+    reader, writer = db
+    now = time.time_ns()
+    a, b, c, d = SCHOOLS
+    began = now - 20 * 60 * 10**9
+    states = AgentStates(reader)
+    states.beats_every_ns = 0  # these rounds follow each other closer than heartbeats are read
+    # a's spool grows again after a backlog that cleared; b holds what a school in step
+    # holds; c's backlog cleared.
+    writer.write([heartbeat(a, 2000, now - 30 * 60 * 10**9), heartbeat(a, 3, now - 25 * 60 * 10**9),
+                  heartbeat(a, BACKLOG, began), heartbeat(a, 900, now - 10 * 60 * 10**9),
+                  heartbeat(a, 1200, now - 5 * 60 * 10**9),
+                  heartbeat(b, BACKLOG - 1, now - 60 * 10**9),
+                  heartbeat(c, 5000, now - 3 * HOUR), heartbeat(c, 0, now - 2 * HOUR)])
+    states.record(SCHOOLS, now, writer, {})
+    # since: the first heartbeat of the run that is still unbroken (a's earlier one cleared).
+    first_seen = began // 10**6
+    assert backlogs(reader) == {"a": (1200, first_seen), "b": (0, None), "c": (0, None),
+                                "d": (0, None)}
+    assert county_backlogs(reader) == {"k1": (1, 1200), "k2": (0, 0), "k3": (0, 0)}
+
+    # Next round: a keeps its backlog (and its since) as it drains; d starts one.
+    writer.write([heartbeat(a, 700, now + 4 * 60 * 10**9),
+                  heartbeat(d, 3000, now + 3 * 60 * 10**9)])
+    states.record(SCHOOLS, now + 5 * 60 * 10**9, writer, {})
+    assert backlogs(reader) == {"a": (700, first_seen), "b": (0, None), "c": (0, None),
+                                "d": (3000, (now + 3 * 60 * 10**9) // 10**6)}
+    assert county_backlogs(reader) == {"k1": (1, 700), "k2": (0, 0), "k3": (1, 3000)}
+
+    # Rounds are the resolution: a backlog that cleared and came back between two
+    # rounds goes on as one; one cleared at a round is gone, and the next is new.
+    writer.write([heartbeat(a, 5, now + 6 * 60 * 10**9), heartbeat(a, 800, now + 8 * 60 * 10**9)])
+    states.record(SCHOOLS, now + 10 * 60 * 10**9, writer, {})
+    assert backlogs(reader)["a"] == (800, first_seen)
+    writer.write([heartbeat(a, 5, now + 11 * 60 * 10**9)])
+    states.record(SCHOOLS, now + 12 * 60 * 10**9, writer, {})
+    assert backlogs(reader)["a"] == (0, None)
+    writer.write([heartbeat(a, 900, now + 13 * 60 * 10**9)])
+    states.record(SCHOOLS, now + 14 * 60 * 10**9, writer, {})
+    assert backlogs(reader)["a"] == (900, (now + 13 * 60 * 10**9) // 10**6)
+
+    # A restarted collector takes the backlogs from its re-statements: d's agent went
+    # silent (no heartbeat within the hour) and keeps its own; a's has cleared.
+    writer.write([heartbeat(a, 10, now + 9 * 60 * 10**9)])
+    again = AgentStates(reader)
+    again.beats_every_ns = 0
+    later = now + 2 * HOUR
+    writer.write([heartbeat(a, 10, later - 60 * 10**9)])
+    again.record(SCHOOLS, later, writer, {})
+    assert again.backlogs == {"d": Backlog(3000, (now + 3 * 60 * 10**9) // 10**6 * 10**6)}
+    assert backlogs(reader)["a"] == (0, None)
+    assert county_backlogs(reader) == {"k1": (0, 0), "k2": (0, 0), "k3": (1, 3000)}
+
+
+@pytest.mark.integration
+def test_heartbeats_are_read_at_most_every_quarter_hour(
+        db: tuple[InfluxQLReader, InfluxV1Writer]) -> None:
+    reader, writer = db
+    now = time.time_ns()
+    a = SCHOOLS[0]
+    states = AgentStates(reader)
+    states.record(SCHOOLS, now, writer, {})
+    writer.write([heartbeat(a, 900, now + 60 * 10**9)])
+    states.record(SCHOOLS, now + agentstate.BEATS_EVERY_S * 10**9 - 1, writer, {})
+    assert states.backlogs == {}
+    # The next read takes everything stored since the last one (the round between
+    # read none of it).
+    states.record(SCHOOLS, now + agentstate.BEATS_EVERY_S * 10**9, writer, {})
+    assert states.backlogs == {"a": Backlog(900, (now + 60 * 10**9) // 10**6 * 10**6)}

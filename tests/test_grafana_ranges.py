@@ -124,6 +124,30 @@ def test_state_panels_show_the_state_at_the_range_end(influxd: Influxd, db: str,
     assert {row["wan_link"] for row in failing} <= {0, 1}
     assert any(row["wan_link"] == 1 for row in failing) == (BY_ID["c"] in schools and c_judged)
     assert all(row["wifi"] == 0 for row in failing)
+    # Backlogs as the judge re-stated them at its last round before the range's end,
+    # schools without one left out (a's 100 unsent readings are no backlog).
+    backlogs = by_tag(show(influxd, db, agents, "Spool backlogs per school", rng, chosen),
+                      "school")
+    want_backlogs = {}
+    for s in schools:
+        backlog, agent = s.backlog(NOW, end), s.agent_state(NOW, end)
+        if backlog and agent and backlog[0]:
+            want_backlogs[s.sid] = (*backlog, agent[0])
+    assert {k: (v["backlog"], v["since"], v["state"]) for k, v in backlogs.items()} == \
+        want_backlogs
+    # A line per chosen county whose roll-ups fall in the range, its newest point the
+    # last round's count (and unsent readings) in the range.
+    rounds = sorted({t for s in schools for t in s.verdict_times(NOW)
+                     if rng.from_ms <= t <= end})
+    last = [s for s in schools if rounds and rounds[-1] in s.verdict_times(NOW)]
+    for title, field in (("Schools not getting", 0), ("Unsent readings", 1)):
+        lines = {s["tags"]["county"]: s["values"][-1][1]
+                 for s in show(influxd, db, agents, title, rng, chosen)}
+        per_county = dict.fromkeys((s.county for s in last), 0)
+        for s in last:
+            depth = s.backlog_at(NOW, rounds[-1])[0]
+            per_county[s.county] += (depth if field else 1) if depth else 0
+        assert lines == per_county, title
     beats = by_tag(show(influxd, db, agents, "Last heartbeat", rng, chosen), "school")
     assert set(beats) == {s.sid for s in schools if any(t <= end for t in s.reading_times(NOW))}
 
@@ -157,6 +181,23 @@ def test_state_panels_show_the_state_at_the_range_end(influxd: Influxd, db: str,
                             chosen), "school")
     assert {k: v["uncovered"] for k, v in uncovered.items()} == {
         s.sid: len(s.uncovered) for s in reporting}
+
+
+@pytest.mark.integration
+def test_spool_backlogs_show_who_is_behind_and_since_when(influxd: Influxd, db: str) -> None:
+    agents, rng = dashboards.agents(), RANGES[1]
+    table = by_tag(show(influxd, db, agents, "Spool backlogs per school", rng,
+                        SELECTIONS["All"]), "school")
+    d_began = min(t for t in BY_ID["d"].reading_times(NOW) if t >= NOW - 20 * HOUR)
+    c_began = min(t for t in BY_ID["c"].reading_times(NOW) if t >= NOW - 53 * HOUR)
+    # c's agent went offline with 900 unsent readings: it keeps them, and says so.
+    assert {k: (v["backlog"], v["since"], v["state"]) for k, v in table.items()} == {
+        "c": (900, c_began, "offline"), "d": (2400, d_began, "online")}
+    lines = {s["tags"]["county"]: [row[1] for row in s["values"]]
+             for s in show(influxd, db, agents, "Schools not getting", rng, SELECTIONS["All"])}
+    assert set(lines) == {"k1", "k2", "k3"} and set(lines["k1"]) == {0}
+    # d's backlog began 20 h ago: its county's line rises from 0 to 1 within the 2 days.
+    assert lines["k3"][0] == 0 and lines["k3"][-1] == 1
 
 
 @pytest.mark.integration

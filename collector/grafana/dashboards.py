@@ -27,6 +27,7 @@ from collector.grafana.panels import (
     thresholds,
 )
 from collector.grafana.quality import quality
+from collector.judge.agentstate import BACKLOG
 
 TARGET_TITLES = {"exit_bandwidth": "千兆进校 exit ≥ 1000 Mbps",
                  "classroom_links": "百兆进班 classrooms ≥ 100 Mbps",
@@ -230,18 +231,36 @@ def agents() -> Json:
         Panel("table", "Last heartbeat per school (time = last seen)", [last_fields(
             "agent", ["uptime_seconds", "spool_depth", "probe_errors", "version"], ["school"],
             school=False, window=ALL_TIME)], width=9, height=12, table=True),
-        Panel("timeseries", "Spool depth (unsent readings)", [(series(
-            "agent", [(f"max({q('spool_depth')})", "spool")], ["school"], school=False),
-            "$tag_school")], width=12, height=8,
-              # Heartbeats come every 5 minutes; Grafana's 2-minute buckets over
-              # two days made a county's panel 230,000 points to send and draw.
-              interval="15m"),
+        # Backlogs from the collector's counts and re-statements too: a line per
+        # school drawn from every heartbeat took 5 s for one county of 400.
+        Panel("timeseries", f"Schools not getting their readings through ({BACKLOG}+ unsent)",
+              [(regional.per_county("backlogged"), "$tag_county")], width=12, height=8,
+              # The judge counts at every round; finer buckets only cost time.
+              interval="15m",
+              description=f"Per county, the schools whose newest heartbeat showed at least "
+                          f"{BACKLOG} readings waiting in the agent's spool (not yet confirmed "
+                          "stored by the collector), counted at every judging round."),
         Panel("timeseries", "Schools whose probe keeps failing",
               [regional.failing_probes(PROBES)], width=12, height=8,
-              # The judge counts at every round; finer buckets only cost time.
               interval="15m",
               description="Per probe, the schools whose last runs all failed (as the "
                           "collector judges a probe failing), counted at every judging round."),
+        Panel("table", "Spool backlogs per school (since = first seen)",
+              [regional.backlogs()], width=12, height=8, table=True,
+              description=f"Schools whose newest heartbeat showed at least {BACKLOG} unsent "
+                          "readings, as of the collector's last judging round: how many, "
+                          "since when (the heartbeat at which the collector first saw the "
+                          "backlog) and the agent's state (an offline agent keeps the "
+                          "backlog it last reported).",
+              options={"sortBy": [{"displayName": "backlog", "desc": True}]},
+              overrides=[{"matcher": {"id": "byName", "options": "since"},
+                          "properties": [{"id": "unit", "value": "dateTimeAsIso"}]}],
+              transformations=HIDE_TIME),
+        Panel("timeseries", "Unsent readings of those schools",
+              [(regional.per_county("unsent"), "$tag_county")], width=12, height=8,
+              interval="15m",
+              description="Per county, the readings waiting in the spools of its schools "
+                          "with a backlog, at every judging round."),
     ]
     return dashboard("schoolnet-agents", "schoolnet · Agent health 探针状态",
                      "Which agents are online, how far behind, which probes fail.",

@@ -39,6 +39,7 @@ class School:
     ipv6_level: int
     silent: bool
     cpu_limited: bool  # its gateway could not drive the test: exit is inconclusive
+    behind: bool = False  # its readings stop getting through 12 h before its last heartbeat
 
     @property
     def tags(self) -> dict[str, str]:
@@ -78,7 +79,8 @@ def schools() -> list[School]:
                         classroom_speeds=[1000] * (2 + n % 4) + ([10, 100] if n % 3 == 0
                                                                  else [100]),
                         uncovered={"操场"} if n % 5 == 4 else set(),
-                        ipv6_level=n % 5, silent=n % 7 == 3, cpu_limited=n % 6 == 1))
+                        ipv6_level=n % 5, silent=n % 7 == 3, cpu_limited=n % 6 == 1,
+                        behind=n % 6 == 4))
     return out
 
 
@@ -87,13 +89,14 @@ def _r(measurement: str, school: School, fields: dict[str, FieldValue], ts: int,
     return Reading(measurement, fields, {**school.tags, **tags}, ts)
 
 
-def _hourly(s: School, ts: int, rng: random.Random, hour: int) -> Iterator[Reading]:
+def _hourly(s: School, ts: int, rng: random.Random, hour: int, backlog: int
+            ) -> Iterator[Reading]:
     yield _r("wan_link", s, {"link_speed_mbps": 1000.0, "contracted_mbps": 1000.0,
                              "rx_bps": rng.uniform(50e6, 400e6), "tx_bps": rng.uniform(5e6, 80e6),
                              "utilisation": rng.uniform(0.05, 0.4), "oper_up": True,
                              "result": "ok"}, ts, iface="eth0")
     yield _r("agent", s, {"version": "0.1.0", "uptime_seconds": 3600.0 * hour,
-                          "spool_depth": float(rng.choice([0, 0, 0, 12])),
+                          "spool_depth": float(backlog or rng.choice([0, 0, 0, 12])),
                           "probe_errors": 0.0, "result": "ok"}, ts)
     for probe in ("wan_link", "classroom_links", "wifi", "ipv6"):
         result = "timeout" if rng.random() < 0.05 else "ok"
@@ -208,6 +211,13 @@ def readings(days: int = 3, now_ns: int | None = None, seed: int = 7) -> list[Re
 
     def end_of(s: School) -> int:
         return now - 48 * HOUR_NS if s.silent else now
+
+    def backlog(s: School, ts: int) -> tuple[int, int]:
+        """A school behind: its spool, and since when (0, 0: none), as of ``ts``."""
+        began = end_of(s) - 12 * HOUR_NS
+        if not s.behind or ts < began:
+            return 0, 0
+        return 600 + 100 * ((min(ts, end_of(s)) - began) // HOUR_NS), began
     rng = random.Random(seed)
     out: list[Reading] = []
     for n, s in enumerate(schools()):
@@ -222,7 +232,7 @@ def readings(days: int = 3, now_ns: int | None = None, seed: int = 7) -> list[Re
         for hour in range(days * 24):
             ts = start + hour * HOUR_NS + rng.randint(0, 10**9)
             if ts < end:
-                out.extend(_hourly(s, ts, rng, hour))
+                out.extend(_hourly(s, ts, rng, hour, backlog(s, ts)[0]))
                 out.extend(_path_quality(s, ts, rng, n))
                 if hour % 6 == 0:
                     out.extend(_six_hourly(s, ts, rng))
@@ -241,8 +251,10 @@ def readings(days: int = 3, now_ns: int | None = None, seed: int = 7) -> list[Re
         # And its re-statement of every agent's state, with their counts.
         states = {s.sid: ("offline", end_of(s)) if s.silent and ts >= end_of(s)
                   else ("online", now - days * 24 * HOUR_NS) for s in every}
+        behind = {s.sid: agentstate.Backlog(*backlog(s, ts)) for s in every}
         out.extend(_r(agentstate.MEASUREMENT, s, agentstate.fields(
-            *states[s.sid], "0.1.0"), ts) for s in every)
+            *states[s.sid], "0.1.0", behind[s.sid]), ts) for s in every)
         out.extend(agentstate.rollup_readings(agentstate.tally(
-            (s.province, s.city, s.county, states[s.sid][0]) for s in every), ts))
+            ((s.province, s.city, s.county, states[s.sid][0]) for s in every), (),
+            ((s.province, s.city, s.county, behind[s.sid].depth) for s in every)), ts))
     return out

@@ -109,6 +109,24 @@ def agent_states() -> str:
             f"GROUP BY {q('school')}")
 
 
+def backlogs() -> str:
+    """Each school with a spool backlog as of the range's end (unsent readings, since
+    when the collector saw it, its agent's state); schools without one are left out."""
+    inner = (f"SELECT last({q('backlog')}) AS {q('backlog')}, {q('backlog_since')} AS "
+             f"{q('since')}, {q('state')} FROM {q(AGENT_STATE)}"
+             f"{where(region_filter(), window=verdict_window())} GROUP BY {q('school')}")
+    return (f"SELECT {q('backlog')}, {q('since')}, {q('state')} FROM ({inner}) "
+            f"WHERE {q('backlog')} > 0 GROUP BY {q('school')}")
+
+
+def per_county(field: str) -> str:
+    """Per ``$__interval``, each chosen county's newest count of ``field`` in the bucket
+    (a line per county)."""
+    return (f"SELECT last({q(field)}) AS {q(field)} FROM {q(AGENT_ROLLUP)}"
+            f"{where(COUNTY_ROWS, region_filter())} "
+            f"GROUP BY time($__interval), {q('county')} fill(none)")
+
+
 def failing_probes(probes: tuple[str, ...]) -> str:
     """Per ``$__interval`` and probe: schools whose probe keeps failing (the judge's
     health), the sum of the counties' newest counts in the bucket."""
