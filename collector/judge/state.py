@@ -133,10 +133,11 @@ Run = tuple[int, str]
 # 1 == 1.0 == True, yet each entry must give back the value it was given.
 ValueSet = tuple[Run, str, tuple[Any, ...], tuple[type, ...]]
 _RUN = itemgetter(0)
-_RUNS: dict[Run, Run] = {}
 _TYPES: dict[tuple[type, ...], tuple[type, ...]] = {}
 _SETS: dict[ValueSet, ValueSet] = {}
-SETS_CACHE = 200_000  # distinct value sets remembered; beyond, start afresh
+# Distinct value sets remembered; beyond, start afresh. Unique values (a
+# bandwidth test's figure) fill it too: at most ~20 MB.
+SETS_CACHE = 100_000
 
 
 def value_set(run: Run, key: str, values: tuple[Any, ...]) -> ValueSet:
@@ -149,8 +150,7 @@ def value_set(run: Run, key: str, values: tuple[Any, ...]) -> ValueSet:
     if len(_SETS) >= SETS_CACHE:
         # Forgetting only costs sharing: entries keep the tuples they hold.
         _SETS.clear()
-    run = _RUNS.setdefault(run, (run[0], sys.intern(run[1])))
-    known = (run, key, tuple(_intern(v) for v in values), wanted[3])
+    known = ((run[0], sys.intern(run[1])), key, tuple(_intern(v) for v in values), wanted[3])
     _SETS[known] = known
     return known
 
