@@ -274,6 +274,7 @@ class Windows:
         status: dict[str, Row] = {}
         runs: dict[tuple[str, str], list[Row]] = {}
         kinds = self.kinds
+        gives = [kind.give for kind in kinds]
         bisect_right = bisect.bisect_right
         with self.lock:
             for sid in sids:
@@ -290,7 +291,7 @@ class Windows:
                     start = end
                     entries = list(run)
                     end = start + len(entries)
-                    first = max(bisect_right(times, since, start, end), end - kinds[index].give)
+                    first = max(bisect_right(times, since, start, end), end - gives[index])
                     if first >= end:
                         continue
                     newest = entries[first - start:]
