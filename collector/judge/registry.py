@@ -42,7 +42,7 @@ MAX_CONTRACTED_MBPS = 100_000.0
 DEFAULT_MAX_DROP_SHARE = 0.2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per school (and target), kept
 class School:
     school_id: str
     name: str

@@ -18,7 +18,7 @@ from collector.judge.targets import Targets
 TARGETS = ("exit_bandwidth", "classroom_links", "wifi", "ipv6")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per school (and target), kept
 class Verdict:
     school: School
     target: str          # one of TARGETS, or "all"
@@ -188,7 +188,7 @@ def summary(school: School, verdicts: list[Verdict]) -> Verdict:
                    sum(v.readings for v in verdicts))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per school (and target), kept
 class Health:
     """Whether a school still reports, and which of its probes keep failing."""
 

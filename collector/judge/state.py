@@ -133,6 +133,7 @@ Run = tuple[int, str]
 # 1 == 1.0 == True, yet each entry must give back the value it was given.
 ValueSet = tuple[Run, str, tuple[Any, ...], tuple[type, ...]]
 _RUN = itemgetter(0)
+_EXACT = sys.getsizeof([])
 _TYPES: dict[tuple[type, ...], tuple[type, ...]] = {}
 _SETS: dict[ValueSet, ValueSet] = {}
 # Distinct value sets remembered; beyond, start afresh. Unique values (a
@@ -239,6 +240,11 @@ class Windows:
         entry = value_set(run, key, tuple([fields.get(f) for f in kind.fields]))
         if pack is None:
             pack = self.schools[school] = Pack()
+        elif hi - lo == kind.keep and at > lo:
+            # A full run's oldest makes room first: the containers keep their size.
+            del pack.times[lo], pack.sets[lo]
+            at -= 1
+            hi -= 1
         pack.times.insert(at, ts_ns)
         pack.sets.insert(at, entry)
         over = hi + 1 - lo - kind.keep
@@ -329,6 +335,10 @@ class Windows:
             pack = self.schools.get(sid)
             if pack is None or not pack.times:
                 return None
+            if sys.getsizeof(pack.sets) > _EXACT + 9 * len(pack.sets):
+                # Room left from the runs' filling up (a list grows by an eighth):
+                # full runs now take one entry for one, so exact sizes last.
+                pack.times, pack.sets = pack.times[:], pack.sets[:]
             oldest = min(pack.times)
             if oldest <= since:
                 # Each run's aged entries are its oldest: dropping every entry
