@@ -150,4 +150,7 @@ def with_outages(reader: InfluxQLReader, states: dict[str, Health],
         seen_until = row["time"] + (row["seconds"] or 0.0) * 1e9
         if row["ongoing"] is True and now_ns - seen_until < OUTAGE_FRESH_SECONDS * 1e9:
             down[row["school"]].add((row["level"], row["uplink"]))
-    return {sid: replace(h, outages=frozenset(down.get(sid, ()))) for sid, h in states.items()}
+    # A school with no outage now and none before keeps its Health object: a
+    # province's schools would otherwise each get a copy and an empty set a round.
+    return {sid: replace(h, outages=frozenset(down[sid])) if sid in down or h.outages else h
+            for sid, h in states.items()}

@@ -15,6 +15,7 @@ import io
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ COLUMNS = ("school_id", "name", "province_code", "province_name", "city_code", "
            "county_code", "county_name", "school_type", "classes", "contracted_mbps")
 LEVELS = ("province", "city", "county", "school")
 NAMES = ("name", "province_name", "city_name", "county_name")
+SHARED = ("province_code", "province_name", "city_code", "city_name", "county_code",
+          "county_name", "school_type")
 MAX_NAME = 100
 # No school has a thousand classes: a bigger figure is a typo (or a pasted id),
 # and it would make the classroom share meaningless.
@@ -39,7 +42,7 @@ MAX_CONTRACTED_MBPS = 100_000.0
 DEFAULT_MAX_DROP_SHARE = 0.2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per school (and target), kept
 class School:
     school_id: str
     name: str
@@ -110,9 +113,13 @@ def _row(file: str, line: int, cells: list[str]) -> tuple[School | None, list[Co
         bad("contracted_mbps", why)
     if errors:
         return None, errors
-    return School(row["school_id"], row["name"], row["province_code"], row["province_name"],
-                  row["city_code"], row["city_name"], row["county_code"], row["county_name"],
-                  row["school_type"], int(classes), float(contracted)), []
+    # Region codes and names and the type repeat across a province's schools,
+    # which are kept all the while: one string each, not one a school.
+    shared = {c: sys.intern(row[c]) for c in SHARED}
+    return School(row["school_id"], row["name"], shared["province_code"],
+                  shared["province_name"], shared["city_code"], shared["city_name"],
+                  shared["county_code"], shared["county_name"], shared["school_type"],
+                  int(classes), float(contracted)), []
 
 
 # The last registry parsed: a command checks its files, then loads the registry
