@@ -146,6 +146,12 @@ Run = tuple[int, str]
 # 1 == 1.0 == True, yet each entry must give back the value it was given.
 ValueSet = tuple[Run, str, tuple[Any, ...], tuple[type, ...]]
 _RUN = itemgetter(0)
+
+
+def _kind_of(entry: ValueSet) -> int:
+    return entry[0][0]
+
+
 _EXACT = sys.getsizeof([])
 _TYPES: dict[tuple[type, ...], tuple[type, ...]] = {}
 _SETS: dict[ValueSet, ValueSet] = {}
@@ -339,6 +345,32 @@ class Windows:
                 if rooms:
                     ev.ports[sid] = rooms
         return ev, seen, status, runs
+
+    def newest(self, sid: str, index: int, since_ns: int, give: int | None = None
+               ) -> dict[str, list[tuple[Any, ...]]]:
+        """One kind's newest ``give`` entries (all kept: None) after ``since_ns``, per
+        group, newest first, each (time, series key, *field values); for readers other
+        than the rules (collector.judge.summary). The caller holds the lock."""
+        pack = self.schools.get(sid)
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        if pack is None:
+            return out
+        lo, hi = pack.run((index, "")) if not self.kinds[index].group else (
+            bisect.bisect_left(pack.sets, index, key=_kind_of),
+            bisect.bisect_right(pack.sets, index, key=_kind_of))
+        times, sets = pack.times, pack.sets
+        at = lo
+        while at < hi:
+            group = sets[at][0][1]
+            end = pack.run((index, group))[1]
+            first = bisect.bisect_right(times, since_ns, at, end)
+            if give is not None:
+                first = max(first, end - give)
+            if first < end:
+                out[group] = [(times[i], sets[i][1], *sets[i][2])
+                              for i in range(end - 1, first - 1, -1)]
+            at = end
+        return out
 
     def deadline(self, sid: str, now_ns: int) -> int | None:
         """When the oldest reading of the school still evidence ages out (its window

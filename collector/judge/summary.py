@@ -35,7 +35,7 @@ from collector.judge.registry import School
 from collector.judge.restate import Restatements
 from collector.judge.rounds import QueryJudge, WindowJudge
 from collector.judge.rules import TARGETS, Verdict
-from collector.judge.state import Windows, newest
+from collector.judge.state import Windows
 from collector.judge.targets import Indicators
 
 log = logging.getLogger(__name__)
@@ -82,14 +82,16 @@ def facts(windows: Windows, sid: str, now_ns: int, cfg: Indicators) -> dict[str,
     """A school's report facts from its window at ``now_ns``, by collector.report.facts's
     rules over the readings of the period before it. The caller holds the windows' lock."""
     out: dict[str, Any] = {}
-    per_kind = windows.schools.get(sid)
-    if per_kind is None:
+    if sid not in windows.schools:
         return out
     since, n = now_ns - windows.age_ns, cfg.window
     kinds = {kind.name: i for i, kind in enumerate(windows.kinds)}
     last: list[int] = []
 
-    tests = newest(per_kind[kinds["tests"]].get("", []), since, n * 3)
+    def newest(kind: str, give: int | None = None) -> dict[str, list[tuple[Any, ...]]]:
+        return windows.newest(sid, kinds[kind], since, give)
+
+    tests = newest("tests", n * 3).get("", [])
     if tests:
         last.append(tests[0][0])
         good = [t[2] / 1e6 for t in tests if t[3] == "ok" and t[2] is not None][:n]
@@ -98,15 +100,12 @@ def facts(windows: Windows, sid: str, now_ns: int, cfg: Indicators) -> dict[str,
             out["exit_median"] = statistics.median(good)
             out["exit_newest"] = good[0]
         out["exit_tests"] = len(good)
-    links = newest(per_kind[kinds["links"]].get("", []), since, 1)
+    links = newest("links", 1).get("", [])
     if links:
         last.append(links[0][0])
         out["port_mbps"] = float(links[0][2])
     meeting = seen = 0
-    for entries in per_kind[kinds["ports"]].values():
-        polls = newest(entries, since, n)
-        if not polls:
-            continue
+    for polls in newest("ports", n).values():
         last.append(polls[0][0])
         # As the report's rule: an implausible speed neither passes nor fails the room.
         speeds = [(speed or 0.0) if up is not False else 0.0
@@ -116,9 +115,9 @@ def facts(windows: Windows, sid: str, now_ns: int, cfg: Indicators) -> dict[str,
     if seen:
         out["rooms_meeting"], out["rooms_seen"] = meeting, seen
     areas: dict[str, list[int]] = {}
-    for entries in per_kind[kinds["areas"]].values():
+    for entries in newest("areas").values():
         done: set[str] = set()
-        for ts, key, covered, required in newest(entries, since, len(entries)):
+        for ts, key, covered, required in entries:
             if key in done:  # the report reads the newest point of each area's series
                 continue
             done.add(key)
@@ -130,17 +129,15 @@ def facts(windows: Windows, sid: str, now_ns: int, cfg: Indicators) -> dict[str,
                 counts[1] += 1
     for kind, (covered, required) in areas.items():
         out[f"wifi_{kind}_covered"], out[f"wifi_{kind}_required"] = covered, required
-    ipv6 = per_kind[kinds["ipv6"]].get("", [])
-    for ts, _, level in newest(ipv6, since, len(ipv6)):
+    for ts, _, level in newest("ipv6").get("", []):
         if level is not None and level >= 0:
             last.append(ts)
             out["ipv6_level"] = int(level)
             break
-    probes = [probe for probe, entries in per_kind[kinds["runs"]].items()
-              if newest(entries, since, 1)]
+    probes = list(newest("runs", 1))
     if probes:
         out["probes"] = ",".join(sorted(probes))
-    ran = newest(per_kind[kinds["seen"]].get("", []), since, 1)
+    ran = newest("seen", 1).get("", [])
     if ran:
         last.append(ran[0][0])
     if last:
