@@ -28,7 +28,6 @@ import os
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +40,7 @@ from collector.ingest.writer import InfluxV1Writer
 from collector.judge import agentstate
 from collector.judge.reader import InfluxQLReader, Row
 from collector.judge.registry import School
+from tests.bench.bench_dashboard_scale import write
 from tests.services import Influxd
 
 S = 10**9
@@ -81,23 +81,6 @@ def beat(s: School, n: int, step: int, ts: int) -> Iterator[str]:
     yield line(Reading("agent", {"spool_depth": float(depth(n, step)), "uptime_seconds": 60.0,
                                  "version": "0.1.0"}, s.identity.region_tags(),
                        ts - n % 240 * S))
-
-
-def post(server: Influxd, lines: Iterator[str], batch: int = 20_000) -> int:
-    total, chunk = 0, []
-    for text in lines:
-        chunk.append(text)
-        if len(chunk) == batch:
-            total += _post(server, chunk)
-            chunk = []
-    return total + (_post(server, chunk) if chunk else 0)
-
-
-def _post(server: Influxd, chunk: list[str]) -> int:
-    req = urllib.request.Request(f"{server.url}/write?db=bench", "\n".join(chunk).encode(),
-                                 method="POST")
-    urllib.request.urlopen(req, timeout=300).read()
-    return len(chunk)
 
 
 class Measured(InfluxQLReader):
@@ -168,7 +151,7 @@ def main(argv: list[str]) -> int:
         try:
             server.create_db("bench")
             began = time.perf_counter()
-            points = post(server, history(schools, now))
+            points = write(server, history(schools, now))
             print(f"{count} schools: {points} points in {time.perf_counter() - began:.0f} s",
                   flush=True)
             assert server.proc is not None
@@ -181,7 +164,7 @@ def main(argv: list[str]) -> int:
             steady = []
             for step in range(1, agentstate.BEATS_EVERY_S * S // BEAT + 1):
                 ts = now + step * BEAT
-                post(server, (text for n, s in enumerate(schools)
+                write(server, (text for n, s in enumerate(schools)
                               for text in beat(s, n, step, ts)))
                 spent = measured_round(states, reader, schools, ts, writer)
                 show(f"steady {step}", spent, len(states.backlogs))
