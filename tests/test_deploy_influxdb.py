@@ -264,14 +264,24 @@ def test_deployed_accounts_run_the_whole_audit(secured: AuthInfluxd, broker: Mos
                            qos=1).wait_for_publish(10)
         client.disconnect()
         client.loop_stop()
+
+        def stored_tests() -> int:
+            series = query(secured, "SELECT count(download_bps) FROM wan_throughput",
+                           "reader", PASSWORDS["READER_PASSWORD"])["results"][0].get("series")
+            return int(series[0]["values"][0][1]) if series else 0
+
         # All three: stopping the collector at the first would judge on fewer.
-        wait_for(lambda: (query(secured, "SELECT count(download_bps) FROM wan_throughput",
-                                "reader", PASSWORDS["READER_PASSWORD"])["results"][0].get(
-                                    "series") or [{"values": [[0, 0]]}])[0]["values"][0][1] == 3,
-                 30, "three throughput tests stored")
+        try:
+            wait_for(lambda: stored_tests() == 3, 30, "three throughput tests stored")
+        except TimeoutError:
+            collector.terminate()
+            log = collector.communicate(timeout=60)[0]
+            raise AssertionError(f"{stored_tests()} of 3 throughput tests stored; the "
+                                 f"collector said:\n{log}") from None
     finally:
-        collector.terminate()
-        log = collector.communicate(timeout=60)[0]
+        if collector.returncode is None:
+            collector.terminate()
+            log = collector.communicate(timeout=60)[0]
     assert collector.returncode == 0, log
     assert "Traceback" not in log and "HTTP 403" not in log, log
 
