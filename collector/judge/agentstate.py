@@ -48,6 +48,7 @@ from collector.ingest.lineproto import line
 from collector.ingest.writer import Writer
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import School
+from collector.judge.restate import RESTATE_NS
 from collector.judge.rollups import Region
 from collector.judge.rules import Health
 
@@ -57,7 +58,6 @@ MEASUREMENT = "agent_state"
 ROLLUP = "agent_rollup"
 STATES = ("online", "offline", "never")
 PROBES = tuple(sorted(PROBE_NAMES))
-RESTATE_NS = 12 * 3600 * 10**9  # half the dashboards' 25 h lookback: one missed write is fine
 # Changes are stamped on arrival and stored a batch later (or after a database
 # outage, much later): each round re-reads this much before the previous one.
 OVERLAP_S = 3600
