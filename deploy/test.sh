@@ -3,7 +3,7 @@
 # lint, type and layer checks and the whole suite against real services.
 #   deploy/test.sh [pytest args]
 # A first run downloads about 150 MB of packages and wheels; the whole suite
-# then takes about 9 minutes on 2 cores.
+# then takes about 20 minutes on 2 cores.
 set -euo pipefail
 phase() { echo "== deploy/test.sh: $*"; }
 cd "$(dirname "$0")/.."
