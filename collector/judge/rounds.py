@@ -25,7 +25,7 @@ from collector.judge.state import Windows
 from collector.judge.targets import Targets
 
 log = logging.getLogger(__name__)
-STATE_VERSION = 2  # 2: packed windows (state.Pack)
+STATE_VERSION = 3  # 2: packed windows (state.Pack); 3: their times in a table per school
 NEVER = 1 << 80  # a deadline no clock reaches
 REBUILD_CHUNK = 500  # schools per rebuild query (whole counties): bounds each answer
 JUDGE_CHUNK = 500  # schools judged at once

@@ -176,26 +176,68 @@ def value_set(run: Run, key: str, values: tuple[Any, ...]) -> ValueSet:
 
 
 class Pack:
-    """One school's entries of every kind, in two flat sequences: their times
-    (int64) and their value sets, entry by entry. Entries are ordered by run,
+    """One school's entries of every kind, in flat sequences: the index of each
+    entry's time in a table of the school's distinct times (``stamps``) and its
+    value set, entry by entry. A school's readings of one instant share a time
+    (its 30 classroom polls, a round's probe runs), so an entry's time costs 2
+    bytes, not 8, and the table holds a few dozen. Entries are ordered by run,
     then time, then series key: each run's entries end with its newest, and
     read backwards they are InfluxDB's ORDER BY time DESC (readings of one
     instant in several series, a classroom's two ports, come in descending
-    series-key order). One pair of containers a school, not one list a
-    classroom, and 16 bytes an entry, not a tuple and its timestamp."""
+    series-key order). One set of containers a school, not one list a
+    classroom: ~10 bytes an entry, not a tuple and its timestamp."""
 
-    __slots__ = ("sets", "times")
+    __slots__ = ("at", "sets", "stamps")
 
-    def __init__(self, times: array[int] | None = None,
+    def __init__(self, stamps: array[int] | None = None, at: array[int] | None = None,
                  sets: list[ValueSet] | None = None) -> None:
-        self.times = times if times is not None else array("q")
+        self.stamps = stamps if stamps is not None else array("q")
+        self.at = at if at is not None else array("H")
         self.sets = sets if sets is not None else []
 
-    def __getstate__(self) -> tuple[array[int], list[ValueSet]]:
-        return self.times, self.sets
+    def __getstate__(self) -> tuple[array[int], array[int], list[ValueSet]]:
+        return self.stamps, self.at, self.sets
 
-    def __setstate__(self, state: tuple[array[int], list[ValueSet]]) -> None:
-        self.times, self.sets = state
+    def __setstate__(self, state: tuple[array[int], array[int], list[ValueSet]]) -> None:
+        self.stamps, self.at, self.sets = state
+
+    @property
+    def times(self) -> list[int]:
+        """Every entry's time, entry by entry."""
+        stamps = self.stamps
+        return [stamps[i] for i in self.at]
+
+    def time(self, i: int) -> int:
+        return self.stamps[self.at[i]]
+
+    def stamp(self, ts_ns: int) -> int:
+        """The time's place in the table, added if new; unused times are dropped
+        once they are as many as the entries (an entry's place never moves)."""
+        stamps = self.stamps
+        try:
+            return stamps.index(ts_ns)
+        except ValueError:
+            pass
+        if len(stamps) >= max(32, 2 * len(self.at)):
+            self.pack([self.time(i) for i in range(len(self.at))])
+            stamps = self.stamps
+        stamps.append(ts_ns)
+        if len(stamps) > 0xFFFF and self.at.typecode == "H":
+            self.at = array("I", self.at)  # more distinct times than 2 bytes tell apart
+        return len(stamps) - 1
+
+    def pack(self, times: list[int]) -> None:
+        """Entries' times given afresh, the table holding only those, exact sizes."""
+        table = sorted(set(times))
+        place = {t: i for i, t in enumerate(table)}
+        self.stamps = array("q", table)
+        self.at = array("H" if len(table) <= 0xFFFF else "I", [place[t] for t in times])
+
+    def bisect_left(self, ts_ns: int, lo: int, hi: int) -> int:
+        return bisect.bisect_left(self.at, ts_ns, lo, hi, key=self.stamps.__getitem__)
+
+    def bisect_right(self, ts_ns: int, lo: int, hi: int) -> int:
+        return bisect.bisect_right(self.at, ts_ns, lo, hi, key=self.stamps.__getitem__)
 
     def run(self, run: Run) -> tuple[int, int]:
         """Where the run's entries are: [lo, hi)."""
@@ -238,18 +280,18 @@ class Windows:
         run = (index, group)
         lo = hi = at = 0
         if pack is not None:
-            times, sets = pack.times, pack.sets
+            sets, stamps, where = pack.sets, pack.stamps, pack.at
             lo, hi = pack.run(run)
-            at = bisect.bisect_left(times, ts_ns, lo, hi)
-            while at < hi and times[at] == ts_ns and sets[at][1] < key:
+            at = pack.bisect_left(ts_ns, lo, hi)
+            while at < hi and stamps[where[at]] == ts_ns and sets[at][1] < key:
                 at += 1  # one instant in several series: by series key
-            if at < hi and times[at] == ts_ns and sets[at][1] == key:
+            if at < hi and stamps[where[at]] == ts_ns and sets[at][1] == key:
                 if not overwrite:
                     return  # the stream's copy is as new as the database's
                 # InfluxDB merges a rewritten point's fields into the old ones.
                 old = dict(zip(kind.fields, sets[at][2], strict=True))
                 fields = {**old, **{k: v for k, v in fields.items() if v is not None}}
-                del times[at], sets[at]
+                del where[at], sets[at]
                 hi -= 1
                 self.changed.add(school)
             elif at == lo and hi - lo >= kind.keep:
@@ -261,14 +303,15 @@ class Windows:
             pack = self.schools[school] = Pack()
         elif hi - lo == kind.keep and at > lo:
             # A full run's oldest makes room first: the containers keep their size.
-            del pack.times[lo], pack.sets[lo]
+            del pack.at[lo], pack.sets[lo]
             at -= 1
             hi -= 1
-        pack.times.insert(at, ts_ns)
+        place = pack.stamp(ts_ns)  # before the insert: it may renumber the table
+        pack.at.insert(at, place)
         pack.sets.insert(at, entry)
         over = hi + 1 - lo - kind.keep
         if over > 0:
-            del pack.times[lo:lo + over], pack.sets[lo:lo + over]
+            del pack.at[lo:lo + over], pack.sets[lo:lo + over]
         self.changed.add(school)
 
     def take_changed(self) -> set[str]:
@@ -306,7 +349,8 @@ class Windows:
                 pack = self.schools.get(sid)
                 if pack is None:
                     continue
-                times = pack.times
+                stamps, where = pack.stamps, pack.at
+                ts = stamps.__getitem__
                 rooms: dict[str, list[Poll]] = {}
                 end = 0
                 for (index, group), run in groupby(pack.sets, _RUN):
@@ -316,7 +360,8 @@ class Windows:
                     start = end
                     entries = list(run)
                     end = start + len(entries)
-                    first = max(bisect_right(times, since, start, end), end - gives[index])
+                    first = max(bisect_right(where, since, start, end, key=ts),
+                                end - gives[index])
                     if first >= end:
                         continue
                     newest = entries[first - start:]
@@ -336,11 +381,11 @@ class Windows:
                             probe_rows.append(row)
                         runs[(sid, group)] = probe_rows
                     elif index == SEEN:
-                        seen[sid] = times[end - 1]
+                        seen[sid] = stamps[where[end - 1]]
                     elif index == STATUS:
                         # Only agent status is judged by its time, and only the newest.
                         row = dict(zip(kinds[index].fields, newest[0][2], strict=True))
-                        row["time"] = times[end - 1]
+                        row["time"] = stamps[where[end - 1]]
                         status[sid] = row
                 if rooms:
                     ev.ports[sid] = rooms
@@ -358,16 +403,16 @@ class Windows:
         lo, hi = pack.run((index, "")) if not self.kinds[index].group else (
             bisect.bisect_left(pack.sets, index, key=_kind_of),
             bisect.bisect_right(pack.sets, index, key=_kind_of))
-        times, sets = pack.times, pack.sets
+        sets, time = pack.sets, pack.time
         at = lo
         while at < hi:
             group = sets[at][0][1]
             end = pack.run((index, group))[1]
-            first = bisect.bisect_right(times, since_ns, at, end)
+            first = pack.bisect_right(since_ns, at, end)
             if give is not None:
                 first = max(first, end - give)
             if first < end:
-                out[group] = [(times[i], sets[i][1], *sets[i][2])
+                out[group] = [(time(i), sets[i][1], *sets[i][2])
                               for i in range(end - 1, first - 1, -1)]
             at = end
         return out
@@ -378,20 +423,24 @@ class Windows:
         since = now_ns - self.age_ns
         with self.lock:
             pack = self.schools.get(sid)
-            if pack is None or not pack.times:
+            if pack is None or not pack.at:
                 return None
-            if sys.getsizeof(pack.sets) > _EXACT + 9 * len(pack.sets):
-                # Room left from the runs' filling up (a list grows by an eighth):
-                # full runs now take one entry for one, so exact sizes last.
-                pack.times, pack.sets = pack.times[:], pack.sets[:]
-            oldest = min(pack.times)
+            times = pack.times
+            if (sys.getsizeof(pack.sets) > _EXACT + 9 * len(pack.sets)
+                    or len(pack.stamps) > len(set(times))):
+                # Room left from the runs' filling up (a list grows by an eighth), or
+                # times no entry has any more: full runs now take one entry for one,
+                # so exact sizes last.
+                pack.sets = pack.sets[:]
+                pack.pack(times)
+            oldest = min(times)
             if oldest <= since:
                 # Each run's aged entries are its oldest: dropping every entry
                 # at or before the bound drops a prefix of each run.
-                kept = [i for i, t in enumerate(pack.times) if t > since]
-                pack.times = array("q", [pack.times[i] for i in kept])
+                kept = [i for i, t in enumerate(times) if t > since]
                 pack.sets = [pack.sets[i] for i in kept]
+                pack.pack([times[i] for i in kept])
                 if not kept:
                     return None
-                oldest = min(pack.times)
+                oldest = min(times[i] for i in kept)
         return oldest + self.age_ns
