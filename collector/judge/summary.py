@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from agent.contract.reading import Reading
@@ -194,8 +194,11 @@ class Summaries:
         self.lagging: set[str] = set()  # schools whose newer reading waits LAST_EVERY_NS
 
     def due(self, judge: WindowJudge, verdicts: Iterable[Verdict], schools: Sequence[School],
-            now_ns: int) -> list[str]:
-        """The lines this round writes; counted as written."""
+            now_ns: int) -> Iterator[list[str]]:
+        """The lines this round writes, a batch of schools at a time; counted as written.
+        Made batch by batch, each with the windows' lock held, as the caller writes
+        the one before: a province's 50,000 lines (~1 KB each) are never held at
+        once, and the stream is not kept waiting on the writes."""
         fresh = judge.fresh
         need = {s.school_id for s in schools if s.school_id in fresh
                 or s.school_id in self.lagging or s.school_id not in self.written}
@@ -203,37 +206,39 @@ class Summaries:
         for v in verdicts:
             if v.target in SUMMARY_TARGETS and v.school.school_id in need:
                 mine.setdefault(v.school.school_id, []).append(v)
-        out = []
-        with judge.windows.lock:
-            for school in schools:
-                sid = school.school_id
-                old = self.written.get(sid)
-                if sid in need:
-                    fields = facts(judge.windows, sid, now_ns, self.cfg)
-                    last = fields.pop("last_ns", None)
-                    text = stable(self.cfg, fields, mine.get(sid, ()))
-                    if old is not None and not self.restate.due(sid, text, now_ns):
-                        if old[1] == last:
-                            self.lagging.discard(sid)
-                            continue
-                        if (last is not None and old[1] is not None
-                                and now_ns - old[2] < LAST_EVERY_NS):
-                            self.lagging.add(sid)
-                            continue
-                elif old is not None and self.restate.due(sid, old[0], now_ns):
-                    text, last = old[0], old[1]
-                else:
-                    continue
-                out.append(line(point(school, text, last, now_ns)))
-                self.written[sid] = (text, last, now_ns)
-                self.restate.wrote(sid, text, now_ns)
-                self.lagging.discard(sid)
+        for at in range(0, len(schools), WRITE_BATCH):
+            out = []
+            with judge.windows.lock:
+                for school in schools[at:at + WRITE_BATCH]:
+                    sid = school.school_id
+                    old = self.written.get(sid)
+                    if sid in need:
+                        fields = facts(judge.windows, sid, now_ns, self.cfg)
+                        last = fields.pop("last_ns", None)
+                        text = stable(self.cfg, fields, mine.get(sid, ()))
+                        if old is not None and not self.restate.due(sid, text, now_ns):
+                            if old[1] == last:
+                                self.lagging.discard(sid)
+                                continue
+                            if (last is not None and old[1] is not None
+                                    and now_ns - old[2] < LAST_EVERY_NS):
+                                self.lagging.add(sid)
+                                continue
+                    elif old is not None and self.restate.due(sid, old[0], now_ns):
+                        text, last = old[0], old[1]
+                    else:
+                        continue
+                    out.append(line(point(school, text, last, now_ns)))
+                    self.written[sid] = (text, last, now_ns)
+                    self.restate.wrote(sid, text, now_ns)
+                    self.lagging.discard(sid)
+            if out:
+                yield out
         registered = {s.school_id for s in schools}
         for sid in [sid for sid in self.written if sid not in registered]:
             del self.written[sid]
         self.restate.forget(registered)
         self.lagging &= registered
-        return out
 
     def record(self, judge: WindowJudge | QueryJudge, verdicts: Iterable[Verdict],
                schools: Sequence[School], now_ns: int, writer: Writer | None) -> None:
@@ -251,10 +256,11 @@ class Summaries:
             self.off = off
             return
         self.off = ""
-        lines = self.due(judge, verdicts, schools, now_ns)
-        for at in range(0, len(lines), WRITE_BATCH):
-            writer.write(lines[at:at + WRITE_BATCH])
-        log.info("school summaries: %d of %d schools written", len(lines), len(schools))
+        written = 0
+        for lines in self.due(judge, verdicts, schools, now_ns):
+            writer.write(lines)
+            written += len(lines)
+        log.info("school summaries: %d of %d schools written", written, len(schools))
 
 
 def read(text: str) -> dict[str, Any]:
