@@ -22,6 +22,15 @@ the written verdicts. Reference, same run: one raw InfluxQL query,
 ``SELECT count(status) FROM compliance`` over the last hour. ``--memory``
 sizes run only the stream path (its steady round never queries the
 database), for sizes whose history would take too long to load here.
+
+The stream path is fed in-process (~10-15 us a reading: 50,000 schools x 48
+rounds would take most of an hour), so it is fed only the readings that can
+still be in a window after the history: per measurement the newest ``keep``
+rounds in which it comes (a bandwidth test every third round and a keep of 15:
+the last 45 rounds; classroom polls: the last 5). Older ones would be dropped
+on arrival or pushed out by newer ones (the windows keep bounds), so the
+windows the rounds judge are the same; ``fed`` counts the readings fed.
+The windows fill at 48 rounds (IPv6, every sixth round, keep 5: 30 rounds).
 """
 
 from __future__ import annotations
@@ -46,6 +55,8 @@ REPO = Path(__file__).resolve().parents[2]
 MINUTE = 60 * 10**9
 PROBES = ("wan_link", "wan_throughput", "classroom_links", "wifi", "ipv6")
 CLASSES = 30
+# Every how many rounds school_round gives a measurement (1 when not listed).
+EVERY = {"wan_throughput": 3, "wifi_coverage": 3, "ipv6": 6}
 
 
 def identity(n: int) -> Identity:
@@ -53,26 +64,36 @@ def identity(n: int) -> Identity:
     return Identity("37", f"37{county // 20 % 100:02d}", f"37{county % 10000:04d}", f"s{n:06d}")
 
 
-def school_round(n: int, r: int, ts: int) -> Iterator[Reading]:
-    """School n's readings of round r (deterministic: the same for every path)."""
+def school_round(n: int, r: int, ts: int, age: int = 0,
+                 back: dict[str, int] | None = None) -> Iterator[Reading]:
+    """School n's readings of round r (deterministic: the same for every path);
+    given ``back``, only those of measurements kept at least ``age`` rounds back."""
+    def wanted(measurement: str) -> bool:
+        return back is None or age <= back.get(measurement, 0)
+
     h = (n * 7919 + r * 104729) % 1000
-    yield Reading("wan_link", {"link_speed_mbps": 100.0 if n % 11 == 0 else 1000.0,
-                               "oper_up": True, "result": "ok"}, {"iface": "eth0"}, ts)
+    if wanted("wan_link"):
+        yield Reading("wan_link", {"link_speed_mbps": 100.0 if n % 11 == 0 else 1000.0,
+                                   "oper_up": True, "result": "ok"}, {"iface": "eth0"}, ts)
     if r % 3 == 0:
-        yield Reading("wan_throughput", {"download_bps": 5e8 + h * 5e5, "result": "ok"},
-                      {"method": "http", "server": "ns1"}, ts + 1)
-        yield Reading("wifi_coverage", {"coverage_share": 1.0 if h % 4 else 0.75,
-                                        "result": "ok"}, {}, ts + 2)
-    if r % 6 == 0:
+        if wanted("wan_throughput"):
+            yield Reading("wan_throughput", {"download_bps": 5e8 + h * 5e5, "result": "ok"},
+                          {"method": "http", "server": "ns1"}, ts + 1)
+        if wanted("wifi_coverage"):
+            yield Reading("wifi_coverage", {"coverage_share": 1.0 if h % 4 else 0.75,
+                                            "result": "ok"}, {}, ts + 2)
+    if r % 6 == 0 and wanted("ipv6"):
         yield Reading("ipv6", {"level": 3 if n % 5 else 1, "result": "ok"}, {}, ts + 3)
-    for c in range(CLASSES):
-        slow = (n + c + r) % 97 == 0
-        yield Reading("classroom_link", {"link_speed_mbps": 10.0 if slow else 1000.0,
-                                         "oper_up": True, "result": "ok"},
-                      {"classroom": f"c{c}", "switch": "sw1", "port": f"1/{c}"}, ts + 4)
-    for i, probe in enumerate(PROBES):
-        yield Reading("probe_run", {"result": "error" if n % 13 == 0 else "ok",
-                                    "duration_seconds": 1.5}, {"probe": probe}, ts + 5 + i)
+    if wanted("classroom_link"):
+        for c in range(CLASSES):
+            slow = (n + c + r) % 97 == 0
+            yield Reading("classroom_link", {"link_speed_mbps": 10.0 if slow else 1000.0,
+                                             "oper_up": True, "result": "ok"},
+                          {"classroom": f"c{c}", "switch": "sw1", "port": f"1/{c}"}, ts + 4)
+    if wanted("probe_run"):
+        for i, probe in enumerate(PROBES):
+            yield Reading("probe_run", {"result": "error" if n % 13 == 0 else "ok",
+                                        "duration_seconds": 1.5}, {"probe": probe}, ts + 5 + i)
 
 
 def registry(schools: int, path: Path) -> None:
@@ -165,6 +186,7 @@ def child(mode: str, cfg_path: str, schools: int, rounds: int, t0: int) -> dict[
         fed = feed(judge, schools, range(rounds), t0)
         out["feed_s"], out["feed_per_reading_us"] = (time.perf_counter() - began,
                                                      (_cpu() - cpu) / fed * 1e6)
+        out["fed"] = fed
     rounds_run = ["first", "steady"] if mode == "stream" else ["first"]
     for name in rounds_run:
         if name == "steady":
@@ -181,12 +203,24 @@ def child(mode: str, cfg_path: str, schools: int, rounds: int, t0: int) -> dict[
     return out
 
 
+def horizons(judge: Any) -> dict[str, int]:
+    """Per measurement, how many rounds back a reading can still be in a window."""
+    out: dict[str, int] = {}
+    for kind in judge.windows.kinds:
+        rounds = kind.keep * EVERY.get(kind.measurement, 1)
+        out[kind.measurement] = max(out.get(kind.measurement, 0), rounds)
+    return out
+
+
 def feed(judge: Any, schools: int, rounds: Any, t0: int) -> int:
+    back = horizons(judge)
+    end = max(rounds) + 1
+    rounds = [r for r in rounds if end - r <= max(back.values())]
     fed = 0
     for n in range(schools):
         i = identity(n)
         items = [(Envelope(i, 0, reading), reading.ts_ns) for r in rounds
-                 for reading in school_round(n, r, t0 + r * 5 * MINUTE)]
+                 for reading in school_round(n, r, t0 + r * 5 * MINUTE, end - r, back)]
         judge.feed(items)
         fed += len(items)
     return fed
