@@ -186,8 +186,10 @@ class Summaries:
 
     def __init__(self, cfg: Indicators) -> None:
         self.cfg = cfg
-        # school -> (its summary but the newest reading's time, that time, when written)
-        self.written: dict[str, tuple[str, int | None, int]] = {}
+        # school -> (hash of its summary but the newest reading's time, that time, when
+        # written). A hash, not the text (~0.5 KB a school, kept between rounds): a
+        # summary re-stated unchanged is computed again from the same window.
+        self.written: dict[str, tuple[int, int | None, int]] = {}
         # When each is re-stated unchanged: as verdicts, 9-12 h, spread by school.
         self.restate = Restatements()
         self.off = ""  # why none are written, logged once
@@ -202,9 +204,16 @@ class Summaries:
         fresh = judge.fresh
         need = {s.school_id for s in schools if s.school_id in fresh
                 or s.school_id in self.lagging or s.school_id not in self.written}
+        # Unchanged but due for re-statement: a school's window and verdicts change
+        # only with new readings, ageing or its registry entry, each of which judges
+        # it afresh (judge.fresh), so its summary computes to the text last written.
+        restating = {s.school_id for s in schools if s.school_id not in need
+                     and (old := self.written.get(s.school_id)) is not None
+                     and self.restate.due(s.school_id, old[0], now_ns)}
         mine: dict[str, list[Verdict]] = {}
         for v in verdicts:
-            if v.target in SUMMARY_TARGETS and v.school.school_id in need:
+            if v.target in SUMMARY_TARGETS and (v.school.school_id in need
+                                                or v.school.school_id in restating):
                 mine.setdefault(v.school.school_id, []).append(v)
         for at in range(0, len(schools), WRITE_BATCH):
             out = []
@@ -212,25 +221,24 @@ class Summaries:
                 for school in schools[at:at + WRITE_BATCH]:
                     sid = school.school_id
                     old = self.written.get(sid)
-                    if sid in need:
-                        fields = facts(judge.windows, sid, now_ns, self.cfg)
-                        last = fields.pop("last_ns", None)
-                        text = stable(self.cfg, fields, mine.get(sid, ()))
-                        if old is not None and not self.restate.due(sid, text, now_ns):
-                            if old[1] == last:
-                                self.lagging.discard(sid)
-                                continue
-                            if (last is not None and old[1] is not None
-                                    and now_ns - old[2] < LAST_EVERY_NS):
-                                self.lagging.add(sid)
-                                continue
-                    elif old is not None and self.restate.due(sid, old[0], now_ns):
-                        text, last = old[0], old[1]
-                    else:
+                    if sid not in need and sid not in restating:
                         continue
+                    fields = facts(judge.windows, sid, now_ns, self.cfg)
+                    last = fields.pop("last_ns", None)
+                    text = stable(self.cfg, fields, mine.get(sid, ()))
+                    content = hash(text)
+                    if (sid in need and old is not None
+                            and not self.restate.due(sid, content, now_ns)):
+                        if old[1] == last:
+                            self.lagging.discard(sid)
+                            continue
+                        if (last is not None and old[1] is not None
+                                and now_ns - old[2] < LAST_EVERY_NS):
+                            self.lagging.add(sid)
+                            continue
                     out.append(line(point(school, text, last, now_ns)))
-                    self.written[sid] = (text, last, now_ns)
-                    self.restate.wrote(sid, text, now_ns)
+                    self.written[sid] = (content, last, now_ns)
+                    self.restate.wrote(sid, content, now_ns)
                     self.lagging.discard(sid)
             if out:
                 yield out
