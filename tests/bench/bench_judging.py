@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -237,8 +238,15 @@ def run_child(mode: str, cfg: Path, schools: int, rounds: int, t0: int) -> dict[
 
 
 def query_s(server: Any, query: str) -> float:
+    # Not server.query: its 10 s timeout is shorter than a count over 50,000
+    # schools' verdicts takes on a loaded machine.
+    body = urllib.parse.urlencode({"q": query, "db": "bench", "epoch": "ns"}).encode()
     began = time.perf_counter()
-    server.query(query, "bench", method="POST")
+    with urllib.request.urlopen(urllib.request.Request(f"{server.url}/query", body,
+                                                       method="POST"), timeout=300) as resp:
+        answer = json.load(resp)
+    if "error" in answer["results"][0]:
+        raise OSError(answer["results"][0]["error"])
     return time.perf_counter() - began
 
 
@@ -258,13 +266,16 @@ def after(server: Any, cfg: Path) -> dict[str, Any]:
     report = time.perf_counter() - began if done.returncode == 0 else float("nan")
     chosen = {"province": "All", "city": "All", "county": "All", "level": "county"}
     panels = []
-    for board in (dashboards.overview(), dashboards.agents()):
-        variables = board["templating"]["list"]
-        for panel in board["panels"]:
-            t = sum(query_s(server, panel_query(target["query"], rng, variables, chosen,
-                                                panel.get("interval", "")))
-                    for target in panel["targets"])
-            panels.append((t, panel["title"]))
+    try:
+        for board in (dashboards.overview(), dashboards.agents()):
+            variables = board["templating"]["list"]
+            for panel in board["panels"]:
+                t = sum(query_s(server, panel_query(target["query"], rng, variables, chosen,
+                                                    panel.get("interval", "")))
+                        for target in panel["targets"])
+                panels.append((t, panel["title"]))
+    except OSError as err:  # a loaded machine: keep the reference and the report
+        print(f"# panels not measured: {err}", flush=True)
     return {"reference_s": reference, "report_s": report, "panels": sorted(panels)[::-1]}
 
 
