@@ -214,6 +214,8 @@ class Pack:
         """The time's place in the table, added if new; unused times are dropped
         once they are as many as the entries (an entry's place never moves)."""
         stamps = self.stamps
+        if stamps and stamps[-1] == ts_ns:  # a reading of the instant just added
+            return len(stamps) - 1
         try:
             return stamps.index(ts_ns)
         except ValueError:
@@ -282,7 +284,9 @@ class Windows:
         if pack is not None:
             sets, stamps, where = pack.sets, pack.stamps, pack.at
             lo, hi = pack.run(run)
-            at = pack.bisect_left(ts_ns, lo, hi)
+            # Readings mostly come newest last: past the run's newest, no search.
+            at = hi if hi > lo and stamps[where[hi - 1]] < ts_ns else pack.bisect_left(
+                ts_ns, lo, hi)
             while at < hi and stamps[where[at]] == ts_ns and sets[at][1] < key:
                 at += 1  # one instant in several series: by series key
             if at < hi and stamps[where[at]] == ts_ns and sets[at][1] == key:
@@ -360,8 +364,10 @@ class Windows:
                     start = end
                     entries = list(run)
                     end = start + len(entries)
-                    first = max(bisect_right(where, since, start, end, key=ts),
-                                end - gives[index])
+                    first = max(start, end - gives[index])
+                    if first < end and stamps[where[first]] <= since:
+                        # Only a run reaching past the time bound needs searching.
+                        first = bisect_right(where, since, first, end, key=ts)
                     if first >= end:
                         continue
                     newest = entries[first - start:]
@@ -408,9 +414,9 @@ class Windows:
         while at < hi:
             group = sets[at][0][1]
             end = pack.run((index, group))[1]
-            first = pack.bisect_right(since_ns, at, end)
-            if give is not None:
-                first = max(first, end - give)
+            first = at if give is None else max(at, end - give)
+            if first < end and time(first) <= since_ns:
+                first = pack.bisect_right(since_ns, first, end)
             if first < end:
                 out[group] = [(time(i), sets[i][1], *sets[i][2])
                               for i in range(end - 1, first - 1, -1)]
@@ -425,16 +431,19 @@ class Windows:
             pack = self.schools.get(sid)
             if pack is None or not pack.at:
                 return None
-            times = pack.times
+            used = set(pack.at)
             if (sys.getsizeof(pack.sets) > _EXACT + 9 * len(pack.sets)
-                    or len(pack.stamps) > len(set(times))):
+                    or len(pack.stamps) > len(used) * 5 // 4 + 4):
                 # Room left from the runs' filling up (a list grows by an eighth), or
-                # times no entry has any more: full runs now take one entry for one,
-                # so exact sizes last.
+                # times no entry has any more (each round's readings push out the
+                # oldest): full runs now take one entry for one, so exact sizes last.
                 pack.sets = pack.sets[:]
-                pack.pack(times)
-            oldest = min(times)
+                pack.pack(pack.times)
+                used = set(range(len(pack.stamps)))
+            stamps = pack.stamps
+            oldest = min(stamps[i] for i in used)
             if oldest <= since:
+                times = pack.times
                 # Each run's aged entries are its oldest: dropping every entry
                 # at or before the bound drops a prefix of each run.
                 kept = [i for i, t in enumerate(times) if t > since]
