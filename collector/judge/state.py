@@ -11,14 +11,14 @@ from the database with bounded queries (a chunk of schools at a time, the
 newest rows per series) when no saved copy can be trusted.
 
 A province's windows stay in memory all the while, so they are packed: each
-school is one Pack, an int64 array of entry times beside a list of
-references to shared, interned value sets (run, series key, field values),
-ordered by run (kind, group), time, series key. Classroom polls repeat within
-a school and across schools, so a value set is stored once and an entry
-costs 16 bytes. bench_judging at 50,000 schools (30 classrooms, 30 minutes of
-readings): ~3.6 KB a school, where per-classroom lists of entry tuples took
-~27 KB; the whole steady round peaked at 530 MB, where it was 1,836 MB
-(README, "Judging at scale").
+school is one Pack, a list of references to shared, interned value sets (run,
+series key, field values) beside a 2-byte index per entry into the school's
+table of distinct times, ordered by run (kind, group), time, series key.
+Classroom polls repeat within a school and across schools, so a value set is
+stored once; a school's polls of one instant share a time. bench_judging
+(30 classrooms): ~2.3 KB a school at 30 minutes of readings, ~2.7 KB with
+full windows, where int64 times took ~3.0 and ~3.4 KB and per-classroom lists
+of entry tuples ~27 KB (README, "Judging at scale").
 """
 
 from __future__ import annotations
