@@ -111,24 +111,33 @@ def from_summaries(reader: InfluxQLReader, facts: dict[str, Facts], period: Peri
     since = max(period.start_ns, period.end_ns - summary.LOOKBACK_NS)
     missing = set(facts)
     other: set[tuple[float, ...]] = set()
+    unreadable = 0
     wanted = summary.basis(cfg)
     # Not streamed: influxd sends a chunk per series, one a school here.
-    for row in reader.rows(
+    for school, text in reader.firsts(
             f'SELECT "facts" FROM "{summary.MEASUREMENT}" WHERE time > {since} AND '
-            f"time <= {period.end_ns}{where} GROUP BY school ORDER BY time DESC LIMIT 1"):
-        f = facts.get(row.get("school", ""))
-        if f is None or not isinstance(row.get("facts"), str):
+            f"time <= {period.end_ns}{where} GROUP BY school ORDER BY time DESC LIMIT 1",
+            "school", "facts"):
+        f = facts.get(school)
+        if f is None or not isinstance(text, str):
             continue
-        got = summary.read(row["facts"])
-        made_with = got.pop("basis")
-        if list(made_with) != wanted:
-            other.add(tuple(made_with))
+        got = summary.read(text)
+        if got is None:
+            unreadable += 1
             continue
-        for target, (status, value, threshold, detail) in got.pop("verdicts").items():
-            f.verdicts[target] = Verdict(status, value, threshold, detail)
-        for key, value in got.items():
-            setattr(f, key, value)
-        missing.discard(f.school.school_id)
+        if got.basis != wanted:
+            other.add(tuple(got.basis))
+            continue
+        f.verdicts = {target: Verdict(*verdict) for target, verdict in got.verdicts.items()}
+        f.last_ns, f.exit_median, f.exit_newest = got.last_ns, got.exit_median, got.exit_newest
+        f.probes = set(got.probes.split(",")) if got.probes else set()
+        f.exit_tests, f.exit_inconclusive = got.exit_tests, got.exit_inconclusive
+        f.port_mbps, f.ipv6_level = got.port_mbps, got.ipv6_level
+        f.rooms_meeting, f.rooms_seen, f.wifi = got.rooms_meeting, got.rooms_seen, got.wifi()
+        missing.discard(school)
+    if unreadable:
+        log.info("%d school summaries are not in the form this collector writes: their "
+                 "schools' facts come from raw readings", unreadable)
     if other:
         log.info("school summaries were computed for other indicator settings "
                  "(window, period_days, classroom_mbps = %s; this report: %s): their "

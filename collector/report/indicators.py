@@ -40,6 +40,11 @@ class Indicator:
     def name(self, lang: str) -> str:
         return self.zh if lang == "zh" else self.en
 
+    @property
+    def universal(self) -> bool:
+        """Applies to every school, so a roll-up need not ask each one."""
+        return self.applies is _everyone
+
 
 def exit_meets(facts: Facts, tier: float, cfg: Indicators) -> bool:
     """Measured at ``tier``: tests' median ≥ tier × share, and a port (if known) that

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 from agent.contract.wire import REGION, SCHOOL_ID
@@ -61,8 +62,33 @@ def mark(facts: Facts, indicators: list[Indicator]) -> Marks:
 def marks(facts: list[Facts], indicators: list[Indicator]) -> list[Marks]:
     """Each school's marks, once for every level a report rolls up (a school
     counts in two or three rows of each: at 50,000 schools the indicators were
-    most of a report's time)."""
-    return [mark(f, indicators) for f in facts]
+    most of a report's time). As :func:`mark`, but an indicator at a time over
+    all schools (``map`` calls its predicate without a Python loop around it),
+    ``applies`` asked only of those that are not universal and ``meets`` only
+    where one applies; equal marks are one tuple, shared."""
+    if not indicators:
+        return [((), ())] * len(facts)
+    keys = [ind.key for ind in indicators]
+    everyone = [True] * len(facts)
+    applies: list[list[bool]] = []
+    meets: list[list[bool]] = []
+    for ind in indicators:
+        if ind.universal:
+            applies.append(everyone)
+            meets.append(list(map(ind.meets, facts)))
+        else:
+            asked = list(map(ind.applies, facts))
+            applies.append(asked)
+            meets.append([a and ind.meets(f) for a, f in zip(asked, facts, strict=True)])
+    shared: dict[tuple[tuple[bool, ...], tuple[bool, ...]], Marks] = {}
+    out = []
+    for flags in zip(zip(*applies, strict=True), zip(*meets, strict=True), strict=True):
+        got = shared.get(flags)
+        if got is None:
+            got = shared[flags] = (tuple(compress(keys, flags[0])),
+                                   tuple(compress(keys, flags[1])))
+        out.append(got)
+    return out
 
 
 def region_level(schools: list[School], code: str) -> str | None:
@@ -111,18 +137,32 @@ def units(facts: list[Facts], marked: list[Marks], per_school: bool = False) -> 
     with ``per_school``): every level from county up rolls up from these, a few
     hundred units instead of every school once per level."""
     groups: dict[tuple[str, ...], list[Any]] = {}
-    for f, (keys, meets) in zip(facts, marked, strict=True):
+    kinds: dict[int, Marks] = {}  # marked holds them, so their ids stay theirs
+    for f, got in zip(facts, marked, strict=True):
         s = f.school
         key = ((s.school_id,) if per_school else
                (s.province, s.province_name, s.city, s.city_name, s.county, s.county_name,
                 s.school_type))
         group = groups.get(key)
         if group is None:
-            group = groups[key] = [s, 0, Counter(), Counter()]
+            group = groups[key] = [s, 0, Counter()]
         group[1] += 1
-        group[2].update(keys)
-        group[3].update(meets)
-    return [(g[0], g[1], g[2], g[3]) for g in groups.values()]
+        # Schools of a unit mostly share a few marks (the same tuple, see
+        # :func:`marks`): each counted once, by identity rather than hashing it.
+        group[2][id(got)] += 1
+        kinds[id(got)] = got
+    out: list[Unit] = []
+    for school, n, times_of in groups.values():
+        applicable: Counter[str] = Counter()
+        met: Counter[str] = Counter()
+        for at, times in times_of.items():
+            keys, meets = kinds[at]
+            for ind in keys:
+                applicable[ind] += times
+            for ind in meets:
+                met[ind] += times
+        out.append((school, n, applicable, met))
+    return out
 
 
 def roll_up(facts: list[Facts], indicators: list[Indicator], level: str,

@@ -1,6 +1,7 @@
 """``schoolnet-collector report`` at province scale: time and peak memory.
 
-    python -m tests.bench.bench_report [SCHOOLS] [--raw all|one|none]   # default 50000, all
+    python -m tests.bench.bench_report [SCHOOLS] [--raw all|one|none] [--keep DIR]
+    # default 50000 schools, --raw all
 
 The simulated province of tests/report_province.py (three cities, nine
 counties, 教学点 among them) with readings over two 30-day periods in a fresh
@@ -17,10 +18,15 @@ before the summaries); their outputs (but the workbook's) must be equal.
 schools each raw report takes minutes), ``none`` for none. Also printed: the
 report's 7 raw InfluxQL queries fetched and JSON-decoded with nothing else
 done (the database's share of a raw report).
+
+``--keep DIR`` keeps the database, registry and targets in DIR and, when DIR
+already holds a province (of the same size), reuses it instead of building it
+again: building 50,000 schools takes many minutes, the reports seconds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -83,41 +89,58 @@ def timed(config: Path, *args: str) -> tuple[float, float, str]:
     return elapsed, peak / 1024, out.stdout
 
 
-def main(n: int, raw: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
+def build(server: Influxd, tmp: Path, n: int) -> None:
+    """The province's readings and summaries in a new database, its files in tmp."""
+    server.create_db("bench")
+    began = time.perf_counter()
+    schools = sim.province(n)
+    points = 0
+    for start in range(0, n, 2000):
+        lines = sim.lines(schools[start:start + 2000])
+        points += len(lines)
+        sim.write(server.url, "bench", lines)
+    print(f"{n} schools, {points} points written in {time.perf_counter() - began:.1f} s")
+    registry = sim.write_files(tmp, schools)
+    targets = tmp / "targets.toml"
+    targets.write_text((REPO / "configs/targets.toml").read_text(encoding="utf-8"),
+                       encoding="utf-8")
+    registered, judged = load_registry(registry), load_targets(targets)
+    cpu = write = 0.0
+    for day in (sim.EARLY, sim.LATE):
+        for start in range(0, n, 2000):
+            lines, seconds = sim.summaries(registered, schools[start:start + 2000],
+                                           day, Indicators(), judged)
+            cpu += seconds
+            began = time.perf_counter()
+            sim.write(server.url, "bench", lines)
+            write += time.perf_counter() - began
+    print(f"summaries of {n} schools at each period's end: computed from judging "
+          f"windows and encoded {cpu / 2:.2f} s CPU, written {write / 2:.2f} s (per period)")
+
+
+def main(n: int, raw: str, keep: Path | None) -> None:
+    with contextlib.ExitStack() as stack:
+        if keep is None:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        else:
+            tmp = keep.resolve()
+            tmp.mkdir(parents=True, exist_ok=True)
+        # Written last when building, so its presence means the province is complete.
+        built = tmp / f"built-{n}"
+        other = [p.name for p in tmp.glob("built-*") if p != built]
+        if other:
+            raise SystemExit(f"{tmp} holds another province ({other[0]}): keep each size apart")
         server = Influxd(tmp / "influxd")
         server.workdir.mkdir(exist_ok=True)
         server.start(timeout=60)
         try:
-            server.create_db("bench")
-            began = time.perf_counter()
-            schools = sim.province(n)
-            points = 0
-            for start in range(0, n, 2000):
-                lines = sim.lines(schools[start:start + 2000])
-                points += len(lines)
-                sim.write(server.url, "bench", lines)
-            print(f"{n} schools, {points} points written in "
-                  f"{time.perf_counter() - began:.1f} s")
-            registry = sim.write_files(tmp, schools)
-            targets = tmp / "targets.toml"
-            targets.write_text((REPO / "configs/targets.toml").read_text(encoding="utf-8"),
-                               encoding="utf-8")
-            registered, judged = load_registry(registry), load_targets(targets)
-            cpu = write = 0.0
-            for day in (sim.EARLY, sim.LATE):
-                for start in range(0, n, 2000):
-                    lines, seconds = sim.summaries(registered, schools[start:start + 2000],
-                                                   day, Indicators(), judged)
-                    cpu += seconds
-                    began = time.perf_counter()
-                    sim.write(server.url, "bench", lines)
-                    write += time.perf_counter() - began
-            print(f"summaries of {n} schools at each period's end: computed from judging "
-                  f"windows and encoded {cpu / 2:.2f} s CPU, written {write / 2:.2f} s "
-                  "(per period)")
-            del schools, registered  # the reports are timed alone
+            if built.exists():
+                print(f"{n} schools: the province kept in {tmp} reused")
+            else:
+                build(server, tmp, n)
+                if keep is not None:
+                    built.touch()
+            registry, targets = tmp / "schools.csv", tmp / "targets.toml"
             config = collector_toml(tmp, 1883, influx1_storage(server.url, "bench"), "bench",
                                     f'[registry]\nfile = "{registry}"\n'
                                     f'[targets]\nfile = "{targets}"\n')
@@ -151,9 +174,13 @@ def main(n: int, raw: str) -> None:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    mode = "all"
+    mode, kept = "all", None
     if "--raw" in args:
         at = args.index("--raw")
         mode = args[at + 1]
         del args[at:at + 2]
-    main(int(args[0]) if args else 50_000, mode)
+    if "--keep" in args:
+        at = args.index("--keep")
+        kept = Path(args[at + 1])
+        del args[at:at + 2]
+    main(int(args[0]) if args else 50_000, mode, kept)
