@@ -133,11 +133,13 @@ class Pipeline:
         statuses = 0
         for message in batch:
             try:
-                item = self.validator.check(message.topic, message.payload, message.received_ns)
+                item, text = self.validator.check_line(message.topic, message.payload,
+                                                       message.received_ns)
                 if isinstance(item, Envelope) and self._new_series(item):
                     raise Refused("too_many_series", f"{item.reading.measurement}: more tag "
                                   "combinations than one school may have", item)
-                text = encode_checked(item, message.received_ns)
+                if text is None:
+                    text = encode_checked(item, message.received_ns)
             except Refused as err:
                 # A well-formed reading refused for good (schema, registry, a
                 # gateway clock years off): the receipt stops endless resending.
