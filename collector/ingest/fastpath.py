@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.contract.schema import INT64, UNIT_RANGES, F, Measurement, T
-from collector.ingest.lineproto import _value
+from collector.ingest.lineproto import _KEY, _value, checked_head
 
 # Field kinds, as small ints: one comparison each on the hot path.
 _FLOAT, _INT, _BOOL, _WORD, _TEXT = range(5)
@@ -30,6 +30,10 @@ _BIG = sys.float_info.max  # a float field without a unit: any finite number
 FieldPlan = tuple[int, float, float, Any, str, str, str]
 # key -> (max length, vocabulary)
 TagPlan = tuple[int, frozenset[str] | None]
+# The tags the collector adds from the topic, in the order ``head`` takes them.
+REGION = ("city", "county", "province", "school")
+# A series key's tags in sorted order: (key, index in REGION or -1, ",key=")
+HeadPlan = tuple[tuple[str, int, str], ...]
 
 
 def _field_plan(key: str, spec: F) -> FieldPlan:
@@ -59,6 +63,31 @@ class FastSchema:
                        for name, spec in schema.items()}
         self.tags = {name: {key: _tag_plan(t) for key, t in spec.tags.items()}
                      for name, spec in schema.items()}
+        # Declared tags and the region's merged in sorted order once, so a
+        # line's series key needs no sort (``lineproto.checked_head`` sorts).
+        self.heads: dict[str, HeadPlan] = {
+            name: tuple((key, REGION.index(key) if key in REGION else -1, f",{key}=")
+                        for key in sorted({*spec.tags, *REGION}))
+            for name, spec in schema.items() if not REGION & spec.tags.keys()}
+
+    def head(self, measurement: str, tags: dict[str, str], province: str, city: str,
+             county: str, school: str) -> str:
+        """``lineproto.checked_head`` for tags ``tags_pass`` accepted."""
+        plan = self.heads.get(measurement)
+        if plan is None:  # one that declares a region's tag: the schema's tests refuse it
+            return checked_head(measurement, tags, province, city, county, school)
+        region = (city, county, province, school)
+        out = [measurement]
+        get = tags.get
+        for key, at, prefix in plan:
+            if at >= 0:
+                out.append(prefix + region[at])
+                continue
+            value = get(key)
+            if value is not None:  # as lineproto._key: plain words need no escaping
+                out.append(prefix + (value if value.isalnum() or value.isidentifier()
+                                     else value.translate(_KEY)))
+        return "".join(out)
 
     def tags_pass(self, measurement: str, tags: Any) -> bool:
         """True only if ``schema.check`` certainly accepts these tags."""

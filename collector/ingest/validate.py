@@ -32,7 +32,6 @@ from agent.contract.wire import (
 from collector.config import Validation
 from collector.ingest.decode import decode_envelope_fast
 from collector.ingest.fastpath import FastSchema
-from collector.ingest.lineproto import checked_head
 from collector.judge.registry import Registry
 
 # Topics are as many as schools times measurements; past this many the
@@ -111,8 +110,8 @@ class Validator:
                     and _FAST.tags_pass(measurement, tags)):
                 text = _FAST.field_text(measurement, fields, seq)
                 if text is not None:
-                    head = checked_head(measurement, tags, identity.province, identity.city,
-                                        identity.county, identity.school_id)
+                    head = _FAST.head(measurement, tags, identity.province, identity.city,
+                                      identity.county, identity.school_id)
                     return (Envelope(identity, seq, Reading(measurement, fields, tags, ts)),
                             f"{head} {text} {ts}")
         return self.check(topic, payload, now_ns), None
