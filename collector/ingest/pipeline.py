@@ -235,8 +235,13 @@ class Pipeline:
             return
         by_school: dict[Identity, tuple[list[int], dict[str, list[int]],
                                         dict[str, list[int]]]] = {}
-        for envelope in stored:
-            by_school.setdefault(envelope.identity, ([], {}, {}))[0].append(envelope.seq)
+        get = by_school.get
+        for envelope in stored:  # a batch's worth: no new lists for a school already seen
+            identity = envelope.identity
+            entry = get(identity)
+            if entry is None:
+                entry = by_school[identity] = ([], {}, {})
+            entry[0].append(envelope.seq)
         for envelope, reason in refused:
             by_school.setdefault(envelope.identity, ([], {}, {}))[1].setdefault(
                 reason, []).append(envelope.seq)
