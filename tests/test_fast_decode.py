@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from agent.contract.measurements import SCHEMA
 from agent.contract.reading import Reading
 from agent.contract.schema import UNIT_RANGES, F
-from agent.contract.wire import Identity, WireError, decode_envelope, encode
+from agent.contract.wire import Envelope, Identity, WireError, decode_envelope, encode
 from collector.ingest.decode import decode_envelope_fast
 from collector.ingest.lineproto import _key, encode_checked, encode_point
 from collector.ingest.validate import Validator
@@ -229,3 +229,15 @@ def test_one_pass_check_is_the_check_then_encode(reading: tuple[str, dict[str, A
                        "seq": 4, "tags": tags, "fields": fields})
     payload = text.encode("utf-8", "surrogatepass")
     assert fast_way(who.topic(name), payload, now) == slow_way(who.topic(name), payload, now)
+
+
+def test_parsed_topics_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("collector.ingest.validate.MAX_TOPICS", 3)
+    validator = Validator(MAX, 300 * 10**9, 35 * 86400 * 10**9)
+    now = time.time_ns()
+    for n in range(10):
+        who = Identity("37", "3701", "370102", f"s{n}")
+        payload = encode(who, Reading("wan_link", {"rx_bps": 1.0}, {"iface": "e"}, now), 1)
+        item, _ = validator.check_line(who.topic("wan_link"), payload, now)
+        assert isinstance(item, Envelope) and item.identity == who
+        assert len(validator._topics) <= 3
