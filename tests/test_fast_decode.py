@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from agent.contract.measurements import SCHEMA
 from agent.contract.reading import Reading
-from agent.contract.wire import Identity, WireError, decode_envelope, encode
+from agent.contract.schema import UNIT_RANGES, F
+from agent.contract.wire import Envelope, Identity, WireError, decode_envelope, encode
 from collector.ingest.decode import decode_envelope_fast
 from collector.ingest.lineproto import _key, encode_checked, encode_point
 from collector.ingest.validate import Validator
@@ -140,3 +141,103 @@ def test_declared_names_need_no_escaping() -> None:
         assert "seq" not in spec.fields
         for key in [*spec.fields, *spec.tags]:
             assert _key(key) == key, (name, key)
+
+
+def slow_way(topic: str, payload: bytes, now: int) -> tuple[str, Any]:
+    """What the pipeline did before the one-pass check: check, then encode."""
+    try:
+        item = VALIDATOR.check(topic, payload, now)
+    except WireError as err:
+        return "refused", (type(err).__name__, err.reason, err.detail)
+    try:
+        return "ok", (item, encode_checked(item, now))
+    except Exception as err:  # the pipeline refuses these as "internal"
+        return "raised", type(err).__name__
+
+
+def fast_way(topic: str, payload: bytes, now: int) -> tuple[str, Any]:
+    try:
+        item, text = VALIDATOR.check_line(topic, payload, now)
+    except WireError as err:
+        return "refused", (type(err).__name__, err.reason, err.detail)
+    try:
+        return "ok", (item, text if text is not None else encode_checked(item, now))
+    except Exception as err:
+        return "raised", type(err).__name__
+
+
+# Values on and past every edge the schema draws: types, units, vocabularies.
+edge_values = (st.none() | st.booleans() | st.integers(-2**64, 2**64)
+               | st.sampled_from([2**63 - 1, 2**63, -2**63, 10**15, 10**15 + 1, 10**400, -1,
+                                  0, 1e12, 1e12 + 1, 1e6, 1.0, 0.5, -150.0, 40.0, 40.5,
+                                  float("inf"), float("-inf"), 1.7976931348623157e308])
+               | st.floats() | st.text(max_size=8)
+               | st.sampled_from(["ok", "timeout", "teaching", "x" * 256, "x" * 257,
+                                  "a\nb", "a\\", "", "snmp", "http", "\ud800"]))
+
+
+def near(spec: F) -> st.SearchStrategy[Any]:
+    """Values a field of ``spec`` takes, mostly valid, with its own edges."""
+    if spec.kind is bool:
+        return st.booleans()
+    if spec.kind is str:
+        if spec.values is not None:
+            return st.sampled_from(sorted(spec.values))
+        return st.text(max_size=spec.max_len + 1)
+    low, high = UNIT_RANGES.get(spec.unit, (-2.0**64, 2.0**64))
+    ints = st.integers(int(low) - 1, int(high) + 1) | st.sampled_from(
+        [2**63 - 1, 2**63, -2**63, -2**63 - 1])
+    if spec.kind is int:
+        return ints
+    return st.floats(low, high) | st.floats(low - 1, high + 1) | ints | st.floats()
+
+
+tag_texts = st.text(min_size=0, max_size=130) | st.sampled_from(["a\\", "a b,c=d", "x" * 128])
+
+
+@st.composite
+def schema_readings(draw: st.DrawFn) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    name = draw(st.sampled_from(sorted(SCHEMA)))
+    spec = SCHEMA[name]
+    fields = {key: draw(near(spec.fields[key]))
+              for key in draw(st.lists(st.sampled_from(sorted(spec.fields)), max_size=5))}
+    tags = {key: draw(st.sampled_from(sorted(t.values)) if t.values else tag_texts)
+            for key, t in spec.tags.items() if draw(st.booleans())}
+    if draw(st.integers(0, 3)) == 0:  # one value of any kind, or a key not declared
+        into = draw(st.sampled_from([fields, tags]))
+        key = draw(st.sampled_from([*fields, *tags, "seq", "unknown", "school", "Bad"]))
+        into[key] = draw(edge_values)
+    return name, tags, fields
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schema_readings(), st.sampled_from([0, 1, -10**12, 10**18, 400 * 10**9]))
+@example(("wan_link", {"iface": "eth0"}, {"rx_bps": 10**400}), 0)
+@example(("agent", {}, {"spool_depth": -2**63, "version": "1"}), 0)
+@example(("agent", {}, {"spool_depth": 2**63, "version": "1"}), 0)
+@example(("wan_throughput", {}, {"bytes_used": 10**15 + 1, "stable": 1}), 0)
+@example(("wan_link", {"iface": "a b,c=d"}, {"utilisation": 10**400, "oper_up": True}), 0)
+@example(("classroom_link", {"classroom": "c1", "port": "g0/1"},
+          {"rx_bps": float("nan"), "if_index": True}), 0)
+def test_one_pass_check_is_the_check_then_encode(reading: tuple[str, dict[str, Any],
+                                                                dict[str, Any]],
+                                                 skew: int) -> None:
+    name, tags, fields = reading
+    now = time.time_ns()
+    who = Identity("37", "3701-x", "370102_y", "s1")
+    text = json.dumps({"v": 1, "school_id": "s1", "measurement": name, "ts": now + skew,
+                       "seq": 4, "tags": tags, "fields": fields})
+    payload = text.encode("utf-8", "surrogatepass")
+    assert fast_way(who.topic(name), payload, now) == slow_way(who.topic(name), payload, now)
+
+
+def test_parsed_topics_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("collector.ingest.validate.MAX_TOPICS", 3)
+    validator = Validator(MAX, 300 * 10**9, 35 * 86400 * 10**9)
+    now = time.time_ns()
+    for n in range(10):
+        who = Identity("37", "3701", "370102", f"s{n}")
+        payload = encode(who, Reading("wan_link", {"rx_bps": 1.0}, {"iface": "e"}, now), 1)
+        item, _ = validator.check_line(who.topic("wan_link"), payload, now)
+        assert isinstance(item, Envelope) and item.identity == who
+        assert len(validator._topics) <= 3

@@ -133,11 +133,13 @@ class Pipeline:
         statuses = 0
         for message in batch:
             try:
-                item = self.validator.check(message.topic, message.payload, message.received_ns)
+                item, text = self.validator.check_line(message.topic, message.payload,
+                                                       message.received_ns)
                 if isinstance(item, Envelope) and self._new_series(item):
                     raise Refused("too_many_series", f"{item.reading.measurement}: more tag "
                                   "combinations than one school may have", item)
-                text = encode_checked(item, message.received_ns)
+                if text is None:
+                    text = encode_checked(item, message.received_ns)
             except Refused as err:
                 # A well-formed reading refused for good (schema, registry, a
                 # gateway clock years off): the receipt stops endless resending.
@@ -233,8 +235,13 @@ class Pipeline:
             return
         by_school: dict[Identity, tuple[list[int], dict[str, list[int]],
                                         dict[str, list[int]]]] = {}
-        for envelope in stored:
-            by_school.setdefault(envelope.identity, ([], {}, {}))[0].append(envelope.seq)
+        get = by_school.get
+        for envelope in stored:  # a batch's worth: no new lists for a school already seen
+            identity = envelope.identity
+            entry = get(identity)
+            if entry is None:
+                entry = by_school[identity] = ([], {}, {})
+            entry[0].append(envelope.seq)
         for envelope, reason in refused:
             by_school.setdefault(envelope.identity, ([], {}, {}))[1].setdefault(
                 reason, []).append(envelope.seq)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -35,6 +36,8 @@ import psutil
 
 from agent.contract.reading import Reading
 from agent.contract.wire import Identity, encode
+from collector.ingest.lineproto import encode_checked
+from collector.ingest.validate import Validator
 from tests.bench.bench_collector import c_client_drain, count, publish_all, services
 from tests.services import Influxd, wait_for
 from tests.support import collector_toml, influx1_storage
@@ -150,6 +153,28 @@ def drain(db: Influxd, port: int, tmp: Path, src: Path, n: int, base: int, run: 
 CPU: list[float] = []  # the collector's CPU seconds per reading, drain by drain
 
 
+def raw_write(db: Influxd, n: int, base: int, run: int, per_write: int = 1000) -> float:
+    """Points/s influxd stores of such a backlog's lines written to it directly."""
+    name = f"raw{run}"
+    db.create_db(name)
+    now = time.time_ns()
+    validator = Validator(64 * 1024, 300 * 10**9, 35 * 86400 * 10**9)
+    lines = [encode_checked(validator.check(topic, payload, now), now)
+             for topic, payload in payloads(n, base)]
+    conn = http.client.HTTPConnection("127.0.0.1", db.port, timeout=60)
+    start = time.monotonic()
+    for i in range(0, n, per_write):
+        conn.request("POST", f"/write?db={name}&precision=ns",
+                     "\n".join(lines[i:i + per_write]).encode())
+        response = conn.getresponse()
+        if response.status != 204:
+            raise SystemExit(f"influxd refused a write: {response.read()[:300]!r}")
+        response.read()
+    took = time.monotonic() - start
+    conn.close()
+    return n / took
+
+
 def cpu_seconds(pid: int) -> float:
     times = psutil.Process(pid).cpu_times()
     return float(times.user + times.system)
@@ -163,10 +188,13 @@ def count_all(db: Influxd, name: str) -> int:
     return total
 
 
-def table(refs: list[float], ratios: dict[str, list[float]],
+def table(refs: list[float], raws: list[float], ratios: dict[str, list[float]],
           cpu: dict[str, list[float]]) -> None:
     print(f"\nreference: mosquitto_sub median {statistics.median(refs):,.0f} msg/s "
           f"(range {min(refs):,.0f}-{max(refs):,.0f})")
+    ceiling = [raw / ref for raw, ref in zip(raws, refs, strict=True)]
+    print(f"influxd alone, the same lines: median {statistics.median(raws):,.0f} points/s, "
+          f"ratio {statistics.median(ceiling):.3f} ({min(ceiling):.3f}-{max(ceiling):.3f})")
     first = next(iter(ratios.values()))
     print(f"{'collector':<24} {'median ratio':>13} {'range':>14} {'vs first':>9} "
           f"{'CPU us/reading':>15}")
@@ -193,6 +221,7 @@ def main() -> None:
         ratios: dict[str, list[float]] = {label: [] for label, _ in variants}
         cpu: dict[str, list[float]] = {label: [] for label, _ in variants}
         refs: list[float] = []
+        raws: list[float] = []
         print(f"{n} readings per drain, {len(SCHOOLS)} schools, one collector, "
               f"receive maximum 1000, registry and per-school bounds on")
         for r in range(args.rounds):
@@ -207,9 +236,14 @@ def main() -> None:
                 ratios[label].append(rate / ref)
                 cpu[label].append(CPU[-1])
                 line.append(f"{label} {rate:,.0f}/s ({rate / ref:.3f}, {CPU[-1] * 1e6:.0f} us CPU)")
+            # Last in the round, so influxd is not still taking in these points
+            # under the first drain (the order of the drains rotates anyway).
+            run += 1
+            raws.append(raw_write(db, n, base + run * 10**9, run))
+            line.append(f"influxd alone {raws[-1]:,.0f}/s ({raws[-1] / ref:.3f})")
             print("; ".join(line), flush=True)
         if refs:
-            table(refs, ratios, cpu)
+            table(refs, raws, ratios, cpu)
         if args.profile:
             run += 1
             drain(db, broker.port, tmp, ROOT, n, base + run * 10**9, run, args.profile)
