@@ -79,33 +79,8 @@ def _number(text: str, integer: bool, limit: float) -> tuple[float, str | None]:
     return value, None
 
 
-def _valid(cells: list[str]) -> School | None:
-    """The School of a line with no problem, checked as :func:`_row` checks it but all
-    at once; None if it has any, for _row to name each (_row's per-column checks were
-    about 1.5 s of a report at 50,000 schools)."""
-    (sid, name, province, province_name, city, city_name, county, county_name, school_type,
-     classes, contracted) = map(str.strip, cells)
-    if not (SCHOOL_ID.fullmatch(sid) and REGION.fullmatch(province)
-            and REGION.fullmatch(city) and REGION.fullmatch(county)
-            and school_type in SCHOOL_TYPES and classes):
-        return None
-    for text in (name, province_name, city_name, county_name):
-        if not text or not text.isprintable() or len(text) > MAX_NAME:
-            return None
-    count, why = _number(classes, True, MAX_CLASSES)
-    mbps, why_mbps = _number(contracted or "0", False, MAX_CONTRACTED_MBPS)
-    if why or why_mbps:
-        return None
-    intern = sys.intern  # as _row: shared strings, one each
-    return School(sid, name, intern(province), intern(province_name), intern(city),
-                  intern(city_name), intern(county), intern(county_name), intern(school_type),
-                  int(count), float(mbps))
-
-
 def _row(file: str, line: int, cells: list[str]) -> tuple[School | None, list[ConfigError]]:
     """One data line as a School, or every problem it has."""
-    if len(cells) == len(COLUMNS) and (school := _valid(cells)) is not None:
-        return school, []
     if len(cells) != len(COLUMNS):
         return None, [ConfigError(file, "", line, f"has {len(cells)} columns, expected "
                                   f"{len(COLUMNS)}: {','.join(COLUMNS)}")]
