@@ -300,13 +300,12 @@ class Stored(msgspec.Struct):
 
     def wifi(self) -> dict[str, tuple[int, int]]:
         """Per area kind with any required area: (covered, required)."""
+        # By AREA_KINDS, so a kind added there without its two fields here fails at once.
         out = {}
-        for kind, covered, required in (
-                ("teaching", self.wifi_teaching_covered, self.wifi_teaching_required),
-                ("office", self.wifi_office_covered, self.wifi_office_required),
-                ("activity", self.wifi_activity_covered, self.wifi_activity_required)):
+        for kind in AREA_KINDS:
+            required = getattr(self, f"wifi_{kind}_required")
             if required is not None:
-                out[kind] = (covered, required)
+                out[kind] = (getattr(self, f"wifi_{kind}_covered"), required)
         return out
 
 
