@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from collector.judge.reader import InfluxQLReader, Row
 from collector.judge.registry import School
@@ -30,7 +31,15 @@ class Verdict:
     uplink: str = ""     # path-quality verdicts are per uplink (contract vocabulary)
 
 
-def judge(values: list[float], threshold: float, t: Targets) -> tuple[str, float]:
+class Rule(NamedTuple):
+    """How several readings decide, as Targets' fields of the same names."""
+
+    method: str
+    window: int
+    breaches: int
+
+
+def judge(values: list[float], threshold: float, t: Targets | Rule) -> tuple[str, float]:
     """Verdict over the newest ``t.window`` values (newest first)."""
     recent = values[: t.window]
     middle = _median(recent)
@@ -61,8 +70,8 @@ Poll = tuple[float | None, bool | None, str | None]
 POLL_FIELDS = ("link_speed_mbps", "oper_up", "result")
 
 
-def polls(rows: Iterable[Row]) -> list[Poll]:
-    return [(r["link_speed_mbps"], r["oper_up"], r.get("result")) for r in rows]
+def polls(rows: Iterable[Row]) -> tuple[Poll, ...]:
+    return tuple([(r["link_speed_mbps"], r["oper_up"], r.get("result")) for r in rows])
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,7 @@ class Evidence:
 
     tests: dict[str, list[Row]]   # wan_throughput: download_bps, result
     links: dict[str, list[Row]]   # wan_link: the newest link_speed_mbps > 0
-    ports: dict[str, dict[str, list[Poll]]]  # classroom_link, per school per classroom
+    ports: dict[str, dict[str, tuple[Poll, ...]]]  # classroom_link, per school per classroom
     wifi: dict[str, list[Row]]    # wifi_coverage: coverage_share
     ipv6: dict[str, list[Row]]    # ipv6: level
 
@@ -145,18 +154,45 @@ def _exit(school: School, t: Targets, tests: list[Row], links: list[Row]) -> Ver
                    min(len(ok), t.window))
 
 
-def _classrooms(school: School, t: Targets, per_room: dict[str, list[Poll]]) -> Verdict:
+def room_status(room_polls: tuple[Poll, ...], mbps: float, t: Targets | Rule) -> str:
+    """One classroom's status from its newest polls (newest first): pass, fail, or
+    unknown when it has only inconclusive ones."""
+    # A speed the switch cannot really have is inconclusive: it neither
+    # passes nor fails the room.
+    trusted = [p for p in room_polls if p[2] != "inconclusive"]
+    if not trusted:
+        return "unknown"
+    speeds = [(speed or 0.0) if up is not False else 0.0 for speed, up, _ in trusted]
+    return judge(speeds, mbps, t)[0]
+
+
+# Each room's status, by its polls and the rule that judges them. A province's
+# round judges ~1.5 million rooms, and negotiated speeds take a few values
+# (10/100/1000 Mbps, up or down), so most rooms' polls are ones already judged.
+# Equal polls judge alike whatever their types (the schema makes oper_up a bool).
+_ROOMS: dict[tuple[float, str, int, int, tuple[Poll, ...]], str] = {}
+ROOMS_MEMO = 20_000  # distinct entries remembered (~5 MB); beyond, start afresh
+
+
+def rooms(per_room: Iterable[tuple[Poll, ...]], mbps: float, t: Targets | Rule
+          ) -> tuple[int, int]:
+    """How many of the rooms meet ``mbps`` by the rule, and how many are unknown."""
     meeting = unknown = 0
-    for room_polls in per_room.values():
-        # A speed the switch cannot really have is inconclusive: it neither
-        # passes nor fails the room.
-        trusted = [p for p in room_polls if p[2] != "inconclusive"]
-        if not trusted:
-            unknown += 1
-            continue
-        speeds = [(speed or 0.0) if up is not False else 0.0 for speed, up, _ in trusted]
-        status, _ = judge(speeds, t.classroom_mbps, t)
+    rule = (mbps, t.method, t.window, t.breaches)
+    for room_polls in per_room:
+        key = (*rule, room_polls)
+        status = _ROOMS.get(key)
+        if status is None:
+            if len(_ROOMS) >= ROOMS_MEMO:
+                _ROOMS.clear()
+            status = _ROOMS[key] = room_status(room_polls, mbps, t)
+        unknown += status == "unknown"
         meeting += status == "pass"
+    return meeting, unknown
+
+
+def _classrooms(school: School, t: Targets, per_room: dict[str, tuple[Poll, ...]]) -> Verdict:
+    meeting, unknown = rooms(per_room.values(), t.classroom_mbps, t)
     if not per_room:
         return Verdict(school, "classroom_links", "no_data", None, t.classroom_share, 0)
     # Classes the registry counts but no switch port reports cannot pass.

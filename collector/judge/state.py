@@ -146,6 +146,8 @@ Run = tuple[int, str]
 # 1 == 1.0 == True, yet each entry must give back the value it was given.
 ValueSet = tuple[Run, str, tuple[Any, ...], tuple[type, ...]]
 _RUN = itemgetter(0)
+# An entry as Windows.newest gives it: (time, series key, the kind's field values).
+Entry = tuple[int, str, tuple[Any, ...]]
 
 
 def _kind_of(entry: ValueSet) -> int:
@@ -355,7 +357,7 @@ class Windows:
                     continue
                 stamps, where = pack.stamps, pack.at
                 ts = stamps.__getitem__
-                rooms: dict[str, list[Poll]] = {}
+                rooms: dict[str, tuple[Poll, ...]] = {}
                 end = 0
                 for (index, group), run in groupby(pack.sets, _RUN):
                     # Each run's newest ``give`` entries after the query's time
@@ -373,7 +375,7 @@ class Windows:
                     newest = entries[first - start:]
                     newest.reverse()
                     if index == PORTS:  # the kind's fields are POLL_FIELDS: values are the poll
-                        rooms[group] = [entry[2] for entry in newest]
+                        rooms[group] = tuple([entry[2] for entry in newest])
                     elif (target := per_kind.get(index)) is not None:
                         fields = kinds[index].fields
                         target[sid] = [dict(zip(fields, entry[2], strict=True))
@@ -397,30 +399,33 @@ class Windows:
                     ev.ports[sid] = rooms
         return ev, seen, status, runs
 
-    def newest(self, sid: str, index: int, since_ns: int, give: int | None = None
-               ) -> dict[str, list[tuple[Any, ...]]]:
-        """One kind's newest ``give`` entries (all kept: None) after ``since_ns``, per
-        group, newest first, each (time, series key, *field values); for readers other
-        than the rules (collector.judge.summary). The caller holds the lock."""
+    def newest(self, sid: str, since_ns: int, gives: list[int | None]
+               ) -> list[dict[str, list[Entry]]]:
+        """Per kind (by place), its newest ``gives[place]`` entries (None: all kept;
+        0: none) after ``since_ns``, per group, newest first, each (time, series key,
+        the kind's field values); for readers other than the rules (collector.judge.summary).
+        One pass over the school's entries, as :meth:`evidence`. The caller holds the lock."""
+        out: list[dict[str, list[Entry]]] = [{} for _ in self.kinds]
         pack = self.schools.get(sid)
-        out: dict[str, list[tuple[Any, ...]]] = {}
         if pack is None:
             return out
-        lo, hi = pack.run((index, "")) if not self.kinds[index].group else (
-            bisect.bisect_left(pack.sets, index, key=_kind_of),
-            bisect.bisect_right(pack.sets, index, key=_kind_of))
-        sets, time = pack.sets, pack.time
-        at = lo
-        while at < hi:
-            group = sets[at][0][1]
-            end = pack.run((index, group))[1]
-            first = at if give is None else max(at, end - give)
-            if first < end and time(first) <= since_ns:
-                first = pack.bisect_right(since_ns, first, end)
+        stamps, where = pack.stamps, pack.at
+        ts = stamps.__getitem__
+        end = 0
+        for (index, group), run in groupby(pack.sets, _RUN):
+            entries = list(run)
+            start = end
+            end = start + len(entries)
+            give = gives[index]
+            if give == 0:
+                continue
+            first = start if give is None else max(start, end - give)
+            if first < end and stamps[where[first]] <= since_ns:
+                first = bisect.bisect_right(where, since_ns, first, end, key=ts)
             if first < end:
-                out[group] = [(time(i), sets[i][1], *sets[i][2])
-                              for i in range(end - 1, first - 1, -1)]
-            at = end
+                out[index][group] = [(stamps[where[i]], entries[i - start][1],
+                                      entries[i - start][2])
+                                     for i in range(end - 1, first - 1, -1)]
         return out
 
     def deadline(self, sid: str, now_ns: int) -> int | None:

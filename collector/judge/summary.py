@@ -36,7 +36,7 @@ from collector.ingest.writer import Writer
 from collector.judge.registry import School
 from collector.judge.restate import Restatements
 from collector.judge.rounds import QueryJudge, WindowJudge
-from collector.judge.rules import TARGETS, Verdict
+from collector.judge.rules import TARGETS, Rule, Verdict, rooms
 from collector.judge.state import Windows
 from collector.judge.targets import Indicators
 
@@ -87,39 +87,38 @@ def facts(windows: Windows, sid: str, now_ns: int, cfg: Indicators) -> dict[str,
     if sid not in windows.schools:
         return out
     since, n = now_ns - windows.age_ns, cfg.window
-    kinds = {kind.name: i for i, kind in enumerate(windows.kinds)}
+    # What the report's queries read of each kind (None: every entry kept; 0: not read).
+    want = {"tests": n * 3, "links": 1, "ports": n, "areas": None, "ipv6": None, "runs": 1,
+            "seen": 1}
+    runs = windows.newest(sid, since, [want.get(kind.name, 0) for kind in windows.kinds])
+    newest = {kind.name: runs[i] for i, kind in enumerate(windows.kinds)}
     last: list[int] = []
-
-    def newest(kind: str, give: int | None = None) -> dict[str, list[tuple[Any, ...]]]:
-        return windows.newest(sid, kinds[kind], since, give)
-
-    tests = newest("tests", n * 3).get("", [])
+    tests = newest["tests"].get("", [])
     if tests:
         last.append(tests[0][0])
-        good = [t[2] / 1e6 for t in tests if t[3] == "ok" and t[2] is not None][:n]
-        out["exit_inconclusive"] = sum(t[3] == "inconclusive" for t in tests[:n])
+        values = [t[2] for t in tests]  # (download_bps, result)
+        good = [bps / 1e6 for bps, result in values if result == "ok" and bps is not None][:n]
+        out["exit_inconclusive"] = sum(result == "inconclusive" for _, result in values[:n])
         if good:
             out["exit_median"] = statistics.median(good)
             out["exit_newest"] = good[0]
         out["exit_tests"] = len(good)
-    links = newest("links", 1).get("", [])
+    links = newest["links"].get("", [])
     if links:
         last.append(links[0][0])
-        out["port_mbps"] = float(links[0][2])
-    meeting = seen = 0
-    for polls in newest("ports", n).values():
-        last.append(polls[0][0])
-        # As the report's rule: an implausible speed neither passes nor fails the room.
-        speeds = [(speed or 0.0) if up is not False else 0.0
-                  for _, _, speed, up, result in polls if result != "inconclusive"]
-        seen += 1
-        meeting += bool(speeds) and statistics.median(speeds) >= cfg.classroom_mbps
-    if seen:
-        out["rooms_meeting"], out["rooms_seen"] = meeting, seen
+        out["port_mbps"] = float(links[0][2][0])
+    ports = newest["ports"]
+    if ports:
+        last.append(max(polls[0][0] for polls in ports.values()))
+        # The report's rule is the judging rule's median over each room's newest polls
+        # (an implausible speed neither passes nor fails the room).
+        out["rooms_meeting"] = rooms((tuple([p[2] for p in polls]) for polls in ports.values()),
+                                     cfg.classroom_mbps, Rule("median", n, 0))[0]
+        out["rooms_seen"] = len(ports)
     areas: dict[str, list[int]] = {}
-    for entries in newest("areas").values():
+    for entries in newest["areas"].values():
         done: set[str] = set()
-        for ts, key, covered, required in entries:
+        for ts, key, (covered, required) in entries:
             if key in done:  # the report reads the newest point of each area's series
                 continue
             done.add(key)
@@ -131,15 +130,15 @@ def facts(windows: Windows, sid: str, now_ns: int, cfg: Indicators) -> dict[str,
                 counts[1] += 1
     for kind, (covered, required) in areas.items():
         out[f"wifi_{kind}_covered"], out[f"wifi_{kind}_required"] = covered, required
-    for ts, _, level in newest("ipv6").get("", []):
+    for ts, _, (level,) in newest["ipv6"].get("", []):
         if level is not None and level >= 0:
             last.append(ts)
             out["ipv6_level"] = int(level)
             break
-    probes = list(newest("runs", 1))
+    probes = list(newest["runs"])
     if probes:
         out["probes"] = ",".join(sorted(probes))
-    ran = newest("seen", 1).get("", [])
+    ran = newest["seen"].get("", [])
     if ran:
         last.append(ran[0][0])
     if last:
