@@ -146,6 +146,7 @@ Run = tuple[int, str]
 # 1 == 1.0 == True, yet each entry must give back the value it was given.
 ValueSet = tuple[Run, str, tuple[Any, ...], tuple[type, ...]]
 _RUN = itemgetter(0)
+_VALUES_OF = itemgetter(2)  # a value set's field values
 # An entry as Windows.newest gives it: (time, series key, the kind's field values).
 Entry = tuple[int, str, tuple[Any, ...]]
 
@@ -206,8 +207,7 @@ class Pack:
     @property
     def times(self) -> list[int]:
         """Every entry's time, entry by entry."""
-        stamps = self.stamps
-        return [stamps[i] for i in self.at]
+        return list(map(self.stamps.__getitem__, self.at))
 
     def time(self, i: int) -> int:
         return self.stamps[self.at[i]]
@@ -235,7 +235,7 @@ class Pack:
         table = sorted(set(times))
         place = {t: i for i, t in enumerate(table)}
         self.stamps = array("q", table)
-        self.at = array("H" if len(table) <= 0xFFFF else "I", [place[t] for t in times])
+        self.at = array("H" if len(table) <= 0xFFFF else "I", map(place.__getitem__, times))
 
     def bisect_left(self, ts_ns: int, lo: int, hi: int) -> int:
         return bisect.bisect_left(self.at, ts_ns, lo, hi, key=self.stamps.__getitem__)
@@ -348,7 +348,8 @@ class Windows:
         status: dict[str, Row] = {}
         runs: dict[tuple[str, str], list[Row]] = {}
         kinds = self.kinds
-        gives = [kind.give for kind in kinds]
+        # The report's Wi-Fi areas are not judged: none given.
+        gives = [0 if kind.name == "areas" else kind.give for kind in kinds]
         bisect_right = bisect.bisect_right
         with self.lock:
             for sid in sids:
@@ -366,7 +367,9 @@ class Windows:
                     start = end
                     entries = list(run)
                     end = start + len(entries)
-                    first = max(start, end - gives[index])
+                    first = end - gives[index]
+                    if first < start:
+                        first = start
                     if first < end and stamps[where[first]] <= since:
                         # Only a run reaching past the time bound needs searching.
                         first = bisect_right(where, since, first, end, key=ts)
@@ -375,7 +378,7 @@ class Windows:
                     newest = entries[first - start:]
                     newest.reverse()
                     if index == PORTS:  # the kind's fields are POLL_FIELDS: values are the poll
-                        rooms[group] = tuple([entry[2] for entry in newest])
+                        rooms[group] = tuple(map(_VALUES_OF, newest))
                     elif (target := per_kind.get(index)) is not None:
                         fields = kinds[index].fields
                         target[sid] = [dict(zip(fields, entry[2], strict=True))
@@ -400,15 +403,18 @@ class Windows:
         return ev, seen, status, runs
 
     def newest(self, sid: str, since_ns: int, gives: list[int | None]
-               ) -> list[dict[str, list[Entry]]]:
+               ) -> tuple[list[dict[str, list[Entry]]], dict[str, tuple[int, tuple[Poll, ...]]]]:
         """Per kind (by place), its newest ``gives[place]`` entries (None: all kept;
         0: none) after ``since_ns``, per group, newest first, each (time, series key,
-        the kind's field values); for readers other than the rules (collector.judge.summary).
-        One pass over the school's entries, as :meth:`evidence`. The caller holds the lock."""
+        the kind's field values); classroom polls apart, per classroom its newest
+        poll's time and the polls (newest first), as the rules take them. For readers
+        other than the rules (collector.judge.summary); one pass over the school's
+        entries, as :meth:`evidence`. The caller holds the lock."""
         out: list[dict[str, list[Entry]]] = [{} for _ in self.kinds]
+        rooms: dict[str, tuple[int, tuple[Poll, ...]]] = {}
         pack = self.schools.get(sid)
         if pack is None:
-            return out
+            return out, rooms
         stamps, where = pack.stamps, pack.at
         ts = stamps.__getitem__
         end = 0
@@ -419,14 +425,20 @@ class Windows:
             give = gives[index]
             if give == 0:
                 continue
-            first = start if give is None else max(start, end - give)
+            first = start if give is None or end - give < start else end - give
             if first < end and stamps[where[first]] <= since_ns:
                 first = bisect.bisect_right(where, since_ns, first, end, key=ts)
-            if first < end:
+            if first >= end:
+                continue
+            if index == PORTS:  # 30 a school: only the newest time is read of them
+                newest = entries[first - start:]
+                newest.reverse()
+                rooms[group] = (stamps[where[end - 1]], tuple(map(_VALUES_OF, newest)))
+            else:
                 out[index][group] = [(stamps[where[i]], entries[i - start][1],
                                       entries[i - start][2])
                                      for i in range(end - 1, first - 1, -1)]
-        return out
+        return out, rooms
 
     def deadline(self, sid: str, now_ns: int) -> int | None:
         """When the oldest reading of the school still evidence ages out (its window
@@ -446,7 +458,7 @@ class Windows:
                 pack.pack(pack.times)
                 used = set(range(len(pack.stamps)))
             stamps = pack.stamps
-            oldest = min(stamps[i] for i in used)
+            oldest = min(map(stamps.__getitem__, used))
             if oldest <= since:
                 times = pack.times
                 # Each run's aged entries are its oldest: dropping every entry

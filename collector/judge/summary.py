@@ -90,7 +90,7 @@ def facts(windows: Windows, sid: str, now_ns: int, cfg: Indicators) -> dict[str,
     # What the report's queries read of each kind (None: every entry kept; 0: not read).
     want = {"tests": n * 3, "links": 1, "ports": n, "areas": None, "ipv6": None, "runs": 1,
             "seen": 1}
-    runs = windows.newest(sid, since, [want.get(kind.name, 0) for kind in windows.kinds])
+    runs, ports = windows.newest(sid, since, [want.get(kind.name, 0) for kind in windows.kinds])
     newest = {kind.name: runs[i] for i, kind in enumerate(windows.kinds)}
     last: list[int] = []
     tests = newest["tests"].get("", [])
@@ -107,12 +107,11 @@ def facts(windows: Windows, sid: str, now_ns: int, cfg: Indicators) -> dict[str,
     if links:
         last.append(links[0][0])
         out["port_mbps"] = float(links[0][2][0])
-    ports = newest["ports"]
     if ports:
-        last.append(max(polls[0][0] for polls in ports.values()))
+        last.append(max(newest_ns for newest_ns, _ in ports.values()))
         # The report's rule is the judging rule's median over each room's newest polls
         # (an implausible speed neither passes nor fails the room).
-        out["rooms_meeting"] = rooms((tuple([p[2] for p in polls]) for polls in ports.values()),
+        out["rooms_meeting"] = rooms((polls for _, polls in ports.values()),
                                      cfg.classroom_mbps, Rule("median", n, 0))[0]
         out["rooms_seen"] = len(ports)
     areas: dict[str, list[int]] = {}
