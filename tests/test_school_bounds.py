@@ -51,8 +51,13 @@ from tests.support import (
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
-FLOOD = 100_000
+# More than a minute's worth at the default rate bound (6,000 readings), so a
+# flood is refused for the rate as well as for the series bound.
+FLOOD = 10_000
 MAX_CLASSROOMS = 4000  # classroom_link's max_series in the schema
+# The exhaustion test runs the series bounds at a tenth ([limits] series_scale):
+# the same mechanism with a tenth of the messages (~60 s at full size).
+SCALE = 0.1
 
 
 def schools(unique: str) -> tuple[Identity, Identity, Identity]:
@@ -67,12 +72,13 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 
 
 def config(tmp_path: Path, broker: Mosquitto, influxd: Influxd, database: str,
-           unique: str) -> Path:
+           unique: str, limits: str = "") -> Path:
     rows = [f"{s.school_id},学校,37,山东省,3701,济南市,370102,历下区,primary,3,1000"
             for s in schools(unique)]
     registry = registry_file(tmp_path / "schools.csv", rows)
     return judging_toml(tmp_path, broker.port, influx1_storage(influxd.url, database),
-                        unique, registry, targets="evaluate_interval_seconds = 86400")
+                        unique, registry, targets="evaluate_interval_seconds = 86400",
+                        extra=limits)
 
 
 class Honest(threading.Thread):
@@ -187,7 +193,9 @@ def test_new_classroom_per_reading_cannot_exhaust_tag_values(
         tmp_path: Path, broker: Mosquitto, influxd: Influxd, database: str,
         unique: str) -> None:
     a, b, c = schools(unique)
-    cfg = config(tmp_path, broker, influxd, database, unique)
+    cfg = config(tmp_path, broker, influxd, database, unique,
+                 f"[limits]\nseries_scale = {SCALE}")
+    most = int(MAX_CLASSROOMS * SCALE)
     listener = Listener(broker.port, "schoolnet/receipts/#")
     base = time.time_ns() - 300 * 10**9
 
@@ -209,18 +217,18 @@ def test_new_classroom_per_reading_cannot_exhaust_tag_values(
         mine = by_school(collector, a.school_id)
         stored_a = influxd.rows("SELECT count(link_speed_mbps) FROM classroom_link "
                                 f"WHERE school = '{a.school_id}'", database)[0]["count"]
-    # A's first minute's worth passes the rate bound; past 4,000 classrooms
-    # the rest of it is refused for good, and everything else is refused for now.
-    assert stored_a == MAX_CLASSROOMS
+    # A's first minute's worth passes the rate bound; past the classrooms' series
+    # bound the rest of it is refused for good, and everything else is refused for now.
+    assert stored_a == most
     assert mine["too_many_series"] > 0 and mine["rate_limited"] > 0
     assert stored_a + mine["too_many_series"] + mine["rate_limited"] == sent == FLOOD
     assert set(mine) == {"too_many_series", "rate_limited"}
     # Receipts: stored and too_many_series; never the rate-limited ones (resent later).
-    wait_for(lambda: len(receipts(listener, a)[0]) == MAX_CLASSROOMS, 30, "A's receipts")
+    wait_for(lambda: len(receipts(listener, a)[0]) == most, 30, "A's receipts")
     assert receipts(listener, a)[1] == Counter({"too_many_series": mine["too_many_series"]})
     values = influxd.query(f"SHOW TAG VALUES FROM classroom_link WITH KEY = classroom "
                            f"WHERE school = '{a.school_id}'", database)
-    assert len(values[0]["values"]) == MAX_CLASSROOMS
+    assert len(values[0]["values"]) == most
 
     # A restart does not hand A a new allowance: its stored series are
     # loaded from the database after a few new ones.
