@@ -22,7 +22,6 @@ back to the raw readings rather than mixing the two.
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 from collections.abc import Iterable, Iterator, Sequence
@@ -159,10 +158,14 @@ def verdict_facts(verdicts: Iterable[Verdict]) -> dict[str, list[Any]]:
             for v in verdicts if v.target in SUMMARY_TARGETS}
 
 
+_ENCODER = msgspec.json.Encoder(order="sorted")
+
+
 def stable(cfg: Indicators, fields: dict[str, Any], verdicts: Iterable[Verdict]) -> str:
     """A summary's text but its newest reading's time (JSON, keys sorted)."""
-    return json.dumps({"basis": basis(cfg), **fields, "verdicts": verdict_facts(verdicts)},
-                      separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    # msgspec, not json.dumps: ~5x faster, and a province's round makes one a school.
+    return _ENCODER.encode({"basis": basis(cfg), **fields,
+                            "verdicts": verdict_facts(verdicts)}).decode()
 
 
 def point(school: School, text: str, last_ns: int | None, now_ns: int) -> Reading:
