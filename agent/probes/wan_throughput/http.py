@@ -2,10 +2,14 @@
 
 N TCP streams each ask for (or send) a large body; a sampler adds up their
 byte counts every ``window`` seconds. Slow start and the first burst into
-empty socket buffers make the first windows wrong, so the rate is taken only
-over a run of windows that agree with each other within ``tolerance``; the
-test stops as soon as ``stable_windows`` of them did (or at ``max_seconds``),
-which is what makes a gigabit test cost a second or two instead of ten.
+empty socket buffers make the first windows wrong, so the test stops only once
+``stable_windows`` windows agree with each other within ``tolerance`` (or at
+``max_seconds``), which is what makes a gigabit test cost a second or two
+instead of ten. Agreeing with each other is not enough: after losses, a
+loss-based sender (cubic, the usual default) can run a few percent low for a
+second, evenly enough to look steady. So the agreeing windows must also agree
+with the windows before them since slow start ended, and the figure is the
+rate over all of those windows.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from agent.probes.wan_throughput.result import (
     SpeedResult,
@@ -143,7 +148,7 @@ class HttpTester:
         for s in streams:
             s.start()
         marks: list[tuple[float, int]] = [(start, 0)]
-        stable = False
+        steady: int | None = None
         try:
             while True:
                 time.sleep(self.window - (time.monotonic() - marks[-1][0]) % self.window)
@@ -152,8 +157,8 @@ class HttpTester:
                 errors = [s.error for s in streams if s.error]
                 if len(errors) == len(streams) or (errors and total == 0):
                     return Phase(None, total, now - start, False, errors[0])
-                if now - start >= self.min_seconds and self._stable(marks):
-                    stable = True
+                steady = self._steady(marks) if now - start >= self.min_seconds else None
+                if steady is not None:
                     break
                 if now - start >= self.max_seconds:
                     break
@@ -164,23 +169,36 @@ class HttpTester:
             stop.set()
         for s in streams:
             s.join(self.timeout)
-        # Stable: the agreeing windows. Otherwise: drop the first quarter, where
-        # slow start still ramps, and average the rest.
-        n = self.stable_windows if stable else max(1, (len(marks) - 1) * 3 // 4)
-        rate = self._rate(marks[-(n + 1):])
+        # Stable: everything since slow start ended. Otherwise: drop the first
+        # quarter, where slow start still ramps, and average the rest.
+        if steady is not None:
+            rate = self._rate(marks[steady:])
+        else:
+            rate = self._rate(marks[-(max(1, (len(marks) - 1) * 3 // 4) + 1):])
         # A stream that failed (e.g. the server refused it with 503) leaves
         # fewer streams than asked for: the figure stands but is flagged.
         error = next((s.error for s in streams if s.error), None)
-        return Phase(rate, sum(s.bytes for s in streams), marks[-1][0] - start, stable, error)
+        return Phase(rate, sum(s.bytes for s in streams), marks[-1][0] - start,
+                     steady is not None, error)
 
-    def _stable(self, marks: list[tuple[float, int]]) -> bool:
-        k = self.stable_windows
-        if len(marks) < k + 2:  # never count the very first window
-            return False
-        rates = [(b1 - b0) * 8 / (t1 - t0)
-                 for (t0, b0), (t1, b1) in zip(marks[-k - 1:-1], marks[-k:], strict=True)]
-        mean = sum(rates) / k
-        return mean > 0 and all(abs(r - mean) <= self.tolerance * mean for r in rates)
+    def _steady(self, marks: list[tuple[float, int]]) -> int | None:
+        """The mark where the steady rate began, once the last windows show one; else None."""
+        k, tol = self.stable_windows, self.tolerance
+        # Never count the very first window (the burst into empty buffers).
+        rates = [(b1 - b0) * 8 / (t1 - t0) for (t0, b0), (t1, b1) in pairwise(marks[1:])]
+        if len(rates) < k + 1:
+            return None
+        mean = sum(rates[-k:]) / k
+        if mean <= 0 or any(abs(r - mean) > tol * mean for r in rates[-k:]):
+            return None
+        # Slow start ended with the first window that reached the agreeing rate.
+        first = next(i for i, r in enumerate(rates) if r >= (1 - tol) * mean)
+        if first > len(rates) - k - 1:
+            # Nothing before the agreeing windows to check them against: a
+            # plateau right after slow start may still be a dip.
+            return None
+        before = self._rate(marks[first + 1:len(marks) - k])
+        return first + 1 if abs(before - mean) <= tol * mean else None
 
     @staticmethod
     def _rate(marks: list[tuple[float, int]]) -> float:
