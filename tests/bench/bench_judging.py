@@ -1,6 +1,6 @@
 """What a judging round costs as a province and its history grow (influxd 1.6.7).
 
-    python -m tests.bench.bench_judging [SCHOOLS:ROUNDS ...] [--memory SCHOOLS:ROUNDS ...]
+    python -m tests.bench.bench_judging [SCHOOLS:ROUNDS ...] [--memory] [--unique]
 
 A synthetic province: SCHOOLS schools of 30 classes each (real field names,
 the shipped configs/targets.toml), ROUNDS five-minute rounds of history (6 =
@@ -22,6 +22,9 @@ the written verdicts. Reference, same run: one raw InfluxQL query,
 ``SELECT count(status) FROM compliance`` over the last hour. ``--memory``
 sizes run only the stream path (its steady round never queries the
 database), for sizes whose history would take too long to load here.
+
+``--unique`` makes every bandwidth test's figure its own, as real ones are
+(otherwise 1,000 figures repeat across schools and their value sets are shared).
 
 The stream path is fed in-process (~10-15 us a reading: 50,000 schools x 48
 rounds would take most of an hour), so it is fed only the readings that can
@@ -56,6 +59,8 @@ REPO = Path(__file__).resolve().parents[2]
 MINUTE = 60 * 10**9
 PROBES = ("wan_link", "wan_throughput", "classroom_links", "wifi", "ipv6")
 CLASSES = 30
+UNIQUE_ENV = "BENCH_JUDGING_UNIQUE"
+UNIQUE = os.environ.get(UNIQUE_ENV) == "1"
 # Every how many rounds school_round gives a measurement (1 when not listed).
 EVERY = {"wan_throughput": 3, "wifi_coverage": 3, "ipv6": 6}
 
@@ -78,7 +83,8 @@ def school_round(n: int, r: int, ts: int, age: int = 0,
                                    "oper_up": True, "result": "ok"}, {"iface": "eth0"}, ts)
     if r % 3 == 0:
         if wanted("wan_throughput"):
-            yield Reading("wan_throughput", {"download_bps": 5e8 + h * 5e5, "result": "ok"},
+            bps = 5e8 + h * 5e5 + (n + r / 256 if UNIQUE else 0)
+            yield Reading("wan_throughput", {"download_bps": bps, "result": "ok"},
                           {"method": "http", "server": "ns1"}, ts + 1)
         if wanted("wifi_coverage"):
             yield Reading("wifi_coverage", {"coverage_share": 1.0 if h % 4 else 0.75,
@@ -323,7 +329,9 @@ def main(argv: list[str]) -> int:
         print(json.dumps(child(mode, cfg, int(schools), int(rounds), int(t0))))
         return 0
     memory = "--memory" in argv  # every size given: the stream path only
-    for spec in [a for a in argv if a != "--memory"] or ["5000:6"]:
+    if "--unique" in argv:
+        os.environ[UNIQUE_ENV] = "1"  # the children's readings too
+    for spec in [a for a in argv if a not in ("--memory", "--unique")] or ["5000:6"]:
         schools, rounds = (int(x) for x in spec.split(":"))
         size(schools, rounds, memory)
     return 0
