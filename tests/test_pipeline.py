@@ -149,3 +149,63 @@ def test_readings_refused_for_their_time_are_receipted(influxd: Influxd, databas
     # Stored and refused-for-good apart, the refusal with its reason; the
     # unreadable one has no number to confirm.
     assert receipts == [(ID, [1], {"ts_past": [2]})]
+
+
+class Overlapping:
+    """The real writer, holding the first write until a second one starts, and
+    counting what the database confirmed (to check no ack runs ahead of it)."""
+
+    def __init__(self, inner: InfluxV1Writer) -> None:
+        self.inner = inner
+        self.lock = threading.Lock()
+        self.in_flight = self.peak = self.confirmed = 0
+        self.second = threading.Event()
+
+    def write(self, lines: list[str]) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            if self.in_flight >= 2:
+                self.second.set()
+        # With one write thread no second write starts: this waits it out.
+        self.second.wait(5)
+        try:
+            self.inner.write(lines)
+            with self.lock:
+                self.confirmed += len(lines)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_two_writes_in_flight_ack_only_what_is_stored(influxd: Influxd, database: str) -> None:
+    writer = Overlapping(InfluxV1Writer(storage(influxd.url, database)))
+    acked: list[int] = []
+    ahead: list[int] = []  # acks counted past what the database had confirmed
+
+    def ack(messages: list[Message]) -> None:
+        with writer.lock:
+            acked.extend(m.mid for m in messages)
+            if len(acked) > writer.confirmed:
+                ahead.append(len(acked) - writer.confirmed)
+
+    pipe = Pipeline(Validator(MAX_PAYLOAD_BYTES, 300 * 10**9, 35 * 86400 * 10**9),
+                    writer, ack, lambda *_: None)
+    base = time.time_ns() - 10**11
+    pipe.submit([message(i, {"link_speed_mbps": 1000.0}, base + i) for i in range(30)])
+    stop = threading.Event()
+    worker = threading.Thread(target=pipe.run, args=(stop, 10))  # batches of 10
+    worker.start()
+    try:
+        wait_for(lambda: len(acked) == 30, 20, "every reading acked")
+    finally:
+        stop.set()
+        worker.join(10)
+    assert not worker.is_alive()
+    assert writer.peak == 2  # the second batch was written while the first was
+    assert ahead == [] and sorted(acked) == list(range(30))
+    rows = influxd.rows("SELECT count(link_speed_mbps) FROM classroom_link", database)
+    assert rows[0]["count"] == 30

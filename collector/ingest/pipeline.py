@@ -68,7 +68,7 @@ class Pipeline:
                  dead_letter: DeadLetter, max_points: int = 5000,
                  max_delay: float = 0.2, max_backoff: float = 30.0,
                  receipt: Receipt | None = None, max_splits: int = 32,
-                 series: SeriesBounds | None = None) -> None:
+                 series: SeriesBounds | None = None, write_threads: int = 2) -> None:
         self.validator = validator
         self.writer = writer
         self.ack = ack
@@ -79,6 +79,7 @@ class Pipeline:
         self.receipt = receipt
         self.max_splits = max_splits
         self.series = series
+        self.write_threads = write_threads
         self.queue: queue.Queue[list[Message]] = queue.Queue()
         self.queued = 0  # messages submitted and not yet taken into a batch
         self._carry: list[Message] = []  # taken from the queue beyond a batch's limit
@@ -287,34 +288,47 @@ class Pipeline:
         return batch
 
     def run(self, stop: threading.Event, receive_maximum: int) -> None:
-        """Prepare batches here while the previous one is written in a second
-        thread: the database's time per write (most of a batch's) then
+        """Prepare batches here while earlier ones are written in other
+        threads: the database's time per write (most of a batch's) then
         overlaps the decoding of the next, instead of adding to it."""
         # The broker sends at most ``receive_maximum`` unacked messages, so a
         # batch that big is all there may be until one is acked. (Half that,
         # so the next half could arrive during a write, measured slower:
         # twice the writes, and Mosquitto sends past the window anyway.)
         batch_limit = min(self.max_points, receive_maximum)
-        # One batch written, at most one prepared and waiting: what is held
-        # here stays bounded, and a database that is down stops the intake.
+        # Each writer holds one batch, and at most one more waits prepared:
+        # what is held here stays bounded, and a database that is down stops
+        # the intake. Two writes in flight, because one leaves influxd idle
+        # between a response and the next request, and waiting on its disk.
         handoff: queue.Queue[Prepared | None] = queue.Queue(maxsize=1)
-        writer = threading.Thread(target=self._write_loop, args=(handoff, stop),
-                                  name="pipeline-write", daemon=True)
-        writer.start()
+        writers = [threading.Thread(target=self._write_loop, args=(handoff, stop),
+                                    name=f"pipeline-write-{i}", daemon=True)
+                   for i in range(self.write_threads)]
+        for writer in writers:
+            writer.start()
+        def all_alive() -> bool:
+            return all(w.is_alive() for w in writers)
+
+        def any_alive() -> bool:
+            return any(w.is_alive() for w in writers)
+
         try:
-            while not stop.is_set() and writer.is_alive():
+            while not stop.is_set() and all_alive():
                 batch = self.next_batch(stop, batch_limit)
                 if batch:
-                    self._hand(handoff, self.prepare(batch), writer)
+                    self._hand(handoff, self.prepare(batch), all_alive)
         finally:
-            self._hand(handoff, None, writer)
-            writer.join()
+            for _ in writers:  # one end mark each, to whichever writers are left
+                self._hand(handoff, None, any_alive)
+            for writer in writers:
+                writer.join()
 
     @staticmethod
     def _hand(handoff: queue.Queue[Prepared | None], item: Prepared | None,
-              writer: threading.Thread) -> None:
-        # Once the writer is gone (a bug) nothing is handed: the process ends for a restart.
-        while writer.is_alive():
+              alive: Callable[[], bool]) -> None:
+        # Once a writer is gone (a bug) no more batches are handed: the
+        # process ends for a restart.
+        while alive():
             try:
                 handoff.put(item, timeout=0.2)
                 return

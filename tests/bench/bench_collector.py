@@ -132,7 +132,16 @@ def c_client_drain(port: int, n: int, messages: list[tuple[str, bytes]]) -> floa
     """mosquitto_sub draining the same backlog: the broker's own reference."""
     args = ["mosquitto_sub", "-p", str(port), "-q", "1", "-t", "schoolnet/v1/#", "-c",
             "-i", "c-ref", "-V", "mqttv311"]
-    subprocess.run([*args, "-W", "1"], capture_output=True)  # create the session
+    # Create the session. mosquitto_sub 2.0.11 now and then wedges as its -W
+    # timer fires (seen: asleep 16 minutes, deaf to SIGTERM), so it is
+    # killed after a while and run once more; the session is made on connect.
+    for attempt in (1, 2):
+        try:
+            subprocess.run([*args, "-W", "1"], capture_output=True, timeout=20)
+            break
+        except subprocess.TimeoutExpired:
+            if attempt == 2:
+                raise
     publish_all(port, messages)
     start = time.monotonic()
     subprocess.run([*args, "-C", str(n)], stdout=subprocess.DEVNULL, check=True, timeout=300)
