@@ -155,10 +155,6 @@ _VALUES_OF = itemgetter(2)  # a value set's field values
 Entry = tuple[int, str, tuple[Any, ...]]
 
 
-def _kind_of(entry: ValueSet) -> int:
-    return entry[0][0]
-
-
 _EXACT = sys.getsizeof([])
 _TYPES: dict[tuple[type, ...], tuple[type, ...]] = {}
 _SETS: dict[ValueSet, ValueSet] = {}
