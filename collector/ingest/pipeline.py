@@ -61,9 +61,11 @@ class Prepared:
     held: list[tuple[Envelope, str]]  # not stored, kept by the agent: registry, region
     # id(message) -> (its item, arrival), for on_stored; empty without it
     observed: dict[int, tuple[Envelope | Status, int]]
-    # Its place among the batches written concurrently (0: written alone), so
-    # their acks go out in the order the messages came.
-    turn: int = 0
+    # Batches written side by side ack in the order their messages came: this
+    # one's acks wait for ``after`` (the batch before is done; None: written
+    # alone), and ``done`` tells the batch after.
+    after: threading.Event | None = None
+    done: threading.Event | None = None
 
 
 class Pipeline:
@@ -90,11 +92,6 @@ class Pipeline:
         self._stats_lock = threading.Lock()
         # Told of every item the database confirmed, with its arrival time.
         self.on_stored: Callable[[list[tuple[Envelope | Status, int]]], None] | None = None
-        # Batches written by several threads ack in turn: every batch up to
-        # ``_acked`` is done, and ``_done`` holds those done ahead of their turn.
-        self._turns = threading.Condition()
-        self._acked = 0
-        self._done: set[int] = set()
 
     def submit(self, messages: list[Message]) -> None:
         """Called from the MQTT thread for each chunk of messages; never blocks."""
@@ -182,32 +179,19 @@ class Pipeline:
         """Store a prepared batch, ack it, and receipt what was stored or refused."""
         stored: set[int] = set()  # id() of messages the database confirmed
         try:
-            self._store_all(prepared.good, stored, stop, prepared.turn)
+            self._store_all(prepared.good, stored, stop, prepared.after)
         finally:
-            if prepared.turn:
-                self._turn_done(prepared.turn)
+            if prepared.done is not None:  # acked, or given up at a stop
+                prepared.done.set()
             self._send_receipts([e for key, e in prepared.readings.items() if key in stored],
                                 prepared.refused, prepared.held)
             if self.on_stored is not None and stored:
                 self.on_stored([item for key, item in prepared.observed.items()
                                 if key in stored])
 
-    def _wait_turn(self, turn: int) -> None:
-        """Until every batch handed before this one is done (acked, or given up at a stop)."""
-        if turn:
-            with self._turns:
-                self._turns.wait_for(lambda: self._acked >= turn - 1)
-
-    def _turn_done(self, turn: int) -> None:
-        with self._turns:
-            self._done.add(turn)
-            while self._acked + 1 in self._done:
-                self._acked += 1
-                self._done.remove(self._acked)
-            self._turns.notify_all()
-
     def _store_all(self, good: list[tuple[Message, str]], stored: set[int],
-                   stop: threading.Event | None, turn: int = 0) -> None:
+                   stop: threading.Event | None, after: threading.Event | None = None
+                   ) -> None:
         """Store every chunk; a chunk the database refuses is halved, at most
         ``max_splits`` times per pass. Chunks left when the budget is spent (or
         the database is down) are held and retried with backoff, so each pass
@@ -220,12 +204,13 @@ class Pipeline:
                 while chunks:
                     chunk = chunks.popleft()
                     try:
-                        self._write(chunk, stored, turn)
+                        self._write(chunk, stored, after)
                     except (BadData, UnicodeEncodeError) as err:
                         if len(chunk) == 1:
                             # Not receipted: the agent resends it, and it is
                             # stored once whatever the database disliked is fixed.
-                            self._wait_turn(turn)
+                            if after is not None:
+                                after.wait()
                             self._reject(chunk[0][0], "db_refused", str(err))
                         elif budget > 0:
                             budget -= 1
@@ -282,15 +267,17 @@ class Pipeline:
             else:
                 self.receipt(identity, seqs)
 
-    def _write(self, items: list[tuple[Message, str]], stored: set[int], turn: int = 0) -> None:
+    def _write(self, items: list[tuple[Message, str]], stored: set[int],
+               after: threading.Event | None = None) -> None:
         """Write items and ack them; raises BadData or Unavailable as the writer does."""
         self.writer.write([text for _, text in items])
         stored.update(id(message) for message, _ in items)
         with self._stats_lock:
             self.stats.batches += 1
             self.stats.stored += len(items)
-        # MQTT wants acks in the order the messages came: after the batches before.
-        self._wait_turn(turn)
+        # MQTT wants acks in the order the messages came: after the batch before.
+        if after is not None:
+            after.wait()
         self.ack([message for message, _ in items])
 
     def next_batch(self, stop: threading.Event, limit: int) -> list[Message]:
@@ -340,15 +327,14 @@ class Pipeline:
         def any_alive() -> bool:
             return any(w.is_alive() for w in writers)
 
-        with self._turns:
-            self._acked, self._done, turn = 0, set(), 0
+        previous: threading.Event | None = None
         try:
             while not stop.is_set() and all_alive():
                 batch = self.next_batch(stop, batch_limit)
                 if batch:
                     prepared = self.prepare(batch)
-                    turn += 1
-                    prepared.turn = turn
+                    prepared.after, prepared.done = previous, threading.Event()
+                    previous = prepared.done
                     self._hand(handoff, prepared, all_alive)
         finally:
             for _ in writers:  # one end mark each, to whichever writers are left
