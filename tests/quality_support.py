@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,9 @@ from typing import Any
 from agent.contract.reading import Reading
 from collector.ingest.lineproto import line
 from collector.ingest.writer import InfluxV1Writer
-from collector.judge import quality
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import School
+from collector.judge.rounds import quality_from_database
 from collector.judge.rules import Verdict
 from collector.judge.targets import load as load_targets
 from tests.test_pipeline import storage
@@ -40,5 +41,6 @@ def verdicts(url: str, db: str, schools: list[School],
     """(school, target, uplink) -> verdict, with the shipped targets changed by ``changes``."""
     targets = {k: replace(v, **changes)  # type: ignore[arg-type]
                for k, v in load_targets(REPO / "configs/targets.toml").items()}
-    out = quality.evaluate(InfluxQLReader(storage(url, db)), schools, targets)
+    out = quality_from_database(InfluxQLReader(storage(url, db)), targets, schools,
+                                time.time_ns())
     return {(v.school.school_id, v.target, v.uplink): v for v in out}

@@ -148,7 +148,7 @@ def test_ladder_and_readiness_verdicts_per_scenario(ladder: Ladder, influxd: Inf
     assert status("clean", "interactive_classroom") == "pass"
     assert status("clean", "class_hours_availability") == "pass"
     assert status("slowcounty", "edu_ladder") == "fail"
-    county, city, province = v[("slowcounty", "edu_ladder", "default")].detail.split(", ")
+    county, city, province = v[("slowcounty", "edu_ladder", "default")].detail.split("; ")
     assert county.endswith("FAIL") and city.endswith("ok") and province.endswith("ok")
     assert status("slowcounty", "interactive_classroom") == "pass"
     assert status("lossyplatform", "interactive_classroom") == "fail"

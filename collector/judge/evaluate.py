@@ -61,8 +61,8 @@ class Evaluator:
         self.dry_run = dry_run
         self.verdicts_written = Restatements()
         self.quality_refresh_ns = int(cfg.targets.quality_refresh_minutes * 60e9)
-        # (next refresh, the registry it judged, its verdicts)
-        self.quality: tuple[int, int, list[Verdict]] | None = None
+        # (next refresh, the registry and schools still uncounted it judged, its verdicts)
+        self.quality: tuple[int, tuple[int, int], list[Verdict]] | None = None
         self.written = 0  # compliance points written in the last round
         alerts = cfg.alerts
         if dry_run:
@@ -80,16 +80,16 @@ class Evaluator:
             self.reader, states, now_ns)
 
     def _quality(self, schools: list[School], now_ns: int) -> list[Verdict]:
-        """Path-quality verdicts, from the database: their figures are percentiles
-        over days of minutes, which no window of newest readings holds. That query
-        reads every school's week of minutes (0.4-0.6 s a school on a loaded
-        2-core machine), and a five-minute round barely moves a week's figure:
-        it runs every ``quality_refresh_minutes``, or when the registry changed."""
-        registry = hash(tuple(schools))
+        """Path-quality verdicts: shares of a week's class minutes, which a five-minute
+        round barely moves. They are judged every ``quality_refresh_minutes``, or when
+        the registry changed; from the stream's counts (collector.judge.classminutes)
+        when the judge has them, else the database's (a chunk of counties a query)."""
+        # Schools whose class minutes were being counted get their verdicts once counted.
+        registry = (hash(tuple(schools)), len(self.judge.uncounted))
         if (self.quality is None or now_ns >= self.quality[0]
                 or self.quality[1] != registry):
             self.quality = (now_ns + self.quality_refresh_ns, registry,
-                            quality.evaluate(self.reader, schools, self.targets))
+                            self.judge.quality(schools, now_ns))
         return list(self.quality[2])
 
     def run_once(self) -> tuple[list[Verdict], list[Alert]]:

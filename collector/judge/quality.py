@@ -2,17 +2,18 @@
 class-hour availability; and the outages going on now.
 
 All three are judged per school and uplink over the class-hour minutes of the
-last ``quality_days`` (readings of probe ``path_quality``). One InfluxQL query
-serves every school: per school, uplink and level, the ``ready_share``
-percentile of each minute's p95 RTT, PDV and loss (the figure met in that
-share of minutes) and the mean uptime share.
+last ``quality_days`` (readings of probe ``path_quality``), from the minutes
+counted per day (collector.judge.classminutes): a figure meets its limit when it
+did in at least ``ready_share`` of those minutes. A minute's figures are its p95
+RTT, its PDV and its loss.
 
 * ``interactive_classroom``: the platform targets' figures within
-  ``interactive_*`` (ITU-T Y.1541 class 0 / G.1010, see configs/targets.toml).
+  ``interactive_*`` (ITU-T Y.1541 class 0 / G.1010, see configs/targets.toml);
+  value = the lowest of the three shares of minutes, against ``ready_share``.
 * ``edu_ladder``: the county, city and province nodes each within their RTT
   limit and ``ladder_loss_share``; value = levels meeting (of 3).
-* ``class_hours_availability``: the lowest uptime share among the school's
-  targets on that uplink, against ``availability_share``.
+* ``class_hours_availability``: the lowest mean uptime share among the school's
+  levels on that uplink, against ``availability_share``.
 
 These verdicts stay out of the school's "all" summary, which is the policy
 targets' (千兆进校, 百兆进班, 无线校园, IPv6): a school without reflectors to
@@ -25,7 +26,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 
-from collector.judge.reader import InfluxQLReader, Row
+from collector.judge.classminutes import LOSS, PDV, RTT, ClassMinutes, Figures, Limit
+from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import School
 from collector.judge.rules import Health, Verdict
 from collector.judge.targets import Targets
@@ -35,61 +37,47 @@ LADDER = ("county", "city", "province")
 # Outages older than this without an update are left to the "silent" alert.
 OUTAGE_FRESH_SECONDS = 600
 
-Figures = dict[str, Row]  # level -> the row of that level's aggregates
+Levels = dict[str, Figures]  # level -> that level's class minutes
 
 
-def figures_query(share: float, days: float) -> str:
-    pct = round(share * 100, 3)
-    return (f"SELECT count(sent) AS minutes, percentile(rtt_p95_seconds, {pct:g}) AS rtt, "
-            f"percentile(pdv_seconds, {pct:g}) AS pdv, percentile(loss_share, {pct:g}) AS loss, "
-            f'mean(up_share) AS up FROM "path_quality" WHERE class_hours = true AND '
-            f"time > now() - {int(days * 86400)}s GROUP BY school, uplink, level")
+def _ms(limit: Limit) -> str:
+    return f"{limit.bound * 1000:g} ms"
 
 
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
-
-
-def _meets(row: Row, rtt_ms: float, loss: float, pdv_ms: float | None = None) -> bool:
-    # No RTT at all means no answer in most minutes: loss decides, and fails.
-    ok = row.get("loss") is not None and row["loss"] <= loss
-    ok = ok and row.get("rtt") is not None and row["rtt"] * 1000 <= rtt_ms
-    if pdv_ms is not None:
-        ok = ok and row.get("pdv") is not None and row["pdv"] * 1000 <= pdv_ms
-    return ok
-
-
-def interactive(school: School, uplink: str, levels: Figures, t: Targets) -> Verdict:
+def interactive(school: School, uplink: str, levels: Levels, t: Targets) -> Verdict:
     row = levels.get("platform")
-    threshold = t.interactive_rtt_p95_ms
-    if row is None or row["minutes"] < t.quality_min_minutes:
-        return Verdict(school, "interactive_classroom", "no_data", None, threshold,
-                       row["minutes"] if row else 0, f"uplink {uplink}", uplink)
-    ok = _meets(row, t.interactive_rtt_p95_ms, t.interactive_loss_share, t.interactive_pdv_ms)
-    loss = row["loss"] if row.get("loss") is not None else 1.0
-    detail = (f"uplink {uplink}: in {t.ready_share:.0%} of class minutes RTT p95 <= "
-              f"{_ms(row.get('rtt'))}, PDV <= {_ms(row.get('pdv'))}, loss <= {loss:.2%}")
-    value = round(row["rtt"] * 1000, 1) if row.get("rtt") is not None else None
-    return Verdict(school, "interactive_classroom", "pass" if ok else "fail", value, threshold,
-                   int(row["minutes"]), detail, uplink)
+    if row is None or row.minutes < t.quality_min_minutes:
+        return Verdict(school, "interactive_classroom", "no_data", None, t.ready_share,
+                       row.minutes if row else 0, f"uplink {uplink}", uplink)
+    rtt, pdv = Limit(RTT, t.interactive_rtt_p95_ms / 1000), Limit(PDV, t.interactive_pdv_ms / 1000)
+    loss = Limit(LOSS, t.interactive_loss_share)
+    shares = [row.share(rtt), row.share(pdv), row.share(loss)]
+    ok = min(shares) >= t.ready_share
+    detail = (f"uplink {uplink}: of {row.minutes} class minutes, RTT p95 <= {_ms(rtt)} in "
+              f"{shares[0]:.1%}, PDV <= {_ms(pdv)} in {shares[1]:.1%}, loss <= "
+              f"{loss.bound:.0%} in {shares[2]:.1%} (needs {t.ready_share:.0%})")
+    return Verdict(school, "interactive_classroom", "pass" if ok else "fail",
+                   round(min(shares), 5), t.ready_share, row.minutes, detail, uplink)
 
 
-def ladder(school: School, uplink: str, levels: Figures, t: Targets) -> Verdict:
+def ladder(school: School, uplink: str, levels: Levels, t: Targets) -> Verdict:
     limits = {"county": t.ladder_county_rtt_ms, "city": t.ladder_city_rtt_ms,
               "province": t.ladder_province_rtt_ms}
+    loss = Limit(LOSS, t.ladder_loss_share)
     parts, meeting, minutes, missing = [], 0, 0, []
     for level in LADDER:
         row = levels.get(level)
-        if row is None or row["minutes"] < t.quality_min_minutes:
+        if row is None or row.minutes < t.quality_min_minutes:
             missing.append(level)
             parts.append(f"{level} not measured")
             continue
-        minutes += int(row["minutes"])
-        ok = _meets(row, limits[level], t.ladder_loss_share)
+        minutes += row.minutes
+        rtt = Limit(RTT, limits[level] / 1000)
+        ok = min(row.share(rtt), row.share(loss)) >= t.ready_share
         meeting += ok
-        loss = row["loss"] if row.get("loss") is not None else 1.0
-        parts.append(f"{level} {_ms(row.get('rtt'))} {loss:.2%} {'ok' if ok else 'FAIL'}")
-    detail = f"uplink {uplink}: " + ", ".join(parts)
+        parts.append(f"{level} <= {_ms(rtt)} in {row.share(rtt):.1%}, loss <= "
+                     f"{loss.bound:.0%} in {row.share(loss):.1%} {'ok' if ok else 'FAIL'}")
+    detail = f"uplink {uplink}: " + "; ".join(parts)
     if len(missing) == len(LADDER):
         status = "no_data"
     elif meeting + len(missing) < len(LADDER):
@@ -100,37 +88,30 @@ def ladder(school: School, uplink: str, levels: Figures, t: Targets) -> Verdict:
                    float(len(LADDER)), minutes, detail, uplink)
 
 
-def availability(school: School, uplink: str, levels: Figures, t: Targets) -> Verdict:
+def availability(school: School, uplink: str, levels: Levels, t: Targets) -> Verdict:
     measured = {lvl: r for lvl, r in levels.items()
-                if r["minutes"] >= t.quality_min_minutes and r.get("up") is not None}
+                if r.minutes >= t.quality_min_minutes and r.up_minutes}
     if not measured:
         return Verdict(school, "class_hours_availability", "no_data", None,
                        t.availability_share, 0, f"uplink {uplink}", uplink)
-    worst = min(measured, key=lambda lvl: (measured[lvl]["up"], lvl))
-    share = float(measured[worst]["up"])
+    worst = min(measured, key=lambda lvl: (measured[lvl].up, lvl))
+    share = measured[worst].up
     status = "pass" if share >= t.availability_share else "fail"
     return Verdict(school, "class_hours_availability", status, round(share, 5),
-                   t.availability_share, int(sum(r["minutes"] for r in measured.values())),
+                   t.availability_share, sum(r.minutes for r in measured.values()),
                    f"uplink {uplink}: lowest {worst} {share:.2%}", uplink)
 
 
-def evaluate(reader: InfluxQLReader, schools: Iterable[School],
-             targets: dict[str, Targets]) -> list[Verdict]:
-    schools = list(schools)
-    days = max(t.quality_days for t in targets.values())
-    by_share: dict[float, dict[tuple[str, str], Figures]] = {}
-    for share in sorted({t.ready_share for t in targets.values()}):
-        grouped: dict[tuple[str, str], Figures] = defaultdict(dict)
-        for row in reader.rows(figures_query(share, days)):
-            grouped[(row["school"], row["uplink"])][row["level"]] = row
-        by_share[share] = grouped
+def evaluate(minutes: ClassMinutes, schools: Iterable[School], targets: dict[str, Targets],
+             now_ns: int) -> list[Verdict]:
     verdicts = []
     for school in schools:
         t = targets[school.school_type]
-        grouped = by_share[t.ready_share]
-        uplinks = sorted(u for sid, u in grouped if sid == school.school_id) or ["default"]
-        for uplink in uplinks:
-            levels = grouped.get((school.school_id, uplink), {})
+        grouped: dict[str, Levels] = defaultdict(dict)
+        for (uplink, level), figures in minutes.figures(school, now_ns).items():
+            grouped[uplink][level] = figures
+        for uplink in sorted(grouped) or ["default"]:
+            levels = grouped[uplink]
             verdicts += [interactive(school, uplink, levels, t), ladder(school, uplink, levels, t),
                          availability(school, uplink, levels, t)]
     return verdicts

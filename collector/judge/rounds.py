@@ -12,12 +12,16 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from agent.contract.wire import Envelope, Status
+from collector.errors import Unavailable
+from collector.judge import quality
+from collector.judge.classminutes import ClassMinutes
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import School
 from collector.judge.rules import Health, Rules, Verdict, health, health_from, verdicts
@@ -25,9 +29,14 @@ from collector.judge.state import Windows
 from collector.judge.targets import Targets
 
 log = logging.getLogger(__name__)
-STATE_VERSION = 3  # 2: packed windows (state.Pack); 3: their times in a table per school
+# 2: packed windows (state.Pack); 3: their times in a table per school; 4: class minutes
+STATE_VERSION = 4
 NEVER = 1 << 80  # a deadline no clock reaches
 REBUILD_CHUNK = 500  # schools per rebuild query (whole counties): bounds each answer
+RECOUNT_RETRY_SECONDS = 30.0  # the database unreachable while counting class minutes
+# How long a round waits for class minutes being counted: a county's are counted
+# within it, and its first round has every verdict; a province's take hours.
+COUNT_WAIT_SECONDS = 60.0
 JUDGE_CHUNK = 500  # schools judged at once
 
 
@@ -47,6 +56,31 @@ def county_chunks(schools: Sequence[School]) -> Iterator[list[School]]:
         yield chunk
 
 
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def in_counties(chunk: Sequence[School]) -> str:
+    """An InfluxQL condition selecting these schools' counties."""
+    # One tag equality per county: influxd finds those series in its index,
+    # where 500 OR'ed school ids were tested against every series (the rebuild
+    # took 2.4x today's round that way, 1.7x this way).
+    return " OR ".join(f"\"county\" = '{_quote(c)}'" for c in sorted({s.county for s in chunk}))
+
+
+def quality_from_database(reader: InfluxQLReader, targets: dict[str, Targets],
+                          schools: list[School], now_ns: int) -> list[Verdict]:
+    """Path-quality verdicts with the class minutes counted by the database, a
+    chunk of whole counties at a time."""
+    out: list[Verdict] = []
+    for chunk in county_chunks(schools):
+        minutes = ClassMinutes(targets)
+        minutes.rebuild(reader, chunk, in_counties(chunk), now_ns)
+        out += quality.evaluate(minutes, chunk, targets, now_ns)
+    order = {s.school_id: i for i, s in enumerate(schools)}
+    return sorted(out, key=lambda v: order[v.school.school_id])
+
+
 class QueryJudge:
     """Every school's window read from the database, every round."""
 
@@ -58,9 +92,10 @@ class QueryJudge:
         return (Rules(self.reader, self.targets).evaluate(schools),
                 health(self.reader, schools, self.targets, now_ns))
 
+    def quality(self, schools: list[School], now_ns: int) -> list[Verdict]:
+        return quality_from_database(self.reader, self.targets, schools, now_ns)
 
-def _quote(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
+    uncounted: frozenset[str] = frozenset()  # the database counts every time
 
 
 class WindowJudge:
@@ -70,6 +105,16 @@ class WindowJudge:
                  state_file: str = "", streamed: bool = True) -> None:
         self.reader, self.targets = reader, targets
         self.windows = Windows(targets)
+        # Path quality's class minutes, fed with the windows, under their lock.
+        self.minutes = ClassMinutes(targets)
+        self.oldest_day: int | None = None  # class minutes older than this are not counted
+        # Schools whose class minutes are still being counted by the database (after
+        # a start without saved counts): a week of minutes takes InfluxDB ~0.14 s a
+        # school (bench_class_minutes), hours for a province, so a thread counts them
+        # while rounds go on, and their path-quality verdicts wait.
+        self.uncounted: set[str] = set()
+        self._counter: threading.Thread | None = None
+        self.stopping = threading.Event()  # set at a clean stop: the counting ends
         self.state_file = state_file
         self.ready = self._load()
         self.cache: dict[str, tuple[School, list[Verdict], Health, int]] = {}
@@ -97,6 +142,10 @@ class WindowJudge:
                         reading = item.reading
                         self.windows.add(item.identity.school_id, reading.measurement,
                                          reading.tags, reading.fields, reading.ts_ns)
+                    elif item.reading.measurement == "path_quality":
+                        reading = item.reading
+                        self.minutes.add(item.identity.school_id, reading.tags,
+                                         reading.fields, reading.ts_ns, self.oldest_day)
         except Exception:  # a bug here must not stop storing: judge from the database
             log.exception("judging windows could not take stored readings; they are "
                           "rebuilt from the database at the next round")
@@ -110,11 +159,7 @@ class WindowJudge:
         age = self.windows.age_ns // 10**9
         for chunk in county_chunks(schools):
             ids = {s.school_id for s in chunk}
-            # One tag equality per county: influxd finds those series in its index,
-            # where 500 OR'ed school ids were tested against every series (the rebuild
-            # took 2.4x today's round that way, 1.7x this way).
-            counties = " OR ".join(f"\"county\" = '{_quote(c)}'"
-                                   for c in sorted({s.county for s in chunk}))
+            counties = in_counties(chunk)
             for index, kind in enumerate(self.windows.kinds):
                 select = ", ".join(f'"{c}"' for c in (*kind.fields, *kind.tags))
                 where = f"time > now() - {age}s AND ({counties})"
@@ -156,6 +201,12 @@ class WindowJudge:
             log.info("judging windows of %d schools rebuilt from the database in %.1f s",
                      len(schools), self.rebuild_seconds)
             self.ready = True
+            self.uncounted = {s.school_id for s in schools}
+        if self.uncounted and (self._counter is None or not self._counter.is_alive()):
+            self._counter = threading.Thread(target=self._count, args=(schools,),
+                                             name="count-class-minutes", daemon=True)
+            self._counter.start()
+            self._counter.join(COUNT_WAIT_SECONDS)
         changed = self.windows.take_changed()
         due = []
         for school in schools:
@@ -170,9 +221,60 @@ class WindowJudge:
         forgotten = self.windows.forget(registered)
         if forgotten:
             log.info("judging windows: forgot %d schools no longer registered", forgotten)
+        oldest = self.minutes.oldest_day(now_ns)
+        if oldest != self.oldest_day or set(self.minutes.rows) - registered:
+            with self.windows.lock:
+                self.minutes.prune(now_ns, registered)
+            self.oldest_day = oldest
         self.judged = len(due)
         self.fresh = {s.school_id for s in due}
         return self._round(schools)
+
+    def quality(self, schools: list[School], now_ns: int) -> list[Verdict]:
+        """Path-quality verdicts from the class minutes counted from the stream; none
+        yet for schools whose minutes the database is still counting."""
+        if not self.streamed:
+            return quality_from_database(self.reader, self.targets, schools, now_ns)
+        waiting = self.uncounted
+        if waiting:
+            log.info("path-quality verdicts of %d schools wait for their class minutes, "
+                     "being counted by the database", len(waiting))
+            schools = [s for s in schools if s.school_id not in waiting]
+        out: list[Verdict] = []
+        for at in range(0, len(schools), JUDGE_CHUNK):
+            with self.windows.lock:  # the stream adds rows meanwhile
+                out += quality.evaluate(self.minutes, schools[at:at + JUDGE_CHUNK],
+                                        self.targets, now_ns)
+        return out
+
+    def _count(self, schools: list[School]) -> None:
+        """Count the uncounted schools' class minutes with the database, a chunk of
+        whole counties at a time (the counting thread)."""
+        start = time.monotonic()
+        for chunk in county_chunks(schools):
+            ids = {s.school_id for s in chunk} & self.uncounted
+            while ids:
+                # Counts are not idempotent: the chunk's are the database's plus what the
+                # stream stores from here on (a reading stored before the queries read it
+                # but handed over after this line counts twice).
+                with self.windows.lock:
+                    self.minutes.forget(ids)
+                counted = ClassMinutes(self.targets, self.minutes.offset_s)
+                try:
+                    counted.rebuild(self.reader, [s for s in chunk if s.school_id in ids],
+                                    in_counties(chunk), time.time_ns())
+                except Unavailable as err:
+                    log.warning("counting class minutes with the database failed (%s); "
+                                "trying again in %.0f s", err, RECOUNT_RETRY_SECONDS)
+                    if self.stopping.wait(RECOUNT_RETRY_SECONDS):
+                        return
+                    continue
+                with self.windows.lock:
+                    self.minutes.merge(counted)
+                    self.uncounted = self.uncounted - ids
+                ids = set()
+        log.info("class minutes of %d schools counted by the database in %.1f s",
+                 len(schools), time.monotonic() - start)
 
     def _judge(self, due: list[School], now_ns: int) -> None:
         # A chunk at a time: the rows handed to the rules are the round's peak memory.
@@ -205,16 +307,20 @@ class WindowJudge:
 
     # -- persistence --------------------------------------------------------
     def _shape(self) -> tuple[Any, ...]:
-        return (STATE_VERSION, self.windows.kinds, self.windows.age_ns)
+        return (STATE_VERSION, self.windows.kinds, self.windows.age_ns, self.minutes.shape())
 
     def save(self) -> None:
         """At a clean stop: the windows as they stand, to resume from."""
+        self.stopping.set()
         if not self.state_file or not self.ready:
             return
         path = Path(self.state_file)
         tmp = path.with_name(path.name + ".tmp")
         with self.windows.lock, open(tmp, "wb") as out:
-            pickle.dump((self._shape(), self.windows.schools), out, pickle.HIGHEST_PROTOCOL)
+            minutes = (self.minutes.slots, self.minutes.rows, self.minutes.ups,
+                       self.minutes.recent, self.uncounted)
+            pickle.dump((self._shape(), self.windows.schools, minutes), out,
+                        pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
         log.info("judging windows of %d schools saved to %s", len(self.windows.schools), path)
 
@@ -226,18 +332,21 @@ class WindowJudge:
         try:
             with open(self.state_file, "rb") as src:
                 # Written by this process alone, in a directory only it may write.
-                shape, schools = pickle.load(src)
+                saved = pickle.load(src)
             os.unlink(self.state_file)
         except Exception as err:  # a damaged file of any kind: the database has it all
             log.warning("judging windows in %s unreadable (%s): rebuilding them from the "
                         "database", self.state_file, err)
             return False
-        if shape != self._shape():
+        if not isinstance(saved, tuple) or saved[0] != self._shape():
             log.info("judging windows in %s were kept for other targets: rebuilding them",
                      self.state_file)
             return False
+        _, schools, minutes = saved
         self.windows.schools = schools
         self.windows.changed = set(schools)
+        (self.minutes.slots, self.minutes.rows, self.minutes.ups,
+         self.minutes.recent, self.uncounted) = minutes
         log.info("judging windows of %d schools resumed from %s", len(schools),
                  self.state_file)
         return True
