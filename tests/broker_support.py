@@ -2,13 +2,15 @@
 
 Certificates come from deploy/mosquitto/make-certs.sh, the passwd files and
 ACLs from collector.brokeraccess; only ports and directories are rewritten so
-the broker listens on free loopback ports and keeps its files in a temp dir.
+the broker listens on free loopback ports and keeps its files in a temp dir,
+and information messages are logged so a test can tell when a reload began.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -32,6 +34,7 @@ from tests.deploy_support import REPO, write_registry
 from tests.services import Service, free_port, wait_for
 
 CERTS = REPO / "deploy/mosquitto/make-certs.sh"
+RELOADING = "Reloading config."  # Mosquitto's information message as a SIGHUP is acted on
 
 
 class DeployedBroker(Service):
@@ -48,6 +51,8 @@ class DeployedBroker(Service):
                 .replace("listener 8884\n", f"listener {self.cert_port} 127.0.0.1\n")
                 .replace("listener 1883 127.0.0.1\n", f"listener {self.local_port} 127.0.0.1\n"))
         assert conf.count("127.0.0.1") == 3, "every listener must be moved to loopback"
+        conf = conf.replace("log_type notice\n", "log_type notice\nlog_type information\n")
+        assert "log_type information" in conf, "reload() waits for an information message"
         (workdir / "data").mkdir()
         shutil.chown(workdir / "data", "mosquitto")
         self.conf = workdir / "schoolnet.conf"
@@ -64,6 +69,21 @@ class DeployedBroker(Service):
                 if sock.connect_ex(("127.0.0.1", port)) != 0:
                     return False
         return True
+
+    def reload(self, timeout: float = 30.0) -> None:
+        """SIGHUP, as systemctl reload sends it, and wait until the broker acts on it.
+
+        Mosquitto takes the signal only when network activity or its 100 ms poll
+        timeout wakes it, and re-reads its files after serving the connections that
+        woke it: a login sent just after the signal can still be judged by the old
+        crl.pem or passwd. It logs RELOADING and then reloads before it reads any
+        socket again, so a login sent once that line is in the log meets the new files.
+        """
+        assert self.proc is not None
+        before = self.log.read_text().count(RELOADING)
+        self.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.log.read_text().count(RELOADING) > before, timeout,
+                 "the broker's reload")
 
 
 @dataclass
