@@ -1,8 +1,9 @@
 """The packed judging windows keep exactly what per-group sorted lists of entry
 tuples kept (the layout they replaced, as a small model here), through
 overwrites, merges, late readings, rebuild rows, keep bounds and ageing; equal
-values of other types stay apart; value sets are shared between schools; a
-saved file of another shape is refused, not trusted."""
+values of other types stay apart; value sets are shared between
+schools, a bandwidth test's figure kept apart from them; saved windows come
+back as they were; a saved file of another shape is refused, not trusted."""
 
 from __future__ import annotations
 
@@ -67,8 +68,9 @@ def model_deadline(model: Model, school: str, since: int, age: int) -> int | Non
 def content(windows: Windows, school: str) -> list[tuple[Any, ...]]:
     pack = windows.schools.get(school)
     return [] if pack is None else [
-        (s[0][0], s[0][1], t, s[1], s[2], tuple(map(type, s[2])))
-        for t, s in zip(pack.times, pack.sets, strict=True)]
+        (s[0][0], s[0][1], t, s[1], v, tuple(map(type, v)))
+        for i, (t, s) in enumerate(zip(pack.times, pack.sets, strict=True))
+        for v in [windows.values(pack, i)]]
 
 
 def model_content(model: Model, school: str) -> list[tuple[Any, ...]]:
@@ -80,7 +82,7 @@ def model_content(model: Model, school: str) -> list[tuple[Any, ...]]:
 def reading(rng: random.Random) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """A point with few distinct times, series and values: collisions are the point."""
     speed = rng.choice([1000.0, 1000, True, 100.0, 0.0, None])
-    choice = rng.randrange(4)
+    choice = rng.randrange(5)
     if choice == 0:  # two ports in each of three classrooms
         return ("classroom_link", {"classroom": f"c{rng.randrange(3)}",
                                    "port": f"1/{rng.randrange(2)}"},
@@ -92,7 +94,13 @@ def reading(rng: random.Random) -> tuple[str, dict[str, Any], dict[str, Any]]:
         return ("probe_run", {"probe": rng.choice(["wifi", "ipv6", "wan_link"])},
                 {"result": rng.choice(["ok", "error"]),
                  "duration_seconds": rng.choice([1.5, None])})
-    return "wifi_coverage", {}, {"coverage_share": rng.choice([1.0, 1, 0.5])}
+    if choice == 3:
+        return "wifi_coverage", {}, {"coverage_share": rng.choice([1.0, 1, 0.5])}
+    # A bandwidth test's figure, kept flat: its own, or one a double cannot give back.
+    figure = rng.choice([rng.random() * 1e9, rng.randrange(10**9), 2**53, -0.0, 1.0, True,
+                         None, 2**53 + 1, -(2**63), 10**30])
+    return ("wan_throughput", {"server": rng.choice(["ns1", "ns2"])},
+            {"download_bps": figure, "result": rng.choice(["ok", "timeout", None])})
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -169,6 +177,24 @@ def test_equal_values_of_other_types_stay_apart_and_sets_are_shared() -> None:
     assert [type(v) for v in given] == [float, int, bool]
 
 
+def test_bandwidth_figures_are_kept_apart_and_the_rest_is_shared() -> None:
+    windows = Windows(TARGETS)
+    figures = {"a": 512_345_678.25, "b": 498_000_001, "c": None}
+    for school, figure in figures.items():
+        windows.add(school, "wan_throughput", {"server": "ns1"},
+                    {"download_bps": figure, "result": "ok"}, NOW)
+    sets = {sid: pack.sets[0] for sid, pack in windows.schools.items()}
+    assert sets["a"] is not sets["b"]  # a float and an int: other value sets
+    windows.add("d", "wan_throughput", {"server": "ns1"},
+                {"download_bps": 123.5, "result": "ok"}, NOW)
+    assert windows.schools["d"].sets[0] is sets["a"]  # another figure, the same set
+    ev = windows.evidence(list(figures), NOW)[0]
+    given = {sid: rows[0]["download_bps"] for sid, rows in ev.tests.items()}
+    assert given == figures and type(given["b"]) is int
+    newest = windows.newest("a", NOW - DAY, [None] * len(windows.kinds))[0]
+    assert newest[0][""] == [(NOW, sets["a"][1], (512_345_678.25, "ok"))]
+
+
 def judge_with(state: Path) -> WindowJudge:
     unreachable = build(Storage, {"kind": "influxdb1", "url": "http://127.0.0.1:1"})
     return WindowJudge(InfluxQLReader(unreachable), TARGETS, str(state))
@@ -180,10 +206,15 @@ def test_saved_windows_of_another_shape_are_refused(tmp_path: Path,
     saving = judge_with(tmp_path / "none")
     saving.ready, saving.state_file = True, str(state)
     saving.windows.add("a", "ipv6", {}, {"level": 3}, NOW)
+    for i, figure in enumerate((512_345_678.25, 498_000_001, 2**60 + 1)):
+        saving.windows.add("a", "wan_throughput", {"server": "ns1"},
+                           {"download_bps": figure, "result": "ok"}, NOW + i)
     saving.save()
     resumed = judge_with(state)
-    assert resumed.ready and resumed.windows.evidence(["a"], NOW)[0].ipv6 == {
-        "a": [{"level": 3}]}
+    ev = resumed.windows.evidence(["a"], NOW + 5)[0]
+    assert resumed.ready and ev.ipv6 == {"a": [{"level": 3}]}
+    assert [(r["download_bps"], type(r["download_bps"])) for r in ev.tests["a"]] == [
+        (2**60 + 1, int), (498_000_001, int), (512_345_678.25, float)]
     # The previous layout (per kind, a dict of per-group lists of tuples).
     shape = (STATE_VERSION - 1, resumed.windows.kinds, resumed.windows.age_ns)
     old = {"a": [{} for _ in resumed.windows.kinds]}

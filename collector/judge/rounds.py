@@ -29,8 +29,9 @@ from collector.judge.state import Windows
 from collector.judge.targets import Targets
 
 log = logging.getLogger(__name__)
-# 2: packed windows (state.Pack); 3: their times in a table per school; 4: class minutes
-STATE_VERSION = 4
+# 2: packed windows (state.Pack); 3: their times in a table per school; 4: class minutes;
+# 5: bandwidth figures flat in the Pack, apart from the shared value sets
+STATE_VERSION = 5
 NEVER = 1 << 80  # a deadline no clock reaches
 REBUILD_CHUNK = 500  # schools per rebuild query (whole counties): bounds each answer
 RECOUNT_RETRY_SECONDS = 30.0  # the database unreachable while counting class minutes

@@ -18,7 +18,10 @@ Classroom polls repeat within a school and across schools, so a value set is
 stored once; a school's polls of one instant share a time. bench_judging
 (30 classrooms): ~2.3 KB a school at 30 minutes of readings, ~2.7 KB with
 full windows, where int64 times took ~3.0 and ~3.4 KB and per-classroom lists
-of entry tuples ~27 KB (README, "Judging at scale").
+of entry tuples ~27 KB (README, "Judging at scale"). A bandwidth test's figure
+is its own, so it is kept flat beside the entries (8 bytes) and the rest of
+its value set is shared: with every figure its own, ~2.1 KB a school less
+than a value set per test.
 """
 
 from __future__ import annotations
@@ -56,9 +59,15 @@ class Kind:
     give: int            # newest rows the rules see
     keep: int            # newest rows kept (more than give where an overwrite can drop one)
     positive: str = ""   # a field that must be > 0 for the row to count
-    # Whether its value sets repeat (a port's speed, a probe's result) and are
-    # worth sharing; a bandwidth test's figure is its own.
-    shared: bool = True
+    # A field whose number is each reading's own (a bandwidth test's figure):
+    # kept flat in the school's Pack, 8 bytes, so the rest of the value set
+    # repeats and is shared like any other kind's.
+    figure: str = ""
+
+    @functools.cached_property
+    def figure_at(self) -> int:
+        """The figure's place in the kind's field values (-1: none)."""
+        return self.fields.index(self.figure) if self.figure else -1
 
     @functools.cached_property
     def tags(self) -> tuple[str, ...]:
@@ -83,8 +92,9 @@ def kinds(targets: dict[str, Targets]) -> tuple[Kind, ...]:
     window = max(t.window for t in targets.values())
     runs = max(t.probe_failing_runs for t in targets.values())
     return (
+        # First: kinds with a figure come before all others (Windows).
         Kind("tests", "wan_throughput", ("download_bps", "result"), "", window * 3, window * 3,
-             shared=False),
+             figure="download_bps"),
         Kind("links", "wan_link", ("link_speed_mbps",), "", 1, window, "link_speed_mbps"),
         Kind("ports", "classroom_link", POLL_FIELDS, "classroom", window, window),
         Kind("wifi", "wifi_coverage", ("coverage_share",), "", window, window),
@@ -148,6 +158,7 @@ Run = tuple[int, str]
 # speeds repeat within a school and across schools, so one interned tuple
 # serves every entry that has it. The types take part in equality because
 # 1 == 1.0 == True, yet each entry must give back the value it was given.
+# A kind's figure (Kind.figure) is no part of it: FLAT stands in its place.
 ValueSet = tuple[Run, str, tuple[Any, ...], tuple[type, ...]]
 _RUN = itemgetter(0)
 _VALUES_OF = itemgetter(2)  # a value set's field values
@@ -155,30 +166,56 @@ _VALUES_OF = itemgetter(2)  # a value set's field values
 Entry = tuple[int, str, tuple[Any, ...]]
 
 
+class _Flat:
+    """Stands in a value set for a figure kept flat in the school's Pack."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "FLAT"  # pickled by name: one object, compared by identity
+
+    def __repr__(self) -> str:
+        return "FLAT"
+
+
+FLAT = _Flat()
+# Ints a double holds exactly: a bandwidth in bit/s is far below.
+_EXACT_INT = 2**53
+
+
+def flat(value: Any) -> float | None:
+    """The figure as kept flat, None where a double would not give it back as
+    it came (None, a bool, a string, an int past 2**53: kept in the value set)."""
+    kind = type(value)
+    if kind is float:
+        return float(value)
+    if kind is int and -_EXACT_INT <= value <= _EXACT_INT:
+        return float(value)
+    return None
+
+
+def given(values: tuple[Any, ...], types: tuple[type, ...], at: int,
+          figure: float) -> tuple[Any, ...]:
+    """An entry's field values as they were given, its flat figure back in place."""
+    if at < 0 or values[at] is not FLAT:
+        return values
+    return (*values[:at], figure if types[at] is float else int(figure), *values[at + 1:])
+
+
 _EXACT = sys.getsizeof([])
+_EXACT_FIGS = sys.getsizeof(array("d"))
 _TYPES: dict[tuple[type, ...], tuple[type, ...]] = {}
 _SETS: dict[ValueSet, ValueSet] = {}
-# Distinct value sets remembered; beyond, start afresh. Unique values (a
-# bandwidth test's figure) fill it too: at most ~20 MB.
-SETS_CACHE = 100_000
+SETS_CACHE = 100_000  # distinct value sets remembered; beyond, start afresh
 
 
-# The runs of unshared kinds (a few: their groups are "" or a probe name).
-_RUNS: dict[Run, Run] = {}
-
-
-def value_set(run: Run, key: str, values: tuple[Any, ...], shared: bool = True) -> ValueSet:
-    """The shared value set for these values (equal values of other types stay apart);
-    not ``shared``: one of its own, its strings still interned."""
-    types = tuple(map(type, values))
+def value_set(run: Run, key: str, values: tuple[Any, ...],
+              types: tuple[type, ...] | None = None) -> ValueSet:
+    """The shared value set for these values (equal values of other types stay
+    apart); ``types``: of the values as given, where FLAT stands in for one."""
+    if types is None:
+        types = tuple(map(type, values))
     wanted = (run, key, values, _TYPES.setdefault(types, types))
-    if not shared:
-        # Unique figures would only fill the caches, and each time they are
-        # emptied the value sets that do repeat stop being shared: a province's
-        # windows with a third of its schools testing bandwidth a round took
-        # 4.3 KB a school more (bench_judging --unique).
-        return (_RUNS.setdefault(run, run), key,
-                tuple([sys.intern(v) if isinstance(v, str) else v for v in values]), wanted[3])
     known = _SETS.get(wanted)
     if known is not None:
         return known
@@ -200,21 +237,28 @@ class Pack:
     read backwards they are InfluxDB's ORDER BY time DESC (readings of one
     instant in several series, a classroom's two ports, come in descending
     series-key order). One set of containers a school, not one list a
-    classroom: ~10 bytes an entry, not a tuple and its timestamp."""
+    classroom: ~10 bytes an entry, not a tuple and its timestamp.
 
-    __slots__ = ("at", "sets", "stamps")
+    The kinds with a figure come first in kinds(), so their entries are the
+    first ones: ``figs[i]`` is entry i's figure (8 bytes, where a value set of
+    its own took ~150), for i below ``len(figs)``."""
+
+    __slots__ = ("at", "figs", "sets", "stamps")
 
     def __init__(self, stamps: array[int] | None = None, at: array[int] | None = None,
-                 sets: list[ValueSet] | None = None) -> None:
+                 sets: list[ValueSet] | None = None, figs: array[float] | None = None
+                 ) -> None:
         self.stamps = stamps if stamps is not None else array("q")
         self.at = at if at is not None else array("H")
         self.sets = sets if sets is not None else []
+        self.figs = figs if figs is not None else array("d")
 
-    def __getstate__(self) -> tuple[array[int], array[int], list[ValueSet]]:
-        return self.stamps, self.at, self.sets
+    def __getstate__(self) -> tuple[array[int], array[int], list[ValueSet], array[float]]:
+        return self.stamps, self.at, self.sets, self.figs
 
-    def __setstate__(self, state: tuple[array[int], array[int], list[ValueSet]]) -> None:
-        self.stamps, self.at, self.sets = state
+    def __setstate__(self, state: tuple[array[int], array[int], list[ValueSet],
+                                        array[float]]) -> None:
+        self.stamps, self.at, self.sets, self.figs = state
 
     @property
     def times(self) -> list[int]:
@@ -270,6 +314,10 @@ class Windows:
         self.by_measurement: dict[str, list[tuple[int, Kind]]] = {}
         for i, kind in enumerate(self.kinds):
             self.by_measurement.setdefault(kind.measurement, []).append((i, kind))
+        # The kinds with a figure: the first ``flat`` (a Pack's figs are its first entries').
+        self.flat = next((i for i, k in enumerate(self.kinds) if not k.figure), len(self.kinds))
+        if any(k.figure for k in self.kinds[self.flat:]):
+            raise ValueError("kinds with a figure must come before all others")
         self.schools: dict[str, Pack] = {}
         self.changed: set[str] = set()
         self.lock = threading.Lock()
@@ -307,30 +355,52 @@ class Windows:
                 if not overwrite:
                     return  # the stream's copy is as new as the database's
                 # InfluxDB merges a rewritten point's fields into the old ones.
-                old = dict(zip(kind.fields, sets[at][2], strict=True))
+                old = dict(zip(kind.fields, self.values(pack, at), strict=True))
                 fields = {**old, **{k: v for k, v in fields.items() if v is not None}}
                 del where[at], sets[at]
+                if index < self.flat:
+                    del pack.figs[at]
                 hi -= 1
                 self.changed.add(school)
             elif at == lo and hi - lo >= kind.keep:
                 return  # older than everything kept: never evidence again
         if not kind.counts(fields):
             return
-        entry = value_set(run, key, tuple([fields.get(f) for f in kind.fields]), kind.shared)
+        values = tuple([fields.get(f) for f in kind.fields])
+        figure, j = None, kind.figure_at
+        if j >= 0 and (figure := flat(values[j])) is not None:
+            entry = value_set(run, key, (*values[:j], FLAT, *values[j + 1:]),
+                              tuple(map(type, values)))
+        else:
+            entry = value_set(run, key, values)
+        figs = index < self.flat  # the run's entries have a place in pack.figs
         if pack is None:
             pack = self.schools[school] = Pack()
         elif hi - lo == kind.keep and at > lo:
             # A full run's oldest makes room first: the containers keep their size.
             del pack.at[lo], pack.sets[lo]
+            if figs:
+                del pack.figs[lo]
             at -= 1
             hi -= 1
         place = pack.stamp(ts_ns)  # before the insert: it may renumber the table
         pack.at.insert(at, place)
         pack.sets.insert(at, entry)
+        if figs:
+            pack.figs.insert(at, 0.0 if figure is None else figure)
         over = hi + 1 - lo - kind.keep
         if over > 0:
             del pack.at[lo:lo + over], pack.sets[lo:lo + over]
+            if figs:
+                del pack.figs[lo:lo + over]
         self.changed.add(school)
+
+    def values(self, pack: Pack, i: int) -> tuple[Any, ...]:
+        """Entry i's field values as they were given."""
+        entry = pack.sets[i]
+        if i >= len(pack.figs):
+            return entry[2]
+        return given(entry[2], entry[3], self.kinds[entry[0][0]].figure_at, pack.figs[i])
 
     def take_changed(self) -> set[str]:
         with self.lock:
@@ -393,8 +463,16 @@ class Windows:
                         rooms[group] = tuple(map(_VALUES_OF, newest))
                     elif (target := per_kind.get(index)) is not None:
                         fields = kinds[index].fields
-                        target[sid] = [dict(zip(fields, entry[2], strict=True))
-                                       for entry in newest]
+                        if index < self.flat:
+                            figs, j = pack.figs, kinds[index].figure_at
+                            target[sid] = [
+                                dict(zip(fields, given(entry[2], entry[3], j, figs[i]),
+                                         strict=True))
+                                for i, entry in zip(range(end - 1, first - 1, -1), newest,
+                                                    strict=True)]
+                        else:
+                            target[sid] = [dict(zip(fields, entry[2], strict=True))
+                                           for entry in newest]
                     elif index == RUNS:
                         fields = kinds[index].fields
                         probe_rows: list[Row] = []
@@ -446,6 +524,10 @@ class Windows:
                 newest = entries[first - start:]
                 newest.reverse()
                 rooms[group] = (stamps[where[end - 1]], tuple(map(_VALUES_OF, newest)))
+            elif index < self.flat:
+                out[index][group] = [(stamps[where[i]], entries[i - start][1],
+                                      self.values(pack, i))
+                                     for i in range(end - 1, first - 1, -1)]
             else:
                 out[index][group] = [(stamps[where[i]], entries[i - start][1],
                                       entries[i - start][2])
@@ -462,11 +544,13 @@ class Windows:
                 return None
             used = set(pack.at)
             if (sys.getsizeof(pack.sets) > _EXACT + 9 * len(pack.sets)
+                    or sys.getsizeof(pack.figs) > _EXACT_FIGS + 8 * len(pack.figs)
                     or len(pack.stamps) > len(used) * 5 // 4 + 4):
                 # Room left from the runs' filling up (a list grows by an eighth), or
                 # times no entry has any more (each round's readings push out the
                 # oldest): full runs now take one entry for one, so exact sizes last.
                 pack.sets = pack.sets[:]
+                pack.figs = array("d", pack.figs)
                 pack.pack(pack.times)
                 used = set(range(len(pack.stamps)))
             stamps = pack.stamps
@@ -477,6 +561,9 @@ class Windows:
                 # at or before the bound drops a prefix of each run.
                 kept = [i for i, t in enumerate(times) if t > since]
                 pack.sets = [pack.sets[i] for i in kept]
+                # Kept entries keep their order: those with a figure stay first.
+                figs = pack.figs
+                pack.figs = array("d", [figs[i] for i in kept if i < len(figs)])
                 pack.pack([times[i] for i in kept])
                 if not kept:
                     return None
