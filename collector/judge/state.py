@@ -199,7 +199,9 @@ def given(values: tuple[Any, ...], types: tuple[type, ...], at: int,
     """An entry's field values as they were given, its flat figure back in place."""
     if at < 0 or values[at] is not FLAT:
         return values
-    return (*values[:at], figure if types[at] is float else int(figure), *values[at + 1:])
+    out = list(values)
+    out[at] = figure if types[at] is float else int(figure)
+    return tuple(out)
 
 
 _EXACT = sys.getsizeof([])
@@ -463,16 +465,16 @@ class Windows:
                         rooms[group] = tuple(map(_VALUES_OF, newest))
                     elif (target := per_kind.get(index)) is not None:
                         fields = kinds[index].fields
-                        if index < self.flat:
-                            figs, j = pack.figs, kinds[index].figure_at
-                            target[sid] = [
-                                dict(zip(fields, given(entry[2], entry[3], j, figs[i]),
-                                         strict=True))
-                                for i, entry in zip(range(end - 1, first - 1, -1), newest,
-                                                    strict=True)]
-                        else:
-                            target[sid] = [dict(zip(fields, entry[2], strict=True))
-                                           for entry in newest]
+                        rows = target[sid] = [dict(zip(fields, entry[2], strict=True))
+                                              for entry in newest]
+                        if index < self.flat:  # the figures back in their place
+                            figure, j = kinds[index].figure, kinds[index].figure_at
+                            figs = pack.figs
+                            for i, got, entry in zip(range(end - 1, first - 1, -1), rows,
+                                                     newest, strict=True):
+                                if got[figure] is FLAT:
+                                    got[figure] = figs[i] if entry[3][j] is float else int(
+                                        figs[i])
                     elif index == RUNS:
                         fields = kinds[index].fields
                         probe_rows: list[Row] = []
@@ -525,9 +527,11 @@ class Windows:
                 newest.reverse()
                 rooms[group] = (stamps[where[end - 1]], tuple(map(_VALUES_OF, newest)))
             elif index < self.flat:
-                out[index][group] = [(stamps[where[i]], entries[i - start][1],
-                                      self.values(pack, i))
-                                     for i in range(end - 1, first - 1, -1)]
+                j, figs = self.kinds[index].figure_at, pack.figs
+                out[index][group] = [(stamps[where[i]], entry[1],
+                                      given(entry[2], entry[3], j, figs[i]))
+                                     for i in range(end - 1, first - 1, -1)
+                                     for entry in (entries[i - start],)]
             else:
                 out[index][group] = [(stamps[where[i]], entries[i - start][1],
                                       entries[i - start][2])
