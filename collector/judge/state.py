@@ -547,14 +547,14 @@ class Windows:
             if pack is None or not pack.at:
                 return None
             used = set(pack.at)
+            if sys.getsizeof(pack.figs) > _EXACT_FIGS + 8 * len(pack.figs):
+                pack.figs = array("d", pack.figs)  # as the list below; alone, it is cheap
             if (sys.getsizeof(pack.sets) > _EXACT + 9 * len(pack.sets)
-                    or sys.getsizeof(pack.figs) > _EXACT_FIGS + 8 * len(pack.figs)
                     or len(pack.stamps) > len(used) * 5 // 4 + 4):
                 # Room left from the runs' filling up (a list grows by an eighth), or
                 # times no entry has any more (each round's readings push out the
                 # oldest): full runs now take one entry for one, so exact sizes last.
                 pack.sets = pack.sets[:]
-                pack.figs = array("d", pack.figs)
                 pack.pack(pack.times)
                 used = set(range(len(pack.stamps)))
             stamps = pack.stamps
