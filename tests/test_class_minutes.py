@@ -187,3 +187,10 @@ def test_a_reading_sent_again_is_counted_once_while_remembered() -> None:
     for r in [first, *others[:RECENT - 1], first]:  # again within its last RECENT
         minutes.add("s", *r)
     assert minutes.figures(school("s", "primary"), NOW)[("edu", "platform")].minutes == RECENT
+
+
+def test_counts_kept_for_a_shorter_window_are_not_resumed_for_a_longer_one() -> None:
+    # Days beyond the old window were never kept: resuming would judge on fewer.
+    longer = {k: replace(t, quality_days=14) for k, t in SHIPPED.items()}
+    assert ClassMinutes(SHIPPED, OFFSET).shape() != ClassMinutes(longer, OFFSET).shape()
+    assert ClassMinutes(SHIPPED, OFFSET).shape() == ClassMinutes(SHIPPED, OFFSET).shape()

@@ -31,6 +31,7 @@ readings: ~1.2 KB a school with four levels over a week of five school days
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import zlib
@@ -61,8 +62,10 @@ class Limit(NamedTuple):
     bound: float
 
 
+@functools.cache
 def limits_of(t: Targets) -> dict[str, tuple[Limit, ...]]:
-    """Per level, the limits one school type's verdicts judge."""
+    """Per level, the limits one school type's verdicts judge: (RTT, loss) for the
+    ladder's levels, (RTT, PDV, loss) for the platform."""
     ladder = {"county": t.ladder_county_rtt_ms, "city": t.ladder_city_rtt_ms,
               "province": t.ladder_province_rtt_ms}
     out: dict[str, tuple[Limit, ...]] = {
@@ -114,7 +117,7 @@ class ClassMinutes:
 
     def shape(self) -> tuple[Any, ...]:
         """What counts kept for other targets (or another time zone) differ in."""
-        return (self.offset_s, sorted(self.limits.items()), self.width)
+        return (self.offset_s, sorted(self.limits.items()), self.width, self.keep_days)
 
     def day(self, ts_ns: int) -> int:
         return (ts_ns // 1_000_000_000 + self.offset_s) // DAY_S

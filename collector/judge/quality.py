@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 
-from collector.judge.classminutes import LOSS, PDV, RTT, ClassMinutes, Figures, Limit
+from collector.judge.classminutes import ClassMinutes, Figures, Limit, limits_of
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import School
 from collector.judge.rules import Health, Verdict
@@ -49,8 +49,7 @@ def interactive(school: School, uplink: str, levels: Levels, t: Targets) -> Verd
     if row is None or row.minutes < t.quality_min_minutes:
         return Verdict(school, "interactive_classroom", "no_data", None, t.ready_share,
                        row.minutes if row else 0, f"uplink {uplink}", uplink)
-    rtt, pdv = Limit(RTT, t.interactive_rtt_p95_ms / 1000), Limit(PDV, t.interactive_pdv_ms / 1000)
-    loss = Limit(LOSS, t.interactive_loss_share)
+    rtt, pdv, loss = limits_of(t)["platform"]
     shares = [row.share(rtt), row.share(pdv), row.share(loss)]
     ok = min(shares) >= t.ready_share
     detail = (f"uplink {uplink}: of {row.minutes} class minutes, RTT p95 <= {_ms(rtt)} in "
@@ -61,9 +60,6 @@ def interactive(school: School, uplink: str, levels: Levels, t: Targets) -> Verd
 
 
 def ladder(school: School, uplink: str, levels: Levels, t: Targets) -> Verdict:
-    limits = {"county": t.ladder_county_rtt_ms, "city": t.ladder_city_rtt_ms,
-              "province": t.ladder_province_rtt_ms}
-    loss = Limit(LOSS, t.ladder_loss_share)
     parts, meeting, minutes, missing = [], 0, 0, []
     for level in LADDER:
         row = levels.get(level)
@@ -72,7 +68,7 @@ def ladder(school: School, uplink: str, levels: Levels, t: Targets) -> Verdict:
             parts.append(f"{level} not measured")
             continue
         minutes += row.minutes
-        rtt = Limit(RTT, limits[level] / 1000)
+        rtt, loss = limits_of(t)[level]
         ok = min(row.share(rtt), row.share(loss)) >= t.ready_share
         meeting += ok
         parts.append(f"{level} <= {_ms(rtt)} in {row.share(rtt):.1%}, loss <= "

@@ -223,7 +223,7 @@ class WindowJudge:
         if forgotten:
             log.info("judging windows: forgot %d schools no longer registered", forgotten)
         oldest = self.minutes.oldest_day(now_ns)
-        if oldest != self.oldest_day or set(self.minutes.rows) - registered:
+        if oldest != self.oldest_day or any(s not in registered for s in self.minutes.rows):
             with self.windows.lock:
                 self.minutes.prune(now_ns, registered)
             self.oldest_day = oldest
@@ -254,28 +254,31 @@ class WindowJudge:
         start = time.monotonic()
         for chunk in county_chunks(schools):
             ids = {s.school_id for s in chunk} & self.uncounted
-            while ids:
-                # Counts are not idempotent: the chunk's are the database's plus what the
-                # stream stores from here on (a reading stored before the queries read it
-                # but handed over after this line counts twice).
-                with self.windows.lock:
-                    self.minutes.forget(ids)
-                counted = ClassMinutes(self.targets, self.minutes.offset_s)
-                try:
-                    counted.rebuild(self.reader, [s for s in chunk if s.school_id in ids],
-                                    in_counties(chunk), time.time_ns())
-                except Unavailable as err:
-                    log.warning("counting class minutes with the database failed (%s); "
-                                "trying again in %.0f s", err, RECOUNT_RETRY_SECONDS)
-                    if self.stopping.wait(RECOUNT_RETRY_SECONDS):
-                        return
-                    continue
-                with self.windows.lock:
-                    self.minutes.merge(counted)
-                    self.uncounted = self.uncounted - ids
-                ids = set()
+            while ids and not self._count_chunk([s for s in chunk if s.school_id in ids]):
+                if self.stopping.wait(RECOUNT_RETRY_SECONDS):
+                    return
         log.info("class minutes of %d schools counted by the database in %.1f s",
                  len(schools), time.monotonic() - start)
+
+    def _count_chunk(self, chunk: list[School]) -> bool:
+        """Count these schools' class minutes with the database; False if it failed."""
+        ids = {s.school_id for s in chunk}
+        # Counts are not idempotent: the chunk's are the database's plus what the
+        # stream stores from here on (a reading stored before the queries read it but
+        # handed over after this line counts twice).
+        with self.windows.lock:
+            self.minutes.forget(ids)
+        counted = ClassMinutes(self.targets, self.minutes.offset_s)
+        try:
+            counted.rebuild(self.reader, chunk, in_counties(chunk), time.time_ns())
+        except Unavailable as err:
+            log.warning("counting class minutes with the database failed (%s); trying "
+                        "again in %.0f s", err, RECOUNT_RETRY_SECONDS)
+            return False
+        with self.windows.lock:
+            self.minutes.merge(counted)
+            self.uncounted = self.uncounted - ids
+        return True
 
     def _judge(self, due: list[School], now_ns: int) -> None:
         # A chunk at a time: the rows handed to the rules are the round's peak memory.
