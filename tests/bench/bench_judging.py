@@ -1,6 +1,6 @@
 """What a judging round costs as a province and its history grow (influxd 1.6.7).
 
-    python -m tests.bench.bench_judging [SCHOOLS:ROUNDS ...] [--memory] [--unique]
+    python -m tests.bench.bench_judging [SCHOOLS:ROUNDS ...] [--memory] [--unique] [--path]
 
 A synthetic province: SCHOOLS schools of 30 classes each (real field names,
 the shipped configs/targets.toml), ROUNDS five-minute rounds of history (6 =
@@ -25,6 +25,13 @@ database), for sizes whose history would take too long to load here.
 
 ``--unique`` makes every bandwidth test's figure its own, as real ones are
 (otherwise 1,000 figures repeat across schools and their value sets are shared).
+
+``--path`` makes every school measure path quality too (four levels, one
+uplink) and feeds the stream path a week of its class minutes: 13 minutes a
+level and school day, so its verdicts are judged (60 minutes at least) with
+figures of their own; the counts and resend ring hold what a week of every
+minute would (a count is a number). Its strings are made afresh per reading,
+as decoding a message makes them.
 
 The stream path is fed in-process (~10-15 us a reading: 50,000 schools x 48
 rounds would take most of an hour), so it is fed only the readings that can
@@ -61,6 +68,9 @@ PROBES = ("wan_link", "wan_throughput", "classroom_links", "wifi", "ipv6")
 CLASSES = 30
 UNIQUE_ENV = "BENCH_JUDGING_UNIQUE"
 UNIQUE = os.environ.get(UNIQUE_ENV) == "1"
+PATH_ENV = "BENCH_JUDGING_PATH"
+PATH = os.environ.get(PATH_ENV) == "1"
+PATH_LEVELS = ("county", "city", "province", "platform")
 # Every how many rounds school_round gives a measurement (1 when not listed).
 EVERY = {"wan_throughput": 3, "wifi_coverage": 3, "ipv6": 6}
 
@@ -101,6 +111,34 @@ def school_round(n: int, r: int, ts: int, age: int = 0,
         for i, probe in enumerate(PROBES):
             yield Reading("probe_run", {"result": "error" if n % 13 == 0 else "ok",
                                         "duration_seconds": 1.5}, {"probe": probe}, ts + 5 + i)
+
+
+def class_minutes(now_ns: int) -> list[int]:
+    """The class minutes a school's week of path readings is fed as: 13 of each school
+    day of the last seven (from 10:00 local), enough for verdicts (60 minutes)."""
+    offset = time.localtime().tm_gmtoff
+    today = (now_ns // 10**9 + offset) // 86400
+    return [((day * 86400 + 10 * 3600) - offset) * 10**9 + m * MINUTE
+            for day in range(today - 6, today + 1)
+            if (day + 3) % 7 < 5  # 1970-01-01 was a Thursday: Monday is 0
+            for m in range(13)]
+
+
+def fresh(text: str) -> str:
+    """A string equal to ``text`` but its own object."""
+    return text.encode().decode()
+
+
+def path_readings(n: int, minutes: list[int]) -> Iterator[Reading]:
+    for ts in minutes:
+        for level in PATH_LEVELS:
+            rtt = 0.003 + (n * 31 + ts // MINUTE) % 50 / 1000
+            # Decoding a message makes each string afresh.
+            yield Reading("path_quality", {
+                "sent": 600, "received": 598, "loss_share": 0.004, "rtt_p95_seconds": rtt,
+                "pdv_seconds": rtt / 5, "up": True, "up_share": 0.998, "class_hours": True,
+                "result": "ok"}, {"uplink": fresh("default"), "level": fresh(level),
+                                  "target": f"{level}-node"}, ts)
 
 
 def registry(schools: int, path: Path) -> None:
@@ -191,6 +229,14 @@ def child(mode: str, cfg_path: str, schools: int, rounds: int, t0: int) -> dict[
         ev.judge = judge
         began, cpu = time.perf_counter(), _cpu()
         fed = feed(judge, schools, range(rounds), t0)
+        if PATH:
+            minutes = class_minutes(time.time_ns())
+            for n in range(schools):
+                i = identity(n)
+                path = [(Envelope(i, 0, r), r.ts_ns) for r in path_readings(n, minutes)]
+                judge.feed(path)
+                fed += len(path)
+        out["feed_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         out["feed_s"], out["feed_per_reading_us"] = (time.perf_counter() - began,
                                                      (_cpu() - cpu) / fed * 1e6)
         out["fed"] = fed
@@ -204,6 +250,7 @@ def child(mode: str, cfg_path: str, schools: int, rounds: int, t0: int) -> dict[
         ev.run_once()
         out[name] = {"wall_s": time.perf_counter() - began, "cpu_s": _cpu() - cpu,
                      "db_s": spent[0], "write_s": written[0],
+                     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                      "judged": getattr(ev.judge, "judged", schools),
                      "verdicts_written": ev.written}
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -331,7 +378,9 @@ def main(argv: list[str]) -> int:
     memory = "--memory" in argv  # every size given: the stream path only
     if "--unique" in argv:
         os.environ[UNIQUE_ENV] = "1"  # the children's readings too
-    for spec in [a for a in argv if a not in ("--memory", "--unique")] or ["5000:6"]:
+    if "--path" in argv:
+        os.environ[PATH_ENV] = "1"
+    for spec in [a for a in argv if a not in ("--memory", "--unique", "--path")] or ["5000:6"]:
         schools, rounds = (int(x) for x in spec.split(":"))
         size(schools, rounds, memory)
     return 0
