@@ -23,16 +23,21 @@ machine (about 100 minutes a refresh at 50,000 schools; bench_class_minutes).
   Readings are counted once the database confirms them, and a clean stop saves
   the counts; after a crash they are rebuilt from the database (``rebuild``).
 
-Memory: per school one array of unsigned shorts, a row per (uplink, level,
-day) with class minutes, one of their uptime sums and one of its recent
-readings: ~1.2 KB a school with four levels over a week of five school days
-(bench_class_minutes).
+Memory: per school one array of unsigned shorts holding its ring of recent
+readings and a row per (uplink, level, day) with its counts and the sum of its
+uptime shares (a double's bytes, read and written with ``struct``): ~0.7 KB a
+school with four levels over a week of five school days (bench_class_minutes).
+The (uplink, level) pairs, vocabularies of the contract (at most 6 x 5), are
+kept once for every school. Four objects a school (its pairs, rows, sums and
+ring) took 1.1 KB, and more in a running collector, where each reading's
+decoded strings are new objects.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import struct
 import time
 import zlib
 from array import array
@@ -45,12 +50,19 @@ from collector.judge.registry import School
 from collector.judge.targets import Targets
 
 DAY_S = 86400
-# A row: slot (index in the school's (uplink, level) list), day, minutes, minutes
-# with an uptime share, then one count per limit; the uptime shares' sum apart.
-SLOT, DAY, MINUTES, N_UP, OK = range(5)
-MAX_COUNT = 0xFFFF  # unsigned shorts: a day has 1,440 minutes a target
 # Path readings a school remembers to know one sent again: 8 minutes of 4 levels.
 RECENT = 32
+# A school's one array of unsigned shorts: the next place in its ring of recent
+# readings, the ring (32-bit keys, two shorts each), then its day rows.
+HEAD = 1 + 2 * RECENT
+_RING = struct.Struct(f"={RECENT}I")
+_KEY = struct.Struct("=I")
+_SUM = struct.Struct("=d")
+# A row: slot (index in ``keys``: the (uplink, level) pairs), day, the sum of its
+# uptime shares (a double's eight bytes in four shorts), minutes, minutes with an
+# uptime share, then one count per limit.
+SLOT, DAY, UP, MINUTES, N_UP, OK = 0, 1, 2, 6, 7, 8
+MAX_COUNT = 0xFFFF  # unsigned shorts: a day has 1,440 minutes a target
 
 RTT, PDV, LOSS = "rtt_p95_seconds", "pdv_seconds", "loss_share"
 
@@ -95,7 +107,7 @@ class Figures(NamedTuple):
 
 
 class ClassMinutes:
-    """Per school: its (uplink, level) slots and one array of day rows."""
+    """Per school: one array of its recent readings and day rows."""
 
     def __init__(self, targets: dict[str, Targets], offset_s: int | None = None) -> None:
         self.offset_s = local_offset_s() if offset_s is None else offset_s
@@ -109,15 +121,22 @@ class ClassMinutes:
         self.width = OK + max((len(v) for v in self.limits.values()), default=0)
         self.days = {name: math.ceil(t.quality_days) for name, t in targets.items()}
         self.keep_days = max(self.days.values(), default=1)
-        self.slots: dict[str, list[tuple[str, str]]] = {}
+        # The (uplink, level) pairs a row's slot names, the same for every school.
+        self.keys: list[tuple[str, str]] = []
+        self.slot_of: dict[tuple[str, str], int] = {}
         self.rows: dict[str, array[int]] = {}
-        self.ups: dict[str, array[float]] = {}
-        # Per school: the next place to write, then hashes of its recent readings.
-        self.recent: dict[str, array[int]] = {}
 
     def shape(self) -> tuple[Any, ...]:
         """What counts kept for other targets (or another time zone) differ in."""
         return (self.offset_s, sorted(self.limits.items()), self.width, self.keep_days)
+
+    def state(self) -> tuple[Any, ...]:
+        """What a clean stop saves (``resume`` takes it back)."""
+        return self.keys, self.rows
+
+    def resume(self, state: tuple[Any, ...]) -> None:
+        self.keys, self.rows = state
+        self.slot_of = {key: slot for slot, key in enumerate(self.keys)}
 
     def day(self, ts_ns: int) -> int:
         return (ts_ns // 1_000_000_000 + self.offset_s) // DAY_S
@@ -126,27 +145,33 @@ class ClassMinutes:
         return (day * DAY_S - self.offset_s) * 1_000_000_000
 
     # -- counting ------------------------------------------------------------
+    def _school(self, sid: str) -> array[int]:
+        rows = self.rows.get(sid)
+        if rows is None:
+            rows = self.rows[sid] = array("H", bytes(2 * HEAD))
+        return rows
+
     def _row(self, sid: str, uplink: str, level: str, day: int) -> tuple[array[int], int]:
         """The array and offset of this slot's row for ``day``, made when missing."""
-        slots = self.slots.get(sid)
-        if slots is None:
-            slots = self.slots[sid] = []
-            self.rows[sid], self.ups[sid] = array("H"), array("d")
         key = (uplink, level)
-        try:
-            slot = slots.index(key)
-        except ValueError:
-            slot = len(slots)
-            slots.append(key)
-        rows, width = self.rows[sid], self.width
+        slot = self.slot_of.get(key)
+        if slot is None:
+            # Bounded by the contract's vocabularies: a slot fits a short.
+            slot = self.slot_of[key] = len(self.keys)
+            self.keys.append(key)
+        rows, width = self._school(sid), self.width
         # Today's rows are the last ones: look from the end.
-        for at in range(len(rows) - width, -1, -width):
+        for at in range(len(rows) - width, HEAD - 1, -width):
             if rows[at] == slot and rows[at + DAY] == day:
                 return rows, at
         at = len(rows)
-        rows.extend([slot, day] + [0] * (width - 2))
-        self.ups[sid].append(0.0)
+        rows.extend([slot, day] + [0] * (width - 2))  # a sum of 0.0 is eight zero bytes
         return rows, at
+
+    @staticmethod
+    def _add_up(rows: array[int], at: int, up: float) -> None:
+        where = 2 * (at + UP)
+        _SUM.pack_into(rows, where, _SUM.unpack_from(rows, where)[0] + up)
 
     def add(self, sid: str, tags: dict[str, Any], fields: dict[str, Any], ts_ns: int,
             oldest_day: int | None = None) -> None:
@@ -169,7 +194,7 @@ class ClassMinutes:
         up = fields.get("up_share")
         if isinstance(up, int | float) and not isinstance(up, bool):
             rows[at + N_UP] += 1
-            self.ups[sid][at // self.width] += up
+            self._add_up(rows, at, up)
         for i, limit in enumerate(self.limits.get(level, ())):
             value = fields.get(limit.field)
             if (isinstance(value, int | float) and not isinstance(value, bool)
@@ -178,15 +203,12 @@ class ClassMinutes:
 
     def _again(self, sid: str, key: int) -> bool:
         """Whether this school counted the reading of ``key`` lately; remembers it."""
-        ring = self.recent.get(sid)
-        if ring is None:
-            ring = self.recent[sid] = array("I", [0] * (RECENT + 1))
-        if key <= RECENT:
-            key += RECENT + 1  # never mistaken for the place to write, ring[0]
-        if key in ring:
+        rows = self._school(sid)
+        key = key or 1  # 0 is an empty place
+        if key in _RING.unpack_from(rows, 2):
             return True
-        ring[ring[0] + 1] = key
-        ring[0] = (ring[0] + 1) % RECENT
+        _KEY.pack_into(rows, 2 + 4 * rows[0], key)
+        rows[0] = (rows[0] + 1) % RECENT
         return False
 
     def oldest_day(self, now_ns: int) -> int:
@@ -198,18 +220,17 @@ class ClassMinutes:
         oldest, width = self.oldest_day(now_ns), self.width
         registered = set(keep)
         for sid in list(self.rows):
-            rows, ups = self.rows[sid], self.ups[sid]
+            rows = self.rows[sid]
             if sid in registered and all(rows[at + DAY] >= oldest
-                                         for at in range(0, len(rows), width)):
+                                         for at in range(HEAD, len(rows), width)):
                 continue
-            kept, kept_ups = array("H"), array("d")
+            kept = rows[:HEAD]
             if sid in registered:
-                for at in range(0, len(rows), width):
+                for at in range(HEAD, len(rows), width):
                     if rows[at + DAY] >= oldest:
                         kept.extend(rows[at:at + width])
-                        kept_ups.append(ups[at // width])
-            if kept:
-                self.rows[sid], self.ups[sid] = kept, kept_ups
+            if len(kept) > HEAD:
+                self.rows[sid] = kept
             else:
                 self.forget([sid])
 
@@ -219,24 +240,24 @@ class ClassMinutes:
         rows = self.rows.get(school.school_id)
         if rows is None:
             return {}
-        slots, width = self.slots[school.school_id], self.width
+        width = self.width
         first = self.day(now_ns) - self.days.get(school.school_type, self.keep_days) + 1
-        ups = self.ups[school.school_id]
         # Per slot: its counts from MINUTES on, summed a row at a time in C (map).
         sums: dict[int, list[int]] = {}
         up: dict[int, float] = {}
-        for at in range(0, len(rows), width):
+        for at in range(HEAD, len(rows), width):
             if rows[at + DAY] >= first:
                 slot = rows[at]
                 counts = rows[at + MINUTES:at + width]
+                ups = _SUM.unpack_from(rows, 2 * (at + UP))[0]
                 if slot in sums:
                     sums[slot] = list(map(add, sums[slot], counts))
-                    up[slot] += ups[at // width]
+                    up[slot] += ups
                 else:
-                    sums[slot], up[slot] = list(counts), ups[at // width]
+                    sums[slot], up[slot] = list(counts), ups
         out = {}
         for slot, s in sums.items():
-            uplink, level = slots[slot]
+            uplink, level = self.keys[slot]
             met = dict(zip(self.limits.get(level, ()), s[OK - MINUTES:], strict=False))
             n_up = s[N_UP - MINUTES]
             out[(uplink, level)] = Figures(s[0], met, n_up, up[slot] / n_up if n_up else 0.0)
@@ -244,22 +265,18 @@ class ClassMinutes:
 
     def forget(self, sids: Iterable[str]) -> None:
         for sid in sids:
-            self.slots.pop(sid, None)
             self.rows.pop(sid, None)
-            self.ups.pop(sid, None)
-            self.recent.pop(sid, None)
 
     def merge(self, other: ClassMinutes) -> None:
         """Add ``other``'s counts (kept for the same targets) to these."""
         width = self.width
         for sid, rows in other.rows.items():
-            slots, ups = other.slots[sid], other.ups[sid]
-            for at in range(0, len(rows), width):
-                uplink, level = slots[rows[at]]
+            for at in range(HEAD, len(rows), width):
+                uplink, level = other.keys[rows[at]]
                 into, to = self._row(sid, uplink, level, rows[at + DAY])
                 for i in range(MINUTES, width):
                     into[to + i] = min(into[to + i] + rows[at + i], MAX_COUNT)
-                self.ups[sid][to // width] += ups[at // width]
+                self._add_up(into, to, _SUM.unpack_from(rows, 2 * (at + UP))[0])
 
     # -- rebuilding from the database -----------------------------------------
     def rebuild(self, reader: InfluxQLReader, schools: Sequence[School], where: str,
@@ -277,7 +294,7 @@ class ClassMinutes:
                                      row.get("level") or "", self.day(row["time"]))
                 rows[at + MINUTES] = min(rows[at + MINUTES] + row["minutes"], MAX_COUNT)
                 rows[at + N_UP] = min(rows[at + N_UP] + (row["n_up"] or 0), MAX_COUNT)
-                self.ups[row["school"]][at // self.width] += row["up"] or 0.0
+                self._add_up(rows, at, row["up"] or 0.0)
         # One query per limit, for every level that has it.
         levels_of: dict[Limit, list[str]] = {}
         for level, limits in self.limits.items():

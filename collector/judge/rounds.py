@@ -30,8 +30,9 @@ from collector.judge.targets import Targets
 
 log = logging.getLogger(__name__)
 # 2: packed windows (state.Pack); 3: their times in a table per school; 4: class minutes;
-# 5: bandwidth figures flat in the Pack, apart from the shared value sets
-STATE_VERSION = 5
+# 5: bandwidth figures flat in the Pack, apart from the shared value sets;
+# 6: class minutes in one array a school
+STATE_VERSION = 6
 NEVER = 1 << 80  # a deadline no clock reaches
 REBUILD_CHUNK = 500  # schools per rebuild query (whole counties): bounds each answer
 RECOUNT_RETRY_SECONDS = 30.0  # the database unreachable while counting class minutes
@@ -321,8 +322,7 @@ class WindowJudge:
         path = Path(self.state_file)
         tmp = path.with_name(path.name + ".tmp")
         with self.windows.lock, open(tmp, "wb") as out:
-            minutes = (self.minutes.slots, self.minutes.rows, self.minutes.ups,
-                       self.minutes.recent, self.uncounted)
+            minutes = (self.minutes.state(), self.uncounted)
             pickle.dump((self._shape(), self.windows.schools, minutes), out,
                         pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
@@ -349,8 +349,8 @@ class WindowJudge:
         _, schools, minutes = saved
         self.windows.schools = schools
         self.windows.changed = set(schools)
-        (self.minutes.slots, self.minutes.rows, self.minutes.ups,
-         self.minutes.recent, self.uncounted) = minutes
+        counts, self.uncounted = minutes
+        self.minutes.resume(counts)
         log.info("judging windows of %d schools resumed from %s", len(schools),
                  self.state_file)
         return True

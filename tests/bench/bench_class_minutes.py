@@ -39,7 +39,7 @@ from pathlib import Path
 from agent.contract.configschema import build
 from collector.config import Storage
 from collector.judge import quality
-from collector.judge.classminutes import ClassMinutes
+from collector.judge.classminutes import HEAD, ClassMinutes
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import School
 from collector.judge.rounds import quality_from_database
@@ -161,21 +161,19 @@ def main() -> None:
     tracemalloc.start()
     rss0 = rss_mb()
     big = ClassMinutes(TARGETS)
+    big.resume((counts.keys, {}))
     for i in range(province):
         sid = school(i).school_id
-        src = schools[i % db_schools].school_id
-        big.slots[sid] = list(counts.slots[src])
-        big.rows[sid] = array("H", counts.rows[src])
-        big.ups[sid] = array("d", counts.ups[src])
-        big.recent[sid] = array("I", counts.recent[src])
+        big.rows[sid] = array("H", counts.rows[schools[i % db_schools].school_id])
     traced, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     grown = rss_mb() - rss0
     everyone = [school(i) for i in range(province)]
     verdicts, v_wall, v_cpu = timed(lambda: quality.evaluate(big, everyone, TARGETS, now))
     per_school_ref = ref_wall / db_schools
+    rows = (len(sample) - HEAD) // big.width
     print(f"province of {province:,}: counts {traced / 2**20:.1f} MB traced "
-          f"({traced / province:.0f} B a school, {len(sample) // big.width} day rows), RSS "
+          f"({traced / province:.0f} B a school, {rows} day rows), RSS "
           f"+{grown:.1f} MB; a round of verdicts {v_wall:.2f} s wall / {v_cpu:.2f} s CPU "
           f"({len(verdicts):,} verdicts) = {v_wall / province * 1e6:.0f} us a school, "
           f"{per_school_ref / (v_wall / province):,.0f}x less than the reference's "
