@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from collector.judge.alerts import Alert, Alerter
+from collector.judge.alerts import Alert, Alerter, AlertState
 from collector.judge.registry import COLUMNS, Registry
 from collector.judge.rules import Health, Verdict
 from tests.services import Influxd
@@ -142,7 +144,7 @@ def test_invented_probe_names_never_become_state_or_text(tmp_path: Path) -> None
     alerts = alerter.transitions([], {"a": Health(False, time.time_ns(), invented)},
                                  time.time_ns())
     assert alerts == []
-    assert not any("probe:" in key for key in alerter.state)
+    assert not any("probe:" in key for key in alerter.state.flat())
     # Even an Alert built by hand with such a subject does not carry it into a text.
     forged = Alert("probe_failing", a, "evil.example", "", time.time_ns())
     assert "evil" not in forged.text("zh") and "evil" not in forged.text("en")
@@ -154,7 +156,7 @@ def test_state_of_schools_no_longer_registered_is_pruned(tmp_path: Path) -> None
                     '"a|probe:evil": true, "gone|silent": false}', encoding="utf-8")
     alerter = Alerter(str(path), [])
     assert alerter.prune({"a"}) == 3
-    assert alerter.state == {"a|ipv6": True, "a|probe:wifi": True}
+    assert alerter.state.flat() == {"a|ipv6": True, "a|probe:wifi": True}
 
 
 @pytest.mark.integration
@@ -239,3 +241,31 @@ def test_state_is_written_only_when_it_changed(tmp_path: Path) -> None:
     assert alerter.prune({"s0", "s1"}) == 1
     alerter.save()
     assert json.loads(path.read_text(encoding="utf-8")) == {"s0|ipv6": False, "s1|ipv6": True}
+
+
+SUBJECTS = st.sampled_from(["ipv6", "edu_ladder@edu", "silent", "probe:wifi",
+                            "outage:county@isp", ""])
+OPS = st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), SUBJECTS, st.booleans()),
+               max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(OPS, st.sets(st.sampled_from(["a", "b", "c"])))
+def test_alert_state_keeps_what_a_plain_dict_of_keys_would(
+        ops: list[tuple[str, str, bool]], registered: set[str]) -> None:
+    # Two bits a subject in one int a school: each state must stay its own.
+    state, plain = AlertState(), {}
+    for sid, subject, value in ops:
+        assert state.get(sid, subject) is plain.get(f"{sid}|{subject}")
+        state.set(sid, subject, value)
+        plain[f"{sid}|{subject}"] = value
+    assert state.flat() == plain
+    resumed = AlertState(json.loads(json.dumps(state.flat())))
+    assert resumed.flat() == plain
+    probes = {(sid, subject) for sid, subject, _ in resumed.items(("probe:", "outage:"))}
+    assert probes == {tuple(k.split("|")) for k in plain
+                      if k.split("|")[1].startswith(("probe:", "outage:"))}
+    gone = resumed.prune(lambda sid, subject: sid in registered)
+    kept = {k: v for k, v in plain.items() if k.split("|")[0] in registered}
+    assert (resumed.flat(), gone) == (kept, len(plain) - len(kept))
+    assert set(resumed.bits) == {k.split("|")[0] for k in kept}  # no empty schools left
