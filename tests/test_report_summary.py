@@ -33,6 +33,7 @@ from collector.judge import summary
 from collector.judge.evaluate import Evaluator
 from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import Registry, School
+from collector.judge.restate import RESTATE_NS
 from collector.judge.rounds import WindowJudge
 from collector.judge.targets import Indicators, load_indicators
 from collector.report import FORMATS, build
@@ -172,7 +173,7 @@ def test_report_from_summaries_equals_report_from_readings(
     assert written_at(evaluator)[0] == second
     sid = schools[0].school_id
     body, last, _ = evaluator.summaries.written[sid]
-    evaluator.summaries.restate.written[sid] = (body, time.time_ns())  # due now
+    evaluator.summaries.restate.wrote(sid, body, time.time_ns() - RESTATE_NS)  # due now
     evaluator.run_once()
     third, count = written_at(evaluator)
     assert third > second and count == 1 and evaluator.summaries.written[sid][:2] == (body,
