@@ -21,6 +21,12 @@ from collector.errors import BadData, Unavailable, unreachable
 log = logging.getLogger(__name__)
 
 
+# Points a collector-written batch holds (verdicts, summaries, agent states): a
+# province's round never holds them all at once, and influxd refuses a body over
+# 25 MB (max-body-size).
+WRITE_BATCH = 5000
+
+
 class Writer(Protocol):
     def write(self, lines: list[str]) -> None: ...
 

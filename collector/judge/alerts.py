@@ -66,7 +66,7 @@ TEXT = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a start can alert on most of a province
 class Alert:
     kind: str
     school: School

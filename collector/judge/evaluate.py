@@ -10,7 +10,7 @@ from collections.abc import Callable
 from agent.contract.reading import FieldValue, Reading
 from collector.config import CollectorConfig
 from collector.ingest.lineproto import line
-from collector.ingest.writer import Writer
+from collector.ingest.writer import WRITE_BATCH, Writer
 from collector.judge import quality, rollups
 from collector.judge.agentstate import AgentStates
 from collector.judge.alerts import Alert, Alerter, Send, apprise_sink, print_sink
@@ -24,7 +24,6 @@ from collector.judge.targets import load as load_targets
 from collector.judge.targets import load_indicators
 
 log = logging.getLogger(__name__)
-WRITE_BATCH = 5000  # compliance points per write
 
 
 def compliance_point(v: Verdict, now_ns: int) -> Reading:

@@ -31,7 +31,7 @@ import msgspec
 
 from agent.contract.reading import Reading
 from collector.ingest.lineproto import line
-from collector.ingest.writer import Writer
+from collector.ingest.writer import WRITE_BATCH, Writer
 from collector.judge.registry import School
 from collector.judge.restate import Restatements
 from collector.judge.rounds import QueryJudge, WindowJudge
@@ -50,7 +50,6 @@ SUMMARY_TARGETS = (*TARGETS, "all")  # the verdicts the report shows
 # in the period, and every other change, is written at once.
 LAST_EVERY_NS = 15 * 60 * 10**9
 LOOKBACK_NS = 25 * 3600 * 10**9  # the dashboards' verdict lookback: how old a summary may be
-WRITE_BATCH = 5000
 
 
 def basis(cfg: Indicators) -> list[float]:
