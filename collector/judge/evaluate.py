@@ -153,8 +153,7 @@ class Evaluator:
             self._write(verdicts, schools, now)
         rollups.record(verdicts, schools, now, None if self.dry_run else self.writer,
                        self.rollup_sink)
-        self.summaries.record(self.judge, verdicts, schools, now,
-                              None if self.dry_run else self.writer)
+        self.summaries.record(self.judge, schools, now, None if self.dry_run else self.writer)
         self.agents.record(schools, now, None if self.dry_run else self.writer, states)
         self.alerter.send(alerts)
         if not self.dry_run:

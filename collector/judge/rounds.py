@@ -232,6 +232,11 @@ class WindowJudge:
         self.fresh = {s.school_id for s in due}
         return self._round(schools)
 
+    def verdicts_of(self, sid: str) -> list[Verdict]:
+        """The school's verdicts of the last round (none if it was not judged)."""
+        cached = self.cache.get(sid)
+        return cached[1] if cached is not None else []
+
     def quality(self, schools: list[School], now_ns: int) -> list[Verdict]:
         """Path-quality verdicts from the class minutes counted from the stream; none
         yet for schools whose minutes the database is still counting."""

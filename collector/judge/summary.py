@@ -197,8 +197,8 @@ class Summaries:
         self.off = ""  # why none are written, logged once
         self.lagging: set[str] = set()  # schools whose newer reading waits LAST_EVERY_NS
 
-    def due(self, judge: WindowJudge, verdicts: Iterable[Verdict], schools: Sequence[School],
-            now_ns: int) -> Iterator[list[str]]:
+    def due(self, judge: WindowJudge, schools: Sequence[School], now_ns: int
+            ) -> Iterator[list[str]]:
         """The lines this round writes, a batch of schools at a time; counted as written.
         Made batch by batch, each with the windows' lock held, as the caller writes
         the one before: a province's 50,000 lines (~1 KB each) are never held at
@@ -212,11 +212,6 @@ class Summaries:
         restating = {s.school_id for s in schools if s.school_id not in need
                      and (old := self.written.get(s.school_id)) is not None
                      and self.restate.due(s.school_id, old[0], now_ns)}
-        mine: dict[str, list[Verdict]] = {}
-        for v in verdicts:
-            if v.target in SUMMARY_TARGETS and (v.school.school_id in need
-                                                or v.school.school_id in restating):
-                mine.setdefault(v.school.school_id, []).append(v)
         for at in range(0, len(schools), WRITE_BATCH):
             out = []
             with judge.windows.lock:
@@ -227,7 +222,11 @@ class Summaries:
                         continue
                     fields = facts(judge.windows, sid, now_ns, self.cfg)
                     last = fields.pop("last_ns", None)
-                    text = stable(self.cfg, fields, mine.get(sid, ()))
+                    # The round's verdicts as the judge holds them, school by school:
+                    # gathered for every school first they were ~15 MB of a
+                    # province's round at once.
+                    text = stable(self.cfg, fields, [v for v in judge.verdicts_of(sid)
+                                                     if v.target in SUMMARY_TARGETS])
                     content = hash(text)
                     if (sid in need and old is not None
                             and not self.restate.due(sid, content, now_ns)):
@@ -250,8 +249,8 @@ class Summaries:
         self.restate.forget(registered)
         self.lagging &= registered
 
-    def record(self, judge: WindowJudge | QueryJudge, verdicts: Iterable[Verdict],
-               schools: Sequence[School], now_ns: int, writer: Writer | None) -> None:
+    def record(self, judge: WindowJudge | QueryJudge, schools: Sequence[School], now_ns: int,
+               writer: Writer | None) -> None:
         """One round's summaries (no writer: a dry run, which writes nothing). Only a
         judge fed from the stream keeps every school's window between rounds."""
         if writer is None:
@@ -267,7 +266,7 @@ class Summaries:
             return
         self.off = ""
         written = 0
-        for lines in self.due(judge, verdicts, schools, now_ns):
+        for lines in self.due(judge, schools, now_ns):
             writer.write(lines)
             written += len(lines)
         log.info("school summaries: %d of %d schools written", written, len(schools))
