@@ -307,8 +307,8 @@ class AgentStates:
         if writer is None:
             return
         self.refresh(schools, now_ns)
-        # Lines made and written a batch at a time: a start re-states a province's
-        # 50,000 schools, ~35 MB of a round's peak made at once (bench_judging).
+        # Lines made and written a batch at a time: a start re-states every school,
+        # made at once 7.1 MB of a round's peak at 10,000 schools (tracemalloc).
         restated, batch = 0, []
         for reading in self._due(schools, now_ns):
             batch.append(line(reading))

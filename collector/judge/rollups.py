@@ -61,8 +61,9 @@ def _per_school(verdicts: Iterable[Verdict], targets: tuple[str, ...],
                 keep: Callable[[int, int], int]) -> dict[str, list[int]]:
     """Per school, one number per target (``BEST_FIRST``'s index of its status; no
     verdict: no_data), ``keep(old, new)`` deciding between two verdicts of a target.
-    One list a school: keyed by (school, target) a province's 450,000 verdicts were
-    ~50 MB of a round's peak at 50,000 schools (bench_judging --path)."""
+    One list a school: a dict keyed by (school, target) made a tuple a verdict,
+    7.5 MB of a round's peak at 10,000 schools (tracemalloc; at 50,000 with
+    this, 10.7 MB in all)."""
     place = {target: i for i, target in enumerate(targets)}
     rank = {status: i for i, status in enumerate(BEST_FIRST)}
     per: dict[str, list[int]] = {}

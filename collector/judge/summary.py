@@ -223,8 +223,8 @@ class Summaries:
                     fields = facts(judge.windows, sid, now_ns, self.cfg)
                     last = fields.pop("last_ns", None)
                     # The round's verdicts as the judge holds them, school by school:
-                    # gathered for every school first they were ~15 MB of a
-                    # province's round at once.
+                    # gathered into a list a school first, they were part of the
+                    # 31 MB the summaries' step peaked at, at 50,000 schools.
                     text = stable(self.cfg, fields, [v for v in judge.verdicts_of(sid)
                                                      if v.target in SUMMARY_TARGETS])
                     content = hash(text)
