@@ -13,11 +13,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collector.config import load as load_config
+from collector.ingest.writer import InfluxV1Writer
 from collector.judge.alerts import Alert, Alerter, AlertState
+from collector.judge.evaluate import Evaluator
 from collector.judge.registry import COLUMNS, Registry
 from collector.judge.rules import Health, Verdict
 from tests.services import Influxd
 from tests.support import influx1_storage, judging_toml, registry_file
+from tests.test_pipeline import storage
 from tests.test_report import school
 
 ROW = "{sid},学校,37,山东省,3701,济南市,370102,历下区,primary,10,1000\n"
@@ -269,3 +273,31 @@ def test_alert_state_keeps_what_a_plain_dict_of_keys_would(
     kept = {k: v for k, v in plain.items() if k.split("|")[0] in registered}
     assert (resumed.flat(), gone) == (kept, len(plain) - len(kept))
     assert set(resumed.bits) == {k.split("|")[0] for k in kept}  # no empty schools left
+
+
+@pytest.mark.integration
+def test_alert_state_is_pruned_when_the_registry_changes(tmp_path: Path, influxd: Influxd,
+                                                         database: str) -> None:
+    (tmp_path / "alerts.json").write_text('{"s1|ipv6": false, "gone|ipv6": true}',
+                                          encoding="utf-8")
+    config = judge_config(tmp_path, influxd, database, ["s1", "s2"],
+                          f'[alerts]\nstate_file = "{tmp_path}/alerts.json"')
+    evaluator = Evaluator(load_config(config), InfluxV1Writer(storage(influxd.url, database)),
+                          [])
+    evaluator.registry.check_every = 0.0
+    evaluator.run_once()  # the file's states of schools no longer registered go at once
+    assert evaluator.alerter.state.get("gone", "ipv6") is None
+    assert evaluator.alerter.state.get("s1", "ipv6") is False
+    # A state the rounds never make (no verdict names an unregistered school) stays
+    # while the registry is the same: rounds do not walk every state...
+    evaluator.alerter.state.set("ghost", "ipv6", True)
+    evaluator.run_once()
+    assert evaluator.alerter.state.get("ghost", "ipv6") is True
+    # ...and goes once the registry is reloaded.
+    rows = [ROW.format(sid=s).rstrip("\n") for s in ("s1", "s2", "s3")]
+    registry_file(tmp_path / "schools.csv", rows)
+    os.utime(tmp_path / "schools.csv", ns=(time.time_ns(), time.time_ns() + 10**9))
+    evaluator.run_once()
+    assert len(evaluator.registry.schools) == 3
+    assert evaluator.alerter.state.get("ghost", "ipv6") is None
+    assert evaluator.alerter.state.get("s1", "ipv6") is False

@@ -90,6 +90,7 @@ class Evaluator:
         self.quality_refresh_ns = int(cfg.targets.quality_refresh_minutes * 60e9)
         self.quality: QualityParts | None = None
         self.written = 0  # compliance points written in the last round
+        self._pruned_for: dict[str, School] | None = None  # the registry alerts were pruned for
         alerts = cfg.alerts
         if dry_run:
             sinks = [print_sink(alerts.language)]
@@ -146,9 +147,15 @@ class Evaluator:
         schools = list(self.registry.schools.values())
         verdicts, states = self.round_verdicts(schools, now)
         alerts = self.alerter.transitions(verdicts, states, now)
-        pruned = self.alerter.prune(set(self.registry.schools))
-        if pruned:
-            log.info("alert state: forgot %d entries of schools no longer registered", pruned)
+        # Alert states are made only for registered schools and the contract's names:
+        # only a reloaded registry (or, at the first round, the state file) can leave
+        # any to forget. Walking a province's states took 0.45 s CPU a round.
+        if self.registry.schools is not self._pruned_for:
+            pruned = self.alerter.prune(set(self.registry.schools))
+            self._pruned_for = self.registry.schools
+            if pruned:
+                log.info("alert state: forgot %d entries of schools no longer registered",
+                         pruned)
         if not self.dry_run:
             self._write(verdicts, schools, now)
         rollups.record(verdicts, schools, now, None if self.dry_run else self.writer,
