@@ -229,15 +229,15 @@ class Alerter:
         alerts: list[Alert] = []
 
         def change(sid: str, what: str, new: bool, school: School, on: str | None,
-                   off: str | None, subject: str, detail: str | Verdict) -> None:
+                   off: str | None, subject: str, about: str | Verdict) -> None:
             old = self.state.get(sid, what)
             if old is not new:  # the values are True, False or absent
                 self.state.set(sid, what, new)
                 self._dirty = True
             if new is True and old is not True and on:
-                alerts.append(Alert(on, school, subject, detail, now_ns))
+                alerts.append(Alert(on, school, subject, about, now_ns))
             elif new is False and old is True and off:
-                alerts.append(Alert(off, school, subject, detail, now_ns))
+                alerts.append(Alert(off, school, subject, about, now_ns))
 
         by_school: dict[str, School] = {}
         for v in verdicts:

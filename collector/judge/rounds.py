@@ -348,8 +348,8 @@ class WindowJudge:
                         "database", self.state_file, err)
             return False
         if not isinstance(saved, tuple) or saved[0] != self._shape():
-            log.info("judging windows in %s were kept for other targets: rebuilding them",
-                     self.state_file)
+            log.info("judging windows in %s were kept for other targets or by another "
+                     "version of the collector: rebuilding them", self.state_file)
             return False
         _, schools, minutes = saved
         self.windows.schools = schools
