@@ -126,8 +126,9 @@ class Evaluator:
                     q.due[i] = now_ns + self.quality_refresh_ns
         return [v for part in q.verdicts for v in part]
 
-    def run_once(self) -> tuple[list[Verdict], list[Alert]]:
-        """Judge every registered school; a dry run writes, saves and sends nothing."""
+    def run_once(self, now_ns: int | None = None) -> tuple[list[Verdict], list[Alert]]:
+        """Judge every registered school as of ``now_ns`` (default: now); a dry run
+        writes, saves and sends nothing."""
         # A round allocates millions of short-lived rows and verdicts in no
         # reference cycle, and each of the cyclic collector's full passes walks
         # every school's judging window: paused for the round, a steady round at
@@ -136,13 +137,12 @@ class Evaluator:
         enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._round()
+            return self._round(time.time_ns() if now_ns is None else now_ns)
         finally:
             if enabled:
                 gc.enable()
 
-    def _round(self) -> tuple[list[Verdict], list[Alert]]:
-        now = time.time_ns()
+    def _round(self, now: int) -> tuple[list[Verdict], list[Alert]]:
         self.registry.maybe_reload()
         schools = list(self.registry.schools.values())
         verdicts, states = self.round_verdicts(schools, now)
