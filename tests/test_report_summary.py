@@ -8,9 +8,10 @@ summary and ledger, must be the same read from the summaries as computed
 from the raw readings: now, after more readings and a second round (which
 writes only the changed schools), as of the first round (a past --as-of),
 after a probe run that moves only the newest reading's time (within the lag
-allowed for it), for
-schools whose summary is missing (read raw, county by county) and for a
-report asked with other indicator settings (read raw, said in the log).
+allowed for it), after readings that change some schools' verdicts' status
+(written at once, the others waiting), for schools whose summary is missing (read raw,
+county by county) and for a report asked with other indicator settings (read
+raw, said in the log).
 """
 
 from __future__ import annotations
@@ -209,6 +210,30 @@ def test_report_from_summaries_equals_report_from_readings(
         evaluator.summaries.written[sid] = (text, last, written - 15 * MINUTE)
     evaluator.run_once()
     assert written_at(evaluator)[1] == len(ran)
+    same(reader, schools, indicators, time.time_ns())
+
+    # New readings that change some schools' verdicts' status: those schools'
+    # summaries are written at once, though written less than LAST_EVERY_NS ago;
+    # the others with new readings wait.
+    shifted = [s for s in sim if s.mood in ("good", "poor", "flaky")][1::4]
+    before = written_at(evaluator)[0]
+    store(pipe, messages(shifted, time.time_ns(), 1, seed=12, hostile=False))
+    evaluator.run_once()
+    changed = stream.moved
+    assert changed and changed <= {s.identity.school_id for s in shifted}
+    now_written = {sid for sid, (_, _, at) in evaluator.summaries.written.items()
+                   if at > before}
+    assert now_written == changed
+    assert evaluator.summaries.lagging == {s.identity.school_id for s in shifted} - changed
+    period = Period(time.time_ns(), indicators.period_days, "now")
+    mine = gather(reader, schools, period, indicators)
+    raw = gather(reader, schools, period, indicators, summaries=False)
+    assert all(mine[sid] == raw[sid] for sid in changed)
+    for sid in evaluator.summaries.lagging:  # 15 minutes on, they are written too
+        text, last, written = evaluator.summaries.written[sid]
+        evaluator.summaries.written[sid] = (text, last, written - 15 * MINUTE)
+    evaluator.run_once()
+    assert not evaluator.summaries.lagging
     same(reader, schools, indicators, time.time_ns())
 
     # Schools without a summary (as history from before them) come from raw

@@ -22,8 +22,9 @@ SPREAD_NS = RESTATE_NS // 4
 _LOW = (1 << 64) - 1  # the content's hash, below when it is next due
 
 
-def _early(key: str) -> int:
-    return zlib.crc32(key.encode()) * SPREAD_NS >> 32  # crc32 is 32 bits: scaled, not wrapped
+def spread(key: str, span_ns: int) -> int:
+    """A share of ``span_ns`` fixed for the key (crc32, the same in every process)."""
+    return zlib.crc32(key.encode()) * span_ns >> 32  # crc32 is 32 bits: scaled, not wrapped
 
 
 class Restatements:
@@ -39,7 +40,8 @@ class Restatements:
         return last is None or last & _LOW != hash(content) & _LOW or now_ns >= last >> 64
 
     def wrote(self, key: str, content: Hashable, now_ns: int) -> None:
-        self.written[key] = (now_ns + RESTATE_NS - _early(key)) << 64 | hash(content) & _LOW
+        due = now_ns + RESTATE_NS - spread(key, SPREAD_NS)
+        self.written[key] = due << 64 | hash(content) & _LOW
 
     def forget(self, keep: Iterable[str]) -> None:
         """Drop keys no longer wanted (schools no longer registered)."""

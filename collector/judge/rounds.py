@@ -123,6 +123,9 @@ class WindowJudge:
         self.rebuild_seconds = 0.0
         self.judged = 0  # schools judged afresh in the last round
         self.fresh: set[str] = set()  # and which (their summaries are computed again)
+        # Of those, the schools new to the judge or whose registry entry or any
+        # verdict's status changed (their summaries are written at once).
+        self.moved: set[str] = set()
         # Without the stream (a one-off command, or one of several instances that
         # each see a share of the readings) every round starts from the database.
         self.streamed = streamed
@@ -210,6 +213,7 @@ class WindowJudge:
             self._counter.start()
             self._counter.join(COUNT_WAIT_SECONDS)
         changed = self.windows.take_changed()
+        self.moved = set()
         due = []
         for school in schools:
             cached = self.cache.get(school.school_id)
@@ -296,8 +300,13 @@ class WindowJudge:
             per_school = len(fresh) // len(chunk)
             for i, school in enumerate(chunk):
                 sid = school.school_id
-                self.cache[sid] = (school, fresh[i * per_school:(i + 1) * per_school],
-                                   states[sid], self._deadline(school, states[sid], now_ns))
+                mine = fresh[i * per_school:(i + 1) * per_school]
+                old = self.cache.get(sid)
+                if (old is None or old[0] != school
+                        or [v.status for v in old[1]] != [v.status for v in mine]):
+                    self.moved.add(sid)
+                self.cache[sid] = (school, mine, states[sid],
+                                   self._deadline(school, states[sid], now_ns))
 
     def _round(self, schools: list[School]) -> tuple[list[Verdict], dict[str, Health]]:
         out: list[Verdict] = []
