@@ -111,10 +111,12 @@ def _attention(selector: str, columns: Sequence[tuple[str, str]], condition: str
 
     Only the schools that needed attention within the lookback have that series: at
     50,000 schools (1 in 7 offline, another 7th back online within the day, 1 in 50
-    behind) the same table over every school's ``agent_state`` took 6.3 s of influxd's
-    CPU with every region chosen, this one 0.8 s. The selector is the field the
-    condition tests (``last("attention")`` beside it cost another cursor per school,
-    2.1 s), and the rows come as one series, not one per school (1.8 s).
+    behind; tests/bench/bench_dashboard_scale.py) the offline table over every school's
+    ``agent_state`` took 2.56 s of influxd's CPU with every region chosen, this one
+    0.51 s. The selector is the field the condition tests, and the rows come as one
+    series: with ``last("attention")`` beside the fields (another cursor per school) and
+    a series per school in the answer, it took 2.1-2.3 s of influxd's CPU where this
+    form took 0.8 s and the former table 6.3 s (agent states alone, a busier machine).
     """
     cols = ", ".join(f"{q(field)} AS {q(name)}" for field, name in columns)
     inner = (f"SELECT last({q(selector)}) AS {q(selector)}, {cols} "

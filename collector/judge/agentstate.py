@@ -26,7 +26,7 @@ the one it last reported.
 
 Attention: a province's centre needs the agents that need attention (offline,
 never connected, or with a backlog), not 50,000 online rows, and a per-school
-table over ``agent_state`` reads every school's series (2-3.6 s at 50,000
+table over ``agent_state`` reads every school's series (2.6-2.9 s of CPU at 50,000
 schools). ``agent_attention`` therefore holds the same fields (and
 ``attention = true``) only for those schools: written with their
 ``agent_state`` (on every change and re-statement), and once more when a school
