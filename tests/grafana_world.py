@@ -9,6 +9,8 @@ floats):
 * ``c``: went offline 5 hours ago; fails every target.
 * ``d``: online since 36 hours ago; inconclusive exit and Wi-Fi, no area
   uncovered, IPv6 level 4.
+* ``e``: online for 60 days but for an outage from 30 to 9 hours ago (its
+  agent offline, then back); fails Wi-Fi only, IPv6 level 2.
 
 Spools: ``c``'s heartbeats show 900 unsent readings for the last 2 days of its
 agent's life (a backlog it keeps once offline), ``d``'s 2,400 for the last 20
@@ -16,7 +18,8 @@ hours, ``a``'s 100 (below a backlog) throughout.
 
 Nobody passes Wi-Fi (a 0% share and a 0% line) and nobody is at IPv6 level 3.
 The judge writes every school's verdicts, and the counties', cities' and provinces'
-roll-ups of them, every 6 hours; agents send readings
+roll-ups of them, every 6 hours (with each judged school's agent state, and
+for those needing attention, their ``agent_attention`` points); agents send readings
 hourly (the last 10 days of each online period). Expected values are computed
 here from the same timeline in plain Python, independent of InfluxQL.
 """
@@ -54,6 +57,7 @@ class School:
     earlier: dict[str, str] = field(default_factory=dict)  # statuses before ``changed``
     changed: int = 0                 # ms before now
     spool: tuple[int, int] = (0, 0)  # unsent readings its heartbeats show from ms before now
+    outage: tuple[int, int] = (0, 0)  # ms before now: went offline, came back (0, 0: none)
 
     def spool_depth(self, now: int, ts: int) -> int:
         depth, since = self.spool
@@ -85,6 +89,8 @@ class School:
     def status_changes(self, now: int) -> list[tuple[int, str]]:
         came, went = self.online
         out = [(now - came, "online")]
+        if self.outage[0]:
+            out += [(now - self.outage[0], "offline"), (now - self.outage[1], "online")]
         if went:
             out.append((now - went, "offline"))
         return out
@@ -124,7 +130,9 @@ class School:
     def reading_times(self, now: int) -> list[int]:
         came, went = self.online
         start = max(now - came, now - went - 10 * DAY)
-        return [t - 3 * MINUTE for t in range(start + HOUR, now - went + 1, HOUR)]
+        away = range(now - self.outage[0], now - self.outage[1])  # empty without an outage
+        return [t - 3 * MINUTE for t in range(start + HOUR, now - went + 1, HOUR)
+                if t - 3 * MINUTE not in away]
 
     def reports(self, now: int, end: int) -> bool:
         """Has a reading within the reading lookback before ``end``."""
@@ -145,6 +153,9 @@ SCHOOLS = (
     School("d", "p2", "c2", "k3", (36 * HOUR, 0), 36 * HOUR,
            {"exit_bandwidth": "inconclusive", "classroom_links": "pass", "wifi": "inconclusive",
             "ipv6": "pass"}, (1000, 1000, 100), frozenset(), 4, spool=(2400, 20 * HOUR)),
+    School("e", "p2", "c2", "k3", (60 * DAY, 0), 60 * DAY,
+           {"exit_bandwidth": "pass", "classroom_links": "pass", "wifi": "fail", "ipv6": "pass"},
+           (1000, 1000), frozenset({"操场"}), 2, outage=(30 * HOUR, 9 * HOUR)),
 )
 BY_ID = {s.sid: s for s in SCHOOLS}
 
@@ -193,8 +204,10 @@ def registered(s: School) -> registry.School:
 
 def rollup_points(now: int) -> list[Reading]:
     """The roll-ups the judge writes at each round, from the schools judged in it, and
-    its re-statement of each judged school's agent state with their counts."""
+    its re-statement of each judged school's agent state with their counts (every
+    round: the collector re-states it less often, which the dashboards cannot tell)."""
     out: list[Reading] = []
+    attending: set[str] = set()
     for ts in sorted({t for s in SCHOOLS for t in s.verdict_times(now)}):
         judged = [s for s in SCHOOLS if ts in s.verdict_times(now)]
         verdicts = [rules.Verdict(registered(s), target, status, None, 1.0, 4)
@@ -206,6 +219,18 @@ def rollup_points(now: int) -> list[Reading]:
             states[s.sid][0], states[s.sid][1] * 1_000_000, "0.1.0",
             agentstate.Backlog(backlogs[s.sid][0], backlogs[s.sid][1] * 1_000_000)), ts)
             for s in judged]
+        for s in judged:
+            backlog = agentstate.Backlog(backlogs[s.sid][0], backlogs[s.sid][1] * 1_000_000)
+            attention = agentstate.attention_due(
+                agentstate.needs_attention(states[s.sid][0], backlog), True, s.sid in attending)
+            if attention is not None:
+                out.append(_r(agentstate.ATTENTION, s, {**agentstate.fields(
+                    states[s.sid][0], states[s.sid][1] * 1_000_000, "0.1.0", backlog),
+                    "attention": attention}, ts))
+                if attention:
+                    attending.add(s.sid)
+                else:
+                    attending.discard(s.sid)
         out += agentstate.rollup_readings(agentstate.tally(
             ((s.province, s.city, s.county, states[s.sid][0]) for s in judged),
             [(s.province, s.city, s.county, s.failing) for s in judged],

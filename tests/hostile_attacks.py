@@ -65,10 +65,11 @@ def forged_verdicts(a: SchoolClient) -> Counter[str]:
                          ("agent_status", '{"online":false,"state":"offline"}'),
                          ("alerts", '{"text":"all fine"}'), ("rollup", '{"meeting":1.0}'),
                          ("agent_state", '{"state":"online","online":true,"backlog":0.0}'),
+                         ("agent_attention", '{"state":"online","attention":false}'),
                          ("agent_rollup", '{"offline":0.0,"backlogged":0.0,"unsent":0.0}'),
                          ("school_summary", '{"facts":"{}"}')):
         a.publish(a.identity.topic(name), raw(a, name, "{}", fields))
-    return Counter(collector_owned=12)
+    return Counter(collector_owned=13)
 
 
 def invented_probes(a: SchoolClient) -> Counter[str]:

@@ -12,6 +12,7 @@ import pytest
 from agent.contract.configschema import build
 from agent.contract.reading import Reading
 from collector.config import Storage
+from collector.grafana import dashboards
 from collector.ingest.lineproto import line
 from collector.ingest.writer import InfluxV1Writer
 from collector.judge import agentstate
@@ -20,6 +21,7 @@ from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import School
 from collector.judge.rollups import Region
 from collector.judge.rules import Health
+from tests.grafana_emulation import Range, panel_query
 from tests.services import Influxd
 
 HOUR = 3600 * 10**9
@@ -72,37 +74,86 @@ def test_failing_probes_are_counted_per_probe_and_region() -> None:
     assert "failing_made_up" not in counted[Region("county", "p1", "c1", "k2")]
 
 
+def of(readings: list[Reading], measurement: str = agentstate.MEASUREMENT) -> list[Reading]:
+    return [r for r in readings if r.measurement == measurement]
+
+
 def test_a_state_is_written_when_it_changes_or_grows_old_and_never_otherwise() -> None:
     states = AgentStates(InfluxQLReader(UNREACHABLE))
     now = 1_800_000_000 * 10**9
     states.known["a"] = State("online", now - 3 * DAY, "0.1.0")
-    first = states.due(SCHOOLS, now)
+    first = of(states.due(SCHOOLS, now))
     assert {r.tags["school"]: r.fields["state"] for r in first} == {
         "a": "online", "b": "never", "c": "never", "d": "never"}
     assert first[0].fields["since"] == (now - 3 * DAY) // 1_000_000
     assert "since" not in first[1].fields  # never connected: no time to show
     assert states.due(SCHOOLS, now + HOUR) == []
     states.known["b"] = State("offline", now + HOUR, "0.1.0")
-    assert [r.tags["school"] for r in states.due(SCHOOLS, now + 2 * HOUR)] == ["b"]
+    assert [r.tags["school"] for r in of(states.due(SCHOOLS, now + 2 * HOUR))] == ["b"]
     # Re-stated within the dashboards' 25 h lookback, however long nothing changed.
-    assert len(states.due(SCHOOLS, now + RESTATE_NS)) == 3
-    assert len(states.due(SCHOOLS, now + 2 * HOUR + RESTATE_NS)) == 1
+    assert len(of(states.due(SCHOOLS, now + RESTATE_NS))) == 3
+    assert len(of(states.due(SCHOOLS, now + 2 * HOUR + RESTATE_NS))) == 1
     # A backlog appearing, growing or clearing is a change; the same one is not.
     states.backlogs["c"] = Backlog(900, now + 3 * HOUR)
-    written = states.due(SCHOOLS, now + 3 * HOUR)
+    written = of(states.due(SCHOOLS, now + 3 * HOUR))
     assert [(r.tags["school"], r.fields["backlog"], r.fields["backlog_since"])
             for r in written] == [("c", 900, (now + 3 * HOUR) // 1_000_000)]
-    assert states.due(SCHOOLS, now + 4 * HOUR) == []
+    assert of(states.due(SCHOOLS, now + 4 * HOUR)) == []
     states.backlogs["c"] = Backlog(1500, now + 3 * HOUR)
-    assert [r.fields["backlog"] for r in states.due(SCHOOLS, now + 5 * HOUR)] == [1500]
+    assert [r.fields["backlog"] for r in of(states.due(SCHOOLS, now + 5 * HOUR))] == [1500]
     del states.backlogs["c"]
-    cleared = states.due(SCHOOLS, now + 6 * HOUR)
+    cleared = of(states.due(SCHOOLS, now + 6 * HOUR))
     assert [r.fields["backlog"] for r in cleared] == [0]
     assert "backlog_since" not in cleared[0].fields
     states.backlogs["a"] = Backlog(700, now)
     states.due(SCHOOLS[1:], now + 3 * RESTATE_NS)
     assert "a" not in states.written and "a" not in states.known  # no longer registered
-    assert "a" not in states.backlogs
+    assert "a" not in states.backlogs and "a" not in states.attention
+
+
+def attention(readings: list[Reading]) -> dict[str, tuple[object, ...]]:
+    return {r.tags["school"]: (r.fields["attention"], r.fields["state"], r.fields["backlog"])
+            for r in of(readings, agentstate.ATTENTION)}
+
+
+def test_attention_is_written_on_entering_changing_restating_and_leaving() -> None:
+    states = AgentStates(InfluxQLReader(UNREACHABLE))
+    now = 1_800_000_000 * 10**9
+    states.known.update(a=State("online", now - DAY, "0.1.0"),
+                        b=State("offline", now - HOUR, "0.1.0"))
+    first = states.due(SCHOOLS, now)
+    # Offline and never connected; a's online agent is not written at all.
+    assert attention(first) == {"b": (True, "offline", 0), "c": (True, "never", 0),
+                                "d": (True, "never", 0)}
+    # The same fields as agent_state (since, version), and the flag.
+    assert of(first, agentstate.ATTENTION)[0].fields == {
+        **of(first)[1].fields, "attention": True}
+    assert states.attention == {"b", "c", "d"}
+    assert states.due(SCHOOLS, now + HOUR) == []
+    # An online agent with a backlog enters; a change of its backlog is written again.
+    states.backlogs["a"] = Backlog(900, now + HOUR)
+    assert attention(states.due(SCHOOLS, now + 2 * HOUR)) == {"a": (True, "online", 900)}
+    states.backlogs["a"] = Backlog(1500, now + HOUR)
+    assert attention(states.due(SCHOOLS, now + 3 * HOUR)) == {"a": (True, "online", 1500)}
+    # Re-stated with agent_state while it stays; left alone for schools never in it.
+    restated = states.due(SCHOOLS, now + RESTATE_NS)
+    assert [r.tags["school"] for r in of(restated)] == ["b", "c", "d"]
+    assert attention(restated) == {"b": (True, "offline", 0), "c": (True, "never", 0),
+                                   "d": (True, "never", 0)}
+    # Leaving: one closing point, online without a backlog, then nothing more.
+    states.known["b"] = State("online", now + RESTATE_NS + HOUR, "0.1.0")
+    del states.backlogs["a"]
+    left = states.due(SCHOOLS, now + RESTATE_NS + 2 * HOUR)
+    assert attention(left) == {"a": (False, "online", 0), "b": (False, "online", 0)}
+    assert "backlog_since" not in of(left, agentstate.ATTENTION)[0].fields
+    assert states.attention == {"c", "d"}
+    assert attention(states.due(SCHOOLS, now + 3 * RESTATE_NS)) == {
+        "c": (True, "never", 0), "d": (True, "never", 0)}
+    # A school needing attention that has no point yet (a database from before this
+    # measurement) gets one although its agent_state is not due.
+    states.attention.discard("c")
+    assert [(r.measurement, r.tags["school"]) for r in states.due(
+        SCHOOLS, now + 3 * RESTATE_NS + HOUR)] == [(agentstate.ATTENTION, "c")]
 
 
 @pytest.fixture
@@ -160,7 +211,10 @@ def test_states_follow_the_change_log_across_rounds_and_restarts(
     again.refresh(SCHOOLS, now + 4 * HOUR)
     assert {sid: s.state for sid, s in again.known.items()} == {
         "a": "online", "b": "online", "c": "offline", "d": "offline"}
-    assert [r.tags["school"] for r in again.due(SCHOOLS, now + 4 * HOUR)] == ["d"]
+    # Nor attention points: b's closed at the second round, c's holds.
+    assert again.attention == {"c"}
+    assert [(r.measurement, r.tags["school"]) for r in again.due(SCHOOLS, now + 4 * HOUR)] == [
+        (agentstate.MEASUREMENT, "d"), (agentstate.ATTENTION, "d")]
 
 
 def heartbeat(s: School, depth: int, ts: int) -> str:
@@ -252,3 +306,98 @@ def test_heartbeats_are_read_at_most_every_quarter_hour(
     # read none of it).
     states.record(SCHOOLS, now + agentstate.BEATS_EVERY_S * 10**9, writer, {})
     assert states.backlogs == {"a": Backlog(900, (now + 60 * 10**9) // 10**6 * 10**6)}
+
+
+def table(reader: InfluxQLReader, title: str, end_ns: int) -> dict[str, dict[str, object]]:
+    """An agent-health table's rows per school, its query expanded as Grafana would for a
+    range ending at ``end_ns`` with every region chosen."""
+    board = dashboards.agents()
+    panel = next(p for p in board["panels"] if p["title"].startswith(title))
+    end_ms = -(-end_ns // 10**6)  # Grafana sends whole milliseconds: the point at end_ns is in
+    query = panel_query(panel["targets"][0]["query"], Range("2d", end_ms - 2 * DAY // 10**6,
+                                                            end_ms),
+                        board["templating"]["list"], {"province": "All", "city": "All",
+                                                      "county": "All"})
+    return {row["school"]: row for row in reader.rows(query)}
+
+
+def attention_points(reader: InfluxQLReader) -> dict[str, list[tuple[object, object]]]:
+    return {sid: [(r["attention"], r["state"]) for r in rows] for sid, rows in _per_school(
+        reader.rows(f'SELECT "attention", "state" FROM "{agentstate.ATTENTION}" '
+                    "GROUP BY school")).items()}
+
+
+def _per_school(rows: list[dict[str, object]]) -> dict[str, list[dict[str, object]]]:
+    out: dict[str, list[dict[str, object]]] = {}
+    for row in rows:
+        out.setdefault(str(row["school"]), []).append(row)
+    return out
+
+
+@pytest.mark.integration
+def test_attention_tables_list_who_needs_it_across_rounds_and_a_restart(
+        db: tuple[InfluxQLReader, InfluxV1Writer]) -> None:
+    reader, writer = db
+    now = time.time_ns()
+    minute = 60 * 10**9
+    a, b, c = SCHOOLS[:3]
+    # a online, b went offline 3 h ago, c online with a backlog, d never connected.
+    writer.write([status(a, "online", now - 10 * DAY), status(b, "online", now - 10 * DAY),
+                  status(b, "offline", now - 3 * HOUR), status(c, "online", now - 10 * DAY),
+                  heartbeat(a, 3, now - 10 * minute), heartbeat(c, 2000, now - 10 * minute)])
+    states = AgentStates(reader)
+    states.record(SCHOOLS, now, writer, {})
+    away = table(reader, "Agents offline or never", now)
+    assert {k: (v["state"], v["since"]) for k, v in away.items()} == {
+        "b": ("offline", (now - 3 * HOUR) // 10**6), "d": ("never", None)}
+    behind = table(reader, "Spool backlogs per school", now)
+    assert {k: (v["backlog"], v["since"], v["state"]) for k, v in behind.items()} == {
+        "c": (2000, (now - 10 * minute) // 10**6, "online")}
+
+    # The collector stops; meanwhile b's agent comes back and c's spool drains.
+    writer.write([status(b, "online", now + HOUR), heartbeat(c, 4, now + 90 * minute)])
+    later = now + 2 * HOUR
+    assert set(table(reader, "Agents offline or never", later)) == {"b", "d"}  # as of then
+    again = AgentStates(reader)
+    again.beats_every_ns = 0
+    again.refresh(SCHOOLS, later)
+    assert again.attention == {"b", "c", "d"}  # as its newest points say
+    again.record(SCHOOLS, later, writer, {})
+    assert again.attention == {"d"}
+    # b's and c's points of the first round are within the lookback; their closing
+    # points leave them out. d's, unchanged, was not written again.
+    assert attention_points(reader) == {"b": [(True, "offline"), (False, "online")],
+                                        "c": [(True, "online"), (False, "online")],
+                                        "d": [(True, "never")]}
+    assert set(table(reader, "Agents offline or never", later)) == {"d"}
+    assert table(reader, "Spool backlogs per school", later) == {}
+    # Ranges ending before the restart still show them as they were then.
+    assert set(table(reader, "Agents offline or never", later - minute)) == {"b", "d"}
+
+
+def restatement(s: School, state: State, backlog: Backlog, ts: int) -> str:
+    return line(Reading(agentstate.MEASUREMENT, agentstate.fields(
+        state.state, state.since_ns, state.version, backlog), s.identity.region_tags(), ts))
+
+
+@pytest.mark.integration
+def test_a_start_on_states_without_attention_points_writes_them(
+        db: tuple[InfluxQLReader, InfluxV1Writer]) -> None:
+    reader, writer = db
+    now = time.time_ns()
+    a, b, c, d = SCHOOLS
+    since = (now - DAY) // 10**6 * 10**6
+    # As a collector from before agent_attention left the database: re-statements only.
+    writer.write([restatement(a, State("online", since, "0.1.0"), Backlog(), now - HOUR),
+                  restatement(b, State("offline", since, "0.1.0"), Backlog(), now - HOUR),
+                  restatement(c, State("online", since, "0.1.0"), Backlog(700, since),
+                              now - HOUR),
+                  restatement(d, State("never"), Backlog(), now - HOUR)])
+    states = AgentStates(reader)
+    states.record(SCHOOLS, now, writer, {})
+    assert len(stored(reader)) == 4  # nothing changed: no agent_state written
+    assert attention_points(reader) == {"b": [(True, "offline")], "c": [(True, "online")],
+                                        "d": [(True, "never")]}
+    assert set(table(reader, "Agents offline or never", now)) == {"b", "d"}
+    assert {k: v["backlog"] for k, v in table(reader, "Spool backlogs", now).items()} == {
+        "c": 700}

@@ -220,6 +220,7 @@ COLLECTOR_MEASUREMENTS = frozenset({
     "alerts",             # alerts sent, should they ever be stored
     "rollup",             # regional roll-ups per region and target (collector.judge.rollups)
     "agent_state",        # each school's agent state, re-stated (collector.judge.agentstate)
+    "agent_attention",    # agent_state of the schools needing attention (likewise)
     "agent_rollup",       # schools per agent state and region (collector.judge.agentstate)
     "school_summary",     # each school's report facts, per round (collector.judge.summary)
 })

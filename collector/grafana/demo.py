@@ -241,6 +241,7 @@ def readings(days: int = 3, now_ns: int | None = None, seed: int = 7) -> list[Re
                 out.extend(_quality_compliance(s, ts, n))
     # The collector's roll-ups of each round's verdicts, as rollups.record writes them.
     every = schools()
+    attending: set[str] = set()
     for hour in range(5, days * 24, 6):
         ts = now - days * 24 * HOUR_NS + hour * HOUR_NS + 2 * 10**9
         out.extend(rollups.readings(rollups.tally(
@@ -254,6 +255,17 @@ def readings(days: int = 3, now_ns: int | None = None, seed: int = 7) -> list[Re
         behind = {s.sid: agentstate.Backlog(*backlog(s, ts)) for s in every}
         out.extend(_r(agentstate.MEASUREMENT, s, agentstate.fields(
             *states[s.sid], "0.1.0", behind[s.sid]), ts) for s in every)
+        # The schools needing attention with them, and a closing point for one that left.
+        for s in every:
+            attention = agentstate.attention_due(agentstate.needs_attention(
+                states[s.sid][0], behind[s.sid]), True, s.sid in attending)
+            if attention is not None:
+                out.append(_r(agentstate.ATTENTION, s, {**agentstate.fields(
+                    *states[s.sid], "0.1.0", behind[s.sid]), "attention": attention}, ts))
+                if attention:
+                    attending.add(s.sid)
+                else:
+                    attending.discard(s.sid)
         out.extend(agentstate.rollup_readings(agentstate.tally(
             ((s.province, s.city, s.county, states[s.sid][0]) for s in every), (),
             ((s.province, s.city, s.county, behind[s.sid].depth) for s in every)), ts))

@@ -24,6 +24,19 @@ the dashboards then read one series per school or county, not every heartbeat.
 A backlog holds until a heartbeat shows it gone, so an agent gone offline keeps
 the one it last reported.
 
+Attention: a province's centre needs the agents that need attention (offline,
+never connected, or with a backlog), not 50,000 online rows, and a per-school
+table over ``agent_state`` reads every school's series (2.6-2.9 s of CPU at 50,000
+schools). ``agent_attention`` therefore holds the same fields (and
+``attention = true``) only for those schools: written with their
+``agent_state`` (on every change and re-statement), and once more when a school
+leaves (``attention = false``, online, no backlog) so that the newest point per
+school within the lookback says it is gone. A dashboard reading it touches only
+the schools that needed attention within the lookback. The collector keeps
+only the set of those schools' ids; a restarted one takes it from the newest
+``agent_attention`` points within the lookback, so a school that recovered
+while it was stopped gets its closing point at the first round.
+
 The states come from ``agent_status`` itself: at start, from the newest
 re-statements (bounded) and, only for schools without one, their newest change
 (unbounded, a chunk of counties per query, once); then at each round only the
@@ -55,6 +68,7 @@ from collector.judge.rules import Health
 log = logging.getLogger(__name__)
 
 MEASUREMENT = "agent_state"
+ATTENTION = "agent_attention"
 ROLLUP = "agent_rollup"
 STATES = ("online", "offline", "never")
 PROBES = tuple(sorted(PROBE_NAMES))
@@ -110,6 +124,24 @@ def fields(state: str, since_ns: int, version: str = "", backlog: Backlog = CLEA
     return out
 
 
+def needs_attention(state: str, backlog: Backlog) -> bool:
+    """Offline, never connected, or with a backlog."""
+    return state != "online" or backlog.depth > 0
+
+
+def attention_due(needs: bool, restated: bool, attending: bool) -> bool | None:
+    """The ``attention`` field of a school's ``agent_attention`` point this round (None:
+    no point), from whether it needs attention, whether its ``agent_state`` is written
+    this round, and whether its newest ``agent_attention`` point says attention."""
+    if needs and (restated or not attending):
+        # A change or re-statement; or entering without a change this round (a
+        # database from before this measurement, or a lost point, at a start).
+        return True
+    if not needs and attending:
+        return False  # the closing point, which the dashboards' newest-per-school drops
+    return None
+
+
 def tally(rows: Iterable[tuple[str, str, str, str]],
           failing: Iterable[tuple[str, str, str, frozenset[str]]] = (),
           backlogs: Iterable[tuple[str, str, str, int]] = ()
@@ -148,6 +180,12 @@ def _depth(row: Mapping[str, object]) -> int | None:
     return int(depth)
 
 
+def _done(reading: Reading) -> tuple[str, bool | None]:
+    """What a written point tells: its school, and its attention (None: agent_state)."""
+    attention = reading.fields.get("attention") if reading.measurement == ATTENTION else None
+    return reading.tags["school"], None if attention is None else bool(attention)
+
+
 def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
@@ -161,6 +199,8 @@ class AgentStates:
         self.backlogs: dict[str, Backlog] = {}  # only schools with one
         # What agent_state holds, and when it was written.
         self.written: dict[str, tuple[State, Backlog, int]] = {}
+        # Schools whose newest agent_attention point says attention.
+        self.attention: set[str] = set()
         self.checked_ns: int | None = None  # changes up to here are in ``known``
         self.beats_ns = 0  # heartbeats up to here are in ``backlogs``
         self.beats_every_ns = BEATS_EVERY_S * 10**9
@@ -242,6 +282,13 @@ class AgentStates:
                     backlog = Backlog(int(row["backlog"]), int(row["backlog_since"]) * 1_000_000)
                     self.backlogs[row["school"]] = backlog
                 self.written[row["school"]] = (state, backlog, int(row["time"]))
+        # Within the same lookback as the dashboards: a school whose newest point is
+        # older is not shown as needing attention, so it needs no closing point.
+        for row in self.reader.rows(
+                f'SELECT last("attention") AS "attention" FROM "{ATTENTION}" '
+                f"WHERE time > {now_ns - STATE_LOOKBACK_S * 10**9} GROUP BY school"):
+            if row.get("attention") is True:
+                self.attention.add(row["school"])
         # Changes since the oldest of those re-statements; schools without one (a
         # first start, or a collector stopped for more than a day) need their
         # newest change however old, once.
@@ -270,25 +317,56 @@ class AgentStates:
         self.checked_ns = now_ns
 
     def due(self, schools: Sequence[School], now_ns: int) -> list[Reading]:
-        """The re-statements this round needs; counted as written."""
-        return list(self._due(schools, now_ns))
+        """The points this round needs (agent_state, agent_attention); counted as written."""
+        out = [r for mine in self._due(schools, now_ns) for r in mine]
+        self._wrote([_done(r) for r in out], now_ns)
+        self._forget(schools)
+        return out
 
-    def _due(self, schools: Sequence[School], now_ns: int) -> Iterator[Reading]:
+    def _due(self, schools: Sequence[School], now_ns: int) -> Iterator[list[Reading]]:
+        """Per school with anything to write, its points: written in one batch, so a
+        failed write leaves neither its agent_state nor its agent_attention point
+        counted as written while the other is."""
         for school in schools:
             sid = school.school_id
             state = self.known.get(sid, NEVER)
             backlog = self.backlogs.get(sid, CLEAR)
             last = self.written.get(sid)
-            if last is None or last[:2] != (state, backlog) or now_ns - last[2] >= RESTATE_NS:
-                yield Reading(MEASUREMENT, fields(state.state, state.since_ns, state.version,
-                                                  backlog), school.identity.region_tags(), now_ns)
-                self.written[sid] = (state, backlog, now_ns)
+            restated = (last is None or last[:2] != (state, backlog)
+                        or now_ns - last[2] >= RESTATE_NS)
+            # needs_attention inline: this walk covers every school every round.
+            needs, attending = state.state != "online" or backlog.depth > 0, sid in self.attention
+            if not restated and needs == attending:
+                continue  # what attention_due says for it too: nothing to write
+            attention = attention_due(needs, restated, attending)
+            values = fields(state.state, state.since_ns, state.version, backlog)
+            tags = school.identity.region_tags()
+            mine = [Reading(MEASUREMENT, values, tags, now_ns)] if restated else []
+            if attention is not None:
+                mine.append(Reading(ATTENTION, {**values, "attention": attention}, tags,
+                                    now_ns))
+            yield mine
+
+    def _wrote(self, done: Iterable[tuple[str, bool | None]], now_ns: int) -> None:
+        """Count points as stored (once their batch was), each as ``_done`` has it."""
+        for sid, attention in done:
+            if attention is None:
+                self.written[sid] = (self.known.get(sid, NEVER), self.backlogs.get(sid, CLEAR),
+                                     now_ns)
+            elif attention:
+                self.attention.add(sid)
+            else:
+                self.attention.discard(sid)
+
+    def _forget(self, schools: Sequence[School]) -> None:
+        """Drop schools no longer registered (their points age out of the lookback)."""
         registered = {s.school_id for s in schools}
         for sid in [sid for sid in self.written if sid not in registered]:
             del self.written[sid]
             self.known.pop(sid, None)
         for sid in [sid for sid in self.backlogs if sid not in registered]:
             del self.backlogs[sid]
+        self.attention &= registered
 
     def counts(self, schools: Sequence[School], health: Mapping[str, Health]
                ) -> dict[Region, dict[str, int]]:
@@ -309,15 +387,29 @@ class AgentStates:
         self.refresh(schools, now_ns)
         # Lines made and written a batch at a time: a start re-states every school,
         # made at once 7.1 MB of a round's peak at 10,000 schools (tracemalloc).
-        restated, batch = 0, []
-        for reading in self._due(schools, now_ns):
-            batch.append(line(reading))
-            if len(batch) == WRITE_BATCH:
-                writer.write(batch)
-                restated, batch = restated + len(batch), []
+        restated = attending = 0
+        batch: list[str] = []
+        done: list[tuple[str, bool | None]] = []
+
+        def flush() -> None:
+            nonlocal batch, done
+            writer.write(batch)  # new lists after: a writer may keep the one it got
+            self._wrote(done, now_ns)
+            batch, done = [], []
+
+        for mine in self._due(schools, now_ns):
+            if len(batch) + len(mine) > WRITE_BATCH:
+                flush()
+            batch.extend(line(r) for r in mine)
+            done.extend(_done(r) for r in mine)
+            restated += mine[0].measurement == MEASUREMENT
+            attending += mine[-1].measurement == ATTENTION
+        if batch:
+            flush()
+        self._forget(schools)
         counted = [line(p) for p in rollup_readings(self.counts(schools, health), now_ns)]
-        rest = batch + counted
-        for at in range(0, len(rest), WRITE_BATCH):
-            writer.write(rest[at:at + WRITE_BATCH])
-        log.info("agent states: %d schools re-stated, %d with a backlog, %d regions counted",
-                 restated + len(batch), len(self.backlogs), len(counted))
+        for at in range(0, len(counted), WRITE_BATCH):
+            writer.write(counted[at:at + WRITE_BATCH])
+        log.info("agent states: %d schools re-stated, %d attention points written, %d schools "
+                 "needing attention, %d with a backlog, %d regions counted", restated,
+                 attending, len(self.attention), len(self.backlogs), len(counted))

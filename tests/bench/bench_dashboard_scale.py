@@ -14,7 +14,9 @@ choices a user makes at that scale:
 
 * overview: every region, grouped by province;
 * agent health: its stats over every region, its per-school lists and lines
-  for one county;
+  for one county, and its tables of the schools needing attention (read from
+  ``agent_attention``) for one county and for every region (as a province's
+  network centre opens them);
 * IPv6 and Wi-Fi: their per-school lists for one county;
 * school, classrooms, Wi-Fi, connection quality: one school (the quality
   dashboard's shares over every region, grouped by province).
@@ -28,7 +30,10 @@ Data, written as line protocol straight to influxd:
   writes 288: per-school verdict panels only get slower in reality), its agent
   status changes (a reconnect every 3 days for 90 days, every 7th agent offline
   for the last 30), its re-stated agent state of the last 25 h (every round for
-  the one school in 50 with a spool backlog), and one point
+  the one school in 50 with a spool backlog; another 7th of the agents was
+  offline 20 h ago and back 8 h ago) and, for the schools needing attention in
+  that time, their ``agent_attention`` points as collector.judge.agentstate
+  decides them (a closing point for the agents back online), and one point
   per series of the measurements the per-school panels read, so the series
   index holds a province;
 * the chosen county: 2 days of heartbeats and probe runs, 7 days of IPv6 and
@@ -36,12 +41,14 @@ Data, written as line protocol straight to influxd:
 * the chosen school: 7 days of everything at the shipped intervals.
 
 Beside the agent-health panels, the spool panel they replaced (a line per
-school from every heartbeat of the county), as a before figure on the same
-data and load.
+school from every heartbeat of the county), and the per-school tables as they
+read every school's ``agent_state`` before ``agent_attention`` (for one county
+and every region), as before figures on the same data and load.
 
 Reference, measured in the same run beside every panel: one raw InfluxQL
 query over the roll-ups (every county's roll-up rows of target ``all`` over
-the last day). Each time is the median of three loads.
+the last day). Each time is the median of three loads, in wall seconds and in
+seconds of influxd's CPU.
 """
 
 from __future__ import annotations
@@ -60,7 +67,7 @@ from typing import Any
 
 from agent.contract.reading import FieldValue, Reading
 from collector.grafana import dashboards
-from collector.grafana.influxql import q, series
+from collector.grafana.influxql import q, region_filter, series, verdict_window, where
 from collector.ingest.lineproto import line
 from collector.judge import agentstate, rollups
 from collector.judge.quality import QUALITY_TARGETS
@@ -83,6 +90,21 @@ FORMER_SPOOL = {"type": "timeseries", "title": "Spool depth per school, from eve
                 "(former panel)", "interval": "15m", "targets": [{"query": series(
                     "agent", [(f"max({q('spool_depth')})", "spool")], ["school"],
                     school=False)}]}
+# The per-school agent tables as they read every school's agent_state, before the
+# collector wrote agent_attention.
+_STATE_WHERE = where(region_filter(), window=verdict_window())
+FORMER_TABLES = [
+    {"type": "table", "title": "Agent status per school, from every school's agent_state "
+     "(former panel)", "targets": [{"query": (
+         f"SELECT last({q('state')}) AS {q('state')}, {q('since')}, {q('agent_version')} "
+         f"FROM {q(agentstate.MEASUREMENT)}{_STATE_WHERE} GROUP BY {q('school')}")}]},
+    {"type": "table", "title": "Spool backlogs per school, from every school's agent_state "
+     "(former panel)", "targets": [{"query": (
+         f"SELECT {q('backlog')}, {q('since')}, {q('state')} FROM (SELECT "
+         f"last({q('backlog')}) AS {q('backlog')}, {q('backlog_since')} AS {q('since')}, "
+         f"{q('state')} FROM {q(agentstate.MEASUREMENT)}{_STATE_WHERE} GROUP BY "
+         f"{q('school')}) WHERE {q('backlog')} > 0 GROUP BY {q('school')}")}]},
+]
 REFERENCE = ("SELECT \"pass\", \"schools\" FROM \"rollup\" WHERE \"level\" = 'county' AND "
              "\"target\" = 'all' AND time > ${__to}ms - 1d AND time <= ${__to}ms")
 
@@ -160,18 +182,7 @@ def school_lines(schools: int, now: int) -> Iterator[str]:
             yield from at(r("agent_status", tags, {"online": state == "online", "state": state,
                                                    "agent_version": "0.1.0"}),
                           [now - day * DAY])
-        state = "offline" if offline else "online"
-        since = now - (30 if offline else 3) * DAY
-        if backlog(n):
-            # Re-stated at every round while its backlog changes.
-            for k, ts in enumerate(every(ROUND // S, 25 * HOUR, now)):
-                yield from at(r(agentstate.MEASUREMENT, tags, agentstate.fields(
-                    state, since, "0.1.0", agentstate.Backlog(backlog(n, k), now - DAY))),
-                    [ts])
-        else:
-            yield from at(r(agentstate.MEASUREMENT, tags, agentstate.fields(state, since,
-                                                                             "0.1.0")),
-                          [now - 20 * HOUR, now - 8 * HOUR])
+        yield from restatements(n, tags, now)
         yield from at(r("agent", tags, {"uptime_seconds": 3600.0, "spool_depth": 0.0,
                                         "probe_errors": 0.0, "version": "0.1.0"}),
                       [now - (31 if offline else 0) * DAY])
@@ -191,6 +202,34 @@ def school_lines(schools: int, now: int) -> Iterator[str]:
                                                      "tx_bps": 1e6},
                             classroom=f"c{port}", switch="sw1", port=f"GE0/0/{port}"),
                           [now - HOUR])
+
+
+def restatements(n: int, tags: Mapping[str, str], now: int) -> Iterator[str]:
+    """School n's agent_state and agent_attention points of the last 25 h."""
+    offline = n % 7 == 0
+    state = "offline" if offline else "online"
+    since = now - (30 if offline else 3) * DAY
+    if backlog(n):
+        # Re-stated at every round while its backlog changes.
+        rounds = [(ts, state, since, agentstate.Backlog(backlog(n, k), now - DAY))
+                  for k, ts in enumerate(every(ROUND // S, 25 * HOUR, now))]
+    elif n % 7 == 3:
+        # Offline 20 h ago, back 8 h ago: the attention it needed closes.
+        rounds = [(now - 20 * HOUR, "offline", now - 21 * HOUR, agentstate.CLEAR),
+                  (now - 8 * HOUR, "online", now - 9 * HOUR, agentstate.CLEAR)]
+    else:
+        rounds = [(ts, state, since, agentstate.CLEAR) for ts in (now - 20 * HOUR,
+                                                                  now - 8 * HOUR)]
+    attending = False
+    for ts, st, began, behind in rounds:
+        values = agentstate.fields(st, began, "0.1.0", behind)
+        yield from at(r(agentstate.MEASUREMENT, tags, values), [ts])
+        attention = agentstate.attention_due(agentstate.needs_attention(st, behind), True,
+                                             attending)
+        if attention is not None:
+            yield from at(r(agentstate.ATTENTION, tags, {**values, "attention": attention}),
+                          [ts])
+            attending = attention
 
 
 def county_lines(now: int) -> Iterator[str]:
@@ -285,17 +324,27 @@ def query(server: Influxd, text: str) -> int:
     return sum(len(s["values"]) for s in result.get("series", []))
 
 
+def cpu_seconds(server: Influxd) -> float:
+    """influxd's CPU time so far (user + system), 0 without its process."""
+    if server.proc is None:
+        return 0.0
+    stat = Path(f"/proc/{server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in stat[11:13]) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(server: Influxd, board: Mapping[str, Any], panel: Mapping[str, Any],
-          chosen: Mapping[str, Sequence[str] | str], rng: Range) -> float:
-    """The median of three loads of the panel (other work shares these 2 cores)."""
-    took = []
+          chosen: Mapping[str, Sequence[str] | str], rng: Range) -> tuple[float, float]:
+    """The median of three loads of the panel (other work shares these 2 cores), in
+    seconds of wall time and of influxd's CPU."""
+    took, cpu = [], []
     for _ in range(3):
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), cpu_seconds(server)
         for target in panel["targets"]:
             query(server, panel_query(target["query"], rng, board["templating"]["list"],
                                       chosen, panel.get("interval", "")))
         took.append(time.perf_counter() - began)
-    return sorted(took)[1]
+        cpu.append(cpu_seconds(server) - began_cpu)
+    return sorted(took)[1], sorted(cpu)[1]
 
 
 def settle(server: Influxd, limit: float = 300.0) -> float:
@@ -325,7 +374,19 @@ def choices(board: Mapping[str, Any], panel: Mapping[str, Any]) -> dict[str, Any
     return chosen
 
 
-def reference(server: Influxd, rng: Range) -> float:
+def picks(board: Mapping[str, Any], panel: Mapping[str, Any]
+          ) -> list[tuple[dict[str, Any], str]]:
+    """The choices a panel is measured with: the user's (see the module text), and for
+    the tables of agents needing attention (and their former panels) every region too."""
+    chosen = choices(board, panel)
+    queries = " ".join(t["query"] for t in panel["targets"])
+    if panel["type"] == "table" and (f'FROM {q(agentstate.ATTENTION)}' in queries
+                                     or panel in FORMER_TABLES):
+        return [(chosen, " (one county)"), ({**chosen, **ALL}, " (every region)")]
+    return [(chosen, "")]
+
+
+def reference(server: Influxd, rng: Range) -> tuple[float, float]:
     return timed(server, {"templating": {"list": []}}, {"targets": [{"query": REFERENCE}]}, {},
                  rng)
 
@@ -363,17 +424,20 @@ def measure(schools: int, rollups_only: bool, index: str, only: Sequence[str] = 
                       if not only or b["uid"].removeprefix("schoolnet-") in only]
             for board in boards:
                 rng = Range.relative(board["time"]["from"])
-                extra = [FORMER_SPOOL] if board["uid"] == "schoolnet-agents" else []
+                extra = ([FORMER_SPOOL, *FORMER_TABLES] if board["uid"] == "schoolnet-agents"
+                         else [])
                 for panel in [*board["panels"], *extra]:
                     if rollups_only and panel["type"] == "table":
                         continue  # grouped by county at a country's scale: not a province view
-                    ref = reference(server, Range.relative("now-1d"))
-                    took = timed(server, board, panel, choices(board, panel), rng)
-                    refs.append(ref)
-                    timings.append((took, ref, f"{board['uid'].removeprefix('schoolnet-')}: "
-                                               f"{panel['title']}"))
-                    print(f"    {took:7.3f} s  {took / ref:7.1f}x  (reference {ref:.3f} s)  "
-                          f"{timings[-1][2]}", flush=True)
+                    for chosen, label in picks(board, panel):
+                        ref, ref_cpu = reference(server, Range.relative("now-1d"))
+                        took, cpu = timed(server, board, panel, chosen, rng)
+                        refs.append(ref)
+                        timings.append((took, ref, f"{board['uid'].removeprefix('schoolnet-')}: "
+                                                   f"{panel['title']}{label}"))
+                        print(f"    {took:7.3f} s  {took / ref:7.1f}x  (reference {ref:.3f} s)"
+                              f"  influxd CPU {cpu:6.2f} s (reference {ref_cpu:.2f} s)"
+                              f"  {timings[-1][2]}", flush=True)
             ref = sorted(refs)[len(refs) // 2]
         finally:
             server.stop()
