@@ -37,7 +37,7 @@ def test_alert_queries_read_the_newest_state() -> None:
     assert not any("$timeFilter" in q for q in rules.values())
     # The offline rule reads the collector's re-stated agent states (a month-old last
     # will still fires: tests/test_grafana_ranges.py), never the change log's history.
-    assert 'FROM "agent_state"' in rules["schoolnet-agent-offline"]
+    assert 'FROM "agent_attention"' in rules["schoolnet-agent-offline"]
     assert "now() - 25h" in rules["schoolnet-agent-offline"]
     assert all(r["noDataState"] == "OK" for r in alerting.rules())
 

@@ -85,8 +85,11 @@ def rules() -> list[Json]:
              WINDOW_SECONDS, "2h",
              "No readings from school {{ $labels.school }} ({{ $labels.county }}) to judge",
              "warning"),
+        # agent_attention, not agent_state: only the schools that needed attention
+        # within the lookback have its series (collector.judge.agentstate), and a
+        # recovered one's newest point there says online.
         rule("schoolnet-agent-offline", "Agent offline (last will)",
-             latest_is("agent_state", "state", "offline", VERDICTS), WINDOW_SECONDS, "1h",
+             latest_is("agent_attention", "state", "offline", VERDICTS), WINDOW_SECONDS, "1h",
              "The agent of school {{ $labels.school }} ({{ $labels.county }}) is offline",
              "info"),
     ]
