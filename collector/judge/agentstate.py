@@ -334,11 +334,10 @@ class AgentStates:
             last = self.written.get(sid)
             restated = (last is None or last[:2] != (state, backlog)
                         or now_ns - last[2] >= RESTATE_NS)
-            # needs_attention inline: this walk covers every school every round.
-            needs, attending = state.state != "online" or backlog.depth > 0, sid in self.attention
-            if not restated and needs == attending:
-                continue  # what attention_due says for it too: nothing to write
-            attention = attention_due(needs, restated, attending)
+            attention = attention_due(needs_attention(state.state, backlog), restated,
+                                      sid in self.attention)
+            if not restated and attention is None:
+                continue  # settled: nothing to write
             values = fields(state.state, state.since_ns, state.version, backlog)
             tags = school.identity.region_tags()
             mine = [Reading(MEASUREMENT, values, tags, now_ns)] if restated else []

@@ -187,6 +187,7 @@ class WindowJudge:
     # -- a round ------------------------------------------------------------
     def judge(self, schools: list[School], now_ns: int
               ) -> tuple[list[Verdict], dict[str, Health]]:
+        self.moved = set()
         if not self.streamed:
             # Nothing to keep between rounds: a chunk of schools' windows at a
             # time, so memory is bounded by the chunk, not the province.
@@ -213,7 +214,6 @@ class WindowJudge:
             self._counter.start()
             self._counter.join(COUNT_WAIT_SECONDS)
         changed = self.windows.take_changed()
-        self.moved = set()
         due = []
         for school in schools:
             cached = self.cache.get(school.school_id)
