@@ -243,11 +243,18 @@ def test_deployed_accounts_run_the_whole_audit(secured: AuthInfluxd, broker: Mos
     checked = cli("collector.cli", "check-config", "-c", str(config))
     assert checked.returncode == 0, checked.stderr
     assert "(writes as 'collector', queries as 'reader')" in checked.stdout
-    collector = subprocess.Popen([sys.executable, "-m", "collector.cli", "run", "-c",
-                                  str(config)], cwd=REPO, env={**os.environ,
-                                                               "PYTHONPATH": str(REPO)},
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    collector_log = tmp_path / "collector.log"
+    with collector_log.open("wb") as out:
+        collector = subprocess.Popen([sys.executable, "-m", "collector.cli", "run", "-c",
+                                      str(config)], cwd=REPO, stdout=out,
+                                     stderr=subprocess.STDOUT,
+                                     env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
+        # The agent waits only briefly for the collector's receipt, so the collector
+        # must be subscribed first: its start-up reads the database, which on a busy
+        # host can take longer than that wait.
+        wait_for(lambda: "subscribed to" in collector_log.read_text(encoding="utf-8"), 60,
+                 "collector subscribed")
         # The agent waits for the collector's receipt: stored with the writer account.
         sent = cli("agent.cli", "once", "-c", str(agent), "--probe", "wan_link", "--publish",
                    "--timeout", "60")
@@ -278,13 +285,15 @@ def test_deployed_accounts_run_the_whole_audit(secured: AuthInfluxd, broker: Mos
             wait_for(lambda: stored_tests() == before + 3, 30, "three throughput tests stored")
         except TimeoutError:
             collector.terminate()
-            log = collector.communicate(timeout=60)[0]
+            collector.wait(60)
+            log = collector_log.read_text(encoding="utf-8")
             raise AssertionError(f"{stored_tests() - before} of 3 throughput tests stored; the "
                                  f"collector said:\n{log}") from None
     finally:
         if collector.returncode is None:
             collector.terminate()
-            log = collector.communicate(timeout=60)[0]
+            collector.wait(60)
+        log = collector_log.read_text(encoding="utf-8")
     assert collector.returncode == 0, log
     assert "Traceback" not in log and "HTTP 403" not in log, log
 
