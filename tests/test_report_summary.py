@@ -11,11 +11,16 @@ after a probe run that moves only the newest reading's time (within the lag
 allowed for it), after readings that change some schools' verdicts' status
 (written at once, the others waiting), for schools whose summary is missing (read raw,
 county by county) and for a report asked with other indicator settings (read
-raw, said in the log).
+raw, said in the log). The report's counts from the collector's indicator
+roll-ups (per county and school type) equal those it sums from every school's
+summary, at every level and for a region, at each step; a registry, settings
+or a missing unit that does not match sends it back to the summaries.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import logging
 import random
 import time
@@ -37,7 +42,7 @@ from collector.judge.registry import Registry, School
 from collector.judge.restate import RESTATE_NS
 from collector.judge.rounds import WindowJudge
 from collector.judge.targets import Indicators, load_indicators
-from collector.report import FORMATS, build
+from collector.report import FORMATS, build, stored_rollup
 from collector.report.facts import Facts, gather
 from collector.report.period import Period
 from tests.judging_county import MINUTE, SimSchool, county, messages, registry_csv
@@ -92,9 +97,31 @@ def same(reader: InfluxQLReader, schools: list[School], cfg: Indicators, end_ns:
     return mine
 
 
+def counted_same(reader: InfluxQLReader, schools: list[School], cfg: Indicators,
+                 end_ns: int, compare_ns: int | None = None) -> None:
+    """The summary view from the indicator roll-ups equals the one summed from every
+    school's summary: every level, and for one city and one county; ``compare_ns``
+    also the earlier period's."""
+    # An ISO time holds microseconds: one more, so a round at compare_ns is in.
+    compare = None if compare_ns is None else dt.datetime.fromtimestamp(
+        (compare_ns + 1000) // 1000 / 1e6, dt.UTC).isoformat()
+    city, county = schools[0].city, schools[-1].county
+    for level, region in (("province", None), ("city", None), ("county", None),
+                          ("county", city), ("county", county)):
+        reports = [build(schools, reader, cfg, lang="en", level=level, region=region,
+                         now_ns=end_ns, compare=compare,
+                         per_school=False, rollups=rollups) for rollups in (True, False)]
+        assert reports[0].units is not None and reports[1].units is None  # both ways
+        if compare is not None:
+            assert reports[0].earlier_units is not None and reports[1].earlier_units is None
+        assert not reports[0].facts and len(reports[1].facts) == reports[0].schools
+        outputs = [FORMATS[fmt](r) for r in reports for fmt in ("json", "csv")]
+        assert outputs[:2] == outputs[2:], (level, region)
+
+
 def written_at(evaluator: Evaluator) -> tuple[int, int]:
     """(the newest write time, how many schools were written then)."""
-    times = [at for _, _, at in evaluator.summaries.written.values()]
+    times = [at for _, _, at, _ in evaluator.summaries.written.values()]
     return max(times), times.count(max(times))
 
 
@@ -132,6 +159,7 @@ def test_report_from_summaries_equals_report_from_readings(
     caplog.clear()
     facts = same(reader, schools, indicators, time.time_ns())
     assert f"{len(schools)} schools from the collector's summaries, 0 from raw" in caplog.text
+    counted_same(reader, schools, indicators, time.time_ns())
     # The county exercises every fact: not a comparison of empty records.
     values = list(facts.values())
     assert any(f.exit_median for f in values) and any(f.exit_inconclusive for f in values)
@@ -167,13 +195,18 @@ def test_report_from_summaries_equals_report_from_readings(
     facts = same(reader, schools, indicators, time.time_ns())
     # As of the first round (a past --as-of): its summaries, not the second's.
     same(reader, schools, indicators, first)
+    # The counts: now, compared with the first round, and as of the first round.
+    counted_same(reader, schools, indicators, time.time_ns(), first)
+    counted_same(reader, schools, indicators, first)
 
     # A steady round writes nothing; a summary due for re-statement is written
     # again though unchanged.
+    caplog.clear()
     evaluator.run_once()
     assert written_at(evaluator)[0] == second
+    assert "indicator roll-ups: 0 of " in caplog.text
     sid = schools[0].school_id
-    body, last, _ = evaluator.summaries.written[sid]
+    body, last, _, _ = evaluator.summaries.written[sid]
     evaluator.summaries.restate.wrote(sid, body, time.time_ns() - RESTATE_NS)  # due now
     evaluator.run_once()
     third, count = written_at(evaluator)
@@ -194,6 +227,7 @@ def test_report_from_summaries_equals_report_from_readings(
     before = written_at(evaluator)[0]
     evaluator.run_once()
     assert written_at(evaluator)[0] == before  # nothing written
+    counted_same(reader, schools, indicators, time.time_ns())  # the counts wait as well
     period = Period(time.time_ns(), indicators.period_days, "now")
     mine = gather(reader, schools, period, indicators)
     raw = gather(reader, schools, period, indicators, summaries=False)
@@ -206,8 +240,8 @@ def test_report_from_summaries_equals_report_from_readings(
         mine[sid].last_ns = at
         assert mine[sid] == raw[sid]
     for sid in lagging:  # 15 minutes on, the next round writes them
-        text, last, written = evaluator.summaries.written[sid]
-        evaluator.summaries.written[sid] = (text, last, written - 15 * MINUTE)
+        text, last, written, kept = evaluator.summaries.written[sid]
+        evaluator.summaries.written[sid] = (text, last, written - 15 * MINUTE, kept)
     evaluator.run_once()
     assert written_at(evaluator)[1] == len(ran)
     same(reader, schools, indicators, time.time_ns())
@@ -221,7 +255,7 @@ def test_report_from_summaries_equals_report_from_readings(
     evaluator.run_once()
     changed = stream.moved
     assert changed and changed <= {s.identity.school_id for s in shifted}
-    now_written = {sid for sid, (_, _, at) in evaluator.summaries.written.items()
+    now_written = {sid for sid, (_, _, at, _) in evaluator.summaries.written.items()
                    if at > before}
     assert now_written == changed
     assert evaluator.summaries.lagging == {s.identity.school_id for s in shifted} - changed
@@ -230,11 +264,12 @@ def test_report_from_summaries_equals_report_from_readings(
     raw = gather(reader, schools, period, indicators, summaries=False)
     assert all(mine[sid] == raw[sid] for sid in changed)
     for sid in evaluator.summaries.lagging:  # 15 minutes on, they are written too
-        text, last, written = evaluator.summaries.written[sid]
-        evaluator.summaries.written[sid] = (text, last, written - 15 * MINUTE)
+        text, last, written, kept = evaluator.summaries.written[sid]
+        evaluator.summaries.written[sid] = (text, last, written - 15 * MINUTE, kept)
     evaluator.run_once()
     assert not evaluator.summaries.lagging
     same(reader, schools, indicators, time.time_ns())
+    counted_same(reader, schools, indicators, time.time_ns())
 
     # Schools without a summary (as history from before them) come from raw
     # readings, read county by county; the rest still from the summaries.
@@ -253,6 +288,25 @@ def test_report_from_summaries_equals_report_from_readings(
     same(reader, schools, other, time.time_ns())
     assert f"0 schools from the collector's summaries, {len(schools)} from raw" in caplog.text
     assert caplog.text.count("computed for other indicator settings") == 1
+
+    # The counts too: other settings, a registry that differs from the collector's
+    # (one school's contract), or a unit with none stored send the report back to
+    # every school's summary, saying why.
+    def falls_back(schools: list[School], cfg: Indicators, why: str) -> None:
+        caplog.clear()
+        report = build(schools, reader, cfg, lang="en", level="county", per_school=False)
+        assert report.units is None and len(report.facts) == len(schools)
+        assert f"indicator roll-ups not used: {why}" in caplog.text, caplog.text
+
+    falls_back(schools, other, "counted with other indicator settings")
+    edited = [dataclasses.replace(s, contracted_mbps=s.contracted_mbps + 1) if i == 7 else s
+              for i, s in enumerate(schools)]
+    falls_back(edited, indicators, "counted for other registry entries for "
+               f"{edited[7].province}/{edited[7].city}/{edited[7].county}/"
+               f"{edited[7].school_type}")
+    reader.rows(f"DROP SERIES FROM \"{stored_rollup.MEASUREMENT}\" WHERE "
+                f"\"county\" = '{schools[0].county}'")
+    falls_back(schools, indicators, "none stored for ")
     writer.close()
 
 

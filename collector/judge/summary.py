@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import statistics
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -192,10 +192,16 @@ class Summaries:
     def __init__(self, cfg: Indicators) -> None:
         self.cfg = cfg
         # school -> (hash of its summary but the newest reading's time, that time, when
-        # written; a first summary's a share of LAST_EVERY_NS earlier).
-        # A hash, not the text (~0.5 KB a school, kept between rounds): a summary
-        # re-stated unchanged is computed again from the same window.
-        self.written: dict[str, tuple[int, int | None, int]] = {}
+        # written (a first summary's a share of LAST_EVERY_NS earlier), what ``keep``
+        # made of the point written). A hash, not the text (~0.5 KB a school, kept
+        # between rounds): a summary re-stated unchanged is computed again from the
+        # same window.
+        self.written: dict[str, tuple[int, int | None, int, object]] = {}
+        # Given a school and the facts text of the point written for it, what to keep
+        # with it (collector.report.stored_rollup: the school's indicator marks); asked
+        # again only when more than the newest reading's time changed, on which it may
+        # depend only through whether there is one.
+        self.keep: Callable[[School, str], object] | None = None
         # When each is re-stated unchanged: as verdicts, 9-12 h, spread by school.
         self.restate = Restatements()
         self.off = ""  # why none are written, logged once
@@ -245,12 +251,19 @@ class Summaries:
                     if (sid in need and old is not None and old[1] == last
                             and not self.restate.due(sid, content, now_ns)):
                         continue
-                    out.append(line(point(school, text, last, now_ns)))
+                    made = point(school, text, last, now_ns)
+                    out.append(line(made))
+                    if old is not None and old[0] == content and (old[1] is None) == (
+                            last is None):
+                        kept = old[3]  # only the newest reading's time moved (most rounds)
+                    else:
+                        kept = None if self.keep is None else self.keep(
+                            school, str(made.fields["facts"]))
                     # A first summary counts as written a share of LAST_EVERY_NS of its
                     # own earlier: the schools a start writes in one round then come up
                     # again over the following rounds, not all in one.
                     self.written[sid] = (content, last, now_ns if old is not None
-                                         else now_ns - spread(sid, LAST_EVERY_NS))
+                                         else now_ns - spread(sid, LAST_EVERY_NS), kept)
                     self.restate.wrote(sid, content, now_ns)
             if out:
                 yield out
@@ -261,11 +274,12 @@ class Summaries:
         self.lagging &= registered
 
     def record(self, judge: WindowJudge | QueryJudge, schools: Sequence[School], now_ns: int,
-               writer: Writer | None) -> None:
-        """One round's summaries (no writer: a dry run, which writes nothing). Only a
-        judge fed from the stream keeps every school's window between rounds."""
+               writer: Writer | None) -> bool:
+        """One round's summaries (no writer: a dry run, which writes nothing); whether
+        they are written. Only a judge fed from the stream keeps every school's window
+        between rounds."""
         if writer is None:
-            return
+            return False
         if not isinstance(judge, WindowJudge) or not judge.streamed:
             off = "the judge reads the database each round (no stream-fed windows)"
         else:
@@ -274,13 +288,14 @@ class Summaries:
             if off != self.off:
                 log.info("school summaries not written: %s; reports read raw readings", off)
             self.off = off
-            return
+            return False
         self.off = ""
         written = 0
         for lines in self.due(judge, schools, now_ns):
             writer.write(lines)
             written += len(lines)
         log.info("school summaries: %d of %d schools written", written, len(schools))
+        return True
 
 
 class Stored(msgspec.Struct):

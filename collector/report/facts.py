@@ -105,6 +105,16 @@ def gather(reader: InfluxQLReader, schools: list[School], period: Period,
     return facts
 
 
+def fill(f: Facts, got: summary.Stored) -> None:
+    """A school's facts as its stored summary gives them."""
+    f.verdicts = {target: Verdict(*verdict) for target, verdict in got.verdicts.items()}
+    f.last_ns, f.exit_median, f.exit_newest = got.last_ns, got.exit_median, got.exit_newest
+    f.probes = set(got.probes.split(",")) if got.probes else set()
+    f.exit_tests, f.exit_inconclusive = got.exit_tests, got.exit_inconclusive
+    f.port_mbps, f.ipv6_level = got.port_mbps, got.ipv6_level
+    f.rooms_meeting, f.rooms_seen, f.wifi = got.rooms_meeting, got.rooms_seen, got.wifi()
+
+
 def from_summaries(reader: InfluxQLReader, facts: dict[str, Facts], period: Period,
                    cfg: Indicators, where: str) -> set[str]:
     """Fill in the schools whose newest summary fits; the ids of those left."""
@@ -128,12 +138,7 @@ def from_summaries(reader: InfluxQLReader, facts: dict[str, Facts], period: Peri
         if got.basis != wanted:
             other.add(tuple(got.basis))
             continue
-        f.verdicts = {target: Verdict(*verdict) for target, verdict in got.verdicts.items()}
-        f.last_ns, f.exit_median, f.exit_newest = got.last_ns, got.exit_median, got.exit_newest
-        f.probes = set(got.probes.split(",")) if got.probes else set()
-        f.exit_tests, f.exit_inconclusive = got.exit_tests, got.exit_inconclusive
-        f.port_mbps, f.ipv6_level = got.port_mbps, got.ipv6_level
-        f.rooms_meeting, f.rooms_seen, f.wifi = got.rooms_meeting, got.rooms_seen, got.wifi()
+        fill(f, got)
         missing.discard(school)
     if unreadable:
         log.info("%d school summaries are not in the form this collector writes: their "
