@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--from-readings", action="store_true",
                              help="compute every school's facts from the raw readings, not "
                                   "the collector's per-school summaries (slower; to check)")
+            cmd.add_argument("--from-summaries", action="store_true",
+                             help="count from every school's summary, not the collector's "
+                                  "indicator roll-ups per county (slower; to check)")
             cmd.add_argument("-o", "--output", help="write to this file instead of stdout "
                              "(needed for xlsx)")
     speed = sub.add_parser("speed-server", help="serve the agents' bandwidth tests over HTTP",
@@ -237,7 +240,7 @@ def _report(cfg: config.CollectorConfig, args: argparse.Namespace) -> int:
     from collector.judge.reader import InfluxQLReader
     from collector.judge.registry import load as load_registry
     from collector.judge.targets import load_indicators
-    from collector.report import build
+    from collector.report import PER_SCHOOL_FORMATS, build
 
     if args.format == "xlsx" and not args.output:
         print("error: an xlsx workbook is a binary file: name it with -o report.xlsx",
@@ -253,7 +256,9 @@ def _report(cfg: config.CollectorConfig, args: argparse.Namespace) -> int:
     report = build(schools, reader, load_indicators(cfg.targets.file),
                    lang=args.lang, level=args.level, region=args.region, as_of=args.as_of,
                    compare=args.compare, view=view, only_below=args.below, sort=args.sort,
-                   summaries=not args.from_readings)
+                   summaries=not args.from_readings,
+                   rollups=not args.from_summaries,
+                   per_school=view == "ledger" or args.format in PER_SCHOOL_FORMATS)
     out = FORMATS[args.format](report)
     if isinstance(out, bytes):
         Path(args.output).write_bytes(out)

@@ -67,9 +67,10 @@ def forged_verdicts(a: SchoolClient) -> Counter[str]:
                          ("agent_state", '{"state":"online","online":true,"backlog":0.0}'),
                          ("agent_attention", '{"state":"online","attention":false}'),
                          ("agent_rollup", '{"offline":0.0,"backlogged":0.0,"unsent":0.0}'),
-                         ("school_summary", '{"facts":"{}"}')):
+                         ("school_summary", '{"facts":"{}"}'),
+                         ("indicator_rollup", '{"counts":"{}"}')):
         a.publish(a.identity.topic(name), raw(a, name, "{}", fields))
-    return Counter(collector_owned=13)
+    return Counter(collector_owned=14)
 
 
 def invented_probes(a: SchoolClient) -> Counter[str]:

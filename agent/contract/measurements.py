@@ -223,4 +223,5 @@ COLLECTOR_MEASUREMENTS = frozenset({
     "agent_attention",    # agent_state of the schools needing attention (likewise)
     "agent_rollup",       # schools per agent state and region (collector.judge.agentstate)
     "school_summary",     # each school's report facts, per round (collector.judge.summary)
+    "indicator_rollup",   # report counts per county and school type (report.stored_rollup)
 })

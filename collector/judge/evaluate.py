@@ -22,6 +22,7 @@ from collector.judge.rules import Health, Verdict
 from collector.judge.summary import Summaries
 from collector.judge.targets import load as load_targets
 from collector.judge.targets import load_indicators
+from collector.report.stored_rollup import Tally
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,11 @@ class Evaluator:
         # running collector passes one fed from its stream of stored readings.
         self.judge = judge or WindowJudge(self.reader, self.targets, streamed=False)
         self.agents = AgentStates(self.reader)
-        self.summaries = Summaries(load_indicators(cfg.targets.file))
+        indicators = load_indicators(cfg.targets.file)
+        self.summaries = Summaries(indicators)
+        # The report's counts per county and school type, from the summaries written.
+        self.indicator_rollups = Tally(indicators)
+        self.summaries.keep = self.indicator_rollups.keep
         self.writer = writer
         self.dry_run = dry_run
         self.verdicts_written = Restatements()
@@ -160,7 +165,10 @@ class Evaluator:
             self._write(verdicts, schools, now)
         rollups.record(verdicts, schools, now, None if self.dry_run else self.writer,
                        self.rollup_sink)
-        self.summaries.record(self.judge, schools, now, None if self.dry_run else self.writer)
+        if self.summaries.record(self.judge, schools, now,
+                                 None if self.dry_run else self.writer):
+            self.indicator_rollups.record(schools, self.registry.schools,
+                                          self.summaries.written, now, self.writer)
         self.agents.record(schools, now, None if self.dry_run else self.writer, states)
         self.alerter.send(alerts)
         if not self.dry_run:

@@ -25,5 +25,8 @@ def _xlsx(report: Report) -> bytes:
 
 FORMATS: dict[str, Callable[[Report], str | bytes]] = {**TEXT_FORMATS, "html": as_html,
                                                        "xlsx": _xlsx, "digest": as_digest}
+# The formats that list schools (a ledger, the schools below target) in every view.
+PER_SCHOOL_FORMATS = frozenset({"html", "xlsx", "digest"})
 
-__all__ = ["FORMATS", "LEVELS", "SORTS", "VIEWS", "Report", "ReportError", "build"]
+__all__ = ["FORMATS", "LEVELS", "PER_SCHOOL_FORMATS", "SORTS", "VIEWS", "Report", "ReportError",
+           "build"]

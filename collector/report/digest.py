@@ -120,6 +120,6 @@ class Digester:
             tmp = self.state.with_suffix(".tmp")
             tmp.write_text(json.dumps({"last": key}), encoding="utf-8")
             tmp.replace(self.state)
-        log.info("digest for %s sent: %d schools, %d lines", key, len(report.facts),
+        log.info("digest for %s sent: %d schools, %d lines", key, report.schools,
                  text.count("\n") + 1)
         return True

@@ -152,7 +152,7 @@ def as_csv(report: Report) -> str:
 
 def as_json(report: Report) -> str:
     data: dict[str, Any] = {
-        "title": report.title(), "scope": report.scope_name, "schools": len(report.facts),
+        "title": report.title(), "scope": report.scope_name, "schools": report.schools,
         "as_of": report.period.label, "as_of_ns": report.period.end_ns,
         "period_days": report.cfg.period_days,
         "compared_with": report.earlier.label if report.earlier else None,

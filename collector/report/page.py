@@ -129,7 +129,7 @@ def as_html(report: Report) -> str:
     legend = "".join(f'<span style="background:{STATUS_COLOURS[k]}">'
                      f"{html.escape(v[0] if zh else v[1])}</span>" for k, v in STATUS.items())
     meta = (f'<p class="meta">{html.escape("范围" if zh else "Scope")}: '
-            f"{html_text(report.scope_name)} · {len(report.facts)} "
+            f"{html_text(report.scope_name)} · {report.schools} "
             f"{'所学校' if zh else 'schools'} · {'截至' if zh else 'as of'} "
             f"{html.escape(report.period.label)}"
             + (f" · {'对比' if zh else 'compared with'} {html.escape(report.earlier.label)}"
