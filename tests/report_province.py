@@ -10,6 +10,7 @@ import random
 import statistics
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,14 +168,22 @@ def _fields(text: str) -> dict[str, Any]:
     return out
 
 
+def round_at(day: dt.date) -> int:
+    """When the collector's round before a report as of ``day`` ran: an hour before."""
+    return int(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
+               ) * 10**9 - 3600 * 10**9
+
+
 def summaries(registered: dict[str, RegisteredSchool], schools: list[School], day: dt.date,
-              cfg: Indicators, targets: dict[str, Targets]) -> tuple[list[str], float]:
+              cfg: Indicators, targets: dict[str, Targets],
+              keep: Callable[[RegisteredSchool, str], None] | None = None
+              ) -> tuple[list[str], float]:
     """The school_summary lines a collector judging at the end of ``day``'s period would
-    write (its round an hour before the report's as-of time): these schools' readings
-    through judging windows, the stored "all" verdicts as the round's verdicts; and the
-    CPU seconds of computing and encoding them from the windows (a round's share)."""
-    at = int(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
-             ) * 10**9 - 3600 * 10**9
+    write (its round at :func:`round_at`): these schools' readings through judging
+    windows, the stored "all" verdicts as the round's verdicts; and the CPU seconds of
+    computing and encoding them from the windows (a round's share). ``keep`` is given
+    each school and its summary's facts text, as ``Summaries.keep`` is."""
+    at = round_at(day)
     windows = Windows(targets)
     verdicts: dict[str, Verdict] = {}
     for text in lines(schools):
@@ -196,8 +205,11 @@ def summaries(registered: dict[str, RegisteredSchool], schools: list[School], da
     for s in schools:
         school = registered[s.sid]
         v = [verdicts[s.sid]] if s.sid in verdicts else []
-        out.append(line(summary.summary_point(school, cfg,
-                                              summary.facts(windows, s.sid, at, cfg), v, at)))
+        made = summary.summary_point(school, cfg, summary.facts(windows, s.sid, at, cfg), v,
+                                     at)
+        out.append(line(made))
+        if keep is not None:
+            keep(school, str(made.fields["facts"]))
     return out, time.process_time() - began
 
 

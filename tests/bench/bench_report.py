@@ -36,10 +36,12 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from collector.judge.registry import School as RegisteredSchool
 from collector.judge.registry import load as load_registry
 from collector.judge.targets import Indicators
 from collector.judge.targets import load as load_targets
 from collector.report.period import parse
+from collector.report.stored_rollup import Tally
 from tests import report_province as sim
 from tests.services import Influxd
 from tests.support import collector_toml, influx1_storage
@@ -105,17 +107,34 @@ def build(server: Influxd, tmp: Path, n: int) -> None:
     targets.write_text((REPO / "configs/targets.toml").read_text(encoding="utf-8"),
                        encoding="utf-8")
     registered, judged = load_registry(registry), load_targets(targets)
-    cpu = write = 0.0
+    cpu = write = tally_cpu = 0.0
     for day in (sim.EARLY, sim.LATE):
+        # As the collector's round: each school's marks kept as its summary is made,
+        # then the units' counts.
+        tally, kept = Tally(Indicators()), {}
+
+        def keep(school: RegisteredSchool, text: str,
+                 tally: Tally = tally, kept: dict[str, tuple[object]] = kept) -> None:
+            began = time.process_time()
+            kept[school.school_id] = (tally.keep(school, text),)
+            nonlocal tally_cpu
+            tally_cpu += time.process_time() - began
+
         for start in range(0, n, 2000):
             lines, seconds = sim.summaries(registered, schools[start:start + 2000],
-                                           day, Indicators(), judged)
+                                           day, Indicators(), judged, keep)
             cpu += seconds
             began = time.perf_counter()
             sim.write(server.url, "bench", lines)
             write += time.perf_counter() - began
+        began = time.process_time()
+        counts = tally.due(list(registered.values()), registered, kept, sim.round_at(day))
+        tally_cpu += time.process_time() - began
+        sim.write(server.url, "bench", [text for _, _, text in counts])
     print(f"summaries of {n} schools at each period's end: computed from judging "
-          f"windows and encoded {cpu / 2:.2f} s CPU, written {write / 2:.2f} s (per period)")
+          f"windows and encoded {cpu / 2:.2f} s CPU, written {write / 2:.2f} s (per period); "
+          f"the indicator roll-ups' marks and {len(counts)} units' counts "
+          f"{tally_cpu / 2:.2f} s CPU")
 
 
 def main(n: int, raw: str, keep: Path | None) -> None:
@@ -146,8 +165,8 @@ def main(n: int, raw: str, keep: Path | None) -> None:
                                     f'[targets]\nfile = "{targets}"\n')
             ref = reference(server.url, "bench", "2026-09-30")
             print(f"the report's 7 raw queries fetched and decoded: {ref:.2f} s")
-            print(f"{'report':<44} {'seconds':>8} {'peak MB':>8} {'raw s':>8} "
-                  f"{'raw MB':>8} {'x raw':>6}")
+            print(f"{'report':<44} {'seconds':>8} {'peak MB':>8} {'summ. s':>8} "
+                  f"{'summ. MB':>8} {'x summ.':>7} {'raw s':>8} {'raw MB':>8} {'x raw':>6}")
             for i, (name, args) in enumerate((
                     ("county summary (table)", ["--as-of", "2026-09-30"]),
                     ("one county's summary (--region, table)", ["--as-of", "2026-09-30",
@@ -161,6 +180,15 @@ def main(n: int, raw: str, keep: Path | None) -> None:
                                               "--below", "--format", "csv"]))):
                 seconds, peak, out = timed(config, *args)
                 row = f"{name:<44} {seconds:8.2f} {peak:8.0f}"
+                if "ledger" not in args:
+                    # The counts from every school's summary, as before the roll-ups.
+                    sum_s, sum_peak, sum_out = timed(config, *args, "--from-summaries")
+                    if out != sum_out:
+                        raise SystemExit(f"{name}: the report from the indicator roll-ups "
+                                         "differs from the report from summaries")
+                    row += f" {sum_s:8.2f} {sum_peak:8.0f} {seconds / sum_s:7.2f}"
+                else:
+                    row += f" {'':8} {'':8} {'':7}"
                 if raw == "all" or (raw == "one" and i == 0):
                     raw_s, raw_peak, raw_out = timed(config, *args, "--from-readings")
                     if out != raw_out:
