@@ -257,7 +257,7 @@ def _report(cfg: config.CollectorConfig, args: argparse.Namespace) -> int:
                    lang=args.lang, level=args.level, region=args.region, as_of=args.as_of,
                    compare=args.compare, view=view, only_below=args.below, sort=args.sort,
                    summaries=not args.from_readings,
-                   rollups=not args.from_summaries,
+                   rollups=not args.from_summaries, longterm=cfg.storage.longterm_policy,
                    per_school=view == "ledger" or args.format in PER_SCHOOL_FORMATS)
     out = FORMATS[args.format](report)
     if isinstance(out, bytes):

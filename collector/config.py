@@ -58,6 +58,11 @@ class Storage:
     # influxdb1: the v1 HTTP API (/write, InfluxQL)
     database: str = opt("schoolnet")
     retention_policy: str = opt("")
+    # Where the deployment keeps its long-term aggregates (deploy/influxdb makes
+    # "longterm"); reports read the indicator roll-ups' daily ones from it for a
+    # date whose raw ones have aged out. Empty: none.
+    longterm_policy: str = opt("longterm", matches(r"[A-Za-z0-9_-]*",
+                                                   "letters, digits, _ or -"))
     username: str = opt("")
     password: str = opt("")
     # The account evaluate and report query with (READ): the writer above

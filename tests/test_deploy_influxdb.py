@@ -140,15 +140,19 @@ def test_aggregates_for_the_long_term_come_from_the_raw_policy(secured: AuthInfl
                                    "readings": 3.0, "pass": st == "pass"},
                     {**tags, "target": "exit_bandwidth"}, day + n * 3600 * 10**9)
             for n, (st, v) in enumerate([("fail", 700.0), ("pass", 850.0)])]
+    unit = {k: tags[k] for k in ("province", "city", "county")} | {"school_type": "primary"}
+    raw += [Reading("indicator_rollup", {"counts": f'{{"schools":{n}}}'}, unit,
+                    day + n * 3600 * 10**9) for n in (3, 4)]  # 03:00, 04:00: the day's last
     writer(secured, "collector", PASSWORDS["COLLECTOR_PASSWORD"]).write(
         [line(r) for r in raw])
     cqs = query(secured, "SHOW CONTINUOUS QUERIES", *admin)["results"][0]["series"]
     mine = {row[0]: row[1] for s in cqs if s["name"] == "schoolnet" for row in s["values"]}
     assert set(mine) == {f"schoolnet_{m}" for m in (
         "compliance_1d", "rollup_1h", "wan_throughput_1h", "wan_link_1h",
-        "classroom_summary_1d", "wifi_coverage_1d", "ipv6_1d")}
+        "classroom_summary_1d", "wifi_coverage_1d", "ipv6_1d", "indicator_rollup_1d")}
     window = f"WHERE time >= {day} AND time < {day + 86_400_000_000_000} GROUP BY"
-    for name in ("schoolnet_wan_throughput_1h", "schoolnet_compliance_1d"):
+    for name in ("schoolnet_wan_throughput_1h", "schoolnet_compliance_1d",
+                 "schoolnet_indicator_rollup_1d"):
         select = mine[name].split(" BEGIN ", 1)[1].rsplit(" END", 1)[0]
         done = query(secured, select.replace("GROUP BY", window, 1), *admin)
         assert "error" not in json.dumps(done), done
@@ -162,6 +166,13 @@ def test_aggregates_for_the_long_term_come_from_the_raw_policy(secured: AuthInfl
     row = dict(zip(series["columns"], series["values"][0], strict=True))
     assert (row["status"], row["value"], row["rounds"]) == ("pass", 850.0, 2)
     assert row["target"] == "exit_bandwidth"
+    # The report's counts per county and school type: the day's last, its tags kept.
+    got = query(secured, 'SELECT * FROM "longterm"."indicator_rollup_1d"', *admin)
+    [series] = got["results"][0]["series"]
+    row = dict(zip(series["columns"], series["values"][0], strict=True))
+    assert row["counts"] == '{"schools":4}' and row["school_type"] == "primary"
+    assert row["county"] == "370102" and row["time"] == time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(day // 10**9))  # stamped with the day's start
     # Grafana's account reads the long-term policy too.
     assert "series" in query(secured, 'SELECT * FROM "longterm"."compliance_1d"', "grafana",
                              PASSWORDS["GRAFANA_PASSWORD"])["results"][0]

@@ -110,11 +110,12 @@ def build(schools: list[School], reader: InfluxQLReader, cfg: Indicators, *, lan
           level: str, region: str | None = None, as_of: str | None = None,
           compare: str | None = None, view: str = "summary", only_below: bool = False,
           sort: str = "region", now_ns: int | None = None, summaries: bool = True,
-          rollups: bool = True, per_school: bool = True) -> Report:
+          rollups: bool = True, per_school: bool = True, longterm: str = "") -> Report:
     """``summaries`` False: every school's facts from raw readings. ``per_school`` False:
     the format shows no school (no ledger), so with ``rollups`` the counts may come from
     the collector's indicator roll-ups; the ``--compare`` period's always may (but at
-    the school level)."""
+    the school level). ``longterm``: the retention policy of the deployment's daily
+    aggregates, for a period whose raw roll-ups aged out."""
     now_ns = now_ns or time.time_ns()
     inside, name, tag = scope(schools, region, level)
     at = periods.parse(as_of, cfg.period_days, now_ns)
@@ -126,7 +127,7 @@ def build(schools: list[School], reader: InfluxQLReader, cfg: Indicators, *, lan
     counted = summaries and rollups and level != "school"
 
     def one(when: periods.Period, per: bool) -> tuple[list[Facts], list[Unit] | None]:
-        got = stored_rollup.read(reader, inside, when, cfg, inds, tag) \
+        got = stored_rollup.read(reader, inside, when, cfg, inds, tag, longterm) \
             if counted and not per else None
         if got is not None:
             return [], got

@@ -111,7 +111,8 @@ class Digester:
         report = build(list(self.registry.schools.values()), self.reader,
                        load_indicators(self.cfg.targets.file), lang=d.language,
                        level=d.level, region=d.region or None, as_of=end.isoformat(),
-                       compare=before.isoformat())
+                       compare=before.isoformat(),
+                       longterm=self.cfg.storage.longterm_policy)
         text = as_digest(report, d.max_schools)
         for send in self.sinks:
             send(text)

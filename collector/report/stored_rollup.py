@@ -32,6 +32,7 @@ from typing import cast
 import msgspec
 
 from agent.contract.reading import Reading
+from collector.errors import Unavailable
 from collector.ingest.lineproto import line
 from collector.ingest.writer import Writer
 from collector.judge import summary
@@ -181,11 +182,51 @@ class Tally:
         log.info("indicator roll-ups: %d of %d units written", len(due), len(self._units))
 
 
+LONGTERM = f"{MEASUREMENT}_1d"  # the deployment's daily aggregate (deploy/influxdb)
+
+
+def _stored(reader: InfluxQLReader, source: str, since: int, end_ns: int, where: str
+            ) -> dict[Key, Stored]:
+    out: dict[Key, Stored] = {}
+    for _, text in reader.firsts(
+            f"SELECT \"counts\" FROM {source} WHERE time > {since} AND time <= {end_ns}"
+            f"{where} GROUP BY province, city, county, school_type ORDER BY time DESC "
+            "LIMIT 1", "county", "counts"):
+        try:
+            got = _STORED.decode(text) if isinstance(text, str) else None
+        except msgspec.DecodeError:
+            got = None
+        if got is not None:
+            out[got.unit] = got
+    return out
+
+
+def _units(schools: list[School], stored: dict[Key, Stored], wanted: str, same: bool = True
+           ) -> tuple[list[Unit] | None, str]:
+    """The units from the stored counts, or None and why not. ``same``: counted for
+    these very registry entries."""
+    out: list[Unit] = []
+    for key, members in units_of(schools).items():
+        got = stored.get(key)
+        if got is None or got.settings != wanted or (
+                same and got.registry != digest(members)):
+            why = ("none stored for " if got is None else
+                   "counted with other indicator settings for " if got.settings != wanted
+                   else "counted for other registry entries for ")
+            return None, why + "/".join(key)
+        out.append((members[0], got.schools, Counter(got.applicable), Counter(got.met)))
+    return out, ""
+
+
 def read(reader: InfluxQLReader, schools: list[School], period: Period, cfg: Indicators,
-         inds: Sequence[Indicator], region: tuple[str, str] | None) -> list[Unit] | None:
+         inds: Sequence[Indicator], region: tuple[str, str] | None, longterm: str = ""
+         ) -> list[Unit] | None:
     """The units of ``schools`` (a report's scope) as of ``period``'s end from the stored
     counts, or None (logged) when any is missing or was counted for other schools or
-    settings: the report then reads every school's summary."""
+    settings: the report then reads every school's summary. Where the scope has no
+    raw roll-up (aged out, and every school's summary and reading with them), the
+    ``longterm`` policy's daily ones: the as-of day's last counts (exact for a date's
+    end, the usual --as-of and --compare), over the schools registered then."""
     names: dict[tuple[str, str], set[str]] = {}
     for school in schools:
         for level in LEVELS[:3]:
@@ -196,29 +237,26 @@ def read(reader: InfluxQLReader, schools: list[School], period: Period, cfg: Ind
         return None
     since = max(period.start_ns, period.end_ns - summary.LOOKBACK_NS)
     where = f" AND \"{region[0]}\" = '{_quote(region[1])}'" if region is not None else ""
-    stored: dict[Key, Stored] = {}
-    for _, text in reader.firsts(
-            f'SELECT "counts" FROM "{MEASUREMENT}" WHERE time > {since} AND '
-            f"time <= {period.end_ns}{where} GROUP BY province, city, county, school_type "
-            "ORDER BY time DESC LIMIT 1", "county", "counts"):
-        try:
-            got = _STORED.decode(text) if isinstance(text, str) else None
-        except msgspec.DecodeError:
-            got = None
-        if got is not None:
-            stored[got.unit] = got
     wanted = settings(cfg, inds)
-    out: list[Unit] = []
-    for key, members in units_of(schools).items():
-        got = stored.get(key)
-        if got is None or got.settings != wanted or got.registry != digest(members):
-            why = ("none stored for " if got is None else
-                   "counted with other indicator settings for " if got.settings != wanted
-                   else "counted for other registry entries for ")
-            log.info("indicator roll-ups not used: %s%s (a report reads every school's "
-                     "summary)", why, "/".join(key))
-            return None
-        out.append((members[0], got.schools, Counter(got.applicable), Counter(got.met)))
-    log.info("report counts as of %d: %d units from the collector's indicator roll-ups",
-             period.end_ns, len(out))
+    raw = _stored(reader, f'"{MEASUREMENT}"', since, period.end_ns, where)
+    out, why = _units(schools, raw, wanted)
+    source = "the collector's indicator roll-ups"
+    if out is None and not raw and longterm:
+        # A day's aggregate is stamped with the day's start, less than the 25 h
+        # lookback before any time of that day. Nothing else of that time is left to
+        # count today's registry with: the counts stand as the collector counted then.
+        try:
+            daily = _stored(reader, f'"{longterm}"."{LONGTERM}"', since, period.end_ns,
+                            where)
+        except Unavailable as err:  # no such policy: a deployment without aggregates
+            daily, why = {}, f"{why}; \"{longterm}\" not read ({err}: set [storage] " \
+                             "longterm_policy to the policy holding them, or \"\")"
+        if daily:
+            out, why = _units(schools, daily, wanted, same=False)
+            source = f"the daily indicator roll-ups in \"{longterm}\" (as counted then)"
+    if out is None:
+        log.info("indicator roll-ups not used: %s (a report reads every school's summary)",
+                 why)
+        return None
+    log.info("report counts as of %d: %d units from %s", period.end_ns, len(out), source)
     return out

@@ -115,6 +115,9 @@ lasts() { for f in "$@"; do printf 'last("%s") AS "%s", ' "$f" "$f"; done; }
 # series are the bulk of the data, and rescanning a day of them every hour
 # would cost more than the late readings are worth (backfill those instead).
 cq schoolnet_compliance_1d 1d 2d "$(lasts status value threshold readings)count(\"status\") AS \"rounds\"" compliance
+# The report's counts per county and school type: a day's last, so a report or a
+# --compare at a date past the raw retention still has them.
+cq schoolnet_indicator_rollup_1d 1d 2d 'last("counts") AS "counts"' indicator_rollup
 cq schoolnet_rollup_1h 1h 1d "$(lasts schools pass fail inconclusive no_data pass_share fail_share inconclusive_share)last(\"no_data_share\") AS \"no_data_share\"" rollup
 cq schoolnet_wan_throughput_1h 1h 3h 'mean("download_bps") AS "download_bps", max("download_bps") AS "download_max_bps", mean("upload_bps") AS "upload_bps", mean("rtt_seconds") AS "rtt_seconds", count("download_bps") AS "tests"' wan_throughput
 cq schoolnet_wan_link_1h 1h 3h 'mean("rx_bps") AS "rx_bps", mean("tx_bps") AS "tx_bps", max("rx_peak_bps") AS "rx_peak_bps", max("tx_peak_bps") AS "tx_peak_bps", last("link_speed_mbps") AS "link_speed_mbps", last("contracted_mbps") AS "contracted_mbps"' wan_link

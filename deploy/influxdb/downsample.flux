@@ -28,6 +28,7 @@ agg(measurement: "wan_link", fields: ["rx_bps", "tx_bps"], fn: mean, every: 1h, 
 agg(measurement: "wan_link", fields: ["rx_peak_bps", "tx_peak_bps"], fn: max, every: 1h, lookback: 3h)
 agg(measurement: "wan_link", fields: ["link_speed_mbps", "contracted_mbps"], fn: last, every: 1h, lookback: 3h)
 agg(measurement: "rollup", fields: ["schools", "pass", "fail", "inconclusive", "no_data", "pass_share", "fail_share", "inconclusive_share", "no_data_share"], fn: last, every: 1h, lookback: 1d)
+agg(measurement: "indicator_rollup", fields: ["counts"], fn: last, every: 1d, lookback: 2d)
 agg(measurement: "compliance", fields: ["status", "value", "threshold", "readings"], fn: last, every: 1d, lookback: 2d)
 agg(measurement: "classroom_summary", fields: ["meeting_share"], fn: mean, every: 1d, lookback: 2d)
 agg(measurement: "classroom_summary", fields: ["classrooms", "classrooms_meeting"], fn: last, every: 1d, lookback: 2d)

@@ -7,9 +7,10 @@ The simulated province of tests/report_province.py (three cities, nine
 counties, 教学点 among them) with readings over two 30-day periods in a fresh
 influxd 1.6.7, and the per-school summaries and per-county indicator roll-ups a
 collector judging at the end of each period would have written (computed
-through judging windows from the same readings; their cost is printed). Then, as processes: the county summary, the
-summary compared with the earlier period, the whole ledger as xlsx and as CSV
-below target, and one county's summary. Target: under 10 s and 500 MB each.
+through judging windows from the same readings; their cost is printed). Then,
+as processes: the county summary, the summary compared with the earlier
+period, the whole ledger as xlsx and as CSV below target, and one county's
+summary. Target: under 10 s and 500 MB each.
 
 Each report runs as it would by default (the summary views from the roll-ups,
 the ledgers from the summaries) and, as references measured in the same run,
