@@ -325,8 +325,14 @@ def test_report_from_summaries_equals_report_from_readings(
     caplog.clear()
     counted_same(reader, schools, indicators, time.time_ns(), longterm="longterm")
     assert 'units from the daily indicator roll-ups in "longterm"' in caplog.text
-    assert build(edited, reader, indicators, lang="en", level="county", per_school=False,
-                 longterm="longterm").units is not None
+    # A registry changed since (a contract, a school in a new county): the counts and
+    # the school count as they were.
+    added = [*edited, dataclasses.replace(schools[0], school_id="new-1", county="379999",
+                                          county_name="新县")]
+    report = build(added, reader, indicators, lang="en", level="county", per_school=False,
+                   longterm="longterm")
+    assert report.units is not None and report.schools == len(schools)
+    assert "379999" not in {r.code for r in report.rows()}
     falls_back(schools, indicators, "none stored for ")  # without the policy
     caplog.clear()
     report = build(schools, reader, indicators, lang="en", level="county", per_school=False,

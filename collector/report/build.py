@@ -141,5 +141,7 @@ def build(schools: list[School], reader: InfluxQLReader, cfg: Indicators, *, lan
         (facts, units_now), before = now.result(), then.result() if then else None
     return Report(lang, level, name, cfg, at, facts, earlier,
                   before[0] if before else None, view, only_below, sort, inds,
-                  schools=len(inside), units=units_now,
+                  # As counted then, for long-term counts; else the same number.
+                  schools=len(inside) if units_now is None else sum(u[1] for u in units_now),
+                  units=units_now,
                   earlier_units=before[1] if before else None)

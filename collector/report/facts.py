@@ -80,6 +80,11 @@ def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
+def region_where(region: tuple[str, str] | None) -> str:
+    """The condition selecting one region's series: ("county", "370102")."""
+    return f" AND \"{region[0]}\" = '{_quote(region[1])}'" if region is not None else ""
+
+
 def gather(reader: InfluxQLReader, schools: list[School], period: Period,
            cfg: Indicators, region: tuple[str, str] | None = None,
            summaries: bool = True) -> dict[str, Facts]:
@@ -87,7 +92,7 @@ def gather(reader: InfluxQLReader, schools: list[School], period: Period,
     database skip every other region's series (codes are ASCII slugs, see the wire).
     ``summaries`` False: every school from the raw readings."""
     facts = {s.school_id: Facts(s) for s in schools}
-    where = f" AND \"{region[0]}\" = '{_quote(region[1])}'" if region is not None else ""
+    where = region_where(region)
     missing = from_summaries(reader, facts, period, cfg, where) if summaries else set(facts)
     if missing:
         rest = {sid: facts[sid] for sid in missing}

@@ -40,7 +40,7 @@ from collector.judge.reader import InfluxQLReader
 from collector.judge.registry import LEVELS, School
 from collector.judge.restate import Restatements
 from collector.judge.targets import Indicators
-from collector.report.facts import Facts, _quote, fill
+from collector.report.facts import Facts, fill, region_where
 from collector.report.indicators import Indicator, indicators
 from collector.report.period import Period
 from collector.report.rollup import Marks, Unit, mark
@@ -204,10 +204,13 @@ def _stored(reader: InfluxQLReader, source: str, since: int, end_ns: int, where:
 def _units(schools: list[School], stored: dict[Key, Stored], wanted: str, same: bool = True
            ) -> tuple[list[Unit] | None, str]:
     """The units from the stored counts, or None and why not. ``same``: counted for
-    these very registry entries."""
+    these very registry entries; else as counted then, without the units that had no
+    counts (no school) then."""
     out: list[Unit] = []
     for key, members in units_of(schools).items():
         got = stored.get(key)
+        if got is None and not same:
+            continue
         if got is None or got.settings != wanted or (
                 same and got.registry != digest(members)):
             why = ("none stored for " if got is None else
@@ -215,7 +218,7 @@ def _units(schools: list[School], stored: dict[Key, Stored], wanted: str, same: 
                    else "counted for other registry entries for ")
             return None, why + "/".join(key)
         out.append((members[0], got.schools, Counter(got.applicable), Counter(got.met)))
-    return out, ""
+    return (out, "") if out else (None, "none stored")
 
 
 def read(reader: InfluxQLReader, schools: list[School], period: Period, cfg: Indicators,
@@ -236,7 +239,7 @@ def read(reader: InfluxQLReader, schools: list[School], period: Period, cfg: Ind
         log.info("indicator roll-ups not used: the registry names a region two ways")
         return None
     since = max(period.start_ns, period.end_ns - summary.LOOKBACK_NS)
-    where = f" AND \"{region[0]}\" = '{_quote(region[1])}'" if region is not None else ""
+    where = region_where(region)
     wanted = settings(cfg, inds)
     raw = _stored(reader, f'"{MEASUREMENT}"', since, period.end_ns, where)
     out, why = _units(schools, raw, wanted)
