@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import compress
 from typing import Any
@@ -151,18 +152,22 @@ def units(facts: list[Facts], marked: list[Marks], per_school: bool = False) -> 
         # :func:`marks`): each counted once, by identity rather than hashing it.
         group[2][id(got)] += 1
         kinds[id(got)] = got
-    out: list[Unit] = []
-    for school, n, times_of in groups.values():
-        applicable: Counter[str] = Counter()
-        met: Counter[str] = Counter()
-        for at, times in times_of.items():
-            keys, meets = kinds[at]
-            for ind in keys:
-                applicable[ind] += times
-            for ind in meets:
-                met[ind] += times
-        out.append((school, n, applicable, met))
-    return out
+    return [(school, n, *summed(times_of, kinds)) for school, n, times_of in groups.values()]
+
+
+def summed(times_of: Mapping[int, int], kinds: Mapping[int, Marks]
+           ) -> tuple[Counter[str], Counter[str]]:
+    """Per indicator, how many schools it applies to and how many meet it, from how
+    many schools have each marks (by the marks' id; ``kinds``: the marks by id)."""
+    applicable: Counter[str] = Counter()
+    met: Counter[str] = Counter()
+    for at, times in times_of.items():
+        keys, meets = kinds[at]
+        for ind in keys:
+            applicable[ind] += times
+        for ind in meets:
+            met[ind] += times
+    return applicable, met
 
 
 def roll_up(facts: list[Facts], indicators: list[Indicator], level: str,

@@ -43,7 +43,7 @@ from collector.judge.targets import Indicators
 from collector.report.facts import Facts, fill, region_where
 from collector.report.indicators import Indicator, indicators
 from collector.report.period import Period
-from collector.report.rollup import Marks, Unit, mark
+from collector.report.rollup import Marks, Unit, mark, summed
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +131,7 @@ class Tally:
                 return None
             times[id(marks)] += 1
             seen[id(marks)] = cast(Marks, marks)
-        applicable: Counter[str] = Counter()
-        met: Counter[str] = Counter()
-        for at, n in times.items():
-            keys, meets = seen[at]
-            for k in keys:
-                applicable[k] += n
-            for k in meets:
-                met[k] += n
+        applicable, met = summed(times, seen)
         order = [i.key for i in self.indicators if i.key in applicable]
         return _ENCODER.encode(Stored(key, len(members), unit_digest, self.settings,
                                       {k: applicable[k] for k in order},
