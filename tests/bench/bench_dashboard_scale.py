@@ -1,22 +1,25 @@
 """Every dashboard panel at a province's scale, and the overview at a country's.
 
-    python -m tests.bench.bench_dashboard_scale [SCHOOLS [ROLLUP_ONLY_SCHOOLS [INDEX [BOARDS]]]]
+    python -m tests.bench.bench_dashboard_scale \
+        [SCHOOLS [ROLLUP_ONLY_SCHOOLS [INDEX [BOARDS [night]]]]]
 
 Defaults: 50,000 schools in full, then 200,000 with roll-ups only, on influxd's
 default in-memory series index (INDEX ``tsi1``: the disk-based one), every
 dashboard (BOARDS: a comma-separated list of dashboard uids without their
-``schoolnet-`` prefix, e.g. ``agents``, to measure only those; ROLLUP_ONLY_SCHOOLS
-0 skips the country's scale). Schools sit
-in counties of 400, eight counties to a city, 125 counties (50,000 schools) to
+``schoolnet-`` prefix, e.g. ``agents``, to measure only those, ``all`` for every
+one; ROLLUP_ONLY_SCHOOLS 0 skips the country's scale; ``night``: the agents'
+states of a night on which every school switched its gateway off, below).
+Schools sit in counties of 400, eight counties to a city, 125 counties (50,000 schools) to
 a province. Each panel is queried as Grafana would send it
 (tests/grafana_emulation.py) over its dashboard's default range, with the
 choices a user makes at that scale:
 
 * overview: every region, grouped by province;
-* agent health: its stats over every region, its per-school lists and lines
-  for one county, and its tables of the schools needing attention (read from
-  ``agent_attention``) for one county and for every region (as a province's
-  network centre opens them);
+* agent health: its stats and its table of counties needing attention over
+  every region (as a province's network centre opens them), its per-school lists
+  and lines for one county, and its tables of the schools needing attention
+  (read from ``agent_attention``) for one county, one city (3,200 schools) and
+  every region (which they answer with no row);
 * IPv6 and Wi-Fi: their per-school lists for one county;
 * school, classrooms, Wi-Fi, connection quality: one school (the quality
   dashboard's shares over every region, grouped by province).
@@ -33,7 +36,11 @@ Data, written as line protocol straight to influxd:
   the one school in 50 with a spool backlog; another 7th of the agents was
   offline 20 h ago and back 8 h ago) and, for the schools needing attention in
   that time, their ``agent_attention`` points as collector.judge.agentstate
-  decides them (a closing point for the agents back online), and one point
+  decides them (a closing point for the agents back online); with ``night``,
+  every school's gateway went off 28 h ago, came back 14 h ago and went off
+  again 4 h ago, so every school needs attention now (as it does at night where
+  gateways are switched off, or at a rollout before the agents are installed),
+  and one point
   per series of the measurements the per-school panels read, so the series
   index holds a province;
 * the chosen county: 2 days of heartbeats and probe runs, 7 days of IPv6 and
@@ -82,7 +89,7 @@ PORTS, AREAS = 30, ("teach1", "teach2", "teach3", "office", "hall", "yard")
 PROBES = {"wan_link": 60, "path_quality": 60, "classroom_links": 300, "wifi": 300,
           "ipv6": 1800, "wan_throughput": 300}
 STATUSES = ("pass", "pass", "fail", "inconclusive", "no_data")
-CHOSEN_COUNTY, CHOSEN_SCHOOL = "k0", "s000000"
+CHOSEN_CITY, CHOSEN_COUNTY, CHOSEN_SCHOOL = "c0", "k0", "s000000"
 ALL = {"province": "All", "city": "All", "county": "All"}
 # The agent-health spool panel as it was before the collector wrote backlogs (a line
 # per school from every heartbeat), measured beside the panels that replaced it.
@@ -162,7 +169,7 @@ def rollup_lines(schools: int, now: int) -> Iterator[str]:
             yield from at(reading, times[n::4])
 
 
-def school_lines(schools: int, now: int) -> Iterator[str]:
+def school_lines(schools: int, now: int, night: bool) -> Iterator[str]:
     """Every school's verdicts, agent status and state, and a point per series."""
     verdict_times = [now - k * 6 * HOUR for k in range(4)]
     for n in range(schools):
@@ -182,7 +189,7 @@ def school_lines(schools: int, now: int) -> Iterator[str]:
             yield from at(r("agent_status", tags, {"online": state == "online", "state": state,
                                                    "agent_version": "0.1.0"}),
                           [now - day * DAY])
-        yield from restatements(n, tags, now)
+        yield from restatements(n, tags, now, night)
         yield from at(r("agent", tags, {"uptime_seconds": 3600.0, "spool_depth": 0.0,
                                         "probe_errors": 0.0, "version": "0.1.0"}),
                       [now - (31 if offline else 0) * DAY])
@@ -204,12 +211,17 @@ def school_lines(schools: int, now: int) -> Iterator[str]:
                           [now - HOUR])
 
 
-def restatements(n: int, tags: Mapping[str, str], now: int) -> Iterator[str]:
+def restatements(n: int, tags: Mapping[str, str], now: int, night: bool = False
+                 ) -> Iterator[str]:
     """School n's agent_state and agent_attention points of the last 25 h."""
     offline = n % 7 == 0
     state = "offline" if offline else "online"
     since = now - (30 if offline else 3) * DAY
-    if backlog(n):
+    if night:
+        # Switched off every evening: the state changes are its points.
+        rounds = [(now - h * HOUR, st, now - h * HOUR, agentstate.CLEAR)
+                  for h, st in ((28, "offline"), (14, "online"), (4, "offline"))]
+    elif backlog(n):
         # Re-stated at every round while its backlog changes.
         rounds = [(ts, state, since, agentstate.Backlog(backlog(n, k), now - DAY))
                   for k, ts in enumerate(every(ROUND // S, 25 * HOUR, now))]
@@ -367,7 +379,10 @@ def choices(board: Mapping[str, Any], panel: Mapping[str, Any]) -> dict[str, Any
     chosen: dict[str, Any] = {**ALL, "level": "province"}
     if "school" in names:
         chosen["school"] = CHOSEN_SCHOOL
-    per_school_list = panel["type"] in ("table", "timeseries")
+    # The table by county counts every region's schools needing attention.
+    per_school_list = panel["type"] in ("table", "timeseries") and not (
+        f'FROM {q(agentstate.ROLLUP)}' in " ".join(t["query"] for t in panel["targets"])
+        and panel["type"] == "table")
     if board["uid"] in ("schoolnet-agents", "schoolnet-ipv6", "schoolnet-wifi") and (
             per_school_list or board["uid"] == "schoolnet-ipv6"):
         chosen["county"] = [CHOSEN_COUNTY]
@@ -377,12 +392,15 @@ def choices(board: Mapping[str, Any], panel: Mapping[str, Any]) -> dict[str, Any
 def picks(board: Mapping[str, Any], panel: Mapping[str, Any]
           ) -> list[tuple[dict[str, Any], str]]:
     """The choices a panel is measured with: the user's (see the module text), and for
-    the tables of agents needing attention (and their former panels) every region too."""
+    the tables of agents needing attention (and their former panels) one city and every
+    region too (those list no school: the table by county counts them)."""
     chosen = choices(board, panel)
     queries = " ".join(t["query"] for t in panel["targets"])
     if panel["type"] == "table" and (f'FROM {q(agentstate.ATTENTION)}' in queries
                                      or panel in FORMER_TABLES):
-        return [(chosen, " (one county)"), ({**chosen, **ALL}, " (every region)")]
+        return [(chosen, " (one county)"), ({**chosen, **ALL, "city": [CHOSEN_CITY]},
+                                            " (one city)"),
+                ({**chosen, **ALL}, " (every region)")]
     return [(chosen, "")]
 
 
@@ -391,8 +409,8 @@ def reference(server: Influxd, rng: Range) -> tuple[float, float]:
                  rng)
 
 
-def measure(schools: int, rollups_only: bool, index: str, only: Sequence[str] = ()
-            ) -> tuple[int, float, list[tuple[float, float, str]]]:
+def measure(schools: int, rollups_only: bool, index: str, only: Sequence[str] = (),
+            night: bool = False) -> tuple[int, float, list[tuple[float, float, str]]]:
     now = time.time_ns()
     with tempfile.TemporaryDirectory() as tmp:
         server = Influxd(Path(tmp))
@@ -410,7 +428,7 @@ def measure(schools: int, rollups_only: bool, index: str, only: Sequence[str] = 
             began = time.perf_counter()
             points = write(server, rollup_lines(schools, now))
             if not rollups_only:
-                points += write(server, school_lines(schools, now))
+                points += write(server, school_lines(schools, now, night))
                 points += write(server, county_lines(now))
                 points += write(server, chosen_school_lines(now))
             wrote = time.perf_counter() - began
@@ -448,12 +466,13 @@ def main(argv: list[str]) -> int:
     full = int(argv[0]) if argv else 50_000
     country = int(argv[1]) if len(argv) > 1 else 200_000
     index = argv[2] if len(argv) > 2 else "inmem"
-    only = argv[3].split(",") if len(argv) > 3 else []
+    only = argv[3].split(",") if len(argv) > 3 and argv[3] != "all" else []
+    night = len(argv) > 4 and argv[4] == "night"
     summary = []
     for schools, country_scale in ((full, False), (country, True)):
         if not schools:
             continue
-        points, ref, timings = measure(schools, country_scale, index, only)
+        points, ref, timings = measure(schools, country_scale, index, only, night)
         if not timings:
             continue
         slowest, slowest_ref, title = max(timings)
