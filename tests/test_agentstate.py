@@ -310,14 +310,16 @@ def test_heartbeats_are_read_at_most_every_quarter_hour(
 
 def table(reader: InfluxQLReader, title: str, end_ns: int) -> dict[str, dict[str, object]]:
     """An agent-health table's rows per school, its query expanded as Grafana would for a
-    range ending at ``end_ns`` with every region chosen."""
+    range ending at ``end_ns`` with every county chosen (the per-school tables list the
+    chosen cities' or counties' schools only)."""
     board = dashboards.agents()
     panel = next(p for p in board["panels"] if p["title"].startswith(title))
     end_ms = -(-end_ns // 10**6)  # Grafana sends whole milliseconds: the point at end_ns is in
     query = panel_query(panel["targets"][0]["query"], Range("2d", end_ms - 2 * DAY // 10**6,
                                                             end_ms),
-                        board["templating"]["list"], {"province": "All", "city": "All",
-                                                      "county": "All"})
+                        board["templating"]["list"], {
+                            "province": "All", "city": "All",
+                            "county": sorted({s.county for s in SCHOOLS})})
     return {row["school"]: row for row in reader.rows(query)}
 
 

@@ -25,7 +25,16 @@ from collector.grafana import alerting, dashboards
 from collector.ingest.lineproto import line
 from collector.ingest.writer import InfluxV1Writer
 from tests.grafana_emulation import Range, alert_query, panel_query
-from tests.grafana_world import BY_ID, DAY, HOUR, SCHOOLS, TARGETS, School, readings
+from tests.grafana_world import (
+    BY_ID,
+    DAY,
+    HOUR,
+    SCHOOLS,
+    TARGETS,
+    VERDICT_LOOKBACK,
+    School,
+    readings,
+)
 from tests.services import Influxd
 
 NOW = time.time_ns() // 1_000_000  # the world's "now"; every range is resolved against it
@@ -38,6 +47,8 @@ SELECTIONS: dict[str, dict[str, Sequence[str] | str]] = {
     "single": {"province": "All", "city": "All", "county": ["k2"]},
     "multi": {"province": ["p1", "p2"], "city": "All", "county": ["k1", "k3"]},
 }
+# Every county chosen one by one: the per-school agent tables list them all.
+EVERY_COUNTY = {"province": "All", "city": "All", "county": sorted({s.county for s in SCHOOLS})}
 CASES = [(r, name) for r in RANGES for name in SELECTIONS]
 IDS = [f"{r.name}/{name}" for r, name in CASES]
 
@@ -95,6 +106,27 @@ def by_column(series: list[dict[str, Any]], column: str) -> dict[str, dict[str, 
     return keyed
 
 
+def attention_by_county(schools: list[School], end: int) -> dict[str, dict[str, int]]:
+    """The table by county as of ``end``: per county, its newest round's agent counts
+    within the lookback (as rollup_points wrote them), if any school needed attention."""
+    out = {}
+    for county in {s.county for s in schools}:
+        mine = [s for s in schools if s.county == county]
+        rounds = [t for s in mine for t in s.verdict_times(NOW)
+                  if end - VERDICT_LOOKBACK < t <= end]
+        if not rounds:
+            continue
+        judged = [s for s in mine if max(rounds) in s.verdict_times(NOW)]
+        states = [s.change_at(NOW, max(rounds))[0] for s in judged]
+        depths = [s.backlog_at(NOW, max(rounds))[0] for s in judged]
+        row = {"offline": states.count("offline"), "never": states.count("never"),
+               "backlogged": sum(d > 0 for d in depths), "unsent": sum(depths),
+               "schools": len(judged)}
+        if row["offline"] or row["never"] or row["backlogged"]:
+            out[county] = row
+    return out
+
+
 def share(statuses: list[str | None]) -> float | None:
     known = [s for s in statuses if s is not None]
     return known.count("pass") / len(known) if known else None
@@ -123,12 +155,19 @@ def test_state_panels_show_the_state_at_the_range_end(influxd: Influxd, db: str,
         want = sum(st == state for st, _ in judged.values())
         assert single(show(influxd, db, agents, "Agents offline now", rng, chosen, n)) == (
             want if judged else None), state
+    # The per-school tables list the schools of the chosen cities or counties only;
+    # with every one chosen, the table by county counts them.
+    narrowed = chosen["city"] != "All" or chosen["county"] != "All"
     states = by_column(show(influxd, db, agents, "Agents offline or never", rng, chosen),
                        "school")
     # since: the status change's time in epoch ms; none for an agent never connected.
     # Online agents are left out, e's too once back from its outage.
-    assert {k: (v["state"], v["since"]) for k, v in states.items()} == {
+    assert {k: (v["state"], v["since"]) for k, v in states.items()} == ({
         sid: (st, since or None) for sid, (st, since) in judged.items() if st != "online"}
+        if narrowed else {})
+    counties = by_column(show(influxd, db, agents, "Agents needing attention", rng, chosen),
+                         "county")
+    assert counties == attention_by_county(schools, end)
     # Per bucket with a round: the chosen schools whose probe keeps failing (c, wan_link).
     failing = [dict(zip(s["columns"], row, strict=True))
                for s in show(influxd, db, agents, "Schools whose probe", rng, chosen)
@@ -146,8 +185,8 @@ def test_state_panels_show_the_state_at_the_range_end(influxd: Influxd, db: str,
         backlog, agent = s.backlog(NOW, end), s.agent_state(NOW, end)
         if backlog and agent and backlog[0]:
             want_backlogs[s.sid] = (*backlog, agent[0])
-    assert {k: (v["backlog"], v["since"], v["state"]) for k, v in backlogs.items()} == \
-        want_backlogs
+    assert {k: (v["backlog"], v["since"], v["state"]) for k, v in backlogs.items()} == (
+        want_backlogs if narrowed else {})
     # A line per chosen county whose roll-ups fall in the range, its newest point the
     # last round's count (and unsent readings) in the range.
     rounds = sorted({t for s in schools for t in s.verdict_times(NOW)
@@ -200,7 +239,7 @@ def test_state_panels_show_the_state_at_the_range_end(influxd: Influxd, db: str,
 def test_spool_backlogs_show_who_is_behind_and_since_when(influxd: Influxd, db: str) -> None:
     agents, rng = dashboards.agents(), RANGES[1]
     table = by_column(show(influxd, db, agents, "Spool backlogs per school", rng,
-                           SELECTIONS["All"]), "school")
+                           EVERY_COUNTY), "school")
     d_began = min(t for t in BY_ID["d"].reading_times(NOW) if t >= NOW - 20 * HOUR)
     c_began = min(t for t in BY_ID["c"].reading_times(NOW) if t >= NOW - 53 * HOUR)
     # c's agent went offline with 900 unsent readings: it keeps them, and says so.
@@ -223,10 +262,10 @@ def test_attention_tables_leave_out_an_agent_back_online(influxd: Influxd, db: s
     points = [row[1:] for row in held[0]["values"]]
     assert ["offline", True] in points and points[-1] == ["online", False]
     away = by_column(show(influxd, db, agents, "Agents offline or never", rng,
-                          SELECTIONS["All"]), "school")
+                          EVERY_COUNTY), "school")
     assert {k: v["state"] for k, v in away.items()} == {"b": "offline", "c": "offline"}
     behind = by_column(show(influxd, db, agents, "Spool backlogs per school", rng,
-                            SELECTIONS["All"]), "school")
+                            EVERY_COUNTY), "school")
     assert set(behind) == {"c", "d"} and behind["d"]["state"] == "online"
 
 

@@ -222,21 +222,35 @@ def agents() -> Json:
               description="Registered schools whose agent's last word was its last will, "
                           "and those whose agent never connected, as of the collector's "
                           "last judging round."),
+        # Above a city, needing attention is counted per county: on a night when
+        # every school switches its gateway off, a province's 50,000 rows took
+        # influxd 2-4 s per table and helped no one (collector.grafana.regional).
+        Panel("table", "Agents needing attention, by county",
+              [regional.attention_by_county()], width=18, height=6, table=True,
+              description="Per county with any: its schools whose agent is offline or never "
+                          f"connected, those with at least {BACKLOG} readings waiting in "
+                          "the agent's spool (backlogged) and how many readings (unsent), "
+                          "of all its schools, as of the collector's last judging round. "
+                          "Choose a city or county to list the schools below.",
+              options={"sortBy": [{"displayName": "offline", "desc": True}]},
+              transformations=HIDE_TIME),
         # The per-school tables list only the schools needing attention (the
-        # collector's agent_attention), which a province's centre opens with every
-        # region chosen: every school's agent_state took 2.6-2.9 s of influxd's CPU at
+        # collector's agent_attention), of the chosen cities or counties: with every
+        # region chosen, every school's agent_state took 2.6-2.9 s of influxd's CPU at
         # 50,000 schools.
-        Panel("table", "Agents offline or never connected (since = last change)",
-              [regional.agents_away()], width=9, height=12, table=True,
-              description="Schools whose agent is offline or never (connected), as of the "
-                          "collector's last judging round; since: when the agent's status "
-                          "last changed.",
+        Panel("table", "Agents offline or never connected (choose a city or county; "
+                       "since = last change)",
+              [regional.agents_away()], width=12, height=12, table=True,
+              description="Schools of the chosen cities or counties whose agent is offline "
+                          "or never (connected), as of the collector's last judging round; "
+                          "since: when the agent's status last changed. With every city "
+                          "and county chosen, the table by county above counts them.",
               overrides=[{"matcher": {"id": "byName", "options": "since"},
                           "properties": [{"id": "unit", "value": "dateTimeAsIso"}]}],
               transformations=HIDE_TIME),
         Panel("table", "Last heartbeat per school (time = last seen)", [last_fields(
             "agent", ["uptime_seconds", "spool_depth", "probe_errors", "version"], ["school"],
-            school=False, window=ALL_TIME)], width=9, height=12, table=True),
+            school=False, window=ALL_TIME)], width=12, height=12, table=True),
         # Backlogs from the collector's counts and re-statements too: a line per
         # school drawn from every heartbeat took 5 s for one county of 400.
         Panel("timeseries", f"Schools not getting their readings through ({BACKLOG}+ unsent)",
@@ -251,9 +265,11 @@ def agents() -> Json:
               interval="15m",
               description="Per probe, the schools whose last runs all failed (as the "
                           "collector judges a probe failing), counted at every judging round."),
-        Panel("table", "Spool backlogs per school (since = first seen)",
+        Panel("table", "Spool backlogs per school (choose a city or county; since = first "
+                       "seen)",
               [regional.backlogs()], width=12, height=8, table=True,
-              description=f"Schools whose newest heartbeat showed at least {BACKLOG} unsent "
+              description=f"Schools of the chosen cities or counties whose newest heartbeat "
+                          f"showed at least {BACKLOG} unsent "
                           "readings, as of the collector's last judging round: how many, "
                           "since when (the heartbeat at which the collector first saw the "
                           "backlog) and the agent's state (an offline agent keeps the "

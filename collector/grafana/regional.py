@@ -103,25 +103,49 @@ def agents(state: str) -> str:
     return f"SELECT sum({q(state)}) AS {q(state)} FROM ({inner})"
 
 
-def _attention(selector: str, columns: Sequence[tuple[str, str]], condition: str) -> str:
-    """The schools needing attention as of the range's end that meet ``condition``: each
-    school's newest ``agent_attention`` point within the verdicts' lookback (a closing
-    point, online without a backlog, meets neither table's condition), a row per school
-    with the school as a column.
+# True only when a city or a county is chosen: "All" is ``.*``, which matches the
+# series' own province code; a chosen city's or county's code never equals it.
+NARROWED = f"({q('province')} !~ /^$city$/ OR {q('province')} !~ /^$county$/)"
+ATTENTION_COUNTS = ("offline", "never", "backlogged", "unsent", "schools")
 
-    Only the schools that needed attention within the lookback have that series: at
-    50,000 schools (1 in 7 offline, another 7th back online within the day, 1 in 50
-    behind; tests/bench/bench_dashboard_scale.py) the offline table over every school's
-    ``agent_state`` took 2.56 s of influxd's CPU with every region chosen, this one
-    0.51 s. The selector is the field the condition tests, and the rows come as one
-    series: with ``last("attention")`` beside the fields (another cursor per school) and
-    a series per school in the answer, it took 2.1-2.3 s of influxd's CPU where this
-    form took 0.8 s and the former table 6.3 s (agent states alone, a busier machine).
+
+def attention_by_county() -> str:
+    """Per chosen county with an agent needing attention as of the range's end: its
+    schools whose agent is offline, never connected or has a backlog, the readings
+    waiting and all its schools (the county's newest agent roll-up). A row per county
+    with the county as a column, whatever the number of schools needing attention."""
+    cols = ", ".join(f"last({q(f)}) AS {q(f)}" for f in ATTENTION_COUNTS)
+    inner = (f"SELECT {cols} FROM {q(AGENT_ROLLUP)}"
+             f"{where(COUNTY_ROWS, region_filter(), window=verdict_window())} "
+             f"GROUP BY {q('county')}")
+    names = ", ".join(q(name) for name in ("county", *ATTENTION_COUNTS))
+    need = " OR ".join(f"{q(f)} > 0" for f in ("offline", "never", "backlogged"))
+    return f"SELECT {names} FROM ({inner}) WHERE {need}"
+
+
+def _attention(selector: str, columns: Sequence[tuple[str, str]], condition: str) -> str:
+    """The schools of the chosen cities or counties needing attention as of the range's
+    end that meet ``condition``: each school's newest ``agent_attention`` point within
+    the verdicts' lookback (a closing point, online without a backlog, meets neither
+    table's condition), a row per school with the school as a column. With every city
+    and county chosen, no row (:func:`attention_by_county` counts them per county).
+
+    Only the schools that needed attention within the lookback have that series, and
+    influxd reads each one's newest point: the cost follows the schools needing
+    attention in the choice. At 50,000 schools (tests/bench/bench_dashboard_scale.py),
+    with 1 in 7 offline, another 7th back online within the day and 1 in 50 behind,
+    the whole province took 0.51 s of influxd's CPU (every school's ``agent_state``
+    2.56 s); on a night when every school had switched its gateway off, 2.1 s, and the
+    backlog table, finding none, 4.3 s. The selector is the field the condition tests,
+    and the rows come as one series: with ``last("attention")`` beside the fields
+    (another cursor per school) and a series per school in the answer, it took 2.1-2.3 s
+    of influxd's CPU where this form took 0.8 s and the former table 6.3 s (agent states
+    alone, a busier machine).
     """
     cols = ", ".join(f"{q(field)} AS {q(name)}" for field, name in columns)
+    chosen = where(region_filter(), NARROWED, window=verdict_window())
     inner = (f"SELECT last({q(selector)}) AS {q(selector)}, {cols} "
-             f"FROM {q(AGENT_ATTENTION)}{where(region_filter(), window=verdict_window())} "
-             f"GROUP BY {q('school')}")
+             f"FROM {q(AGENT_ATTENTION)}{chosen} GROUP BY {q('school')}")
     names = ", ".join(q(name) for name in ("school", selector, *(n for _, n in columns)))
     return f"SELECT {names} FROM ({inner}) WHERE {condition}"
 
