@@ -104,7 +104,8 @@ def agents(state: str) -> str:
 
 
 # True only when a city or a county is chosen: "All" is ``.*``, which matches the
-# series' own province code; a chosen city's or county's code never equals it.
+# series' own province code; a chosen city's or county's code never equals it (the
+# codes of GB/T 2260 differ by level: 440000, 440100, 440106).
 NARROWED = f"({q('province')} !~ /^$city$/ OR {q('province')} !~ /^$county$/)"
 ATTENTION_COUNTS = ("offline", "never", "backlogged", "unsent", "schools")
 
@@ -132,15 +133,15 @@ def _attention(selector: str, columns: Sequence[tuple[str, str]], condition: str
 
     Only the schools that needed attention within the lookback have that series, and
     influxd reads each one's newest point: the cost follows the schools needing
-    attention in the choice. At 50,000 schools (tests/bench/bench_dashboard_scale.py),
-    with 1 in 7 offline, another 7th back online within the day and 1 in 50 behind,
-    the whole province took 0.51 s of influxd's CPU (every school's ``agent_state``
-    2.56 s); on a night when every school had switched its gateway off, 2.1 s, and the
-    backlog table, finding none, 4.3 s. The selector is the field the condition tests,
-    and the rows come as one series: with ``last("attention")`` beside the fields
-    (another cursor per school) and a series per school in the answer, it took 2.1-2.3 s
-    of influxd's CPU where this form took 0.8 s and the former table 6.3 s (agent states
-    alone, a busier machine).
+    attention in the choice. Over a whole province of 50,000 schools, as they were
+    read before (tests/bench/bench_dashboard_scale.py): with 1 in 7 offline, another
+    7th back online within the day and 1 in 50 behind, 0.51 s of influxd's CPU (every
+    school's ``agent_state``: 2.56 s); on a night when every school had switched its
+    gateway off, 2.1 s, and the backlog table, finding none, 4.3 s. The selector is the
+    field the condition tests, and the rows come as one series: with
+    ``last("attention")`` beside the fields (another cursor per school) and a series per
+    school in the answer, it took 2.1-2.3 s of influxd's CPU where this form took 0.8 s
+    and the former table 6.3 s (agent states alone, a busier machine).
     """
     cols = ", ".join(f"{q(field)} AS {q(name)}" for field, name in columns)
     chosen = where(region_filter(), NARROWED, window=verdict_window())
