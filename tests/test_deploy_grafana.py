@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from collector.cli import main
-from collector.grafana import DATASOURCE_UID, alerting, dashboards, demo
+from collector.grafana import DATASOURCE_UID, alerting, dashboards, demo, regional
 from collector.grafana.commands import load_demo
 from tests.deploy_support import REPO
 from tests.grafana_emulation import Range, alert_query, panel_query
@@ -88,7 +88,7 @@ def test_every_panel_query_returns_series(influxd: Influxd, db: str,
     counties = {**variables, "county": f"({'|'.join(sorted({s.county for s in SCHOOLS}))})"}
     for p in board["panels"]:
         for target in p["targets"]:
-            chosen = counties if "choose a city or county" in p["title"] else variables
+            chosen = counties if regional.NARROWED in target["query"] else variables
             series = run(influxd, db, target["query"], chosen, p.get("interval", ""))
             assert series and values(series), (board["uid"], p["title"], target["refId"])
 

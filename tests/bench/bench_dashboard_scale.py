@@ -379,10 +379,10 @@ def choices(board: Mapping[str, Any], panel: Mapping[str, Any]) -> dict[str, Any
     chosen: dict[str, Any] = {**ALL, "level": "province"}
     if "school" in names:
         chosen["school"] = CHOSEN_SCHOOL
-    # The table by county counts every region's schools needing attention.
-    per_school_list = panel["type"] in ("table", "timeseries") and not (
-        f'FROM {q(agentstate.ROLLUP)}' in " ".join(t["query"] for t in panel["targets"])
-        and panel["type"] == "table")
+    # The table by county (from the agent roll-ups) counts every region's schools.
+    queries = " ".join(t["query"] for t in panel["targets"])
+    per_school_list = panel["type"] == "timeseries" or (
+        panel["type"] == "table" and f'FROM {q(agentstate.ROLLUP)}' not in queries)
     if board["uid"] in ("schoolnet-agents", "schoolnet-ipv6", "schoolnet-wifi") and (
             per_school_list or board["uid"] == "schoolnet-ipv6"):
         chosen["county"] = [CHOSEN_COUNTY]
