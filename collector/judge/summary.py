@@ -32,7 +32,7 @@ import msgspec
 
 from agent.contract.reading import Reading
 from collector.ingest.lineproto import line
-from collector.ingest.writer import WRITE_BATCH, Writer
+from collector.ingest.writer import Writer
 from collector.judge.registry import School
 from collector.judge.restate import Restatements, spread
 from collector.judge.rounds import QueryJudge, WindowJudge
@@ -53,6 +53,11 @@ SUMMARY_TARGETS = (*TARGETS, "all")  # the verdicts the report shows
 # school's first summary and a verdict's change of status are written at once.
 LAST_EVERY_NS = 15 * 60 * 10**9
 LOOKBACK_NS = 25 * 3600 * 10**9  # the dashboards' verdict lookback: how old a summary may be
+# Schools whose summaries are made and written at a time. A summary's line is
+# ~1 KB, twenty times a verdict's, so the writer's WRITE_BATCH of them was a
+# 12 MB step on top of all the state a province keeps, the top of the
+# collector's peak memory at 50,000 schools; 1,000 lines are a 1 MB write.
+BATCH = 1000
 
 
 def basis(cfg: Indicators) -> list[float]:
@@ -231,10 +236,10 @@ class Summaries:
         restating = {s.school_id for s in schools if s.school_id not in need
                      and (old := self.written.get(s.school_id)) is not None
                      and self.restate.due(s.school_id, old[0], now_ns)}
-        for at in range(0, len(schools), WRITE_BATCH):
+        for at in range(0, len(schools), BATCH):
             out = []
             with judge.windows.lock:
-                for school in schools[at:at + WRITE_BATCH]:
+                for school in schools[at:at + BATCH]:
                     sid = school.school_id
                     old = self.written.get(sid)
                     if sid not in need and sid not in restating:
