@@ -53,7 +53,7 @@ class SeriesBounds:
         self.seed = seed
         self.seed_after = seed_after
         self.max_schools = max_schools
-        # school -> measurement -> hashes of the tag sets seen or stored
+        # school -> measurement -> hashes of the tag sets seen or stored (as frozensets)
         self._known: dict[str, dict[str, set[int]]] = {}
         self._seeded: set[tuple[str, str]] = set()
         self.seeds = 0  # queries made to load a school's stored series
@@ -76,7 +76,9 @@ class SeriesBounds:
         known = per_school.get(measurement)
         if known is None:
             known = per_school[measurement] = set()
-        key = hash(tag_set(tags))
+        # Unordered: sorting each reading's tags into a TagSet cost more than the rest
+        # of this check; a seed's TagSet gives the same hash (``_load``).
+        key = hash(frozenset(tags.items()))
         if key in known:
             return True
         if len(known) >= self.seed_after and (school, measurement) not in self._seeded:
@@ -100,7 +102,7 @@ class SeriesBounds:
             return
         # The stored ones first (at most ``limit``), then the few seen here:
         # a school near its bound keeps every series it already has.
-        known.update(hash(tags) for tags in stored[:limit])
+        known.update(hash(frozenset(tags)) for tags in stored[:limit])
 
 
 def _quote(text: str) -> str:
