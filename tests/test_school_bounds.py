@@ -231,13 +231,15 @@ def test_new_classroom_per_reading_cannot_exhaust_tag_values(
     assert len(values[0]["values"]) == most
 
     # A restart does not hand A a new allowance: its stored series are
-    # loaded from the database after a few new ones.
+    # loaded from the database after a few new ones (an eighth of its bound).
     with running_collector(cfg) as again:
         flood(broker.port, a, rooms(FLOOD, 100))
         wait_for(lambda: seen(again) >= 100, 60, "A's readings after the restart")
         mine = by_school(again, a.school_id)
         assert again.pipeline.series is not None and again.pipeline.series.seeds == 1
-    assert mine["too_many_series"] >= 100 - 16
+        allowance = again.pipeline.series.seed_after["classroom_link"]
+    assert allowance == most // 8
+    assert 100 - allowance <= mine["too_many_series"] < 100
 
     # Judging and reporting still work, and B and C are judged on their own data.
     run_cli(cfg, "evaluate")

@@ -179,6 +179,22 @@ def test_a_restart_loads_the_stored_series_before_adding_past_seed_after() -> No
     assert asked == [(A.school_id, "classroom_link", 4000)] and series.seeds == 1
 
 
+def test_a_school_of_ordinary_size_costs_no_query_after_a_restart() -> None:
+    # Seeding at a fixed 16 series queried the database for nearly every school
+    # after a restart (30 classrooms, 50 APs): the allowance is a share of the bound.
+    asked: list[str] = []
+    series = SeriesBounds(SCHEMA, seed=lambda school, m, limit: asked.append(m) or [])
+    assert series.seed_after["classroom_link"] == SCHEMA["classroom_link"].max_series // 8
+    assert series.seed_after["wan_link"] == 16  # never below the old allowance
+    for n in range(200):
+        assert series.admit(A.school_id, "classroom_link", {"classroom": f"c{n}"})
+        assert series.admit(A.school_id, "wifi_radio", {"ap": f"ap{n}", "radio": "5g"})
+    assert asked == [] and series.seeds == 0
+    for n in range(200, series.seed_after["classroom_link"] + 1):
+        series.admit(A.school_id, "classroom_link", {"classroom": f"c{n}"})
+    assert asked == ["classroom_link"]
+
+
 def test_a_failed_seed_counts_from_what_is_seen() -> None:
     def seed(school: str, measurement: str, limit: int) -> list[Any]:
         raise Unavailable("database down")
