@@ -16,7 +16,7 @@ from agent.contract.configschema import build
 from agent.contract.reading import Reading
 from agent.contract.wire import MAX_PAYLOAD_BYTES, Identity, encode
 from collector.config import Storage
-from collector.ingest.pipeline import Pipeline
+from collector.ingest.pipeline import Pipeline, Why
 from collector.ingest.transport import Message
 from collector.ingest.validate import Validator
 from collector.ingest.writer import InfluxV1Writer
@@ -72,7 +72,7 @@ def test_refused_line_is_isolated_and_not_receipted(influxd: Influxd, database: 
     batch[37] = message(37, {"link_speed_mbps": 100.0, "rx_bps": 5.0}, base + 37)
     pipe = Pipeline(Validator(MAX_PAYLOAD_BYTES, 300 * 10**9, 35 * 86400 * 10**9),
                     InfluxV1Writer(storage(influxd.url, database)), rec.ack, rec.dead_letter,
-                    receipt=lambda identity, seqs, refused=None: receipts.append(seqs))
+                    receipt=lambda stored, *_: receipts.extend(stored.values()))
     pipe.process(batch)
     assert rec.dead == [(37, "db_refused")]
     assert sorted(rec.acked) == list(range(64))
@@ -135,11 +135,11 @@ def test_readings_refused_for_their_time_are_receipted(influxd: Influxd, databas
     """A gateway whose clock is years off must hear that its readings will never
     be stored, or it would resend them until its spool expires them."""
     rec = Recorder()
-    receipts: list[tuple[Identity, list[int], dict[str, list[int]] | None]] = []
+    receipts: list[tuple[dict[Identity, list[int]], dict[Identity, Why] | None]] = []
     pipe = Pipeline(Validator(MAX_PAYLOAD_BYTES, 300 * 10**9, 35 * 86400 * 10**9),
                     InfluxV1Writer(storage(influxd.url, database)), rec.ack, rec.dead_letter,
-                    receipt=lambda identity, seqs, refused=None: receipts.append(
-                        (identity, seqs, refused)))
+                    receipt=lambda stored, refused=None, held=None: receipts.append(
+                        (stored, refused)))
     now = time.time_ns()
     pipe.process([message(1, {"link_speed_mbps": 100.0}, now - 10**9),
                   message(2, {"link_speed_mbps": 100.0}, 86400 * 10**9),  # 1970
@@ -148,7 +148,7 @@ def test_readings_refused_for_their_time_are_receipted(influxd: Influxd, databas
     assert sorted(rec.acked) == [1, 2, 3]
     # Stored and refused-for-good apart, the refusal with its reason; the
     # unreadable one has no number to confirm.
-    assert receipts == [(ID, [1], {"ts_past": [2]})]
+    assert receipts == [({ID: [1]}, {ID: {"ts_past": [2]}})]
 
 
 class Overlapping:

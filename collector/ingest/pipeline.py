@@ -45,10 +45,16 @@ log = logging.getLogger(__name__)
 Ack = Callable[[list[Message]], None]
 DeadLetter = Callable[[Message, str, str], None]
 
+Why = dict[str, list[int]]  # reason -> the seqs it applies to
+
+
 class Receipt(Protocol):
-    def __call__(self, identity: Identity, seqs: list[int],
-                 refused: dict[str, list[int]] | None = None,
-                 held: dict[str, list[int]] | None = None) -> None: ...
+    """One batch's receipts, by school: the seqs stored, and by reason the seqs
+    refused for good or held (the lists are the callee's to keep)."""
+
+    def __call__(self, stored: dict[Identity, list[int]],
+                 refused: dict[Identity, Why] | None = None,
+                 held: dict[Identity, Why] | None = None) -> None: ...
 
 
 @dataclass
@@ -244,28 +250,17 @@ class Pipeline:
                        held: list[tuple[Envelope, str]]) -> None:
         if self.receipt is None or not (stored or refused or held):
             return
-        by_school: dict[Identity, tuple[list[int], dict[str, list[int]],
-                                        dict[str, list[int]]]] = {}
-        get = by_school.get
-        for envelope in stored:  # a batch's worth: no new lists for a school already seen
-            identity = envelope.identity
-            entry = get(identity)
-            if entry is None:
-                entry = by_school[identity] = ([], {}, {})
-            entry[0].append(envelope.seq)
-        for envelope, reason in refused:
-            by_school.setdefault(envelope.identity, ([], {}, {}))[1].setdefault(
-                reason, []).append(envelope.seq)
-        for envelope, reason in held:
-            by_school.setdefault(envelope.identity, ([], {}, {}))[2].setdefault(
-                reason, []).append(envelope.seq)
-        for identity, (seqs, why, kept) in by_school.items():
-            if kept:
-                self.receipt(identity, seqs, why or None, kept)
-            elif why:
-                self.receipt(identity, seqs, why)
+        # One call a batch, not one a school: a drain's batch holds a reading of
+        # each of 1,000 schools, and a call (and lock) a school cost ~0.8 us a reading.
+        seqs: dict[Identity, list[int]] = {}
+        get = seqs.get
+        for envelope in stored:
+            mine = get(envelope.identity)
+            if mine is None:
+                seqs[envelope.identity] = [envelope.seq]
             else:
-                self.receipt(identity, seqs)
+                mine.append(envelope.seq)
+        self.receipt(seqs, _by_school(refused), _by_school(held))
 
     def _write(self, items: list[tuple[Message, str]], stored: set[int],
                after: threading.Event | None = None) -> None:
@@ -360,3 +355,10 @@ class Pipeline:
             if prepared is None:
                 return
             self.store(prepared, stop)
+
+
+def _by_school(items: list[tuple[Envelope, str]]) -> dict[Identity, Why] | None:
+    out: dict[Identity, Why] = {}
+    for envelope, reason in items:
+        out.setdefault(envelope.identity, {}).setdefault(reason, []).append(envelope.seq)
+    return out or None

@@ -27,16 +27,24 @@ class Receipts:
         self._held: dict[Identity, dict[str, list[int]]] = {}
         self._lock = threading.Lock()
 
-    def add(self, identity: Identity, seqs: list[int],
-            refused: dict[str, list[int]] | None = None,
-            held: dict[str, list[int]] | None = None) -> None:
+    def add(self, stored: dict[Identity, list[int]],
+            refused: dict[Identity, dict[str, list[int]]] | None = None,
+            held: dict[Identity, dict[str, list[int]]] | None = None) -> None:
+        """A batch's receipts by school (``pipeline.Receipt``); its lists are kept."""
         with self._lock:
-            self._pending.setdefault(identity, []).extend(seqs)
+            pending = self._pending
+            for identity, seqs in stored.items():
+                mine = pending.get(identity)
+                if mine is None:
+                    pending[identity] = seqs
+                else:
+                    mine.extend(seqs)
             for why, into in ((refused, self._refused), (held, self._held)):
-                if why:
-                    mine = into.setdefault(identity, {})
-                    for reason, why_seqs in why.items():
-                        mine.setdefault(reason, []).extend(why_seqs)
+                for identity, reasons in (why or {}).items():
+                    pending.setdefault(identity, [])  # a receipt even with none stored
+                    mine_why = into.setdefault(identity, {})
+                    for reason, seqs in reasons.items():
+                        mine_why.setdefault(reason, []).extend(seqs)
 
     def flush(self) -> None:
         with self._lock:
