@@ -71,12 +71,6 @@ class Identity:
     county: str
     school_id: str
 
-    # The collector groups receipts and states by identity for every reading;
-    # the generated hash built and hashed a tuple of all four codes each time.
-    # Equal identities have equal ids, so the id's own (cached) hash will do.
-    def __hash__(self) -> int:
-        return hash(self.school_id)
-
     @property
     def prefix(self) -> str:
         return f"{TOPIC_ROOT}/{self.province}/{self.city}/{self.county}/{self.school_id}"
