@@ -64,6 +64,15 @@ def test_topic_parts() -> None:
     assert parse_topic(TOPIC) == (ID, "wan_link")
 
 
+def test_one_school_id_under_many_regions_does_not_collide() -> None:
+    # Receipts are grouped in dicts keyed by identity: a school sending its id
+    # under thousands of region codes must not make their hashes collide
+    # (quadratic lookups, everyone's CPU).
+    ids = [Identity("37", f"37{c:02d}", f"37{c:02d}{k:02d}", "s1")
+           for c in range(1, 30) for k in range(1, 30)]
+    assert len({hash(i) for i in ids}) == len(ids)
+
+
 def test_decoding_a_parsed_topic_gives_what_decoding_the_topic_gives() -> None:
     # The collector parses each topic once and hands the parts on.
     payload = raw(body())
