@@ -73,12 +73,19 @@ def test_loss_matches_counted_drops_in_each_direction(ladder: Ladder) -> None:
     assert got["city"]["loss_share"] == 0.0
 
 
+def delayed(median: float, expected: float) -> bool:
+    """A median RTT the delay line made: closely bounded below, since nothing
+    takes delay away, and loosely above, since a busy machine's scheduler adds
+    its own (the suite on two cores put 3.8 ms on a 35 ms median once)."""
+    return expected * 0.9 - 0.001 <= median <= expected + 0.010
+
+
 def test_rtt_and_jitter_match_the_delay_line(ladder: Ladder) -> None:
     ladder.delay(40, jitter_ms=0, targets=("county",))
     got = by_target(ladder.probe(LADDER, rate=10, seconds=8))
     county = got["county"]
     assert county["received"] == county["sent"]
-    assert county["rtt_median_seconds"] == pytest.approx(0.040, rel=0.10, abs=0.001), county
+    assert delayed(county["rtt_median_seconds"], 0.040), county
     assert county["rtt_min_seconds"] == pytest.approx(0.040, rel=0.10, abs=0.001), county
     assert got["city"]["rtt_median_seconds"] < 0.005  # not routed through the delay line
 
@@ -92,7 +99,7 @@ def test_jitter_from_the_delay_line(ladder: Ladder) -> None:
     assert province["rtt_min_seconds"] == pytest.approx(0.020, rel=0.10, abs=0.001), province
     # The median of 20 + U(0, 30) ms; the maximum is left alone, a busy machine's
     # scheduler adds its own outliers there.
-    assert province["rtt_median_seconds"] == pytest.approx(0.035, rel=0.10), province
+    assert delayed(province["rtt_median_seconds"], 0.035), province
     assert province["pdv_seconds"] > 0.020, province
 
 
