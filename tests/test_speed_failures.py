@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import struct
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agent.probes.wan_throughput.iperf3 import classify_error
 from tests.netns import ip
-from tests.services import free_port
+from tests.services import free_port, wait_for
 from tests.speed_support import ROOT, drop_randomly, wan
 from tests.test_speed_accuracy import measure
 
@@ -52,6 +57,67 @@ def test_busy_server_is_unavailable(tmp_path: Path) -> None:
             hold.wait()
     assert reading.fields["result"] == "unavailable", reading.fields
     assert "busy" in str(reading.fields["error"])
+
+
+@contextlib.contextmanager
+def resetting_first(target: int) -> Iterator[int]:
+    """A port whose first connection is reset, as iperf3 servers now and then do
+    between tests; every later one is relayed to ``target``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    first, lock = True, threading.Lock()
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def handle(conn: socket.socket) -> None:
+        nonlocal first
+        cookie = conn.recv(64)  # the probe's own reachability check sends none
+        with lock:
+            reset, first = first and bool(cookie), first and not cookie
+        if not cookie or reset:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+            return
+        upstream = socket.create_connection(("127.0.0.1", target))
+        upstream.sendall(cookie)
+        for a, b in ((conn, upstream), (upstream, conn)):
+            threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                threading.Thread(target=handle, args=(listener.accept()[0],),
+                                 daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+@pytest.mark.integration
+def test_a_reset_control_connection_is_tried_once_more(tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    server = subprocess.Popen(["iperf3", "-s", "-B", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True,
+                                        text=True).stdout.strip(), 15, "the iperf3 server")
+        with resetting_first(port) as relay, caplog.at_level("INFO"):
+            reading = measure("iperf3", f"127.0.0.1:{relay}", tmp_path, max_seconds=1.0)
+    finally:
+        server.terminate()
+        server.wait(10)
+    # The download's first try was reset; its retry and the upload went through.
+    assert reading.fields["result"] in ("ok", "inconclusive"), reading.fields
+    assert float(reading.fields["download_bps"]) > 0 and float(reading.fields["upload_bps"]) > 0
+    assert "control message: Connection reset by peer; trying once more" in caplog.text
 
 
 # Run inside an empty namespace (only loopback): DNS and routes fail there
