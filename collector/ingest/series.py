@@ -13,16 +13,16 @@ never holds more than its bound plus its ``seed_after``, and at most ``max_schoo
 schools are tracked (with a registry, only registered schools get this far).
 
 A restart must not hand every school its whole bound again, but loading every
-school's series at start would cost one query per school. So a school's
-stored series for a measurement are loaded from the database (``seed``) only
-when it first shows more than ``seed_after`` series there in this process,
-an eighth of the measurement's bound (at least 16): after a restart a school
-can add at most that many series beyond what the database shows before the
-check knows them all, once a restart, and an ordinary school never costs a
-query. At a fixed 16, every school with more than 16 classroom ports, APs or
-radios cost one (``SHOW SERIES``, in the pipeline thread) after every
-restart, and a backlog of 40 readings a school drained at about half the rate
-(0.14 of ``mosquitto_sub``'s, against 0.26; bench_ingest_headroom).
+school's series at start would cost one query per school. So a school's stored
+series for a measurement are loaded from the database (``seed``) only when it
+first shows more than ``seed_after`` series there in this process, an eighth of
+the measurement's bound (at least 16): an ordinary school never costs a query,
+and after a restart a school can add at most that many series beyond what the
+database shows before the check knows them all. At a fixed 16, every school
+with more than 16 classroom ports, APs or radios cost one (``SHOW SERIES``, in
+the pipeline thread) after every restart, and a backlog of 40 readings a school
+drained at about half the rate (0.14 of ``mosquitto_sub``'s, against 0.26;
+bench_ingest_headroom).
 """
 
 from __future__ import annotations
